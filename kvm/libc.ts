@@ -1,0 +1,169 @@
+/**
+ * The libc calls the KVM binding needs, opened once per thread (each Worker has its own
+ * isolate, so each opens its own handle). errno is read on the calling thread right after
+ * a failed call, before any other FFI call can overwrite it.
+ *
+ * @module
+ */
+
+import { errnoName } from "./errno.ts";
+
+const symbols = {
+  ioctl: { name: "ioctl", parameters: ["i32", "u64", "pointer"], result: "i32" },
+  ioctlInt: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "pointer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "pointer", "usize"], result: "isize" },
+  pread: { name: "pread64", parameters: ["i32", "pointer", "usize", "i64"], result: "isize" },
+  pwrite: { name: "pwrite64", parameters: ["i32", "pointer", "usize", "i64"], result: "isize" },
+  fdatasync: { parameters: ["i32"], result: "i32" },
+  mmap: {
+    parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"],
+    result: "pointer",
+  },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "pointer"], result: "i32" },
+  epoll_wait: { parameters: ["i32", "pointer", "i32", "i32"], result: "i32" },
+  gettid: { parameters: [], result: "i32" },
+  getpid: { parameters: [], result: "i32" },
+  tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  errno_location: { name: "__errno_location", parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
+
+let lib: Deno.DynamicLibrary<typeof symbols> | undefined;
+
+/** The libc symbols, opened on first use on this thread. */
+export function libc(): Libc {
+  lib ??= Deno.dlopen("libc.so.6", symbols);
+  return lib.symbols;
+}
+
+/** errno of the last failed libc call on this thread. */
+export function lastErrno(): number {
+  const p = libc().errno_location();
+  // __errno_location() points at this thread's int errno: 4 bytes, always mapped.
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32(0);
+}
+
+/** An error from a libc call or a KVM ioctl, naming the call and the errno. */
+export class KvmError extends Error {
+  /** The call that failed, e.g. `KVM_CREATE_VCPU` or `mmap`. */
+  readonly op: string;
+  /** The numeric errno. */
+  readonly errno: number;
+  /** The symbolic errno, e.g. `EEXIST`. */
+  readonly code: string;
+
+  /**
+   * @example
+   * ```ts
+   * import { KvmError } from "./libc.ts";
+   * const e = new KvmError("KVM_CREATE_VCPU", 17);
+   * console.assert(e.message === "KVM_CREATE_VCPU failed: EEXIST");
+   * ```
+   */
+  constructor(op: string, errno: number, detail?: string) {
+    const code = errnoName(errno);
+    super(`${op} failed: ${code}${detail ? ` (${detail})` : ""}`);
+    this.name = "KvmError";
+    this.op = op;
+    this.errno = errno;
+    this.code = code;
+  }
+}
+
+/** Throws a {@link KvmError} for `op` when `ret` is negative; returns `ret` otherwise. */
+export function check(op: string, ret: number): number {
+  if (ret < 0) throw new KvmError(op, lastErrno());
+  return ret;
+}
+
+const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
+
+/** Protection and flag bits for {@link mmap}. */
+export const PROT_READ = 1, PROT_WRITE = 2;
+export const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
+export const O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000;
+export const EFD_CLOEXEC = 0o2000000, EFD_NONBLOCK = 0o4000;
+export const MADV_DONTNEED = 4;
+
+/** mmap(2); throws KvmError on MAP_FAILED. */
+export function mmap(
+  length: number,
+  prot: number,
+  flags: number,
+  fd = -1,
+  offset = 0,
+): Deno.PointerObject {
+  const p = libc().mmap(null, BigInt(length), prot, flags, fd, BigInt(offset));
+  if (p === null || Deno.UnsafePointer.value(p) === MAP_FAILED) {
+    throw new KvmError("mmap", lastErrno(), `${length} bytes`);
+  }
+  return p;
+}
+
+/** munmap(2). */
+export function munmap(p: Deno.PointerObject, length: number): void {
+  check("munmap", libc().munmap(p, BigInt(length)));
+}
+
+/** open(2) with O_CLOEXEC added. */
+export function openFile(path: string, flags: number, mode = 0o600): number {
+  const c = new TextEncoder().encode(path + "\0");
+  const fd = libc().open(c, flags | O_CLOEXEC, mode);
+  if (fd < 0) throw new KvmError("open", lastErrno(), path);
+  return fd;
+}
+
+/** close(2); errors other than EBADF are ignored as close cannot be retried. */
+export function closeFd(fd: number): void {
+  libc().close(fd);
+}
+
+/** A new eventfd (close-on-exec, and non-blocking unless asked otherwise). */
+export function eventfd(initval = 0, blocking = false): number {
+  return check("eventfd", libc().eventfd(initval, EFD_CLOEXEC | (blocking ? 0 : EFD_NONBLOCK)));
+}
+
+const u64buf = new BigUint64Array(1);
+
+/** Adds `value` to an eventfd's counter. */
+export function eventfdWrite(fd: number, value = 1n): void {
+  u64buf[0] = value;
+  const n = Number(libc().write(fd, Deno.UnsafePointer.of(u64buf), 8n));
+  if (n !== 8) throw new KvmError("write(eventfd)", lastErrno());
+}
+
+/** Reads and clears an eventfd's counter; 0 when it was zero (non-blocking fd, EAGAIN). */
+export function eventfdRead(fd: number): bigint {
+  u64buf[0] = 0n;
+  const n = Number(libc().read(fd, Deno.UnsafePointer.of(u64buf), 8n));
+  if (n === 8) return u64buf[0]!;
+  const e = lastErrno();
+  if (e === 11) return 0n; // EAGAIN: nothing pending
+  throw new KvmError("read(eventfd)", e);
+}
+
+/** The calling thread's kernel thread id. */
+export function gettid(): number {
+  return libc().gettid();
+}
+
+/** This process's id. */
+export function getpid(): number {
+  return libc().getpid();
+}
+
+/** Sends `signal` to thread `tid` of process `pid`. */
+export function tgkill(pid: number, tid: number, signal: number): void {
+  check("tgkill", libc().tgkill(pid, tid, signal));
+}
+
+/** SIGUSR2 on x86-64 Linux; the signal used to kick a vCPU out of KVM_RUN. */
+export const SIGUSR2 = 12;

@@ -1,0 +1,242 @@
+/**
+ * Guest physical memory: a set of non-overlapping regions, each backed by bytes (an
+ * `ArrayBuffer` in unit tests, an `mmap` in a VM). Every access checks the whole range it
+ * touches; guest-controlled addresses never reach a typed array unchecked.
+ *
+ * @module
+ */
+
+/** One region of guest-physical address space and its backing bytes. */
+export interface Region {
+  /** First guest-physical address. */
+  readonly gpa: number;
+  /** The backing bytes; `bytes.byteLength` is the region size. */
+  readonly bytes: Uint8Array;
+}
+
+/** Thrown when an access falls outside guest RAM. */
+export class GuestMemoryError extends RangeError {
+  /** The first address of the access. */
+  readonly addr: number;
+  /** The access length in bytes. */
+  readonly len: number;
+
+  constructor(addr: number, len: number) {
+    super(`Cannot access guest memory: 0x${addr.toString(16)}+${len} is outside guest RAM`);
+    this.name = "GuestMemoryError";
+    this.addr = addr;
+    this.len = len;
+  }
+}
+
+interface Slot {
+  gpa: number;
+  end: number;
+  bytes: Uint8Array;
+  dv: DataView;
+}
+
+/**
+ * Guest physical memory.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemory } from "./guest_memory.ts";
+ * const mem = GuestMemory.allocate([{ gpa: 0, size: 0x10000 }]);
+ * mem.writeU32(0x100, 0xdeadbeef);
+ * console.assert(mem.readU32(0x100) === 0xdeadbeef);
+ * ```
+ */
+export class GuestMemory {
+  readonly #slots: Slot[];
+  #last: Slot;
+
+  /** Wraps regions (sorted by address, non-overlapping, non-empty). */
+  constructor(regions: readonly Region[]) {
+    if (regions.length === 0) throw new RangeError("Cannot create guest memory: no regions");
+    const slots = regions
+      .map((r) => ({
+        gpa: r.gpa,
+        end: r.gpa + r.bytes.byteLength,
+        bytes: r.bytes,
+        dv: new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
+      }))
+      .sort((a, b) => a.gpa - b.gpa);
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      if (!Number.isSafeInteger(s.gpa) || s.gpa < 0 || s.end === s.gpa) {
+        throw new RangeError(`Cannot create guest memory: bad region at 0x${s.gpa.toString(16)}`);
+      }
+      const prev = slots[i - 1];
+      if (prev && prev.end > s.gpa) {
+        throw new RangeError(
+          `Cannot create guest memory: regions at 0x${prev.gpa.toString(16)} and 0x${
+            s.gpa.toString(16)
+          } overlap`,
+        );
+      }
+    }
+    this.#slots = slots;
+    this.#last = slots[0]!;
+  }
+
+  /** Guest memory backed by fresh zeroed `ArrayBuffer`s (for tests and tools). */
+  static allocate(layout: readonly { gpa: number; size: number }[]): GuestMemory {
+    return new GuestMemory(layout.map((l) => ({ gpa: l.gpa, bytes: new Uint8Array(l.size) })));
+  }
+
+  /** The regions, in address order. */
+  get regions(): Region[] {
+    return this.#slots.map((s) => ({ gpa: s.gpa, bytes: s.bytes }));
+  }
+
+  /** Total bytes of RAM over all regions. */
+  get totalSize(): number {
+    return this.#slots.reduce((n, s) => n + s.bytes.byteLength, 0);
+  }
+
+  /** One past the highest guest-physical address backed by RAM. */
+  get end(): number {
+    return this.#slots[this.#slots.length - 1]!.end;
+  }
+
+  /** The slot holding [addr, addr+len), or undefined when the range is not in one region. */
+  #find(addr: number, len: number): Slot | undefined {
+    const l = this.#last;
+    // addr - gpa >= 0 and (addr - gpa) + len <= size, without overflowing into floats.
+    if (addr >= l.gpa && len <= l.end - addr) return l;
+    for (const s of this.#slots) {
+      if (addr >= s.gpa && addr < s.end && len <= s.end - addr) {
+        this.#last = s;
+        return s;
+      }
+    }
+    return undefined;
+  }
+
+  #slot(addr: number, len: number): Slot {
+    const s = typeof addr === "number" && addr >= 0 ? this.#find(addr, len) : undefined;
+    if (s === undefined) throw new GuestMemoryError(addr, len);
+    return s;
+  }
+
+  /** Whether the whole range [addr, addr+len) lies in one region. */
+  contains(addr: number, len: number): boolean {
+    return Number.isSafeInteger(addr) && addr >= 0 && Number.isSafeInteger(len) && len >= 0 &&
+      this.#find(addr, len) !== undefined;
+  }
+
+  readU8(addr: number): number {
+    const s = this.#slot(addr, 1);
+    return s.dv.getUint8(addr - s.gpa);
+  }
+
+  readU16(addr: number): number {
+    const s = this.#slot(addr, 2);
+    return s.dv.getUint16(addr - s.gpa, true);
+  }
+
+  readU32(addr: number): number {
+    const s = this.#slot(addr, 4);
+    return s.dv.getUint32(addr - s.gpa, true);
+  }
+
+  /** A little-endian u64 as a bigint. */
+  readU64(addr: number): bigint {
+    const s = this.#slot(addr, 8);
+    return s.dv.getBigUint64(addr - s.gpa, true);
+  }
+
+  /**
+   * A little-endian u64 as a number; values of 2^53 and above lose low bits but stay at
+   * least 2^53, so they still fail any bounds check against guest RAM.
+   */
+  readU64Number(addr: number): number {
+    const s = this.#slot(addr, 8);
+    const o = addr - s.gpa;
+    return s.dv.getUint32(o + 4, true) * 0x1_0000_0000 + s.dv.getUint32(o, true);
+  }
+
+  writeU8(addr: number, v: number): void {
+    const s = this.#slot(addr, 1);
+    s.dv.setUint8(addr - s.gpa, v);
+  }
+
+  writeU16(addr: number, v: number): void {
+    const s = this.#slot(addr, 2);
+    s.dv.setUint16(addr - s.gpa, v, true);
+  }
+
+  writeU32(addr: number, v: number): void {
+    const s = this.#slot(addr, 4);
+    s.dv.setUint32(addr - s.gpa, v, true);
+  }
+
+  writeU64(addr: number, v: bigint | number): void {
+    const s = this.#slot(addr, 8);
+    s.dv.setBigUint64(addr - s.gpa, BigInt.asUintN(64, BigInt(v)), true);
+  }
+
+  /**
+   * A zero-copy view of [addr, addr+len). The range must lie in one region; writes to the
+   * view are writes to guest memory.
+   */
+  slice(addr: number, len: number): Uint8Array {
+    checkLen(len);
+    const s = this.#slot(addr, len);
+    const o = addr - s.gpa;
+    return s.bytes.subarray(o, o + len);
+  }
+
+  /** Copies [addr, addr+len) out of guest memory (may span adjacent regions). */
+  read(addr: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    this.readInto(addr, out);
+    return out;
+  }
+
+  /** Copies guest memory at `addr` into `dst` (may span adjacent regions). */
+  readInto(addr: number, dst: Uint8Array): void {
+    this.#spans(addr, dst.byteLength, (s, o, d, n) => dst.set(s.bytes.subarray(o, o + n), d));
+  }
+
+  /** Copies `src` into guest memory at `addr` (may span adjacent regions). */
+  write(addr: number, src: Uint8Array): void {
+    this.#spans(addr, src.byteLength, (s, o, d, n) => s.bytes.set(src.subarray(d, d + n), o));
+  }
+
+  /** Fills [addr, addr+len) with `value`. */
+  fill(addr: number, len: number, value = 0): void {
+    this.#spans(addr, len, (s, o, _d, n) => s.bytes.fill(value, o, o + n));
+  }
+
+  /** Checks the whole range first, then calls `fn` for each region piece. */
+  #spans(
+    addr: number,
+    len: number,
+    fn: (s: Slot, offset: number, done: number, n: number) => void,
+  ): void {
+    checkLen(len);
+    if (!Number.isSafeInteger(addr) || addr < 0) throw new GuestMemoryError(addr, len);
+    const one = this.#find(addr, len);
+    if (one) return fn(one, addr - one.gpa, 0, len);
+    // Spanning: every byte must be covered by regions that touch end to end.
+    const pieces: [Slot, number, number, number][] = [];
+    let a = addr, done = 0;
+    while (done < len) {
+      const s = this.#slots.find((x) => a >= x.gpa && a < x.end);
+      if (!s) throw new GuestMemoryError(addr, len);
+      const n = Math.min(len - done, s.end - a);
+      pieces.push([s, a - s.gpa, done, n]);
+      a += n;
+      done += n;
+    }
+    for (const p of pieces) fn(...p);
+  }
+}
+
+function checkLen(len: number): void {
+  if (!Number.isSafeInteger(len) || len < 0) {
+    throw new RangeError(`Cannot access guest memory: bad length ${len}`);
+  }
+}
