@@ -36,11 +36,11 @@ const symbols = {
 
 type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
-let lib: Deno.DynamicLibrary<typeof symbols> | undefined;
+// Opened when this module loads, once per thread, and kept for the thread's lifetime.
+const lib: Deno.DynamicLibrary<typeof symbols> = Deno.dlopen("libc.so.6", symbols);
 
-/** The libc symbols, opened on first use on this thread. */
+/** The libc symbols of this thread. */
 export function libc(): Libc {
-  lib ??= Deno.dlopen("libc.so.6", symbols);
   return lib.symbols;
 }
 

@@ -1,0 +1,98 @@
+/**
+ * Builds the test guests in this folder from source with binutils, into a cache keyed by
+ * the hash of the source (and of the shared include), so a test run assembles each guest
+ * once. Nothing built is committed.
+ *
+ * @module
+ */
+
+const HERE = new URL(".", import.meta.url);
+/** Where every real-mode guest is loaded and entered (0000:1000). */
+export const GUEST_LOAD = 0x1000;
+
+function cacheDir(): string {
+  const base = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`;
+  return `${base}/denovm/guests`;
+}
+
+async function sha256(...parts: Uint8Array[]): Promise<string> {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) {
+    all.set(p, o);
+    o += p.byteLength;
+  }
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return Array.from(h.subarray(0, 12), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function run(cmd: string, args: string[]): Promise<void> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error(
+        `Cannot build test guests: '${cmd}' is not installed (apt-get install binutils)`,
+      );
+    }
+    throw e;
+  }
+  if (!out.success) {
+    throw new Error(
+      `Cannot build test guest: ${cmd} ${args.join(" ")} failed:\n${
+        new TextDecoder().decode(out.stderr)
+      }`,
+    );
+  }
+}
+
+/** Options of {@link buildGuest}. */
+export interface BuildOptions {
+  /** Link address (default 0x1000). */
+  base?: number;
+  /** 16-bit real mode (default) or 64-bit code (`--64`, ELF x86-64 link). */
+  arch?: "i386" | "x86_64";
+}
+
+/** Assembles `tests/guests/<name>.S` into a flat binary and returns its bytes. */
+export async function buildGuest(name: string, opts: BuildOptions = {}): Promise<Uint8Array> {
+  const base = opts.base ?? GUEST_LOAD;
+  const arch = opts.arch ?? "i386";
+  const src = await Deno.readFile(new URL(`${name}.S`, HERE));
+  const inc = await Deno.readFile(new URL("common.inc", HERE));
+  const key = await sha256(src, inc, new TextEncoder().encode(`${base}:${arch}`));
+  const dir = cacheDir();
+  const bin = `${dir}/${name}-${key}.bin`;
+  try {
+    return await Deno.readFile(bin);
+  } catch {
+    // not cached yet
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const tmp = await Deno.makeTempDir({ prefix: "denovm-guest-" });
+  try {
+    const obj = `${tmp}/${name}.o`;
+    const srcPath = new URL(`${name}.S`, HERE).pathname;
+    const incDir = new URL(".", HERE).pathname;
+    await run("as", [arch === "i386" ? "--32" : "--64", "-I", incDir, "-o", obj, srcPath]);
+    await run("ld", [
+      "-m",
+      arch === "i386" ? "elf_i386" : "elf_x86_64",
+      `-Ttext=0x${base.toString(16)}`,
+      "-e",
+      "_start",
+      "--oformat=binary",
+      "-o",
+      `${tmp}/${name}.bin`,
+      obj,
+    ]);
+    const bytes = await Deno.readFile(`${tmp}/${name}.bin`);
+    // Write under a temporary name and rename, so a parallel build never reads half a file.
+    await Deno.writeFile(`${bin}.${Deno.pid}`, bytes);
+    await Deno.rename(`${bin}.${Deno.pid}`, bin);
+    return bytes;
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}

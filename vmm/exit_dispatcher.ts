@@ -1,0 +1,139 @@
+/**
+ * The device thread's side of the vCPU mailboxes: waits on the doorbell without blocking
+ * the event loop (`Atomics.waitAsync`), serves every pending access on the PIO or MMIO
+ * bus, and answers. After serving it polls briefly before going back to sleep, because a
+ * guest driver's accesses come in bursts and a sleeping thread is slow to wake.
+ *
+ * @module
+ */
+
+import type { Bus } from "./bus.ts";
+import { ACCESS, DOORBELL_BYTES, type Mailbox, MB, MB_STATE } from "./mailbox.ts";
+
+/** How long the device thread keeps polling after a burst (ms). */
+const POLL_MS = 0.2;
+
+/** Options of {@link ExitDispatcher}. */
+export interface DispatcherOptions {
+  pio: Bus;
+  mmio: Bus;
+  /** Called on every wake, e.g. to drain output rings. */
+  onWake?: () => void;
+  /** Called when a device throws or an access hits no device. */
+  onFault?: (message: string) => void;
+}
+
+/** Serves the mailboxes of a VM's vCPUs. */
+export class ExitDispatcher {
+  /** The doorbell SharedArrayBuffer to hand to every vCPU worker. */
+  readonly doorbell = new SharedArrayBuffer(DOORBELL_BYTES);
+  readonly #bell = new Int32Array(this.doorbell);
+  readonly #mailboxes: Mailbox[] = [];
+  readonly #o: DispatcherOptions;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+  #wakeStop: (() => void) | undefined;
+  #stopped: Promise<void> = new Promise((r) => (this.#wakeStop = r));
+
+  constructor(opts: DispatcherOptions) {
+    this.#o = opts;
+  }
+
+  /** Adds a vCPU mailbox to serve. */
+  add(mb: Mailbox): void {
+    this.#mailboxes.push(mb);
+  }
+
+  /** Starts serving. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run();
+    // Atomics.waitAsync does not keep the event loop alive; this interval does, and serves
+    // as a safety net should a wake ever be missed.
+    this.#keepAlive = setInterval(() => this.serveAll(), 100);
+  }
+
+  /** Stops serving after answering what is pending. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    clearInterval(this.#keepAlive);
+    this.#wakeStop?.();
+    Atomics.add(this.#bell, 0, 1);
+    Atomics.notify(this.#bell, 0);
+    await this.#loop;
+    this.serveAll();
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      const seen = Atomics.load(this.#bell, 0);
+      if (this.serveAll() === 0) {
+        const w = Atomics.waitAsync(this.#bell, 0, seen);
+        // V8 settles waitAsync from a task Deno does not count as pending work, so a stop
+        // must not depend on it: race it with a promise that stop() settles directly.
+        if (w.async) await Promise.race([w.value, this.#stopped]);
+        continue;
+      }
+      // Poll for the next access of a burst.
+      const until = performance.now() + POLL_MS;
+      while (performance.now() < until) {
+        if (this.serveAll() > 0) break;
+      }
+      // Let timers and I/O callbacks run between bursts.
+      await Promise.resolve();
+    }
+  }
+
+  /** Serves every pending mailbox once; returns how many were served. */
+  serveAll(): number {
+    let n = 0;
+    for (const mb of this.#mailboxes) {
+      if (Atomics.load(mb.i32, MB.STATE) === MB_STATE.REQUEST) {
+        this.#serve(mb);
+        n++;
+      }
+    }
+    this.#o.onWake?.();
+    return n;
+  }
+
+  #serve(mb: Mailbox): void {
+    const kind = mb.i32[MB.KIND]!;
+    const addr = mb.addr;
+    const len = Math.min(Math.max(mb.i32[MB.LEN]!, 0), 8);
+    const data = mb.data.subarray(0, len);
+    try {
+      switch (kind) {
+        case ACCESS.PIO_OUT:
+          if (!this.#o.pio.write(addr, data)) this.#miss("port write", addr, len);
+          break;
+        case ACCESS.PIO_IN:
+          if (!this.#o.pio.read(addr, data)) data.fill(0xff);
+          break;
+        case ACCESS.MMIO_WRITE:
+          if (!this.#o.mmio.write(addr, data)) this.#miss("MMIO write", addr, len);
+          break;
+        case ACCESS.MMIO_READ:
+          if (!this.#o.mmio.read(addr, data)) data.fill(0);
+          break;
+      }
+    } catch (e) {
+      // A device fault must not take the VMM down: the access completes as a no-op.
+      if (kind === ACCESS.PIO_IN || kind === ACCESS.MMIO_READ) data.fill(0xff);
+      this.#o.onFault?.(
+        `Device failed on ${kind} at 0x${addr.toString(16)}: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+      );
+    }
+    Atomics.store(mb.i32, MB.STATE, MB_STATE.RESPONSE);
+    Atomics.notify(mb.i32, MB.STATE);
+  }
+
+  #miss(what: string, addr: number, len: number): void {
+    this.#o.onFault?.(`Unhandled ${what} at 0x${addr.toString(16)} (${len} bytes)`);
+  }
+}

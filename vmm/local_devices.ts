@@ -1,0 +1,102 @@
+/**
+ * Devices a vCPU worker serves itself, without crossing to the device thread: they are
+ * described by plain data (posted to the worker) and keep their shared state in
+ * SharedArrayBuffers.
+ *
+ * @module
+ */
+
+import type { Bus, BusDevice } from "./bus.ts";
+import { ByteRing } from "./byte_ring.ts";
+
+/** A worker-local device, as plain data. */
+export type LocalDeviceSpec =
+  /** A write of value V stops this vCPU with `{kind: "exit", code: V}` (like isa-debug-exit). */
+  | { kind: "exit"; port: number }
+  /**
+   * Counts writes: word 0 of `counter` counts, word 1 holds the last value written. For
+   * benchmarks and tests that need a port with no side effect.
+   */
+  | { kind: "counter"; port: number; counter: SharedArrayBuffer }
+  /**
+   * The transmit side of an 8250 UART at `port` (8 registers): THR writes go to `ring`, LSR
+   * always reports the transmitter empty, the other registers read back what was written.
+   */
+  | { kind: "serial_tx"; port: number; ring: SharedArrayBuffer };
+
+/** What a local device asks of the vCPU loop after an access. */
+export interface LocalEffects {
+  /** Set by an exit device: stop with this code. */
+  exitCode?: number;
+  /** Set when output was produced and the device thread should be woken. */
+  wake?: boolean;
+}
+
+/** Registers each spec on `bus`; `effects` is shared with the vCPU loop. */
+export function registerLocalDevices(
+  bus: Bus,
+  specs: readonly LocalDeviceSpec[],
+  effects: LocalEffects,
+): void {
+  for (const spec of specs) {
+    switch (spec.kind) {
+      case "exit":
+        bus.register(spec.port, 1, exitDevice(effects), "exit");
+        break;
+      case "counter":
+        bus.register(spec.port, 4, counterDevice(new Int32Array(spec.counter)), "counter");
+        break;
+      case "serial_tx":
+        bus.register(spec.port, 8, serialTx(new ByteRing(spec.ring), effects), "serial_tx");
+        break;
+    }
+  }
+}
+
+function exitDevice(effects: LocalEffects): BusDevice {
+  return {
+    read: (_o, d) => d.fill(0),
+    write: (_o, d) => {
+      effects.exitCode = d[0]!;
+    },
+  };
+}
+
+function counterDevice(words: Int32Array): BusDevice {
+  return {
+    read: (_o, d) => {
+      const v = Atomics.load(words, 0);
+      for (let i = 0; i < d.length; i++) d[i] = (v >>> (8 * i)) & 0xff;
+    },
+    write: (_o, d) => {
+      let v = 0;
+      for (let i = d.length - 1; i >= 0; i--) v = (v << 8) | d[i]!;
+      Atomics.add(words, 0, 1);
+      Atomics.store(words, 1, v);
+    },
+  };
+}
+
+const LSR_THRE = 0x20, LSR_TEMT = 0x40;
+
+function serialTx(ring: ByteRing, effects: LocalEffects): BusDevice {
+  const regs = new Uint8Array(8);
+  return {
+    read: (o, d) => {
+      d.fill(0);
+      if (o === 5) d[0] = LSR_THRE | LSR_TEMT;
+      else if (o === 2) d[0] = 0x01; // IIR: no interrupt pending
+      else if (o !== 0) d[0] = regs[o]!;
+    },
+    write: (o, d) => {
+      const dlab = (regs[3]! & 0x80) !== 0;
+      if (o === 0 && !dlab) {
+        // A full ring means the reader is behind: wait for it in short slices, then drop.
+        for (let tries = 0; !ring.pushByte(d[0]!) && tries < 100; tries++) ring.waitForSpace(10);
+        effects.wake = true;
+      } else {
+        regs[o] = d[0]!;
+      }
+    },
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * A machine: KVM VM, guest RAM, in-kernel irqchip and PIT, buses, the exit dispatcher and
+ * one worker per vCPU. The VMM and the tests build on it; it knows nothing of Linux.
+ *
+ * @module
+ */
+
+import { Kvm, type Regs, type Sregs, type Vm } from "../kvm/mod.ts";
+import { MmapGuestMemory } from "../memory/mmap.ts";
+import { Bus } from "./bus.ts";
+import { ExitDispatcher } from "./exit_dispatcher.ts";
+import type { LocalDeviceSpec } from "./local_devices.ts";
+import { VcpuThread } from "./vcpu_thread.ts";
+import type { StopReason } from "./vcpu_worker.ts";
+
+/** Where the x86 MMIO gap below 4 GiB starts; RAM above it continues at 4 GiB. */
+export const MMIO_GAP_START = 0xc000_0000;
+export const MMIO_GAP_END = 0x1_0000_0000;
+/** Addresses KVM needs for its TSS (3 pages) and EPT identity map (1 page) on Intel. */
+export const TSS_ADDR = 0xfffb_d000;
+export const IDENTITY_MAP_ADDR = 0xfffb_c000;
+
+/** Options of {@link Machine.create}. */
+export interface MachineOptions {
+  /** Guest RAM in MiB (laid out by {@link ramLayout}). */
+  memMiB?: number;
+  /** An explicit RAM layout instead of `memMiB` (page-aligned regions). */
+  ram?: { gpa: number; size: number }[];
+  /** Number of vCPUs (1 to 64). */
+  vcpus?: number;
+  /** Worker-local devices for vCPU `id`. */
+  local?: (id: number) => LocalDeviceSpec[];
+  /** Called on device faults and unhandled accesses (default: ignored). */
+  onFault?: (message: string) => void;
+  /** Called on each doorbell wake (e.g. to drain serial output). */
+  onWake?: () => void;
+  /** Track dirty pages in every RAM slot (for diff snapshots). */
+  dirtyLog?: boolean;
+}
+
+/** The RAM layout for `memMiB`: below the MMIO gap, then from 4 GiB. */
+export function ramLayout(memMiB: number): { gpa: number; size: number }[] {
+  if (!Number.isInteger(memMiB) || memMiB < 1 || memMiB > 1024 * 1024) {
+    throw new RangeError(`Cannot size guest RAM: ${memMiB} MiB is not between 1 and 1048576`);
+  }
+  const bytes = memMiB * 1024 * 1024;
+  if (bytes <= MMIO_GAP_START) return [{ gpa: 0, size: bytes }];
+  return [{ gpa: 0, size: MMIO_GAP_START }, {
+    gpa: MMIO_GAP_END,
+    size: bytes - MMIO_GAP_START,
+  }];
+}
+
+/** A running (or paused) set of vCPUs over one VM. */
+export class Machine {
+  readonly kvm: Kvm;
+  readonly vm: Vm;
+  readonly memory: MmapGuestMemory;
+  readonly pio: Bus = new Bus("pio");
+  readonly mmio: Bus = new Bus("mmio");
+  readonly dispatcher: ExitDispatcher;
+  readonly vcpus: VcpuThread[] = [];
+  #exits: ((r: StopReason & { vcpu: number }) => void)[] = [];
+  #firstExit: (StopReason & { vcpu: number }) | undefined;
+  #closed = false;
+
+  private constructor(kvm: Kvm, vm: Vm, memory: MmapGuestMemory, opts: MachineOptions) {
+    this.kvm = kvm;
+    this.vm = vm;
+    this.memory = memory;
+    this.dispatcher = new ExitDispatcher({
+      pio: this.pio,
+      mmio: this.mmio,
+      ...(opts.onFault ? { onFault: opts.onFault } : {}),
+      ...(opts.onWake ? { onWake: opts.onWake } : {}),
+    });
+  }
+
+  /** Creates the VM, its memory and irqchip, and starts one parked worker per vCPU. */
+  static async create(opts: MachineOptions): Promise<Machine> {
+    const n = opts.vcpus ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > 64) {
+      throw new RangeError(`Cannot create machine: ${n} vCPUs is not between 1 and 64`);
+    }
+    const layout = opts.ram ?? ramLayout(opts.memMiB ?? 128);
+    const kvm = Kvm.open();
+    let vm: Vm | undefined;
+    let memory: MmapGuestMemory | undefined;
+    try {
+      vm = kvm.createVm();
+      vm.setTssAddr(TSS_ADDR);
+      vm.setIdentityMapAddr(IDENTITY_MAP_ADDR);
+      vm.createIrqchip();
+      vm.createPit2();
+      memory = MmapGuestMemory.create(layout);
+      memory.hostRegions.forEach((r, slot) =>
+        vm!.setUserMemoryRegion({
+          slot,
+          guestPhysAddr: r.gpa,
+          size: r.size,
+          userspaceAddr: r.hostAddr,
+          flags: opts.dirtyLog ? 1 : 0,
+        })
+      );
+    } catch (e) {
+      memory?.close();
+      vm?.close();
+      kvm.close();
+      throw e;
+    }
+    const m = new Machine(kvm, vm, memory, opts);
+    try {
+      for (let id = 0; id < n; id++) {
+        const vcpu = vm.createVcpu(id);
+        const t = await VcpuThread.start(vcpu, {
+          local: opts.local?.(id) ?? [],
+          doorbell: m.dispatcher.doorbell,
+          onExit: (r) => m.#onExit({ ...r, vcpu: id }),
+        }).catch((e) => {
+          vcpu.close();
+          throw e;
+        });
+        m.vcpus.push(t);
+        m.dispatcher.add(t.mailbox);
+      }
+    } catch (e) {
+      await m.close();
+      throw e;
+    }
+    m.dispatcher.start();
+    return m;
+  }
+
+  #onExit(r: StopReason & { vcpu: number }): void {
+    this.#firstExit ??= r;
+    const w = this.#exits;
+    this.#exits = [];
+    for (const f of w) f(r);
+  }
+
+  /** Puts vCPU `id` in real mode at `cs:ip` with stack `ss:sp` = 0:`sp`. */
+  async setRealMode(id: number, o: { cs?: number; ip: number; sp?: number }): Promise<void> {
+    const t = this.#vcpu(id);
+    const s = await t.call<Sregs>("getSregs");
+    const cs = o.cs ?? 0;
+    s.cs = { ...s.cs, selector: cs, base: BigInt(cs * 16) };
+    for (const k of ["ds", "es", "ss", "fs", "gs"] as const) {
+      s[k] = { ...s[k], selector: 0, base: 0n };
+    }
+    await t.call("setSregs", s);
+    const r = await t.call<Regs>("getRegs");
+    r.rip = BigInt(o.ip);
+    r.rsp = BigInt(o.sp ?? 0x7000);
+    r.rflags = 2n;
+    await t.call("setRegs", r);
+  }
+
+  #vcpu(id: number): VcpuThread {
+    const t = this.vcpus[id];
+    if (!t) throw new RangeError(`Cannot use vCPU ${id}: the machine has ${this.vcpus.length}`);
+    return t;
+  }
+
+  /** Runs every vCPU. */
+  run(): void {
+    for (const t of this.vcpus) t.run();
+  }
+
+  /** Resolves when any vCPU leaves its loop for a reason other than pause or stop. */
+  whenExit(): Promise<StopReason & { vcpu: number }> {
+    if (this.#firstExit) return Promise.resolve(this.#firstExit);
+    return new Promise((r) => this.#exits.push(r));
+  }
+
+  /** Kicks every vCPU out of KVM_RUN and parks it. */
+  async pause(): Promise<void> {
+    await Promise.all(this.vcpus.map((t) => t.pause()));
+  }
+
+  /** Runs every vCPU again after {@link pause}. */
+  resume(): void {
+    this.run();
+  }
+
+  /** Stops every vCPU, ends the workers, and releases the VM, memory and fds. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.vcpus.map((t) => t.close()));
+    await this.dispatcher.stop();
+    for (const t of this.vcpus) t.vcpu.close();
+    this.vm.close();
+    this.memory.close();
+    this.kvm.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * The vCPU worker: one per vCPU, running a synchronous `KVM_RUN` loop on its own thread.
+ * Exits its local bus can serve stay here; others cross to the device thread through the
+ * mailbox. Between runs it serves state calls (regs, sregs, ...) on this thread, so every
+ * vCPU ioctl is issued from the vCPU's own thread.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { describeExit, gettid, Vcpu } from "../kvm/mod.ts";
+import { Bus } from "./bus.ts";
+import { type LocalDeviceSpec, type LocalEffects, registerLocalDevices } from "./local_devices.ts";
+import { ACCESS, CTL, Mailbox, MB, MB_STATE, REQ, SPIN_ITERATIONS, VSTATE } from "./mailbox.ts";
+
+/** The first message a vCPU worker receives. */
+export interface VcpuInit {
+  type: "init";
+  id: number;
+  fd: number;
+  runAddr: bigint;
+  runSize: number;
+  mailbox: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  doorbell: SharedArrayBuffer;
+  local: LocalDeviceSpec[];
+}
+
+/** Why a vCPU left its run loop. */
+export type StopReason =
+  | { kind: "paused" }
+  | { kind: "stopped" }
+  | { kind: "exit"; code: number }
+  | { kind: "hlt" }
+  | { kind: "shutdown" }
+  | { kind: "system_event"; type: number }
+  | { kind: "error"; message: string };
+
+/** Messages to a worker after init. */
+export type ToWorker =
+  | VcpuInit
+  | { type: "run" }
+  | { type: "call"; seq: number; op: VcpuOp; args: unknown[] }
+  | { type: "close" };
+
+/** Messages from a worker. */
+export type FromWorker =
+  | { type: "ready"; tid: number }
+  | { type: "stopped"; reason: StopReason }
+  | { type: "result"; seq: number; ok: true; value: unknown }
+  | { type: "result"; seq: number; ok: false; error: string }
+  | { type: "closed" };
+
+/** The Vcpu methods a worker runs on request (state access while not running). */
+export const VCPU_OPS = [
+  "getRegs",
+  "setRegs",
+  "getSregs",
+  "setSregs",
+  "getFpu",
+  "setFpu",
+  "getMsrs",
+  "setMsrs",
+  "setCpuid2",
+  "getCpuid2",
+  "getLapic",
+  "setLapic",
+  "getXsave",
+  "setXsave",
+  "getXcrs",
+  "setXcrs",
+  "getVcpuEvents",
+  "setVcpuEvents",
+  "getMpState",
+  "setMpState",
+  "getDebugRegs",
+  "setDebugRegs",
+  "kvmclockCtrl",
+  "getTscKhz",
+] as const;
+export type VcpuOp = (typeof VCPU_OPS)[number];
+
+let vcpu: Vcpu;
+let ctl: Int32Array;
+let mb: Mailbox;
+let doorbell: Int32Array;
+const pio = new Bus("pio");
+const effects: LocalEffects = {};
+
+function post(m: FromWorker): void {
+  self.postMessage(m);
+}
+
+function ringDoorbell(): void {
+  Atomics.add(doorbell, 0, 1);
+  Atomics.notify(doorbell, 0);
+}
+
+/** Hands one access to the device thread and waits for its answer. */
+function cross(kind: number, addr: number, data: Uint8Array): void {
+  const w = mb.i32;
+  w[MB.KIND] = kind;
+  w[MB.ADDR_LO] = addr >>> 0;
+  w[MB.ADDR_HI] = Math.floor(addr / 0x1_0000_0000);
+  w[MB.LEN] = data.byteLength;
+  const isWrite = kind === ACCESS.PIO_OUT || kind === ACCESS.MMIO_WRITE;
+  if (isWrite) mb.data.set(data);
+  Atomics.store(w, MB.STATE, MB_STATE.REQUEST);
+  ringDoorbell();
+  Atomics.add(ctl, CTL.CROSSINGS, 1);
+  let spins = 0;
+  while (Atomics.load(w, MB.STATE) !== MB_STATE.RESPONSE) {
+    if (++spins < SPIN_ITERATIONS) continue;
+    Atomics.wait(w, MB.STATE, MB_STATE.REQUEST, 20);
+    // A stop abandons the access (the device thread may be gone).
+    if (Atomics.load(ctl, CTL.REQUEST) === REQ.STOP) {
+      if (!isWrite) data.fill(0xff);
+      Atomics.store(w, MB.STATE, MB_STATE.IDLE);
+      return;
+    }
+  }
+  if (!isWrite) data.set(mb.data.subarray(0, data.byteLength));
+  Atomics.store(w, MB.STATE, MB_STATE.IDLE);
+}
+
+function runLoop(): StopReason {
+  vcpu.immediateExit = 0;
+  for (;;) {
+    const req = Atomics.load(ctl, CTL.REQUEST);
+    if (req !== REQ.RUN) return req === REQ.PAUSE ? { kind: "paused" } : { kind: "stopped" };
+    const e = vcpu.run();
+    Atomics.add(ctl, CTL.EXITS, 1);
+    switch (e.kind) {
+      case "io_out":
+        for (let i = 0; i < e.count; i++) {
+          const d = e.count === 1 ? e.data : e.data.subarray(i * e.size, (i + 1) * e.size);
+          if (!pio.write(e.port, d)) cross(ACCESS.PIO_OUT, e.port, d);
+        }
+        break;
+      case "io_in":
+        for (let i = 0; i < e.count; i++) {
+          const d = e.count === 1 ? e.data : e.data.subarray(i * e.size, (i + 1) * e.size);
+          if (!pio.read(e.port, d)) cross(ACCESS.PIO_IN, e.port, d);
+        }
+        break;
+      case "mmio_write":
+        cross(ACCESS.MMIO_WRITE, e.addr, e.data);
+        break;
+      case "mmio_read":
+        cross(ACCESS.MMIO_READ, e.addr, e.data);
+        break;
+      case "intr":
+        // A kick: the request word says why; a stale kick just runs again.
+        if (Atomics.load(ctl, CTL.REQUEST) === REQ.RUN) vcpu.immediateExit = 0;
+        break;
+      case "hlt":
+        return { kind: "hlt" };
+      case "shutdown":
+        return { kind: "shutdown" };
+      case "system_event":
+        return { kind: "system_event", type: e.type };
+      default:
+        return { kind: "error", message: `vCPU ${vcpu.id}: ${describeExit(e)}` };
+    }
+    if (effects.wake) {
+      effects.wake = false;
+      ringDoorbell();
+    }
+    if (effects.exitCode !== undefined) {
+      const code = effects.exitCode;
+      delete effects.exitCode;
+      return { kind: "exit", code };
+    }
+  }
+}
+
+function run(): void {
+  Atomics.store(ctl, CTL.STATE, VSTATE.RUNNING);
+  let reason: StopReason;
+  try {
+    reason = runLoop();
+  } catch (e) {
+    reason = { kind: "error", message: e instanceof Error ? e.message : String(e) };
+  }
+  Atomics.store(ctl, CTL.STATE, reason.kind === "paused" ? VSTATE.PAUSED : VSTATE.EXITED);
+  Atomics.notify(ctl, CTL.STATE);
+  if (effects.wake) ringDoorbell();
+  effects.wake = false;
+  post({ type: "stopped", reason });
+}
+
+function call(op: VcpuOp, args: unknown[]): unknown {
+  if (!VCPU_OPS.includes(op)) throw new TypeError(`Cannot call ${op} on a vCPU`);
+  const fn = vcpu[op] as (...a: unknown[]) => unknown;
+  return fn.apply(vcpu, args);
+}
+
+self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  const m = ev.data;
+  switch (m.type) {
+    case "init":
+      vcpu = new Vcpu(m.fd, m.id, m.runAddr, m.runSize);
+      ctl = new Int32Array(m.control);
+      mb = new Mailbox(m.mailbox);
+      doorbell = new Int32Array(m.doorbell);
+      registerLocalDevices(pio, m.local, effects);
+      Atomics.store(ctl, CTL.TID, gettid());
+      post({ type: "ready", tid: gettid() });
+      break;
+    case "run":
+      run();
+      break;
+    case "call":
+      try {
+        post({ type: "result", seq: m.seq, ok: true, value: call(m.op, m.args) });
+      } catch (e) {
+        post({
+          type: "result",
+          seq: m.seq,
+          ok: false,
+          error: e instanceof Error ? e.message : String(e),
+        });
+      }
+      break;
+    case "close":
+      post({ type: "closed" });
+      self.close();
+      break;
+  }
+};
