@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { closeFd, eventfd, eventfdRead, eventfdWrite } from "../kvm/mod.ts";
 import type { Regs } from "../kvm/mod.ts";
-import { bootGuest, COUNTER_PORT, deadline, skipKvm, TEST_PORT } from "./helpers.ts";
+import { bootGuest, deadline, skipKvm, TEST_PORT } from "./helpers.ts";
 
 const opts = { ignore: skipKvm, sanitizeResources: true, sanitizeOps: true };
 
