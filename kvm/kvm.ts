@@ -474,14 +474,14 @@ export class Vcpu {
     ioctl(this.fd, "KVM_SET_SREGS", encodeSregs(s));
   }
 
-  /** `KVM_GET_FPU`. */
+  /** `KVM_GET_FPU` (`mxcsr` always reads 0: the kernel does not fill it). */
   getFpu(): Fpu {
     const b = new Uint8Array(FPU_SIZE);
     ioctl(this.fd, "KVM_GET_FPU", b);
     return decodeFpu(b);
   }
 
-  /** `KVM_SET_FPU`. */
+  /** `KVM_SET_FPU`. The kernel ignores `mxcsr` here; set it through {@link setXsave}. */
   setFpu(f: Fpu): void {
     ioctl(this.fd, "KVM_SET_FPU", encodeFpu(f));
   }
