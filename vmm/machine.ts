@@ -5,12 +5,13 @@
  * @module
  */
 
-import { Kvm, type Regs, type Sregs, type Vm } from "../kvm/mod.ts";
+import { Kvm, type Vm } from "../kvm/mod.ts";
 import { MmapGuestMemory } from "../memory/mmap.ts";
 import { Bus } from "./bus.ts";
 import { ExitDispatcher } from "./exit_dispatcher.ts";
 import type { LocalDeviceSpec } from "./local_devices.ts";
 import { VcpuThread } from "./vcpu_thread.ts";
+import { takeVcpuWorker } from "./worker_pool.ts";
 import type { StopReason } from "./vcpu_worker.ts";
 
 /** Where the x86 MMIO gap below 4 GiB starts; RAM above it continues at 4 GiB. */
@@ -83,10 +84,13 @@ export class Machine {
       throw new RangeError(`Cannot create machine: ${n} vCPUs is not between 1 and 64`);
     }
     const layout = opts.ram ?? ramLayout(opts.memMiB ?? 128);
-    const kvm = Kvm.open();
+    // Workers take longest to start: spawn them first so they load while KVM is set up.
+    const workers = Array.from({ length: n }, takeVcpuWorker);
+    let kvm: Kvm | undefined;
     let vm: Vm | undefined;
     let memory: MmapGuestMemory | undefined;
     try {
+      kvm = Kvm.open();
       vm = kvm.createVm();
       vm.setTssAddr(TSS_ADDR);
       vm.setIdentityMapAddr(IDENTITY_MAP_ADDR);
@@ -103,9 +107,10 @@ export class Machine {
         })
       );
     } catch (e) {
+      for (const w of workers) w.terminate();
       memory?.close();
       vm?.close();
-      kvm.close();
+      kvm?.close();
       throw e;
     }
     const m = new Machine(kvm, vm, memory, opts);
@@ -116,6 +121,7 @@ export class Machine {
           local: opts.local?.(id) ?? [],
           doorbell: m.dispatcher.doorbell,
           onExit: (r) => m.#onExit({ ...r, vcpu: id }),
+          worker: workers[id]!,
         }).catch((e) => {
           vcpu.close();
           throw e;
@@ -124,6 +130,7 @@ export class Machine {
         m.dispatcher.add(t.mailbox);
       }
     } catch (e) {
+      for (const w of workers.slice(m.vcpus.length)) w.terminate();
       await m.close();
       throw e;
     }
@@ -140,19 +147,7 @@ export class Machine {
 
   /** Puts vCPU `id` in real mode at `cs:ip` with stack `ss:sp` = 0:`sp`. */
   async setRealMode(id: number, o: { cs?: number; ip: number; sp?: number }): Promise<void> {
-    const t = this.#vcpu(id);
-    const s = await t.call<Sregs>("getSregs");
-    const cs = o.cs ?? 0;
-    s.cs = { ...s.cs, selector: cs, base: BigInt(cs * 16) };
-    for (const k of ["ds", "es", "ss", "fs", "gs"] as const) {
-      s[k] = { ...s[k], selector: 0, base: 0n };
-    }
-    await t.call("setSregs", s);
-    const r = await t.call<Regs>("getRegs");
-    r.rip = BigInt(o.ip);
-    r.rsp = BigInt(o.sp ?? 0x7000);
-    r.rflags = 2n;
-    await t.call("setRegs", r);
+    await this.#vcpu(id).call("setRealMode", { cs: o.cs ?? 0, ip: o.ip, sp: o.sp ?? 0x7000 });
   }
 
   #vcpu(id: number): VcpuThread {

@@ -10,6 +10,7 @@ import { getpid, SIGUSR2, tgkill, type Vcpu } from "../kvm/mod.ts";
 import type { LocalDeviceSpec } from "./local_devices.ts";
 import { CTL, Mailbox, REQ, VSTATE } from "./mailbox.ts";
 import { within } from "./timeout.ts";
+import { takeVcpuWorker } from "./worker_pool.ts";
 import type { FromWorker, StopReason, ToWorker, VcpuOp } from "./vcpu_worker.ts";
 
 let signalUsers = 0;
@@ -36,6 +37,8 @@ export interface VcpuThreadOptions {
   doorbell: SharedArrayBuffer;
   /** Called when the vCPU leaves its run loop for any reason but pause/stop. */
   onExit?: (reason: StopReason) => void;
+  /** A worker from `takeVcpuWorker()`, started early so it loads while KVM is set up. */
+  worker?: Worker;
 }
 
 /** One vCPU worker, seen from the device thread. */
@@ -65,7 +68,7 @@ export class VcpuThread {
     const t = new VcpuThread(vcpu);
     t.#onExit = opts.onExit;
     holdKickSignal();
-    const w = new Worker(new URL("./vcpu_worker.ts", import.meta.url), { type: "module" });
+    const w = opts.worker ?? takeVcpuWorker();
     t.#worker = w;
     const ready = new Promise<void>((resolve, reject) => {
       w.onerror = (e) => {

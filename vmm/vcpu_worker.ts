@@ -78,6 +78,7 @@ export const VCPU_OPS = [
   "setDebugRegs",
   "kvmclockCtrl",
   "getTscKhz",
+  "setRealMode",
 ] as const;
 export type VcpuOp = (typeof VCPU_OPS)[number];
 
@@ -190,8 +191,24 @@ function run(): void {
   post({ type: "stopped", reason });
 }
 
+/** Real mode at cs:ip with the stack at 0:sp, in one call (no round trips). */
+function setRealMode(o: { cs: number; ip: number; sp: number }): void {
+  const s = vcpu.getSregs();
+  s.cs = { ...s.cs, selector: o.cs, base: BigInt(o.cs * 16) };
+  for (const k of ["ds", "es", "ss", "fs", "gs"] as const) {
+    s[k] = { ...s[k], selector: 0, base: 0n };
+  }
+  vcpu.setSregs(s);
+  const r = vcpu.getRegs();
+  r.rip = BigInt(o.ip);
+  r.rsp = BigInt(o.sp);
+  r.rflags = 2n;
+  vcpu.setRegs(r);
+}
+
 function call(op: VcpuOp, args: unknown[]): unknown {
   if (!VCPU_OPS.includes(op)) throw new TypeError(`Cannot call ${op} on a vCPU`);
+  if (op === "setRealMode") return setRealMode(args[0] as { cs: number; ip: number; sp: number });
   const fn = vcpu[op] as (...a: unknown[]) => unknown;
   return fn.apply(vcpu, args);
 }

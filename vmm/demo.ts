@@ -1,0 +1,69 @@
+/**
+ * The embedded demo: a real-mode guest that greets through the 8250 UART and exits. It
+ * needs nothing but `/dev/kvm`, so it is the first thing to run on a new host.
+ *
+ * @module
+ */
+
+import { ByteRing } from "./byte_ring.ts";
+import { DEMO_GUEST } from "./demo_guest.ts";
+import { Machine } from "./machine.ts";
+
+/** The exit port the demo (and the test guests) use: a write of V ends with code V. */
+export const EXIT_PORT = 0x501;
+/** The legacy COM1 port base. */
+export const COM1 = 0x3f8;
+
+/** Options of {@link runDemo}. */
+export interface DemoOptions {
+  /** Receives the guest's serial output (default: stdout). */
+  output?: (bytes: Uint8Array) => void;
+  /** Give up after this many ms (default 10000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Boots the demo guest, forwards its serial output and resolves with its exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { runDemo } from "./demo.ts";
+ * const code = await runDemo();
+ * console.assert(code === 0);
+ * ```
+ */
+export async function runDemo(opts: DemoOptions = {}): Promise<number> {
+  const output = opts.output ?? ((b: Uint8Array) => Deno.stdout.writeSync(b));
+  const ring = ByteRing.create(4096);
+  const drain = () => {
+    const b = ring.drain();
+    if (b.byteLength) output(b);
+  };
+  await using m = await Machine.create({
+    ram: [{ gpa: 0, size: 0xa0000 }],
+    local: () => [{ kind: "exit", port: EXIT_PORT }, {
+      kind: "serial_tx",
+      port: COM1,
+      ring: ring.sab,
+    }],
+    onWake: drain,
+  });
+  m.memory.write(0x1000, DEMO_GUEST);
+  await m.setRealMode(0, { ip: 0x1000, sp: 0x7000 });
+  m.run();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error("Demo guest did not finish in time")),
+      opts.timeoutMs ?? 10_000,
+    );
+  });
+  try {
+    const r = await Promise.race([m.whenExit(), timeout]);
+    drain();
+    if (r.kind !== "exit") throw new Error(`Demo guest stopped: ${JSON.stringify(r)}`);
+    return r.code;
+  } finally {
+    clearTimeout(timer);
+  }
+}
