@@ -39,8 +39,29 @@ export const INTERNAL_ERROR_NAMES: Readonly<Record<number, string>> = {
   4: "UNEXPECTED_EXIT_REASON",
 };
 
+// Views of the data area are cached per (run page, offset, length): KVM always uses the same
+// offset, and creating a typed array per exit would cost more than the rest of the decode.
+const views = new WeakMap<Uint8Array, Map<number, Uint8Array>>();
+
+function dataView(run: Uint8Array, off: number, len: number): Uint8Array {
+  let m = views.get(run);
+  if (m === undefined) views.set(run, m = new Map());
+  const key = off * 16 + len;
+  let v = m.get(key);
+  if (v === undefined) {
+    if (m.size > 64) m.clear();
+    m.set(key, v = run.subarray(off, off + len));
+  }
+  return v;
+}
+
+function u64(dv: DataView, o: number): number {
+  return dv.getUint32(o + 4, true) * 0x1_0000_0000 + dv.getUint32(o, true);
+}
+
 /**
- * Decodes the exit recorded in a `kvm_run` page.
+ * Decodes the exit recorded in a `kvm_run` page. Data views it returns are reused by
+ * later exits: copy them to keep them.
  *
  * @param run the run page as bytes (a zero-copy view of the mmap)
  * @param dv a DataView over the same bytes
@@ -51,22 +72,22 @@ export function decodeExit(run: Uint8Array, dv: DataView): VcpuExit {
     case EXIT.IO: {
       const size = dv.getUint8(RUN.ioSize);
       const count = dv.getUint32(RUN.ioCount, true);
-      const off = Number(dv.getBigUint64(RUN.ioDataOffset, true));
+      const off = u64(dv, RUN.ioDataOffset);
       const len = size * count;
       // KVM places the data inside the run mapping; refuse anything that claims otherwise.
       if (off + len > run.byteLength) {
         return { kind: "other", reason };
       }
-      const data = run.subarray(off, off + len);
+      const data = dataView(run, off, len);
       const port = dv.getUint16(RUN.ioPort, true);
       return dv.getUint8(RUN.ioDirection) === 1
         ? { kind: "io_out", port, size, count, data }
         : { kind: "io_in", port, size, count, data };
     }
     case EXIT.MMIO: {
-      const addr = Number(dv.getBigUint64(RUN.mmioPhysAddr, true));
+      const addr = u64(dv, RUN.mmioPhysAddr);
       const len = Math.min(dv.getUint32(RUN.mmioLen, true), 8);
-      const data = run.subarray(RUN.mmioData, RUN.mmioData + len);
+      const data = dataView(run, RUN.mmioData, len);
       return dv.getUint8(RUN.mmioIsWrite)
         ? { kind: "mmio_write", addr, len, data }
         : { kind: "mmio_read", addr, len, data };

@@ -10,8 +10,10 @@
 import type { Bus } from "./bus.ts";
 import { ACCESS, DOORBELL_BYTES, type Mailbox, MB, MB_STATE } from "./mailbox.ts";
 
-/** How long the device thread keeps polling after a burst (ms). */
+/** How long the device thread keeps polling after it served an access (ms). */
 const POLL_MS = 0.2;
+/** How often a polling device thread lets timers and I/O callbacks run (ms). */
+const YIELD_MS = 2;
 
 /** Options of {@link ExitDispatcher}. */
 export interface DispatcherOptions {
@@ -34,6 +36,9 @@ export class ExitDispatcher {
   #loop: Promise<void> | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   #wakeStop: (() => void) | undefined;
+  // A macrotask round trip through a MessageChannel takes ~50 µs; setTimeout(0) takes ms.
+  #yieldChannel: MessageChannel | undefined;
+  #yielded: (() => void) | undefined;
   #stopped: Promise<void> = new Promise((r) => (this.#wakeStop = r));
 
   constructor(opts: DispatcherOptions) {
@@ -49,6 +54,8 @@ export class ExitDispatcher {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#yieldChannel = new MessageChannel();
+    this.#yieldChannel.port1.onmessage = () => this.#yielded?.();
     this.#loop = this.#run();
     // Atomics.waitAsync does not keep the event loop alive; this interval does, and serves
     // as a safety net should a wake ever be missed.
@@ -64,27 +71,39 @@ export class ExitDispatcher {
     Atomics.add(this.#bell, 0, 1);
     Atomics.notify(this.#bell, 0);
     await this.#loop;
+    this.#yieldChannel?.port1.close();
+    this.#yieldChannel?.port2.close();
     this.serveAll();
   }
 
   async #run(): Promise<void> {
+    let lastServed = -Infinity, lastYield = performance.now();
     while (this.#running) {
       const seen = Atomics.load(this.#bell, 0);
-      if (this.serveAll() === 0) {
-        const w = Atomics.waitAsync(this.#bell, 0, seen);
-        // V8 settles waitAsync from a task Deno does not count as pending work, so a stop
-        // must not depend on it: race it with a promise that stop() settles directly.
-        if (w.async) await Promise.race([w.value, this.#stopped]);
+      const now = performance.now();
+      if (this.serveAll() > 0) lastServed = now;
+      if (now - lastServed < POLL_MS) {
+        // Inside a burst: keep polling, but let timers and I/O run every few ms.
+        if (now - lastYield > YIELD_MS) {
+          await this.#yieldToEventLoop();
+          lastYield = performance.now();
+        }
         continue;
       }
-      // Poll for the next access of a burst.
-      const until = performance.now() + POLL_MS;
-      while (performance.now() < until) {
-        if (this.serveAll() > 0) break;
-      }
-      // Let timers and I/O callbacks run between bursts.
-      await Promise.resolve();
+      const w = Atomics.waitAsync(this.#bell, 0, seen);
+      // V8 settles waitAsync from a task Deno does not count as pending work, so a stop
+      // must not depend on it: race it with a promise that stop() settles directly.
+      if (w.async) await Promise.race([w.value, this.#stopped]);
+      lastYield = performance.now();
     }
+  }
+
+  /** Resolves after pending timers and I/O callbacks had a chance to run. */
+  #yieldToEventLoop(): Promise<void> {
+    return new Promise((r) => {
+      this.#yielded = r;
+      this.#yieldChannel!.port2.postMessage(0);
+    });
   }
 
   /** Serves every pending mailbox once; returns how many were served. */
