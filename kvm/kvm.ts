@@ -441,7 +441,7 @@ export class Vcpu {
 
   /** `KVM_RUN` until the next exit; EINTR (signal or immediate_exit) becomes `intr`. */
   run(): VcpuExit {
-    const ret = libc().ioctlInt(this.fd, IOCTL.KVM_RUN, 0);
+    const ret = libc().ioctlRun(this.fd, IOCTL.KVM_RUN, null);
     if (ret < 0) {
       const e = lastErrno();
       if (e === EINTR || e === EAGAIN) return { kind: "intr" };

@@ -11,6 +11,8 @@ import { errnoName } from "./errno.ts";
 const symbols = {
   ioctl: { name: "ioctl", parameters: ["i32", "u64", "pointer"], result: "i32" },
   ioctlInt: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
+  // KVM_RUN, on the hot path: numbers only (the kernel reads the request as 32 bits).
+  ioctlRun: { name: "ioctl", parameters: ["i32", "u32", "pointer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "pointer", "usize"], result: "isize" },

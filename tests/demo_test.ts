@@ -1,0 +1,60 @@
+/** The embedded demo guest and the CLI's demo path. */
+
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { runDemo } from "../vmm/demo.ts";
+import { DEMO_GUEST } from "../vmm/demo_guest.ts";
+import { buildGuest } from "./guests/build.ts";
+import { skipKvm } from "./helpers.ts";
+
+Deno.test("DEMO_GUEST equals a fresh build of tests/guests/demo.S", async () => {
+  assertEquals(DEMO_GUEST, await buildGuest("demo"));
+});
+
+Deno.test({
+  name: "runDemo() prints the greeting through the 8250 and exits 0",
+  ignore: skipKvm,
+  async fn() {
+    const chunks: Uint8Array[] = [];
+    const code = await runDemo({ output: (b) => chunks.push(b.slice()) });
+    assertEquals(code, 0);
+    const text = new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+    assertEquals(
+      text,
+      "Hello from a denovm guest: real mode, 8250 UART, KVM exits served by Deno.\r\n",
+    );
+  },
+});
+
+async function cli(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../cli.ts", import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test({
+  name: "cli.ts with no --kernel boots the demo guest and says what the host can run",
+  ignore: skipKvm,
+  async fn() {
+    const r = await cli();
+    assertEquals(r.code, 0);
+    assertStringIncludes(r.stdout, "Hello from a denovm guest");
+    assert(/^denovm: (KVM with hardware virtualization|this CPU has no vmx\/svm)/m.test(r.stderr));
+  },
+});
+
+Deno.test("cli.ts rejects an unknown flag with exit code 2 and the usage", async () => {
+  const r = await cli("--bogus");
+  assertEquals(r.code, 2);
+  assertStringIncludes(r.stderr, "Unknown option: --bogus");
+  assertStringIncludes(r.stderr, "Usage:");
+});
+
+Deno.test("cli.ts --help prints the usage and exits 0", async () => {
+  const r = await cli("--help");
+  assertEquals(r.code, 0);
+  assertStringIncludes(r.stdout, "Usage:");
+});
