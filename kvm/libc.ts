@@ -169,3 +169,91 @@ export function tgkill(pid: number, tid: number, signal: number): void {
 
 /** SIGUSR2 on x86-64 Linux; the signal used to kick a vCPU out of KVM_RUN. */
 export const SIGUSR2 = 12;
+
+/** `epoll_event.events` bits. */
+export const EPOLLIN = 0x001, EPOLLOUT = 0x004, EPOLLERR = 0x008, EPOLLHUP = 0x010;
+const EPOLL_CLOEXEC = 0o2000000, EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2;
+/** `struct epoll_event` is packed on x86-64: u32 events, u64 data. */
+const EPOLL_EVENT_SIZE = 12;
+
+/**
+ * An epoll instance: register fds with a 32-bit tag, then wait (blocking this thread, so
+ * call {@link wait} with a timeout of -1 only from a worker).
+ *
+ * @example
+ * ```ts
+ * import { Epoll, eventfd, eventfdWrite, closeFd, EPOLLIN } from "./libc.ts";
+ * using ep = new Epoll();
+ * const fd = eventfd();
+ * ep.add(fd, EPOLLIN, 7);
+ * eventfdWrite(fd);
+ * console.assert(ep.wait(0)[0]?.tag === 7);
+ * closeFd(fd);
+ * ```
+ */
+export class Epoll {
+  /** The epoll fd. */
+  readonly fd: number;
+  readonly #ev = new Uint8Array(EPOLL_EVENT_SIZE);
+  readonly #out: Uint8Array;
+  #closed = false;
+
+  constructor(readonly maxEvents = 64) {
+    this.fd = check("epoll_create1", libc().epoll_create1(EPOLL_CLOEXEC));
+    this.#out = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
+  }
+
+  /** Watches `fd` for `events`, reporting it with `tag`. */
+  add(fd: number, events: number, tag: number): void {
+    const v = new DataView(this.#ev.buffer);
+    v.setUint32(0, events, true);
+    v.setBigUint64(4, BigInt(tag >>> 0), true);
+    check(
+      "epoll_ctl",
+      libc().epoll_ctl(this.fd, EPOLL_CTL_ADD, fd, Deno.UnsafePointer.of(this.#ev)),
+    );
+  }
+
+  /** Stops watching `fd`. */
+  remove(fd: number): void {
+    check(
+      "epoll_ctl",
+      libc().epoll_ctl(this.fd, EPOLL_CTL_DEL, fd, Deno.UnsafePointer.of(this.#ev)),
+    );
+  }
+
+  /** Waits up to `timeoutMs` (-1: forever) and returns the ready tags; EINTR gives []. */
+  wait(timeoutMs: number): { tag: number; events: number }[] {
+    const n = libc().epoll_wait(
+      this.fd,
+      Deno.UnsafePointer.of(this.#out),
+      this.maxEvents,
+      timeoutMs,
+    );
+    if (n < 0) {
+      const e = lastErrno();
+      if (e === 4) return [];
+      throw new KvmError("epoll_wait", e);
+    }
+    const v = new DataView(this.#out.buffer);
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const o = i * EPOLL_EVENT_SIZE;
+      out.push({
+        events: v.getUint32(o, true),
+        tag: Number(v.getBigUint64(o + 4, true) & 0xffff_ffffn),
+      });
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeFd(this.fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

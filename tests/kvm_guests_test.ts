@@ -251,3 +251,32 @@ Deno.test({
     assertEquals(alive(), [], "every vCPU thread has ended");
   },
 });
+
+Deno.test({
+  name: "KVM_GET_DIRTY_LOG reports the pages a guest wrote and clears on read",
+  ...opts,
+  async fn() {
+    await using m = await bootGuest("loop", { dirtyLog: true });
+    const pages = 0xa0000 / 4096;
+    m.vm.getDirtyLog(0, pages); // clear what loading the guest left
+    m.run();
+    await deadline(
+      (async () => {
+        while (m.memory.readU32(0x800) < 100) await new Promise((r) => setTimeout(r, 2));
+      })(),
+      10_000,
+      "loop guest to count",
+    );
+    await m.pause();
+    const bits = m.vm.getDirtyLog(0, pages);
+    const dirty = [...bits].flatMap((b, i) =>
+      [0, 1, 2, 3, 4, 5, 6, 7].filter((k) => b & (1 << k)).map((k) => i * 8 + k)
+    );
+    assertEquals(dirty, [0], "the counter at 0x800 is on page 0, and nothing else was written");
+    const again = m.vm.getDirtyLog(0, pages);
+    assertEquals(again.every((b) => b === 0), true, "reading the log cleared it");
+    m.memory.writeU32(0x804, 1);
+    m.resume();
+    assertEquals((await deadline(m.whenExit(), 10_000, "loop exit")).kind, "exit");
+  },
+});
