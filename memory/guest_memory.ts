@@ -34,6 +34,7 @@ interface Slot {
   end: number;
   bytes: Uint8Array;
   dv: DataView;
+  u16: Uint16Array | undefined;
 }
 
 /**
@@ -60,6 +61,7 @@ export class GuestMemory {
         end: r.gpa + r.bytes.byteLength,
         bytes: r.bytes,
         dv: new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
+        u16: undefined as Uint16Array | undefined,
       }))
       .sort((a, b) => a.gpa - b.gpa);
     for (let i = 0; i < slots.length; i++) {
@@ -155,6 +157,28 @@ export class GuestMemory {
     const s = this.#slot(addr, 8);
     const o = addr - s.gpa;
     return s.dv.getUint32(o + 4, true) * 0x1_0000_0000 + s.dv.getUint32(o, true);
+  }
+
+  /**
+   * A u16 read with sequentially consistent ordering (`Atomics.load`): for ring indices
+   * that another thread (a vCPU) writes. `addr` must be even.
+   */
+  loadU16Atomic(addr: number): number {
+    const s = this.#slot(addr, 2);
+    return Atomics.load(this.#u16(s, addr), (addr - s.gpa) >>> 1);
+  }
+
+  /** A u16 write with sequentially consistent ordering (`Atomics.store`); `addr` even. */
+  storeU16Atomic(addr: number, v: number): void {
+    const s = this.#slot(addr, 2);
+    Atomics.store(this.#u16(s, addr), (addr - s.gpa) >>> 1, v);
+  }
+
+  #u16(s: Slot, addr: number): Uint16Array {
+    if ((addr - s.gpa) & 1 || s.bytes.byteOffset & 1) {
+      throw new RangeError(`Cannot access guest memory atomically: 0x${addr.toString(16)} is odd`);
+    }
+    return s.u16 ??= new Uint16Array(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength >>> 1);
   }
 
   writeU8(addr: number, v: number): void {

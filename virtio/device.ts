@@ -1,0 +1,510 @@
+/**
+ * The transport-independent part of a virtio device: the status handshake as a table of
+ * allowed transitions, 64-bit feature negotiation with FEATURES_OK that the device may
+ * refuse, the queues, the interrupt status, config generation, DEVICE_NEEDS_RESET, and
+ * stop/resume for snapshots (a stopped device reads no new requests, completes those in
+ * flight, keeps its config space unchanged and raises no interrupt).
+ *
+ * A device model is a {@link VirtioBackend}: a small table of operations. It never sees
+ * the transport, KVM, or the status register.
+ *
+ * @module
+ */
+
+import type { GuestMemory } from "../memory/guest_memory.ts";
+import { bit, F, ISR, STATUS } from "./constants.ts";
+import { Queue, QueueError, type QueueState } from "./queue.ts";
+
+/** Something that raises the device's interrupt line (irqfd, or a test counter). */
+export interface Interrupt {
+  trigger(): void;
+}
+
+/** What a backend may do once activated. */
+export interface DeviceContext {
+  readonly mem: GuestMemory;
+  readonly queues: readonly Queue[];
+  /** The negotiated features. */
+  readonly features: bigint;
+  /** Whether new requests may be taken (false while stopping, stopped, or broken). */
+  canProcess(): boolean;
+  /** Tell the driver about used buffers on queue `index` (event index decides). */
+  signalUsed(index: number): void;
+  /** The device changed its config space: bump the generation and interrupt. */
+  configChanged(): void;
+  /** An error the device cannot recover from: DEVICE_NEEDS_RESET and a config interrupt. */
+  fail(reason: string): void;
+}
+
+/** A device model: one small table of operations. */
+export interface VirtioBackend {
+  /** Virtio device type (e.g. 2 for block). */
+  readonly deviceType: number;
+  /** QueueNumMax of each queue; the length is the number of queues. */
+  readonly queueMaxSizes: readonly number[];
+  /** Feature bits the device offers (VERSION_1 is added by a modern transport). */
+  readonly features: bigint;
+  /** Bytes of device config space. */
+  readonly configSize: number;
+  /** Whether the device can work with `acked` (a subset of the offer); false refuses FEATURES_OK. */
+  acceptFeatures?(acked: bigint): boolean;
+  readConfig(offset: number, data: Uint8Array): void;
+  writeConfig(offset: number, data: Uint8Array): void;
+  /** DRIVER_OK: start using the queues. Throw to fail activation. */
+  activate(ctx: DeviceContext): void;
+  /** The driver notified queue `index` (or the VMM re-kicks it). */
+  processQueue(index: number): void;
+  /** Device reset: drop all driver-facing state. */
+  reset(): void;
+  /** Requests taken from a queue but not completed yet (async devices). */
+  inflight?(): number;
+  /** Device-specific state for snapshots (plain data). */
+  saveState?(): unknown;
+  /** Restores {@link saveState} output; must validate it (it is untrusted). */
+  restoreState?(state: unknown): void;
+}
+
+/** Saved state of a virtio device (core part). */
+export interface VirtioState {
+  deviceType: number;
+  status: number;
+  driverFeatures: string;
+  isr: number;
+  configGeneration: number;
+  queues: QueueState[];
+  backend?: unknown;
+}
+
+/** Options of {@link VirtioDevice}. */
+export interface VirtioDeviceOptions {
+  mem: GuestMemory;
+  interrupt: Interrupt;
+  /** The legacy interface (virtio-mmio version 1): no VERSION_1, no FEATURES_OK, 32-bit features. */
+  legacy?: boolean;
+  /** Where illegal accesses and device errors are reported (default: ignored). */
+  log?: (message: string) => void;
+}
+
+type Phase = "running" | "stopping" | "stopped";
+
+/**
+ * The virtio device core, shared by all transports.
+ *
+ * @example
+ * ```ts
+ * import { VirtioDevice } from "./device.ts";
+ * import { GuestMemory } from "../memory/guest_memory.ts";
+ * const dev = new VirtioDevice({
+ *   deviceType: 4, queueMaxSizes: [8], features: 0n, configSize: 0,
+ *   readConfig: () => {}, writeConfig: () => {}, activate: () => {},
+ *   processQueue: () => {}, reset: () => {},
+ * }, { mem: GuestMemory.allocate([{ gpa: 0, size: 4096 }]), interrupt: { trigger() {} } });
+ * dev.writeStatus(1);
+ * console.assert(dev.status === 1);
+ * ```
+ */
+export class VirtioDevice {
+  readonly backend: VirtioBackend;
+  readonly mem: GuestMemory;
+  readonly legacy: boolean;
+  readonly queues: Queue[];
+  /** Features offered to the driver. */
+  readonly offered: bigint;
+  #interrupt: Interrupt;
+  #log: (m: string) => void;
+  #status = 0;
+  #driverFeatures = 0n;
+  #isr = 0;
+  #generation = 0;
+  #phase: Phase = "running";
+  #deferredInterrupt = false;
+  #deferredConfig = false;
+  #drained: (() => void)[] = [];
+  #ctx: DeviceContext;
+
+  constructor(backend: VirtioBackend, opts: VirtioDeviceOptions) {
+    this.backend = backend;
+    this.mem = opts.mem;
+    this.legacy = opts.legacy ?? false;
+    this.#interrupt = opts.interrupt;
+    this.#log = opts.log ?? (() => {});
+    this.queues = backend.queueMaxSizes.map((m) => new Queue(m));
+    this.offered = this.legacy
+      ? backend.features & 0xffff_ffffn & ~bit(F.VERSION_1)
+      : backend.features | bit(F.VERSION_1);
+    const self = this;
+    this.#ctx = {
+      mem: this.mem,
+      queues: this.queues,
+      get features() {
+        return self.#driverFeatures;
+      },
+      canProcess: () => this.#canProcess(),
+      signalUsed: (i) => this.#signalUsed(i),
+      configChanged: () => this.configChanged(),
+      fail: (r) => this.fail(r),
+    };
+  }
+
+  /** The device status register. */
+  get status(): number {
+    return this.#status;
+  }
+
+  /** The features the driver acknowledged. */
+  get driverFeatures(): bigint {
+    return this.#driverFeatures;
+  }
+
+  /** Interrupt status (bit 0 used buffer, bit 1 config change). */
+  get isr(): number {
+    return this.#isr;
+  }
+
+  /** Config generation: changes whenever the device changed its config space. */
+  get configGeneration(): number {
+    return this.#generation;
+  }
+
+  /** Whether stop() was called and resume() was not (stopping or stopped). */
+  get frozen(): boolean {
+    return this.#phase !== "running";
+  }
+
+  /** Whether stop() has completed (no requests in flight, nothing will change). */
+  get stopped(): boolean {
+    return this.#phase === "stopped";
+  }
+
+  /** Whether DRIVER_OK is set and the device is not broken. */
+  get active(): boolean {
+    return (this.#status & STATUS.DRIVER_OK) !== 0 &&
+      (this.#status & (STATUS.DEVICE_NEEDS_RESET | STATUS.FAILED)) === 0;
+  }
+
+  /** Whether the driver may still write feature bits. */
+  get featuresWritable(): boolean {
+    const s = this.#status;
+    if (this.legacy) return (s & STATUS.DRIVER) !== 0 && (s & STATUS.DRIVER_OK) === 0;
+    return (s & STATUS.DRIVER) !== 0 && (s & STATUS.FEATURES_OK) === 0;
+  }
+
+  /** Whether the driver may set up queues now (after FEATURES_OK, before DRIVER_OK). */
+  get queuesWritable(): boolean {
+    const s = this.#status;
+    if (s & (STATUS.DRIVER_OK | STATUS.FAILED)) return false;
+    return this.legacy ? (s & STATUS.DRIVER) !== 0 : (s & STATUS.FEATURES_OK) !== 0;
+  }
+
+  /** 32 bits of the offered features: word 0 is bits 0-31, word 1 bits 32-63. */
+  deviceFeaturesWord(sel: number): number {
+    if (sel === 0) return Number(this.offered & 0xffff_ffffn);
+    if (sel === 1 && !this.legacy) return Number((this.offered >> 32n) & 0xffff_ffffn);
+    return 0;
+  }
+
+  /** The driver writes 32 bits of its accepted features (gated on status). */
+  writeDriverFeaturesWord(sel: number, value: number): void {
+    if (!this.featuresWritable) {
+      return this.#log(`Ignored driver features write in status 0x${this.#status.toString(16)}`);
+    }
+    if (sel > 1 || (sel === 1 && this.legacy)) {
+      return this.#log(`Ignored driver features word ${sel}`);
+    }
+    const shift = BigInt(sel * 32);
+    const mask = 0xffff_ffffn << shift;
+    let v = BigInt(value >>> 0) << shift;
+    if (this.legacy) {
+      // No FEATURES_OK to refuse with: keep only what was offered.
+      const unoffered = v & ~this.offered;
+      if (unoffered) {
+        this.#log(`Legacy driver accepted unoffered features 0x${unoffered.toString(16)}`);
+      }
+      v &= this.offered;
+    }
+    this.#driverFeatures = (this.#driverFeatures & ~mask) | v;
+  }
+
+  /** Why `acked` cannot be accepted at FEATURES_OK, or undefined. */
+  #featuresProblem(acked: bigint): string | undefined {
+    const unoffered = acked & ~this.offered;
+    if (unoffered) {
+      return `driver accepted features the device did not offer (0x${unoffered.toString(16)})`;
+    }
+    if (!this.legacy && !(acked & bit(F.VERSION_1))) {
+      return "driver did not accept VIRTIO_F_VERSION_1";
+    }
+    if (this.backend.acceptFeatures && !this.backend.acceptFeatures(acked)) {
+      return `device cannot work with features 0x${acked.toString(16)}`;
+    }
+    return undefined;
+  }
+
+  /** A driver write to the status register, applied per the transition table. */
+  writeStatus(value: number): void {
+    const v = value & 0xff;
+    if (v === 0) return this.reset();
+    const s = this.#status;
+    if (s & ~v & ~STATUS.DEVICE_NEEDS_RESET) {
+      return this.#log(`Ignored status write 0x${v.toString(16)}: the driver may not clear bits`);
+    }
+    let add = v & ~s & ~STATUS.DEVICE_NEEDS_RESET;
+    if (add & STATUS.FAILED) {
+      this.#status |= STATUS.FAILED;
+      add &= ~STATUS.FAILED;
+      if (add === 0) return;
+    }
+    const next = this.#nextStep(s & ~STATUS.FAILED & ~STATUS.DEVICE_NEEDS_RESET);
+    if (add !== next) {
+      return this.#log(
+        `Ignored status write 0x${v.toString(16)} in status 0x${s.toString(16)} (expected +0x${
+          next.toString(16)
+        })`,
+      );
+    }
+    if (s & STATUS.FAILED) return this.#log("Ignored status write after FAILED: reset first");
+    switch (add) {
+      case STATUS.FEATURES_OK: {
+        const why = this.#featuresProblem(this.#driverFeatures);
+        if (why) return this.#log(`Refused FEATURES_OK: ${why}`); // the driver's re-read sees it clear
+        this.#status |= STATUS.FEATURES_OK;
+        return;
+      }
+      case STATUS.DRIVER_OK:
+        this.#status |= STATUS.DRIVER_OK;
+        this.#activate();
+        return;
+      default:
+        this.#status |= add;
+    }
+  }
+
+  /** The single status bit the driver may add next. */
+  #nextStep(s: number): number {
+    if (s === 0) return STATUS.ACKNOWLEDGE;
+    if (s === STATUS.ACKNOWLEDGE) return STATUS.DRIVER;
+    const ackDrv = STATUS.ACKNOWLEDGE | STATUS.DRIVER;
+    if (s === ackDrv) return this.legacy ? STATUS.DRIVER_OK : STATUS.FEATURES_OK;
+    if (!this.legacy && s === (ackDrv | STATUS.FEATURES_OK)) return STATUS.DRIVER_OK;
+    return 0;
+  }
+
+  #activate(): void {
+    const f = this.#driverFeatures;
+    for (const [i, q] of this.queues.entries()) {
+      q.eventIdx = (f & bit(F.EVENT_IDX)) !== 0n;
+      q.indirect = (f & bit(F.INDIRECT_DESC)) !== 0n;
+      if (!q.ready) continue;
+      const why = q.invalidReason(this.mem);
+      if (why) return this.fail(`queue ${i} is unusable: ${why}`);
+    }
+    try {
+      this.backend.activate(this.#ctx);
+    } catch (e) {
+      this.fail(`activation failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** Device reset (status 0): drops features, queues, interrupt status and device state. */
+  reset(): void {
+    this.#status = 0;
+    this.#driverFeatures = 0n;
+    this.#isr = 0;
+    this.#deferredInterrupt = false;
+    for (const q of this.queues) q.reset();
+    this.backend.reset();
+  }
+
+  /** DEVICE_NEEDS_RESET with a config interrupt (only once the driver is live). */
+  fail(reason: string): void {
+    this.#log(`Device needs reset: ${reason}`);
+    if (!(this.#status & STATUS.DRIVER_OK)) return;
+    if (this.#status & STATUS.DEVICE_NEEDS_RESET) return;
+    this.#status |= STATUS.DEVICE_NEEDS_RESET;
+    this.#raise(ISR.CONFIG_CHANGE);
+  }
+
+  #canProcess(): boolean {
+    return this.#phase === "running" && this.active;
+  }
+
+  /** The driver notified queue `index` (or the VMM re-kicks it). */
+  notify(index: number): void {
+    const q = this.queues[index];
+    if (!q) return this.#log(`Ignored notify of queue ${index}: no such queue`);
+    if (!this.#canProcess() || !q.ready) return;
+    try {
+      this.backend.processQueue(index);
+    } catch (e) {
+      if (e instanceof QueueError) this.fail(`queue ${index}: ${e.message}`);
+      else this.fail(`queue ${index}: device error: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  #signalUsed(index: number): void {
+    const q = this.queues[index];
+    if (q && q.ready && q.needsInterrupt(this.mem)) this.#raise(ISR.USED_BUFFER);
+    if (this.#phase === "stopping") this.#checkDrained();
+  }
+
+  /** The device changed its config space: new generation and a config interrupt. */
+  configChanged(): void {
+    if (this.#phase !== "running") {
+      this.#deferredConfig = true; // config space stays frozen while stopped
+      return;
+    }
+    this.#generation = (this.#generation + 1) >>> 0;
+    if (this.#status & STATUS.DRIVER_OK) this.#raise(ISR.CONFIG_CHANGE);
+  }
+
+  #raise(bits: number): void {
+    this.#isr |= bits;
+    if (this.#phase !== "running") {
+      this.#deferredInterrupt = true;
+      return;
+    }
+    this.#interrupt.trigger();
+  }
+
+  /** The driver acknowledged interrupt bits. */
+  ackInterrupt(bits: number): void {
+    this.#isr &= ~bits;
+  }
+
+  readConfig(offset: number, data: Uint8Array): void {
+    data.fill(0);
+    if (offset < 0 || offset + data.byteLength > this.backend.configSize) {
+      return this.#log(`Config read at ${offset}+${data.byteLength} outside config space`);
+    }
+    this.backend.readConfig(offset, data);
+  }
+
+  writeConfig(offset: number, data: Uint8Array): void {
+    if (offset < 0 || offset + data.byteLength > this.backend.configSize) {
+      return this.#log(`Config write at ${offset}+${data.byteLength} outside config space`);
+    }
+    if (!(this.#status & STATUS.DRIVER)) return this.#log("Ignored config write before DRIVER");
+    this.backend.writeConfig(offset, data);
+  }
+
+  /**
+   * Stops the device for a snapshot: it takes no new requests, completes those in flight
+   * (their used entries are written; their interrupt waits for resume), keeps its config
+   * space and raises nothing. Resolves once that is all true.
+   */
+  stop(): Promise<void> {
+    if (this.#phase === "stopped") return Promise.resolve();
+    this.#phase = "stopping";
+    const p = new Promise<void>((r) => this.#drained.push(r));
+    this.#checkDrained();
+    return p;
+  }
+
+  #checkDrained(): void {
+    if (this.#phase !== "stopping" || (this.backend.inflight?.() ?? 0) > 0) return;
+    this.#phase = "stopped";
+    for (const r of this.#drained.splice(0)) r();
+  }
+
+  /** Call when an in-flight request finished without a used-buffer signal. */
+  requestDone(): void {
+    if (this.#phase === "stopping") this.#checkDrained();
+  }
+
+  /**
+   * Resumes exactly where the device stopped: deferred config change and interrupt are
+   * delivered, then every ready queue is re-kicked (a notification may have come while
+   * stopped, and after a restore avail_event may be stale).
+   */
+  resume(): void {
+    if (this.#phase === "running") return;
+    this.#phase = "running";
+    for (const r of this.#drained.splice(0)) r();
+    if (this.#deferredConfig) {
+      this.#deferredConfig = false;
+      this.configChanged();
+    }
+    if (this.#deferredInterrupt) {
+      this.#deferredInterrupt = false;
+      if (this.#isr) this.#interrupt.trigger();
+    }
+    this.kickAll();
+  }
+
+  /** Processes every ready queue as if the driver had notified it. */
+  kickAll(): void {
+    for (let i = 0; i < this.queues.length; i++) if (this.queues[i]!.ready) this.notify(i);
+  }
+
+  /** The core state as plain data (the backend's own state included). */
+  save(): VirtioState {
+    return {
+      deviceType: this.backend.deviceType,
+      status: this.#status,
+      driverFeatures: this.#driverFeatures.toString(16),
+      isr: this.#isr,
+      configGeneration: this.#generation,
+      queues: this.queues.map((q) => q.save()),
+      ...(this.backend.saveState ? { backend: this.backend.saveState() } : {}),
+    };
+  }
+
+  /**
+   * Restores saved state (untrusted): device type, features within the offer, status
+   * bits, queue count and each queue are validated before anything is applied.
+   */
+  restore(s: VirtioState): void {
+    if (typeof s !== "object" || s === null) {
+      throw new RangeError("Cannot restore device: no state");
+    }
+    if (s.deviceType !== this.backend.deviceType) {
+      throw new RangeError(
+        `Cannot restore device: state is for type ${s.deviceType}, device is ${this.backend.deviceType}`,
+      );
+    }
+    if (typeof s.driverFeatures !== "string" || !/^[0-9a-f]{1,16}$/.test(s.driverFeatures)) {
+      throw new RangeError("Cannot restore device: driverFeatures is not a hex string");
+    }
+    const features = BigInt("0x" + s.driverFeatures);
+    if (features & ~this.offered) {
+      throw new RangeError(
+        `Cannot restore device: features 0x${
+          (features & ~this.offered).toString(16)
+        } were not offered`,
+      );
+    }
+    if (!Number.isInteger(s.status) || s.status < 0 || s.status > 0xff) {
+      throw new RangeError(`Cannot restore device: status ${s.status} is not a byte`);
+    }
+    if (!Array.isArray(s.queues) || s.queues.length !== this.queues.length) {
+      throw new RangeError(
+        `Cannot restore device: ${s.queues?.length} queues, device has ${this.queues.length}`,
+      );
+    }
+    if (!Number.isInteger(s.isr) || s.isr < 0 || s.isr > 3) {
+      throw new RangeError("Cannot restore device: bad isr");
+    }
+    if (!Number.isInteger(s.configGeneration) || s.configGeneration < 0) {
+      throw new RangeError("Cannot restore device: bad config generation");
+    }
+    const before = this.queues.map((q) => q.save());
+    try {
+      s.queues.forEach((qs, i) => this.queues[i]!.restore(qs, this.mem));
+      if (s.backend !== undefined) this.backend.restoreState?.(s.backend);
+    } catch (e) {
+      before.forEach((qs, i) => Object.assign(this.queues[i]!, qs));
+      throw e;
+    }
+    this.#status = s.status;
+    this.#driverFeatures = features;
+    this.#isr = s.isr;
+    this.#generation = s.configGeneration;
+    if (this.active) {
+      try {
+        this.backend.activate(this.#ctx);
+      } catch (e) {
+        this.fail(`activation after restore failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+}

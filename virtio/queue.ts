@@ -1,0 +1,455 @@
+/**
+ * The device side of a split virtqueue. A {@link Queue} holds plain values (addresses,
+ * size, next indices, event-index state); guest memory is an argument of every ring
+ * operation, so a queue is trivial to save, restore and test on an `ArrayBuffer`.
+ *
+ * Everything the guest controls is bounded: a chain walk stops after the queue size (the
+ * indirect table's size inside one), its total length stays below 2^32, an indirect table
+ * may not hold another, each descriptor's whole buffer must be guest RAM, and an avail
+ * index more than `size` ahead is a queue error, not a loop.
+ *
+ * @module
+ */
+
+import type { GuestMemory } from "../memory/guest_memory.ts";
+import { DESC_F, VRING_AVAIL_F_NO_INTERRUPT, VRING_USED_F_NO_NOTIFY } from "./constants.ts";
+import { vringNeedEvent, wrap16 } from "./ring.ts";
+
+/** A queue the device cannot go on with (the driver broke the ring itself). */
+export class QueueError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "QueueError";
+  }
+}
+
+/** One buffer of a chain. */
+export interface Buffer {
+  addr: number;
+  len: number;
+}
+
+/**
+ * A descriptor chain taken from the avail ring. `error` is set when the chain is
+ * malformed; such a chain must be returned with {@link Queue.addUsed}(head, 0) and its
+ * buffers left alone.
+ */
+export interface DescriptorChain {
+  /** Head descriptor index (the id to return in the used ring). */
+  head: number;
+  /** Device-readable buffers, in order. */
+  readable: Buffer[];
+  /** Device-writable buffers, in order. */
+  writable: Buffer[];
+  readableLen: number;
+  writableLen: number;
+  /** Why the chain is unusable, when it is. */
+  error?: string;
+}
+
+/** The saved form of a queue (plain data). */
+export interface QueueState {
+  size: number;
+  ready: boolean;
+  descAddr: number;
+  availAddr: number;
+  usedAddr: number;
+  nextAvail: number;
+  nextUsed: number;
+  signalledUsed: number;
+  signalledUsedValid: boolean;
+  eventIdx: boolean;
+  indirect: boolean;
+}
+
+const MAX_CHAIN_BYTES = 0x1_0000_0000;
+
+function isPow2(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+/**
+ * A split virtqueue, device side.
+ *
+ * @example
+ * ```ts
+ * import { Queue } from "./queue.ts";
+ * const q = new Queue(256);
+ * q.size = 16; // the driver's QueueNum
+ * console.assert(q.save().size === 16);
+ * ```
+ */
+export class Queue {
+  /** The largest size the device allows (QueueNumMax). */
+  readonly maxSize: number;
+  /** Negotiated size: a power of two up to maxSize (QueueNum). */
+  size: number;
+  /** Whether the driver enabled the queue. */
+  ready = false;
+  descAddr = 0;
+  availAddr = 0;
+  usedAddr = 0;
+  /** Next avail ring entry the device will read (free-running 16-bit). */
+  nextAvail = 0;
+  /** Next used ring entry the device will write (free-running 16-bit). */
+  nextUsed = 0;
+  /** Used index at the last interrupt decision (event-index mode). */
+  signalledUsed = 0;
+  signalledUsedValid = false;
+  /** VIRTIO_F_EVENT_IDX negotiated. */
+  eventIdx = false;
+  /** VIRTIO_F_INDIRECT_DESC negotiated. */
+  indirect = false;
+
+  constructor(maxSize: number) {
+    if (!isPow2(maxSize) || maxSize > 32768) {
+      throw new RangeError(
+        `Cannot create queue: max size ${maxSize} is not a power of two <= 32768`,
+      );
+    }
+    this.maxSize = maxSize;
+    this.size = maxSize;
+  }
+
+  /** Back to the reset state (size = max, not ready, zero addresses and indices). */
+  reset(): void {
+    this.size = this.maxSize;
+    this.ready = false;
+    this.descAddr = this.availAddr = this.usedAddr = 0;
+    this.nextAvail = this.nextUsed = this.signalledUsed = 0;
+    this.signalledUsedValid = false;
+    this.eventIdx = this.indirect = false;
+  }
+
+  /**
+   * Why the queue cannot be used with `mem`, or undefined when it can: size a power of
+   * two up to the max, rings aligned (16, 2, 4) and wholly inside guest RAM.
+   */
+  invalidReason(mem: GuestMemory): string | undefined {
+    const n = this.size;
+    if (!isPow2(n) || n > this.maxSize) return `size ${n} is not a power of two <= ${this.maxSize}`;
+    if (this.descAddr % 16) {
+      return `descriptor table 0x${this.descAddr.toString(16)} not 16-aligned`;
+    }
+    if (this.availAddr % 2) return `avail ring 0x${this.availAddr.toString(16)} not 2-aligned`;
+    if (this.usedAddr % 4) return `used ring 0x${this.usedAddr.toString(16)} not 4-aligned`;
+    if (!mem.contains(this.descAddr, 16 * n)) return "descriptor table outside guest RAM";
+    if (!mem.contains(this.availAddr, 6 + 2 * n)) return "avail ring outside guest RAM";
+    if (!mem.contains(this.usedAddr, 6 + 8 * n)) return "used ring outside guest RAM";
+    return undefined;
+  }
+
+  /** The driver's avail.idx. */
+  availIdx(mem: GuestMemory): number {
+    return mem.loadU16Atomic(this.availAddr + 2);
+  }
+
+  /** How many chains are waiting; throws QueueError when the driver claims more than size. */
+  pending(mem: GuestMemory): number {
+    const n = wrap16(this.availIdx(mem) - this.nextAvail);
+    if (n > this.size) {
+      throw new QueueError(
+        `avail index is ${n} entries ahead of the device, more than the size ${this.size}`,
+      );
+    }
+    return n;
+  }
+
+  /**
+   * Takes the next chain from the avail ring, or null when there is none. Throws
+   * {@link QueueError} when the ring itself is broken (index jump, head out of range).
+   */
+  pop(mem: GuestMemory): DescriptorChain | null {
+    if (this.pending(mem) === 0) return null;
+    const slot = this.nextAvail & (this.size - 1);
+    const head = mem.readU16(this.availAddr + 4 + 2 * slot);
+    if (head >= this.size) {
+      throw new QueueError(
+        `avail ring entry ${slot} names descriptor ${head}, beyond size ${this.size}`,
+      );
+    }
+    this.nextAvail = wrap16(this.nextAvail + 1);
+    return this.#walk(mem, head);
+  }
+
+  /** Returns `n` chains to the avail ring (the device took them but will not serve them now). */
+  undoPop(n = 1): void {
+    this.nextAvail = wrap16(this.nextAvail - n);
+  }
+
+  #walk(mem: GuestMemory, head: number): DescriptorChain {
+    const chain: DescriptorChain = {
+      head,
+      readable: [],
+      writable: [],
+      readableLen: 0,
+      writableLen: 0,
+    };
+    let table = this.descAddr, tableSize = this.size, index = head;
+    let inIndirect = false, ttl = this.size, total = 0;
+    for (;;) {
+      if (ttl-- <= 0) return fail(chain, "chain longer than its table (a loop?)");
+      if (index >= tableSize) {
+        return fail(chain, `next index ${index} beyond table size ${tableSize}`);
+      }
+      const d = table + 16 * index;
+      const addr = mem.readU64Number(d);
+      const len = mem.readU32(d + 8);
+      const flags = mem.readU16(d + 12);
+      const next = mem.readU16(d + 14);
+      if (flags & DESC_F.INDIRECT) {
+        if (!this.indirect) {
+          return fail(chain, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
+        }
+        if (inIndirect) return fail(chain, "indirect descriptor inside an indirect table");
+        if (flags & DESC_F.NEXT) return fail(chain, "indirect descriptor with NEXT set");
+        if (len === 0 || len % 16) {
+          return fail(chain, `indirect table length ${len} is not a multiple of 16`);
+        }
+        const entries = len / 16;
+        if (entries > this.size) {
+          return fail(chain, `indirect table of ${entries} entries exceeds size ${this.size}`);
+        }
+        if (!mem.contains(addr, len)) return fail(chain, "indirect table outside guest RAM");
+        table = addr;
+        tableSize = entries;
+        index = 0;
+        ttl = entries;
+        inIndirect = true;
+        continue;
+      }
+      if (!mem.contains(addr, len)) {
+        return fail(chain, `buffer 0x${addr.toString(16)}+${len} outside guest RAM`);
+      }
+      total += len;
+      if (total >= MAX_CHAIN_BYTES) return fail(chain, "chain longer than 4 GiB");
+      if (flags & DESC_F.WRITE) {
+        chain.writable.push({ addr, len });
+        chain.writableLen += len;
+      } else {
+        if (chain.writable.length) return fail(chain, "readable buffer after a writable one");
+        chain.readable.push({ addr, len });
+        chain.readableLen += len;
+      }
+      if (!(flags & DESC_F.NEXT)) return chain;
+      index = next;
+    }
+  }
+
+  /** Puts `head` in the used ring with `len` bytes written, and publishes used.idx. */
+  addUsed(mem: GuestMemory, head: number, len: number): void {
+    const slot = this.nextUsed & (this.size - 1);
+    const e = this.usedAddr + 4 + 8 * slot;
+    mem.writeU32(e, head);
+    mem.writeU32(e + 4, len);
+    this.nextUsed = wrap16(this.nextUsed + 1);
+    // The element is written before the index (Atomics orders the two stores).
+    mem.storeU16Atomic(this.usedAddr + 2, this.nextUsed);
+  }
+
+  /**
+   * Whether the driver wants an interrupt for what was added since the last call: with
+   * event index, `vring_need_event(used_event, used idx, used idx at last decision)`;
+   * without, unless the driver set VRING_AVAIL_F_NO_INTERRUPT.
+   */
+  needsInterrupt(mem: GuestMemory): boolean {
+    if (!this.eventIdx) {
+      return (mem.loadU16Atomic(this.availAddr) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
+    }
+    const old = this.signalledUsed, valid = this.signalledUsedValid;
+    this.signalledUsed = this.nextUsed;
+    this.signalledUsedValid = true;
+    if (!valid) return true;
+    const usedEvent = mem.loadU16Atomic(this.availAddr + 4 + 2 * this.size);
+    return vringNeedEvent(usedEvent, this.nextUsed, old);
+  }
+
+  /**
+   * Asks the driver not to notify (VRING_USED_F_NO_NOTIFY; with event index the device
+   * simply stops moving avail_event).
+   */
+  disableNotification(mem: GuestMemory): void {
+    if (this.eventIdx) return;
+    mem.storeU16Atomic(this.usedAddr, VRING_USED_F_NO_NOTIFY);
+  }
+
+  /**
+   * Asks the driver to notify for the next buffer (clears NO_NOTIFY, or publishes
+   * avail_event = next avail), then re-checks: returns true when buffers arrived in the
+   * meantime, so the caller must drain again (no notification is lost).
+   */
+  enableNotification(mem: GuestMemory): boolean {
+    if (this.eventIdx) mem.storeU16Atomic(this.usedAddr + 4 + 8 * this.size, this.nextAvail);
+    else mem.storeU16Atomic(this.usedAddr, 0);
+    return this.availIdx(mem) !== this.nextAvail;
+  }
+
+  /** The queue as plain data. */
+  save(): QueueState {
+    return {
+      size: this.size,
+      ready: this.ready,
+      descAddr: this.descAddr,
+      availAddr: this.availAddr,
+      usedAddr: this.usedAddr,
+      nextAvail: this.nextAvail,
+      nextUsed: this.nextUsed,
+      signalledUsed: this.signalledUsed,
+      signalledUsedValid: this.signalledUsedValid,
+      eventIdx: this.eventIdx,
+      indirect: this.indirect,
+    };
+  }
+
+  /**
+   * Rebuilds the queue from saved state, which is untrusted: every field is checked the
+   * way the driver's register writes are, and a ready queue must be valid in `mem`.
+   */
+  restore(s: QueueState, mem: GuestMemory): void {
+    const u16 = (v: unknown, name: string) => {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff) {
+        throw new RangeError(`Cannot restore queue: ${name} ${String(v)} is not a 16-bit index`);
+      }
+      return v;
+    };
+    const addr = (v: unknown, name: string) => {
+      if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+        throw new RangeError(`Cannot restore queue: ${name} ${String(v)} is not an address`);
+      }
+      return v;
+    };
+    const bool = (v: unknown, name: string) => {
+      if (typeof v !== "boolean") {
+        throw new RangeError(`Cannot restore queue: ${name} is not a boolean`);
+      }
+      return v;
+    };
+    if (typeof s !== "object" || s === null) throw new RangeError("Cannot restore queue: no state");
+    if (!isPow2(s.size) || s.size > this.maxSize) {
+      throw new RangeError(
+        `Cannot restore queue: size ${s.size} is not a power of two <= ${this.maxSize}`,
+      );
+    }
+    const next: QueueState = {
+      size: s.size,
+      ready: bool(s.ready, "ready"),
+      descAddr: addr(s.descAddr, "descAddr"),
+      availAddr: addr(s.availAddr, "availAddr"),
+      usedAddr: addr(s.usedAddr, "usedAddr"),
+      nextAvail: u16(s.nextAvail, "nextAvail"),
+      nextUsed: u16(s.nextUsed, "nextUsed"),
+      signalledUsed: u16(s.signalledUsed, "signalledUsed"),
+      signalledUsedValid: bool(s.signalledUsedValid, "signalledUsedValid"),
+      eventIdx: bool(s.eventIdx, "eventIdx"),
+      indirect: bool(s.indirect, "indirect"),
+    };
+    const saved = this.save();
+    Object.assign(this, next);
+    const why = next.ready ? this.invalidReason(mem) : undefined;
+    if (why) {
+      Object.assign(this, saved);
+      throw new RangeError(`Cannot restore queue: ${why}`);
+    }
+  }
+}
+
+function fail(chain: DescriptorChain, error: string): DescriptorChain {
+  chain.error = error;
+  return chain;
+}
+
+/** Copies bytes out of a chain's readable buffers, in order. */
+export class ChainReader {
+  #bufs: Buffer[];
+  #i = 0;
+  #off = 0;
+  #left: number;
+
+  constructor(readonly mem: GuestMemory, chain: DescriptorChain) {
+    this.#bufs = chain.readable;
+    this.#left = chain.readableLen;
+  }
+
+  /** Bytes not read yet. */
+  get remaining(): number {
+    return this.#left;
+  }
+
+  /** Reads exactly `n` bytes; throws RangeError when fewer remain. */
+  read(n: number): Uint8Array {
+    if (n > this.#left) {
+      throw new RangeError(`Cannot read ${n} bytes: the chain has ${this.#left} left`);
+    }
+    const out = new Uint8Array(n);
+    this.readInto(out);
+    return out;
+  }
+
+  /** Fills `dst` (all of it must be available). */
+  readInto(dst: Uint8Array): void {
+    let done = 0;
+    const n = dst.byteLength;
+    if (n > this.#left) {
+      throw new RangeError(`Cannot read ${n} bytes: the chain has ${this.#left} left`);
+    }
+    while (done < n) {
+      const b = this.#bufs[this.#i]!;
+      const take = Math.min(n - done, b.len - this.#off);
+      this.mem.readInto(b.addr + this.#off, dst.subarray(done, done + take));
+      done += take;
+      this.#off += take;
+      if (this.#off === b.len) {
+        this.#i++;
+        this.#off = 0;
+      }
+    }
+    this.#left -= n;
+  }
+
+  /** Skips `n` bytes. */
+  skip(n: number): void {
+    this.read(n);
+  }
+}
+
+/** Copies bytes into a chain's writable buffers, in order. */
+export class ChainWriter {
+  #bufs: Buffer[];
+  #i = 0;
+  #off = 0;
+  #left: number;
+  /** Bytes written so far (the length to report in the used ring). */
+  written = 0;
+
+  constructor(readonly mem: GuestMemory, chain: DescriptorChain) {
+    this.#bufs = chain.writable;
+    this.#left = chain.writableLen;
+  }
+
+  /** Room left. */
+  get remaining(): number {
+    return this.#left;
+  }
+
+  /** Writes all of `src`; throws RangeError (writing nothing) when it does not fit. */
+  write(src: Uint8Array): void {
+    const n = src.byteLength;
+    if (n > this.#left) {
+      throw new RangeError(`Cannot write ${n} bytes: the chain has room for ${this.#left}`);
+    }
+    let done = 0;
+    while (done < n) {
+      const b = this.#bufs[this.#i]!;
+      const take = Math.min(n - done, b.len - this.#off);
+      this.mem.write(b.addr + this.#off, src.subarray(done, done + take));
+      done += take;
+      this.#off += take;
+      if (this.#off === b.len) {
+        this.#i++;
+        this.#off = 0;
+      }
+    }
+    this.#left -= n;
+    this.written += n;
+  }
+}
