@@ -132,12 +132,12 @@ export class VirtioDevice {
     this.offered = this.legacy
       ? backend.features & 0xffff_ffffn & ~bit(F.VERSION_1)
       : backend.features | bit(F.VERSION_1);
-    const self = this;
+    const features = () => this.#driverFeatures;
     this.#ctx = {
       mem: this.mem,
       queues: this.queues,
       get features() {
-        return self.#driverFeatures;
+        return features();
       },
       canProcess: () => this.#canProcess(),
       signalUsed: (i) => this.#signalUsed(i),
