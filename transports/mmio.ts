@@ -324,8 +324,9 @@ export class MmioTransport implements BusDevice {
 
   /** Resumes the device, then replays the register writes that came while stopped. */
   resume(): void {
-    this.device.resume();
-    for (const [o, d] of this.#deferred.splice(0)) this.#write(o, d);
+    this.device.resume(() => {
+      for (const [o, d] of this.#deferred.splice(0)) this.#write(o, d);
+    });
   }
 
   /** Transport registers as plain data (for snapshots). */

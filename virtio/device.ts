@@ -294,6 +294,9 @@ export class VirtioDevice {
     for (const [i, q] of this.queues.entries()) {
       q.eventIdx = (f & bit(F.EVENT_IDX)) !== 0n;
       q.indirect = (f & bit(F.INDIRECT_DESC)) !== 0n;
+      // The driver has seen no used buffer yet: compare the first decision with index 0.
+      q.signalledUsed = q.nextUsed;
+      q.signalledUsedValid = true;
       if (!q.ready) continue;
       const why = q.invalidReason(this.mem);
       if (why) return this.fail(`queue ${i} is unusable: ${why}`);
@@ -412,14 +415,17 @@ export class VirtioDevice {
   }
 
   /**
-   * Resumes exactly where the device stopped: deferred config change and interrupt are
-   * delivered, then every ready queue is re-kicked (a notification may have come while
+   * Resumes exactly where the device stopped: `replay` (the transport's deferred register
+   * writes) runs first, then the deferred config change and interrupt are delivered, then
+   * every ready queue is re-kicked (a notification may have come while
    * stopped, and after a restore avail_event may be stale).
    */
-  resume(): void {
+  resume(replay?: () => void): void {
     if (this.#phase === "running") return;
     this.#phase = "running";
     for (const r of this.#drained.splice(0)) r();
+    // Driver writes that waited happened before anything the device deferred.
+    replay?.();
     if (this.#deferredConfig) {
       this.#deferredConfig = false;
       this.configChanged();
