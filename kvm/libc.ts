@@ -172,6 +172,7 @@ export const SIGUSR2 = 12;
 
 /** `epoll_event.events` bits. */
 export const EPOLLIN = 0x001, EPOLLOUT = 0x004, EPOLLERR = 0x008, EPOLLHUP = 0x010;
+export const EPOLLET = 0x8000_0000;
 const EPOLL_CLOEXEC = 0o2000000, EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2;
 /** `struct epoll_event` is packed on x86-64: u32 events, u64 data. */
 const EPOLL_EVENT_SIZE = 12;
@@ -198,9 +199,14 @@ export class Epoll {
   readonly #out: Uint8Array;
   #closed = false;
 
-  constructor(readonly maxEvents = 64) {
-    this.fd = check("epoll_create1", libc().epoll_create1(EPOLL_CLOEXEC));
+  constructor(readonly maxEvents = 64, fd?: number) {
+    this.fd = fd ?? check("epoll_create1", libc().epoll_create1(EPOLL_CLOEXEC));
     this.#out = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
+  }
+
+  /** Wraps an epoll fd created elsewhere (e.g. on another thread); close() closes it. */
+  static fromFd(fd: number, maxEvents = 64): Epoll {
+    return new Epoll(maxEvents, fd);
   }
 
   /** Watches `fd` for `events`, reporting it with `tag`. */

@@ -33,6 +33,7 @@ export class ExitDispatcher {
   readonly #mailboxes: Mailbox[] = [];
   readonly #o: DispatcherOptions;
   #running = false;
+  #wakeHandlers: (() => void)[] = [];
   #loop: Promise<void> | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   #wakeStop: (() => void) | undefined;
@@ -43,6 +44,11 @@ export class ExitDispatcher {
 
   constructor(opts: DispatcherOptions) {
     this.#o = opts;
+  }
+
+  /** Adds a function to run on every wake (after the mailboxes are served). */
+  addWakeHandler(fn: () => void): void {
+    this.#wakeHandlers.push(fn);
   }
 
   /** Adds a vCPU mailbox to serve. */
@@ -116,6 +122,7 @@ export class ExitDispatcher {
       }
     }
     this.#o.onWake?.();
+    for (const f of this.#wakeHandlers) f();
     return n;
   }
 

@@ -8,6 +8,7 @@
 import { Kvm, type Vm } from "../kvm/mod.ts";
 import { MmapGuestMemory } from "../memory/mmap.ts";
 import { Bus } from "./bus.ts";
+import { EventPoller } from "./event_poller.ts";
 import { ExitDispatcher } from "./exit_dispatcher.ts";
 import type { LocalDeviceSpec } from "./local_devices.ts";
 import { VcpuThread } from "./vcpu_thread.ts";
@@ -64,6 +65,8 @@ export class Machine {
   #exits: ((r: StopReason & { vcpu: number }) => void)[] = [];
   #firstExit: (StopReason & { vcpu: number }) | undefined;
   #closed = false;
+  #events: EventPoller | undefined;
+  #closeHooks: (() => void | Promise<void>)[] = [];
 
   private constructor(kvm: Kvm, vm: Vm, memory: MmapGuestMemory, opts: MachineOptions) {
     this.kvm = kvm;
@@ -145,6 +148,21 @@ export class Machine {
     for (const f of w) f(r);
   }
 
+  /** The event poller (ioeventfds, tap, stdin), started on first use. */
+  get events(): EventPoller {
+    if (!this.#events) {
+      const p = new EventPoller(this.dispatcher.doorbell);
+      this.dispatcher.addWakeHandler(() => p.dispatch());
+      this.#events = p;
+    }
+    return this.#events;
+  }
+
+  /** Runs `fn` when the machine closes (after the vCPUs and the poller have stopped). */
+  onClose(fn: () => void | Promise<void>): void {
+    this.#closeHooks.push(fn);
+  }
+
   /** Puts vCPU `id` in real mode at `cs:ip` with stack `ss:sp` = 0:`sp`. */
   async setRealMode(id: number, o: { cs?: number; ip: number; sp?: number }): Promise<void> {
     await this.#vcpu(id).call("setRealMode", { cs: o.cs ?? 0, ip: o.ip, sp: o.sp ?? 0x7000 });
@@ -182,6 +200,14 @@ export class Machine {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all(this.vcpus.map((t) => t.close()));
+    await this.#events?.close();
+    for (const f of this.#closeHooks.splice(0).reverse()) {
+      try {
+        await f();
+      } catch {
+        // keep releasing the rest
+      }
+    }
     await this.dispatcher.stop();
     for (const t of this.vcpus) t.vcpu.close();
     this.vm.close();

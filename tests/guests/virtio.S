@@ -1,0 +1,145 @@
+/* A virtio-mmio driver in real mode, for the dummy echo device at 0xd0000 (FS = 0xd000)
+ * with its interrupt on IRQ 5 (vector 0x25). It does the modern handshake with the
+ * FEATURES_OK re-read (VERSION_1 + EVENT_IDX), sets up queue 0 (4 entries), goes live,
+ * adds one chain ("hello" out, 16 bytes in), notifies (caught by an ioeventfd), halts
+ * until the interrupt handler has read and acknowledged InterruptStatus, then checks the
+ * used ring and the reversed data. Exit 0 on success, else the number of the failed check.
+ *
+ * RAM: descriptors 0x3000, avail 0x3100, used 0x3200, out 0x4000, in 0x4100, flag 0x5000.
+ */
+.include "common.inc"
+.code16
+.globl _start
+
+.macro check_eq reg, value, code
+	cmpl $\value, \reg
+	je 1f
+	exit_with \code
+1:
+.endm
+
+.macro reg_write off, value
+	movl $\value, %fs:\off
+.endm
+
+_start:
+	cli
+	xor %ax, %ax
+	mov %ax, %ds
+	mov $0xd000, %ax
+	mov %ax, %fs
+
+	movl %fs:0x000, %eax
+	check_eq %eax, 0x74726976, 1
+	movl %fs:0x004, %eax
+	check_eq %eax, 2, 2
+	movl %fs:0x008, %eax
+	check_eq %eax, 0x7ffe, 3
+
+	reg_write 0x070, 0		/* reset */
+	reg_write 0x070, 1		/* ACKNOWLEDGE */
+	reg_write 0x070, 3		/* DRIVER */
+	reg_write 0x014, 1		/* DeviceFeaturesSel = 1 */
+	movl %fs:0x010, %eax
+	test $1, %eax			/* VERSION_1 offered? */
+	jnz 2f
+	exit_with 4
+2:
+	reg_write 0x024, 0
+	reg_write 0x020, 0x20000000	/* EVENT_IDX */
+	reg_write 0x024, 1
+	reg_write 0x020, 1		/* VERSION_1 */
+	reg_write 0x070, 11		/* FEATURES_OK */
+	movl %fs:0x070, %eax		/* ... and the re-read */
+	test $8, %eax
+	jnz 3f
+	exit_with 5
+3:
+	reg_write 0x030, 0		/* QueueSel */
+	movl %fs:0x034, %eax
+	cmpl $4, %eax
+	jae 4f
+	exit_with 6
+4:
+	reg_write 0x038, 4		/* QueueNum */
+	reg_write 0x080, 0x3000
+	reg_write 0x084, 0
+	reg_write 0x090, 0x3100
+	reg_write 0x094, 0
+	reg_write 0x0a0, 0x3200
+	reg_write 0x0a4, 0
+	reg_write 0x044, 1		/* QueueReady */
+
+	/* interrupt handler for IRQ 5 at vector 0x25, PIC remapped to 0x20 */
+	movw $handler, 0x25*4
+	movw $0, 0x25*4+2
+	mov $0x11, %al
+	out %al, $0x20
+	out %al, $0xa0
+	mov $0x20, %al
+	out %al, $0x21
+	mov $0x28, %al
+	out %al, $0xa1
+	mov $0x04, %al
+	out %al, $0x21
+	mov $0x02, %al
+	out %al, $0xa1
+	mov $0x01, %al
+	out %al, $0x21
+	out %al, $0xa1
+	mov $0xdf, %al
+	out %al, $0x21
+	mov $0xff, %al
+	out %al, $0xa1
+
+	reg_write 0x070, 15		/* DRIVER_OK */
+
+	/* one chain: desc 0 = "hello" (readable, NEXT 1), desc 1 = 16 writable bytes */
+	movl $0x4000, 0x3000
+	movl $0, 0x3004
+	movl $5, 0x3008
+	movw $1, 0x300c
+	movw $1, 0x300e
+	movl $0x4100, 0x3010
+	movl $0, 0x3014
+	movl $16, 0x3018
+	movw $2, 0x301c
+	movw $0, 0x301e
+	movl $0x6c6c6568, 0x4000	/* "hell" */
+	movb $0x6f, 0x4004		/* "o" */
+	movw $0, 0x3104			/* avail.ring[0] = head 0 */
+	movw $0, 0x310c			/* used_event: interrupt at the first used buffer */
+	movw $0, 0x5000
+	movw $1, 0x3102			/* avail.idx = 1 */
+	reg_write 0x050, 0		/* QueueNotify: an ioeventfd catches it */
+
+	sti
+5:	hlt
+	cmpw $1, 0x5000
+	jne 5b
+	cli
+
+	movzwl 0x3202, %eax		/* used.idx */
+	check_eq %eax, 1, 7
+	movl 0x3204, %eax		/* used.ring[0].id */
+	check_eq %eax, 0, 8
+	movl 0x3208, %eax		/* used.ring[0].len */
+	check_eq %eax, 5, 9
+	movl 0x4100, %eax
+	check_eq %eax, 0x656c6c6f, 10	/* "olle" */
+	movzbl 0x4104, %eax
+	check_eq %eax, 0x68, 10		/* "h" */
+	movzwl 0x5002, %eax
+	check_eq %eax, 1, 11		/* the handler saw a used-buffer interrupt */
+	exit_with 0
+
+handler:
+	push %eax
+	movl %fs:0x060, %eax		/* InterruptStatus */
+	movl %eax, %fs:0x064		/* InterruptACK */
+	movw %ax, 0x5002
+	movw $1, 0x5000
+	mov $0x20, %al
+	out %al, $0x20			/* EOI */
+	pop %eax
+	iret

@@ -1,0 +1,114 @@
+/**
+ * Puts a virtio device on a machine's MMIO bus: queue notifications through
+ * `KVM_IOEVENTFD` (datamatch = queue index, so they never exit to userspace) and the
+ * interrupt through `KVM_IRQFD`. This is the only place that joins virtio and KVM.
+ *
+ * @module
+ */
+
+import { closeFd, eventfd, eventfdWrite, type Vm } from "../kvm/mod.ts";
+import { MMIO_WINDOW, MmioTransport, type NotifyBinder, REG } from "../transports/mmio.ts";
+import { type Interrupt, type VirtioBackend, VirtioDevice } from "../virtio/device.ts";
+import type { EventPoller } from "./event_poller.ts";
+import type { Machine } from "./machine.ts";
+
+/** An interrupt line driven through an irqfd. */
+export class IrqfdInterrupt implements Interrupt {
+  readonly fd = eventfd();
+  #closed = false;
+
+  constructor(readonly vm: Vm, readonly gsi: number) {
+    vm.irqfd(this.fd, gsi);
+  }
+
+  trigger(): void {
+    if (!this.#closed) eventfdWrite(this.fd);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.vm.irqfd(this.fd, this.gsi, { deassign: true });
+    closeFd(this.fd);
+  }
+}
+
+/** Queue notifications of one virtio-mmio device through ioeventfds. */
+export class IoeventfdNotifier implements NotifyBinder {
+  readonly #fds = new Map<number, number>();
+  readonly #bound = new Set<number>();
+
+  constructor(readonly vm: Vm, readonly poller: EventPoller, readonly base: number) {}
+
+  bind(index: number, notify: () => void): void {
+    if (this.#bound.has(index)) return;
+    let fd = this.#fds.get(index);
+    if (fd === undefined) this.#fds.set(index, fd = eventfd());
+    this.vm.ioeventfd({ addr: this.base + REG.QUEUE_NOTIFY, len: 4, fd, datamatch: index });
+    this.poller.watch(fd, notify);
+    this.#bound.add(index);
+  }
+
+  unbind(index: number): void {
+    const fd = this.#fds.get(index);
+    if (fd === undefined || !this.#bound.delete(index)) return;
+    this.poller.unwatch(fd);
+    this.vm.ioeventfd({
+      addr: this.base + REG.QUEUE_NOTIFY,
+      len: 4,
+      fd,
+      datamatch: index,
+      deassign: true,
+    });
+  }
+
+  /** Unbinds every queue and closes the eventfds. */
+  close(): void {
+    for (const i of [...this.#bound]) this.unbind(i);
+    for (const fd of this.#fds.values()) closeFd(fd);
+    this.#fds.clear();
+  }
+}
+
+/** A virtio device attached to a machine. */
+export interface AttachedVirtio {
+  device: VirtioDevice;
+  transport: MmioTransport;
+  base: number;
+  gsi: number;
+}
+
+/** Options of {@link attachVirtioMmio}. */
+export interface AttachOptions {
+  /** MMIO window base (4 KiB). */
+  base: number;
+  /** Interrupt line (GSI). */
+  gsi: number;
+  /** Present the legacy (version 1) interface. */
+  legacy?: boolean;
+  log?: (message: string) => void;
+}
+
+/** Creates the device and its transport and registers them on `m`. */
+export function attachVirtioMmio(
+  m: Machine,
+  backend: VirtioBackend,
+  o: AttachOptions,
+): AttachedVirtio {
+  const irq = new IrqfdInterrupt(m.vm, o.gsi);
+  const notifier = new IoeventfdNotifier(m.vm, m.events, o.base);
+  const log = o.log ?? (() => {});
+  const device = new VirtioDevice(backend, {
+    mem: m.memory,
+    interrupt: irq,
+    legacy: o.legacy ?? false,
+    log,
+  });
+  const transport = new MmioTransport(device, { notifier, log });
+  m.mmio.register(o.base, MMIO_WINDOW, transport, `virtio-mmio@0x${o.base.toString(16)}`);
+  m.onClose(() => {
+    notifier.close();
+    irq.close();
+  });
+  return { device, transport, base: o.base, gsi: o.gsi };
+}
