@@ -3,7 +3,9 @@
  * FEATURES_OK re-read (VERSION_1 + EVENT_IDX), sets up queue 0 (4 entries), goes live,
  * adds one chain ("hello" out, 16 bytes in), notifies (caught by an ioeventfd), halts
  * until the interrupt handler has read and acknowledged InterruptStatus, then checks the
- * used ring and the reversed data. Exit 0 on success, else the number of the failed check.
+ * used ring and the reversed data. It repeats the request N times (N = the u32 the host
+ * puts at 0x5010, 1 if 0) with used_event set so that every completion interrupts; the
+ * benchmark times that loop. Exit 0 on success, else the number of the failed check.
  *
  * RAM: descriptors 0x3000, avail 0x3100, used 0x3200, out 0x4000, in 0x4100, flag 0x5000.
  */
@@ -107,21 +109,40 @@ _start:
 	movw $0, 0x301e
 	movl $0x6c6c6568, 0x4000	/* "hell" */
 	movb $0x6f, 0x4004		/* "o" */
-	movw $0, 0x3104			/* avail.ring[0] = head 0 */
-	movw $0, 0x310c			/* used_event: interrupt at the first used buffer */
+	movl 0x5010, %ecx		/* iterations */
+	test %ecx, %ecx
+	jnz 6f
+	inc %ecx
+6:	xor %esi, %esi			/* i: requests sent */
+next:
 	movw $0, 0x5000
-	movw $1, 0x3102			/* avail.idx = 1 */
+	mov %si, %bx
+	and $3, %bx
+	shl $1, %bx
+	movw $0, 0x3104(%bx)		/* avail.ring[i % 4] = head 0 */
+	movw %si, 0x310c		/* used_event = i: interrupt when entry i is used */
+	inc %si
+	movw %si, 0x3102		/* avail.idx = i + 1 */
 	reg_write 0x050, 0		/* QueueNotify: an ioeventfd catches it */
-
 	sti
 5:	hlt
 	cmpw $1, 0x5000
 	jne 5b
 	cli
+	movzwl 0x3202, %eax		/* used.idx follows */
+	movzwl %si, %edx
+	cmpl %edx, %eax
+	je 7f
+	exit_with 12
+7:	dec %ecx
+	jnz next
 
+	movl 0x5010, %eax		/* with N = 1 the ring holds exactly one used entry */
+	cmpl $1, %eax
+	ja 8f
 	movzwl 0x3202, %eax		/* used.idx */
 	check_eq %eax, 1, 7
-	movl 0x3204, %eax		/* used.ring[0].id */
+8:	movl 0x3204, %eax		/* used.ring[0].id */
 	check_eq %eax, 0, 8
 	movl 0x3208, %eax		/* used.ring[0].len */
 	check_eq %eax, 5, 9
