@@ -9,6 +9,7 @@ import { IOCTL, type IoctlName, IOEVENTFD_FLAG, IRQFD_FLAG } from "./consts.ts";
 import { decodeExit, type VcpuExit } from "./exit.ts";
 import {
   closeFd,
+  FdHandle,
   KvmError,
   lastErrno,
   libc,
@@ -81,6 +82,28 @@ function ioctl(fd: number, name: IoctlName, arg: Uint8Array | null = null): numb
   return ret;
 }
 
+/** An ioctl that fills a `size`-byte struct, decoded by `decode`. */
+function getStruct<T>(fd: number, name: IoctlName, size: number, decode: (b: Uint8Array) => T): T {
+  const b = new Uint8Array(size);
+  ioctl(fd, name, b);
+  return decode(b);
+}
+
+const raw = (b: Uint8Array) => b;
+
+/** A `kvm_cpuid2` ioctl, retried with a larger buffer while KVM answers E2BIG. */
+function cpuidIoctl(fd: number, name: "KVM_GET_SUPPORTED_CPUID" | "KVM_GET_CPUID2"): CpuidEntry[] {
+  for (let n = 64; n <= 4096; n *= 2) {
+    const b = new Uint8Array(CPUID2_HEADER_SIZE + n * CPUID_ENTRY_SIZE);
+    new DataView(b.buffer).setUint32(0, n, true);
+    const ret = libc().ioctl(fd, BigInt(IOCTL[name]), ptr(b));
+    if (ret >= 0) return decodeCpuid(b);
+    const e = lastErrno();
+    if (e !== E2BIG) throw new KvmError(name, e);
+  }
+  throw new KvmError(name, E2BIG);
+}
+
 /** ioctl with an integer argument. */
 function ioctlInt(fd: number, name: IoctlName, arg: number | bigint = 0): number {
   const ret = libc().ioctlInt(fd, BigInt(IOCTL[name]), BigInt(arg));
@@ -98,13 +121,9 @@ function ioctlInt(fd: number, name: IoctlName, arg: number | bigint = 0): number
  * console.log(kvm.apiVersion()); // 12
  * ```
  */
-export class Kvm {
-  /** The file descriptor of `/dev/kvm`. */
-  readonly fd: number;
-  #closed = false;
-
+export class Kvm extends FdHandle {
   private constructor(fd: number) {
-    this.fd = fd;
+    super(fd);
   }
 
   /** Opens `/dev/kvm` (or `path`) and checks the API version is 12. */
@@ -135,15 +154,7 @@ export class Kvm {
 
   /** `KVM_GET_SUPPORTED_CPUID`: the CPUID leaves KVM can present to a guest. */
   supportedCpuid(): CpuidEntry[] {
-    for (let n = 64; n <= 4096; n *= 2) {
-      const b = new Uint8Array(CPUID2_HEADER_SIZE + n * CPUID_ENTRY_SIZE);
-      new DataView(b.buffer).setUint32(0, n, true);
-      const ret = libc().ioctl(this.fd, BigInt(IOCTL.KVM_GET_SUPPORTED_CPUID), ptr(b));
-      if (ret >= 0) return decodeCpuid(b);
-      const e = lastErrno();
-      if (e !== E2BIG) throw new KvmError("KVM_GET_SUPPORTED_CPUID", e);
-    }
-    throw new KvmError("KVM_GET_SUPPORTED_CPUID", E2BIG);
+    return cpuidIoctl(this.fd, "KVM_GET_SUPPORTED_CPUID");
   }
 
   /** `KVM_GET_MSR_INDEX_LIST`: the MSRs KVM saves and restores for a vCPU. */
@@ -163,17 +174,6 @@ export class Kvm {
   /** `KVM_CREATE_VM`. */
   createVm(): Vm {
     return new Vm(ioctlInt(this.fd, "KVM_CREATE_VM", 0), this.vcpuMmapSize());
-  }
-
-  /** Closes `/dev/kvm`; VMs created from it stay valid. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeFd(this.fd);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
@@ -205,16 +205,13 @@ export interface IoeventfdOptions {
 }
 
 /** A virtual machine (`KVM_CREATE_VM` fd). */
-export class Vm {
-  /** The VM file descriptor. */
-  readonly fd: number;
+export class Vm extends FdHandle {
   /** Bytes of each vCPU's `kvm_run` mapping. */
   readonly runSize: number;
-  #closed = false;
 
-  /** Wraps an existing VM fd (e.g. passed to a worker). */
+  /** Wraps an existing VM fd (e.g. passed to a worker). Close every vCPU before it. */
   constructor(fd: number, runSize: number) {
-    this.fd = fd;
+    super(fd);
     this.runSize = runSize;
   }
 
@@ -280,9 +277,7 @@ export class Vm {
 
   /** `KVM_GET_PIT2`: raw `struct kvm_pit_state2`. */
   getPit2(): Uint8Array {
-    const b = new Uint8Array(PIT_STATE2_SIZE);
-    ioctl(this.fd, "KVM_GET_PIT2", b);
-    return b;
+    return getStruct(this.fd, "KVM_GET_PIT2", PIT_STATE2_SIZE, raw);
   }
 
   /** `KVM_SET_PIT2`. */
@@ -295,9 +290,7 @@ export class Vm {
 
   /** `KVM_GET_CLOCK`. */
   getClock(): ClockData {
-    const b = new Uint8Array(CLOCK_DATA_SIZE);
-    ioctl(this.fd, "KVM_GET_CLOCK", b);
-    return decodeClock(b);
+    return getStruct(this.fd, "KVM_GET_CLOCK", CLOCK_DATA_SIZE, decodeClock);
   }
 
   /** `KVM_SET_CLOCK`. */
@@ -373,17 +366,6 @@ export class Vm {
     }
     return new Vcpu(fd, id, Deno.UnsafePointer.value(run), this.runSize, true);
   }
-
-  /** Closes the VM fd. Close every vCPU first. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeFd(this.fd);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
 }
 
 /** A virtual CPU. Its ioctls are best issued from one thread (its vCPU worker). */
@@ -452,9 +434,7 @@ export class Vcpu {
 
   /** `KVM_GET_REGS`. */
   getRegs(): Regs {
-    const b = new Uint8Array(REGS_SIZE);
-    ioctl(this.fd, "KVM_GET_REGS", b);
-    return decodeRegs(b);
+    return getStruct(this.fd, "KVM_GET_REGS", REGS_SIZE, decodeRegs);
   }
 
   /** `KVM_SET_REGS`. */
@@ -464,9 +444,7 @@ export class Vcpu {
 
   /** `KVM_GET_SREGS`. */
   getSregs(): Sregs {
-    const b = new Uint8Array(SREGS_SIZE);
-    ioctl(this.fd, "KVM_GET_SREGS", b);
-    return decodeSregs(b);
+    return getStruct(this.fd, "KVM_GET_SREGS", SREGS_SIZE, decodeSregs);
   }
 
   /** `KVM_SET_SREGS`. */
@@ -476,9 +454,7 @@ export class Vcpu {
 
   /** `KVM_GET_FPU` (`mxcsr` always reads 0: the kernel does not fill it). */
   getFpu(): Fpu {
-    const b = new Uint8Array(FPU_SIZE);
-    ioctl(this.fd, "KVM_GET_FPU", b);
-    return decodeFpu(b);
+    return getStruct(this.fd, "KVM_GET_FPU", FPU_SIZE, decodeFpu);
   }
 
   /** `KVM_SET_FPU`. The kernel ignores `mxcsr` here; set it through {@link setXsave}. */
@@ -521,22 +497,12 @@ export class Vcpu {
 
   /** `KVM_GET_CPUID2`: the leaves set by `KVM_SET_CPUID2`. */
   getCpuid2(): CpuidEntry[] {
-    for (let n = 64; n <= 4096; n *= 2) {
-      const b = new Uint8Array(CPUID2_HEADER_SIZE + n * CPUID_ENTRY_SIZE);
-      new DataView(b.buffer).setUint32(0, n, true);
-      const ret = libc().ioctl(this.fd, BigInt(IOCTL.KVM_GET_CPUID2), ptr(b));
-      if (ret >= 0) return decodeCpuid(b);
-      const e = lastErrno();
-      if (e !== E2BIG) throw new KvmError("KVM_GET_CPUID2", e);
-    }
-    throw new KvmError("KVM_GET_CPUID2", E2BIG);
+    return cpuidIoctl(this.fd, "KVM_GET_CPUID2");
   }
 
   /** `KVM_GET_LAPIC`: the 1 KiB local APIC register page. */
   getLapic(): Uint8Array {
-    const b = new Uint8Array(LAPIC_SIZE);
-    ioctl(this.fd, "KVM_GET_LAPIC", b);
-    return b;
+    return getStruct(this.fd, "KVM_GET_LAPIC", LAPIC_SIZE, raw);
   }
 
   /** `KVM_SET_LAPIC`. */
@@ -561,9 +527,7 @@ export class Vcpu {
 
   /** `KVM_GET_XCRS`. */
   getXcrs(): Xcrs {
-    const b = new Uint8Array(XCRS_SIZE);
-    ioctl(this.fd, "KVM_GET_XCRS", b);
-    return decodeXcrs(b);
+    return getStruct(this.fd, "KVM_GET_XCRS", XCRS_SIZE, decodeXcrs);
   }
 
   /** `KVM_SET_XCRS`. */
@@ -573,9 +537,7 @@ export class Vcpu {
 
   /** `KVM_GET_VCPU_EVENTS`: pending exceptions, interrupts, NMI, SMI (raw 64 bytes). */
   getVcpuEvents(): Uint8Array {
-    const b = new Uint8Array(VCPU_EVENTS_SIZE);
-    ioctl(this.fd, "KVM_GET_VCPU_EVENTS", b);
-    return b;
+    return getStruct(this.fd, "KVM_GET_VCPU_EVENTS", VCPU_EVENTS_SIZE, raw);
   }
 
   /** `KVM_SET_VCPU_EVENTS`. */
@@ -599,9 +561,7 @@ export class Vcpu {
 
   /** `KVM_GET_DEBUGREGS`. */
   getDebugRegs(): DebugRegs {
-    const b = new Uint8Array(DEBUGREGS_SIZE);
-    ioctl(this.fd, "KVM_GET_DEBUGREGS", b);
-    return decodeDebugRegs(b);
+    return getStruct(this.fd, "KVM_GET_DEBUGREGS", DEBUGREGS_SIZE, decodeDebugRegs);
   }
 
   /** `KVM_SET_DEBUGREGS`. */

@@ -128,6 +128,33 @@ export function closeFd(fd: number): void {
   libc().close(fd);
 }
 
+/** Owns one file descriptor: {@link close} closes it once, and `using` closes it too. */
+export class FdHandle {
+  /** The file descriptor. */
+  readonly fd: number;
+  #closed = false;
+
+  constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  /** Whether {@link close} ran. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Closes the fd (idempotent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeFd(this.fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
 /** A new eventfd (close-on-exec, and non-blocking unless asked otherwise). */
 export function eventfd(initval = 0, blocking = false): number {
   return check("eventfd", libc().eventfd(initval, EFD_CLOEXEC | (blocking ? 0 : EFD_NONBLOCK)));
@@ -192,15 +219,12 @@ const EPOLL_EVENT_SIZE = 12;
  * closeFd(fd);
  * ```
  */
-export class Epoll {
-  /** The epoll fd. */
-  readonly fd: number;
+export class Epoll extends FdHandle {
   readonly #ev = new Uint8Array(EPOLL_EVENT_SIZE);
   readonly #out: Uint8Array;
-  #closed = false;
 
   constructor(readonly maxEvents = 64, fd?: number) {
-    this.fd = fd ?? check("epoll_create1", libc().epoll_create1(EPOLL_CLOEXEC));
+    super(fd ?? check("epoll_create1", libc().epoll_create1(EPOLL_CLOEXEC)));
     this.#out = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
   }
 
@@ -251,15 +275,5 @@ export class Epoll {
       });
     }
     return out;
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeFd(this.fd);
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

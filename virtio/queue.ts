@@ -358,28 +358,56 @@ function fail(chain: DescriptorChain, error: string): DescriptorChain {
   return chain;
 }
 
-/** Copies bytes out of a chain's readable buffers, in order. */
-export class ChainReader {
+/** A position in a list of guest buffers, shared by the chain reader and writer. */
+class ChainCursor {
   #bufs: Buffer[];
   #i = 0;
   #off = 0;
   #left: number;
 
-  constructor(readonly mem: GuestMemory, chain: DescriptorChain) {
-    this.#bufs = chain.readable;
-    this.#left = chain.readableLen;
+  constructor(bufs: Buffer[], total: number) {
+    this.#bufs = bufs;
+    this.#left = total;
   }
 
-  /** Bytes not read yet. */
+  /** Bytes left. */
   get remaining(): number {
     return this.#left;
   }
 
+  /** Moves over `n` bytes, calling `fn(guest address, bytes done before, length)` per piece. */
+  protected advance(
+    n: number,
+    what: string,
+    fn: (addr: number, done: number, len: number) => void,
+  ): void {
+    if (n > this.#left) {
+      throw new RangeError(`Cannot ${what} ${n} bytes: the chain has ${this.#left} left`);
+    }
+    let done = 0;
+    while (done < n) {
+      const b = this.#bufs[this.#i]!;
+      const take = Math.min(n - done, b.len - this.#off);
+      fn(b.addr + this.#off, done, take);
+      done += take;
+      this.#off += take;
+      if (this.#off === b.len) {
+        this.#i++;
+        this.#off = 0;
+      }
+    }
+    this.#left -= n;
+  }
+}
+
+/** Copies bytes out of a chain's readable buffers, in order. */
+export class ChainReader extends ChainCursor {
+  constructor(readonly mem: GuestMemory, chain: DescriptorChain) {
+    super(chain.readable, chain.readableLen);
+  }
+
   /** Reads exactly `n` bytes; throws RangeError when fewer remain. */
   read(n: number): Uint8Array {
-    if (n > this.#left) {
-      throw new RangeError(`Cannot read ${n} bytes: the chain has ${this.#left} left`);
-    }
     const out = new Uint8Array(n);
     this.readInto(out);
     return out;
@@ -387,69 +415,27 @@ export class ChainReader {
 
   /** Fills `dst` (all of it must be available). */
   readInto(dst: Uint8Array): void {
-    let done = 0;
-    const n = dst.byteLength;
-    if (n > this.#left) {
-      throw new RangeError(`Cannot read ${n} bytes: the chain has ${this.#left} left`);
-    }
-    while (done < n) {
-      const b = this.#bufs[this.#i]!;
-      const take = Math.min(n - done, b.len - this.#off);
-      this.mem.readInto(b.addr + this.#off, dst.subarray(done, done + take));
-      done += take;
-      this.#off += take;
-      if (this.#off === b.len) {
-        this.#i++;
-        this.#off = 0;
-      }
-    }
-    this.#left -= n;
+    this.advance(dst.byteLength, "read", (a, d, n) => this.mem.readInto(a, dst.subarray(d, d + n)));
   }
 
   /** Skips `n` bytes. */
   skip(n: number): void {
-    this.read(n);
+    this.advance(n, "skip", () => {});
   }
 }
 
 /** Copies bytes into a chain's writable buffers, in order. */
-export class ChainWriter {
-  #bufs: Buffer[];
-  #i = 0;
-  #off = 0;
-  #left: number;
+export class ChainWriter extends ChainCursor {
   /** Bytes written so far (the length to report in the used ring). */
   written = 0;
 
   constructor(readonly mem: GuestMemory, chain: DescriptorChain) {
-    this.#bufs = chain.writable;
-    this.#left = chain.writableLen;
-  }
-
-  /** Room left. */
-  get remaining(): number {
-    return this.#left;
+    super(chain.writable, chain.writableLen);
   }
 
   /** Writes all of `src`; throws RangeError (writing nothing) when it does not fit. */
   write(src: Uint8Array): void {
-    const n = src.byteLength;
-    if (n > this.#left) {
-      throw new RangeError(`Cannot write ${n} bytes: the chain has room for ${this.#left}`);
-    }
-    let done = 0;
-    while (done < n) {
-      const b = this.#bufs[this.#i]!;
-      const take = Math.min(n - done, b.len - this.#off);
-      this.mem.write(b.addr + this.#off, src.subarray(done, done + take));
-      done += take;
-      this.#off += take;
-      if (this.#off === b.len) {
-        this.#i++;
-        this.#off = 0;
-      }
-    }
-    this.#left -= n;
-    this.written += n;
+    this.advance(src.byteLength, "write", (a, d, n) => this.mem.write(a, src.subarray(d, d + n)));
+    this.written += src.byteLength;
   }
 }

@@ -13,28 +13,7 @@ _start:
 	movw $handler, 0x25*4
 	movw $0, 0x25*4+2
 	/* ICW1: edge, cascade, ICW4 needed */
-	mov $0x11, %al
-	out %al, $0x20
-	out %al, $0xa0
-	/* ICW2: vector bases */
-	mov $0x20, %al
-	out %al, $0x21
-	mov $0x28, %al
-	out %al, $0xa1
-	/* ICW3: slave on IRQ2 */
-	mov $0x04, %al
-	out %al, $0x21
-	mov $0x02, %al
-	out %al, $0xa1
-	/* ICW4: 8086 mode */
-	mov $0x01, %al
-	out %al, $0x21
-	out %al, $0xa1
-	/* OCW1: unmask IRQ 5 (master), mask all on the slave */
-	mov $0xdf, %al
-	out %al, $0x21
-	mov $0xff, %al
-	out %al, $0xa1
+	pic_init_irq5
 
 	movw $0, count
 wait:

@@ -75,24 +75,7 @@ _start:
 	/* interrupt handler for IRQ 5 at vector 0x25, PIC remapped to 0x20 */
 	movw $handler, 0x25*4
 	movw $0, 0x25*4+2
-	mov $0x11, %al
-	out %al, $0x20
-	out %al, $0xa0
-	mov $0x20, %al
-	out %al, $0x21
-	mov $0x28, %al
-	out %al, $0xa1
-	mov $0x04, %al
-	out %al, $0x21
-	mov $0x02, %al
-	out %al, $0xa1
-	mov $0x01, %al
-	out %al, $0x21
-	out %al, $0xa1
-	mov $0xdf, %al
-	out %al, $0x21
-	mov $0xff, %al
-	out %al, $0xa1
+	pic_init_irq5
 
 	reg_write 0x070, 15		/* DRIVER_OK */
 
