@@ -34,6 +34,28 @@ const symbols = {
   getpid: { parameters: [], result: "i32" },
   tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
   errno_location: { name: "__errno_location", parameters: [], result: "pointer" },
+  // Disk I/O off the calling thread (Deno's blocking pool), so the device thread never
+  // blocks. These return errno themselves (see the *Async wrappers), because errno is
+  // per-thread and the call runs on another thread.
+  preadAsync: {
+    name: "pread64",
+    parameters: ["i32", "pointer", "usize", "i64"],
+    result: "isize",
+    nonblocking: true,
+  },
+  pwriteAsync: {
+    name: "pwrite64",
+    parameters: ["i32", "pointer", "usize", "i64"],
+    result: "isize",
+    nonblocking: true,
+  },
+  fdatasyncAsync: { name: "fdatasync", parameters: ["i32"], result: "i32", nonblocking: true },
+  fallocateAsync: {
+    name: "fallocate64",
+    parameters: ["i32", "i32", "i64", "i64"],
+    result: "i32",
+    nonblocking: true,
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];

@@ -1,0 +1,367 @@
+/**
+ * virtio-blk (device type 2) over a {@link DiskImage}: IN, OUT, FLUSH, GET_ID, DISCARD and
+ * WRITE_ZEROES with the matching feature bits; capacity, blk_size and seg_max in config.
+ * Requests run concurrently (each awaits its own disk I/O) so the device thread's event
+ * loop never blocks; a host I/O error fails only that request (VIRTIO_BLK_S_IOERR), and a
+ * request that reaches past the end of the disk fails before any I/O is done.
+ *
+ * @module
+ */
+
+import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
+import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
+import { type Buffer, ChainReader, type DescriptorChain } from "../virtio/queue.ts";
+
+/** What the block device reads and writes: a disk image, however it is stored. */
+export interface DiskImage {
+  /** Size in bytes (a multiple of 512). */
+  readonly size: number;
+  readonly readOnly: boolean;
+  /** Fills `dst` from `offset`; throws on error or end of file. */
+  read(dst: Uint8Array, offset: number): Promise<void>;
+  /** Writes all of `src` at `offset`; throws on error. */
+  write(src: Uint8Array, offset: number): Promise<void>;
+  /** Makes written data durable (fdatasync). */
+  flush(): Promise<void>;
+  /** Lets the host drop [offset, offset+len) (the data may read back as anything). */
+  discard(offset: number, len: number): Promise<void>;
+  /** Makes [offset, offset+len) read back as zeros. */
+  writeZeroes(offset: number, len: number): Promise<void>;
+}
+
+/** Feature bits of virtio-blk. */
+export const BLK_F = {
+  SIZE_MAX: 1n,
+  SEG_MAX: 2n,
+  RO: 5n,
+  BLK_SIZE: 6n,
+  FLUSH: 9n,
+  DISCARD: 13n,
+  WRITE_ZEROES: 14n,
+} as const;
+
+/** Request types. */
+export const BLK_T = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
+/** Request status values. */
+export const BLK_S = { OK: 0, IOERR: 1, UNSUPP: 2 } as const;
+
+const SECTOR = 512;
+const HEADER = 16;
+const ID_BYTES = 20;
+const SEGMENT = 16; // struct virtio_blk_discard_write_zeroes
+const MAX_DISCARD_SECTORS = 0x3f_ffff;
+const MAX_DISCARD_SEGMENTS = 16;
+const CONFIG_SIZE = 60;
+
+/** Options of {@link BlockDevice}. */
+export interface BlockOptions {
+  queueSize?: number;
+  /** The serial returned by GET_ID (up to 20 bytes). */
+  id?: string;
+  /** Called when a request fails on the host (for logs). */
+  onError?: (message: string) => void;
+}
+
+class RequestError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * The virtio-blk device model.
+ *
+ * @example
+ * ```ts
+ * import { BlockDevice, type DiskImage } from "./block.ts";
+ * const disk: DiskImage = {
+ *   size: 1 << 20, readOnly: true,
+ *   read: async (d) => { d.fill(0); }, write: async () => {}, flush: async () => {},
+ *   discard: async () => {}, writeZeroes: async () => {},
+ * };
+ * const blk = new BlockDevice(disk);
+ * console.assert(blk.capacity === 2048);
+ * ```
+ */
+export class BlockDevice implements VirtioBackend {
+  readonly deviceType = DEVICE_ID.BLOCK;
+  readonly queueMaxSizes: number[];
+  readonly features: bigint;
+  readonly configSize = CONFIG_SIZE;
+  readonly disk: DiskImage;
+  /** Capacity in 512-byte sectors. */
+  readonly capacity: number;
+  #config = new Uint8Array(CONFIG_SIZE);
+  #id: Uint8Array;
+  #ctx: DeviceContext | undefined;
+  #inflight = 0;
+  #epoch = 0;
+  #onError: (m: string) => void;
+  /** Completed requests by type, for tests and stats. */
+  readonly stats = { requests: 0, errors: 0, bytesRead: 0, bytesWritten: 0 };
+
+  constructor(disk: DiskImage, opts: BlockOptions = {}) {
+    if (disk.size % SECTOR) {
+      throw new RangeError(`Cannot use disk: ${disk.size} bytes is not a multiple of 512`);
+    }
+    this.disk = disk;
+    this.capacity = disk.size / SECTOR;
+    const qs = opts.queueSize ?? 256;
+    this.queueMaxSizes = [qs];
+    this.#onError = opts.onError ?? (() => {});
+    this.#id = new TextEncoder().encode((opts.id ?? "denovm-disk").slice(0, ID_BYTES));
+    let f = bit(F.EVENT_IDX) | bit(F.INDIRECT_DESC) | bit(BLK_F.SEG_MAX) | bit(BLK_F.BLK_SIZE) |
+      bit(BLK_F.FLUSH);
+    if (disk.readOnly) f |= bit(BLK_F.RO);
+    else f |= bit(BLK_F.DISCARD) | bit(BLK_F.WRITE_ZEROES);
+    this.features = f;
+    const v = new DataView(this.#config.buffer);
+    v.setBigUint64(0, BigInt(this.capacity), true); // capacity
+    v.setUint32(12, qs - 2, true); // seg_max: the queue minus header and status
+    v.setUint32(20, SECTOR, true); // blk_size
+    v.setUint16(34, 1, true); // num_queues
+    v.setUint32(36, MAX_DISCARD_SECTORS, true);
+    v.setUint32(40, MAX_DISCARD_SEGMENTS, true);
+    v.setUint32(44, 1, true); // discard_sector_alignment
+    v.setUint32(48, MAX_DISCARD_SECTORS, true);
+    v.setUint32(52, MAX_DISCARD_SEGMENTS, true);
+  }
+
+  readConfig(offset: number, data: Uint8Array): void {
+    data.set(this.#config.subarray(offset, offset + data.byteLength));
+  }
+
+  writeConfig(): void {
+    // writeback (CONFIG_WCE) is not offered: the config space is read-only.
+  }
+
+  activate(ctx: DeviceContext): void {
+    this.#ctx = ctx;
+  }
+
+  reset(): void {
+    // Requests still running finish their I/O but write no used entry (new epoch).
+    this.#epoch++;
+    this.#inflight = 0;
+    this.#ctx = undefined;
+  }
+
+  inflight(): number {
+    return this.#inflight;
+  }
+
+  processQueue(index: number): void {
+    const ctx = this.#ctx;
+    if (!ctx) return;
+    const q = ctx.queues[index]!;
+    for (;;) {
+      q.disableNotification(ctx.mem);
+      while (ctx.canProcess()) {
+        const chain = q.pop(ctx.mem);
+        if (!chain) break;
+        this.#start(ctx, index, chain);
+      }
+      if (!ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
+    }
+  }
+
+  #start(ctx: DeviceContext, index: number, chain: DescriptorChain): void {
+    const epoch = this.#epoch;
+    this.#inflight++;
+    this.#serve(ctx, chain).then(
+      (r) => this.#finish(ctx, index, chain, epoch, r.status, r.len),
+      (e) => {
+        const status = e instanceof RequestError ? e.status : BLK_S.IOERR;
+        this.stats.errors++;
+        this.#onError(`virtio-blk request failed: ${e instanceof Error ? e.message : String(e)}`);
+        this.#finish(ctx, index, chain, epoch, status, 0);
+      },
+    );
+  }
+
+  #finish(
+    ctx: DeviceContext,
+    index: number,
+    chain: DescriptorChain,
+    epoch: number,
+    status: number,
+    dataLen: number,
+  ): void {
+    if (epoch !== this.#epoch) return; // the device was reset meanwhile
+    this.#inflight--;
+    this.stats.requests++;
+    const q = ctx.queues[index]!;
+    if (chain.error || chain.writableLen === 0) {
+      q.addUsed(ctx.mem, chain.head, 0); // nowhere to put a status
+    } else {
+      const last = chain.writable[chain.writable.length - 1]!;
+      ctx.mem.writeU8(last.addr + last.len - 1, status);
+      q.addUsed(ctx.mem, chain.head, dataLen + 1);
+    }
+    ctx.signalUsed(index);
+  }
+
+  /** Serves one request; resolves with its status and the data bytes written to the guest. */
+  async #serve(
+    ctx: DeviceContext,
+    chain: DescriptorChain,
+  ): Promise<{ status: number; len: number }> {
+    if (chain.error) throw new RequestError(BLK_S.IOERR, `malformed chain: ${chain.error}`);
+    if (chain.writableLen < 1) throw new RequestError(BLK_S.IOERR, "no status byte");
+    if (chain.readableLen < HEADER) throw new RequestError(BLK_S.IOERR, "request header too short");
+    const r = new ChainReader(ctx.mem, chain);
+    const h = new DataView(r.read(HEADER).buffer);
+    const type = h.getUint32(0, true);
+    const sector = Number(h.getBigUint64(8, true));
+    const inLen = chain.writableLen - 1; // data the device may write (before the status byte)
+    const outLen = chain.readableLen - HEADER; // data the driver sent (after the header)
+    switch (type) {
+      case BLK_T.IN: {
+        const off = this.#range(sector, inLen);
+        let pos = off;
+        for (const b of slices(chain.writable, 0, inLen)) {
+          await this.disk.read(ctx.mem.slice(b.addr, b.len), pos);
+          pos += b.len;
+        }
+        this.stats.bytesRead += inLen;
+        return { status: BLK_S.OK, len: inLen };
+      }
+      case BLK_T.OUT: {
+        if (this.disk.readOnly) throw new RequestError(BLK_S.IOERR, "write to a read-only disk");
+        const off = this.#range(sector, outLen);
+        let pos = off;
+        for (const b of slices(chain.readable, HEADER, outLen)) {
+          await this.disk.write(ctx.mem.slice(b.addr, b.len), pos);
+          pos += b.len;
+        }
+        this.stats.bytesWritten += outLen;
+        return { status: BLK_S.OK, len: 0 };
+      }
+      case BLK_T.FLUSH:
+        await this.disk.flush();
+        return { status: BLK_S.OK, len: 0 };
+      case BLK_T.GET_ID: {
+        const n = Math.min(ID_BYTES, inLen);
+        const id = new Uint8Array(ID_BYTES);
+        id.set(this.#id);
+        let done = 0;
+        for (const b of slices(chain.writable, 0, n)) {
+          ctx.mem.write(b.addr, id.subarray(done, done + b.len));
+          done += b.len;
+        }
+        return { status: BLK_S.OK, len: n };
+      }
+      case BLK_T.DISCARD:
+      case BLK_T.WRITE_ZEROES: {
+        const discard = type === BLK_T.DISCARD;
+        if (this.disk.readOnly) throw new RequestError(BLK_S.IOERR, "discard on a read-only disk");
+        if (outLen === 0 || outLen % SEGMENT || outLen / SEGMENT > MAX_DISCARD_SEGMENTS) {
+          throw new RequestError(
+            BLK_S.UNSUPP,
+            `bad discard/write-zeroes payload of ${outLen} bytes`,
+          );
+        }
+        const segs = [];
+        for (let i = 0; i < outLen / SEGMENT; i++) {
+          const s = new DataView(r.read(SEGMENT).buffer);
+          const start = Number(s.getBigUint64(0, true));
+          const count = s.getUint32(8, true), flags = s.getUint32(12, true);
+          if ((discard && flags !== 0) || (flags & ~1) !== 0) {
+            throw new RequestError(
+              BLK_S.UNSUPP,
+              `unsupported segment flags 0x${flags.toString(16)}`,
+            );
+          }
+          if (count > MAX_DISCARD_SECTORS) throw new RequestError(BLK_S.IOERR, "segment too large");
+          segs.push({ off: this.#range(start, count * SECTOR), len: count * SECTOR });
+        }
+        for (const s of segs) {
+          if (discard) await this.disk.discard(s.off, s.len);
+          else await this.disk.writeZeroes(s.off, s.len);
+        }
+        return { status: BLK_S.OK, len: 0 };
+      }
+      default:
+        throw new RequestError(BLK_S.UNSUPP, `unsupported request type ${type}`);
+    }
+  }
+
+  /** The byte offset of `sector`, after checking [sector, +len) is whole sectors on the disk. */
+  #range(sector: number, len: number): number {
+    if (len % SECTOR) throw new RequestError(BLK_S.IOERR, `length ${len} is not a multiple of 512`);
+    if (
+      !Number.isSafeInteger(sector) || sector > this.capacity ||
+      len / SECTOR > this.capacity - sector
+    ) {
+      throw new RequestError(
+        BLK_S.IOERR,
+        `sectors ${sector}+${len / SECTOR} beyond the disk (${this.capacity})`,
+      );
+    }
+    return sector * SECTOR;
+  }
+}
+
+/** The pieces of `bufs` covering [skip, skip+len) of their concatenation. */
+function slices(bufs: readonly Buffer[], skip: number, len: number): Buffer[] {
+  const out: Buffer[] = [];
+  let pos = 0;
+  for (const b of bufs) {
+    const start = Math.max(skip, pos), end = Math.min(skip + len, pos + b.len);
+    if (end > start) out.push({ addr: b.addr + (start - pos), len: end - start });
+    pos += b.len;
+    if (pos >= skip + len) break;
+  }
+  return out;
+}
+
+/** A disk held in memory (tests, scratch disks). */
+export class MemoryDisk implements DiskImage {
+  readonly bytes: Uint8Array;
+  readonly size: number;
+  flushes = 0;
+  /** Make the next I/O fail (tests of host errors). */
+  failNext = false;
+
+  constructor(size: number, readonly readOnly = false) {
+    this.bytes = new Uint8Array(size);
+    this.size = size;
+  }
+
+  #check(): void {
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error("injected I/O error");
+    }
+  }
+
+  read(dst: Uint8Array, offset: number): Promise<void> {
+    this.#check();
+    if (offset + dst.byteLength > this.size) return Promise.reject(new Error("read past the end"));
+    dst.set(this.bytes.subarray(offset, offset + dst.byteLength));
+    return Promise.resolve();
+  }
+
+  write(src: Uint8Array, offset: number): Promise<void> {
+    this.#check();
+    if (offset + src.byteLength > this.size) return Promise.reject(new Error("write past the end"));
+    this.bytes.set(src, offset);
+    return Promise.resolve();
+  }
+
+  flush(): Promise<void> {
+    this.#check();
+    this.flushes++;
+    return Promise.resolve();
+  }
+
+  discard(offset: number, len: number): Promise<void> {
+    return this.writeZeroes(offset, len);
+  }
+
+  writeZeroes(offset: number, len: number): Promise<void> {
+    this.#check();
+    this.bytes.fill(0, offset, offset + len);
+    return Promise.resolve();
+  }
+}

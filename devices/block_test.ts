@@ -1,0 +1,245 @@
+import { assert, assertEquals, assertFalse } from "@std/assert";
+import { harness } from "../testing/setup.ts";
+import { bit } from "../virtio/constants.ts";
+import { FileDisk } from "../vmm/disk_file.ts";
+import { BLK_F, BLK_S, BLK_T, BlockDevice, type DiskImage, MemoryDisk } from "./block.ts";
+
+const MiB = 1 << 20;
+
+function live(disk: DiskImage, opts: ConstructorParameters<typeof BlockDevice>[1] = {}) {
+  const errors: string[] = [];
+  const h = harness(new BlockDevice(disk, { ...opts, onError: (m) => errors.push(m) }), {
+    memSize: 4 * MiB,
+  });
+  assert(h.driver.init().ok);
+  const q = h.driver.setupQueue(0);
+  h.driver.driverOk();
+  /** Sends one request; resolves with its status, used length and the data read. */
+  const request = async (
+    type: number,
+    sector: number,
+    o: { out?: Uint8Array; inLen?: number; split?: number } = {},
+  ) => {
+    const hdr = new Uint8Array(16);
+    const v = new DataView(hdr.buffer);
+    v.setUint32(0, type, true);
+    v.setBigUint64(8, BigInt(sector), true);
+    const segs = [h.driver.outBuffer(hdr)];
+    if (o.out) {
+      const n = o.split ?? o.out.byteLength;
+      for (let i = 0; i < o.out.byteLength; i += n) {
+        segs.push(h.driver.outBuffer(o.out.subarray(i, i + n)));
+      }
+    }
+    const ins = [];
+    if (o.inLen) {
+      const n = o.split ?? o.inLen;
+      for (let i = 0; i < o.inLen; i += n) ins.push(h.driver.inBuffer(Math.min(n, o.inLen - i)));
+    }
+    const status = h.driver.inBuffer(1);
+    h.mem.writeU8(status.addr, 0xff);
+    const id = q.add([...segs, ...ins, status]);
+    h.driver.kick(q);
+    for (let i = 0; i < 1000; i++) {
+      const u = q.getUsed();
+      if (u) {
+        assertEquals(u.id, id);
+        const data = new Uint8Array(ins.flatMap((b) => [...h.mem.read(b.addr, b.len)]));
+        return { status: h.mem.readU8(status.addr), len: u.len, data };
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    throw new Error("request never completed");
+  };
+  return { ...h, q, request, errors };
+}
+
+Deno.test("virtio-blk config: capacity, blk_size, seg_max; features match the disk", () => {
+  const h = live(new MemoryDisk(MiB));
+  const cfg = new DataView(h.driver.readConfig(0, 60).buffer);
+  assertEquals(cfg.getBigUint64(0, true), 2048n);
+  assertEquals(cfg.getUint32(20, true), 512);
+  assertEquals(cfg.getUint32(12, true), 254);
+  const f = h.device.driverFeatures;
+  assert(f & bit(BLK_F.FLUSH) && f & bit(BLK_F.DISCARD) && f & bit(BLK_F.WRITE_ZEROES));
+  assertFalse(f & bit(BLK_F.RO));
+  const ro = live(new MemoryDisk(MiB, true));
+  assert(ro.device.driverFeatures & bit(BLK_F.RO));
+  assertFalse(ro.device.driverFeatures & bit(BLK_F.DISCARD));
+});
+
+Deno.test("virtio-blk OUT then IN round-trips data across several buffers", async () => {
+  const disk = new MemoryDisk(MiB);
+  const h = live(disk);
+  const data = new Uint8Array(4096).map((_, i) => (i * 7) & 0xff);
+  assertEquals(await h.request(BLK_T.OUT, 8, { out: data, split: 1024 }), {
+    status: BLK_S.OK,
+    len: 1,
+    data: new Uint8Array(0),
+  });
+  assertEquals(disk.bytes.subarray(8 * 512, 8 * 512 + 4096), data);
+  const r = await h.request(BLK_T.IN, 8, { inLen: 4096, split: 512 });
+  assertEquals([r.status, r.len], [BLK_S.OK, 4097]);
+  assertEquals(r.data, data);
+});
+
+Deno.test("virtio-blk refuses requests past the end or not in whole sectors, before any I/O", async () => {
+  const disk = new MemoryDisk(MiB);
+  const h = live(disk);
+  assertEquals(
+    (await h.request(BLK_T.OUT, 2047, { out: new Uint8Array(1024).fill(1) })).status,
+    BLK_S.IOERR,
+  );
+  assertEquals(disk.bytes.subarray(2047 * 512).every((b) => b === 0), true, "nothing written");
+  assertEquals((await h.request(BLK_T.IN, 2048, { inLen: 512 })).status, BLK_S.IOERR);
+  assertEquals((await h.request(BLK_T.IN, 2 ** 60, { inLen: 512 })).status, BLK_S.IOERR);
+  assertEquals((await h.request(BLK_T.IN, 0, { inLen: 100 })).status, BLK_S.IOERR);
+  assertEquals(
+    (await h.request(BLK_T.IN, 2047, { inLen: 512 })).status,
+    BLK_S.OK,
+    "the last sector",
+  );
+});
+
+Deno.test("virtio-blk on a read-only disk fails writes; FLUSH, GET_ID and unknown types", async () => {
+  const ro = live(new MemoryDisk(MiB, true));
+  assertEquals((await ro.request(BLK_T.OUT, 0, { out: new Uint8Array(512) })).status, BLK_S.IOERR);
+  const disk = new MemoryDisk(MiB);
+  const h = live(disk, { id: "serial-123" });
+  assertEquals((await h.request(BLK_T.FLUSH, 0)).status, BLK_S.OK);
+  assertEquals(disk.flushes, 1);
+  const id = await h.request(BLK_T.GET_ID, 0, { inLen: 20 });
+  assertEquals([id.status, id.len], [BLK_S.OK, 21]);
+  assertEquals(new TextDecoder().decode(id.data).replace(/\0+$/, ""), "serial-123");
+  assertEquals((await h.request(99, 0)).status, BLK_S.UNSUPP);
+});
+
+Deno.test("virtio-blk DISCARD and WRITE_ZEROES zero their ranges; bad segments are refused", async () => {
+  const disk = new MemoryDisk(MiB);
+  disk.bytes.fill(0xaa);
+  const h = live(disk);
+  const seg = (sector: number, count: number, flags = 0) => {
+    const b = new Uint8Array(16);
+    const v = new DataView(b.buffer);
+    v.setBigUint64(0, BigInt(sector), true);
+    v.setUint32(8, count, true);
+    v.setUint32(12, flags, true);
+    return b;
+  };
+  assertEquals((await h.request(BLK_T.WRITE_ZEROES, 0, { out: seg(2, 2, 1) })).status, BLK_S.OK);
+  assertEquals(disk.bytes.subarray(1024, 2048).every((b) => b === 0), true);
+  assertEquals(disk.bytes[2048], 0xaa);
+  assertEquals((await h.request(BLK_T.DISCARD, 0, { out: seg(10, 1) })).status, BLK_S.OK);
+  assertEquals((await h.request(BLK_T.DISCARD, 0, { out: seg(10, 1, 1) })).status, BLK_S.UNSUPP);
+  assertEquals((await h.request(BLK_T.DISCARD, 0, { out: seg(2047, 2) })).status, BLK_S.IOERR);
+  assertEquals(
+    (await h.request(BLK_T.DISCARD, 0, { out: new Uint8Array(8) })).status,
+    BLK_S.UNSUPP,
+  );
+});
+
+Deno.test("virtio-blk: a host I/O error fails that request only", async () => {
+  const disk = new MemoryDisk(MiB);
+  const h = live(disk);
+  disk.failNext = true;
+  assertEquals((await h.request(BLK_T.IN, 0, { inLen: 512 })).status, BLK_S.IOERR);
+  assertEquals(h.errors.length, 1);
+  assertEquals((await h.request(BLK_T.IN, 0, { inLen: 512 })).status, BLK_S.OK);
+});
+
+Deno.test("virtio-blk: malformed requests get IOERR or an empty used entry, never a crash", async () => {
+  const h = live(new MemoryDisk(MiB));
+  const status = h.driver.inBuffer(1);
+  const id = h.q.add([h.driver.outBuffer(new Uint8Array(8)), status]);
+  h.driver.kick(h.q);
+  await new Promise((r) => setTimeout(r, 5));
+  assertEquals(h.q.getUsed(), { id, len: 1 });
+  assertEquals(h.mem.readU8(status.addr), BLK_S.IOERR, "header too short");
+  const id2 = h.q.add([h.driver.outBuffer(new Uint8Array(16))]);
+  h.driver.kick(h.q);
+  await new Promise((r) => setTimeout(r, 5));
+  assertEquals(h.q.getUsed(), { id: id2, len: 0 }, "no status byte to write");
+});
+
+class SlowDisk extends MemoryDisk {
+  pending: (() => void)[] = [];
+  override read(dst: Uint8Array, offset: number): Promise<void> {
+    return new Promise((r) => this.pending.push(() => r(super.read(dst, offset))));
+  }
+}
+
+Deno.test("virtio-blk keeps several requests in flight, and stop() waits for them", async () => {
+  const disk = new SlowDisk(MiB);
+  const h = live(disk);
+  const reqs = [0, 1, 2].map((s) => h.request(BLK_T.IN, s, { inLen: 512 }));
+  await new Promise((r) => setTimeout(r, 2));
+  assertEquals(disk.pending.length, 3, "three reads at once");
+  assertEquals(h.backend.inflight(), 3);
+  let stopped = false;
+  const stop = h.transport.stop().then(() => (stopped = true));
+  await new Promise((r) => setTimeout(r, 2));
+  assertFalse(stopped);
+  const irqs = h.irq.count;
+  for (const p of disk.pending.splice(0)) p();
+  await stop;
+  assert(stopped);
+  assertEquals(h.irq.count, irqs, "completions while stopping raise no interrupt");
+  h.transport.resume();
+  for (const r of await Promise.all(reqs)) assertEquals(r.status, BLK_S.OK);
+  assert(h.irq.count > irqs);
+});
+
+Deno.test("virtio-blk save/restore round-trip continues on a fresh device", async () => {
+  const disk = new MemoryDisk(MiB);
+  const h = live(disk);
+  await h.request(BLK_T.OUT, 1, { out: new Uint8Array(512).fill(5) });
+  const s = JSON.parse(JSON.stringify(h.transport.save()));
+  const h2 = harness(new BlockDevice(disk), { mem: h.mem });
+  h2.transport.restore(s);
+  assertEquals(h2.transport.save(), s);
+});
+
+Deno.test("FileDisk: virtio-blk reads, writes and flushes a real image file", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".img" });
+  try {
+    await Deno.writeFile(path, new Uint8Array(MiB));
+    const disk = FileDisk.open(path);
+    const h = live(disk);
+    const data = new Uint8Array(8192).map((_, i) => (i * 13) & 0xff);
+    assertEquals((await h.request(BLK_T.OUT, 100, { out: data, split: 4096 })).status, BLK_S.OK);
+    assertEquals((await h.request(BLK_T.FLUSH, 0)).status, BLK_S.OK);
+    const onDisk = (await Deno.readFile(path)).subarray(100 * 512, 100 * 512 + 8192);
+    assertEquals(onDisk, data);
+    const r = await h.request(BLK_T.IN, 100, { inLen: 8192 });
+    assertEquals(r.data, data);
+    assertEquals(
+      (await h.request(BLK_T.WRITE_ZEROES, 0, {
+        out: (() => {
+          const b = new Uint8Array(16);
+          new DataView(b.buffer).setBigUint64(0, 100n, true);
+          new DataView(b.buffer).setUint32(8, 1, true);
+          return b;
+        })(),
+      })).status,
+      BLK_S.OK,
+    );
+    assertEquals(
+      (await Deno.readFile(path)).subarray(100 * 512, 101 * 512).every((b) => b === 0),
+      true,
+    );
+    disk.close();
+    const ro = FileDisk.open(path, { readOnly: true });
+    assertEquals(ro.readOnly, true);
+    ro.close();
+    await Deno.writeFile(path, new Uint8Array(1000));
+    let err = "";
+    try {
+      FileDisk.open(path);
+    } catch (e) {
+      err = (e as Error).message;
+    }
+    assertEquals(err, `Cannot open disk ${path}: 1000 bytes is not a multiple of 512`);
+  } finally {
+    await Deno.remove(path);
+  }
+});
