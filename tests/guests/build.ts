@@ -1,6 +1,6 @@
 /**
  * Builds the test guests in this folder from source with binutils, into a cache keyed by
- * the hash of the source (and of the shared include), so a test run assembles each guest
+ * the hash of the source (and of the shared includes), so a test run assembles each guest
  * once. Nothing built is committed.
  *
  * @module
@@ -60,8 +60,15 @@ export async function buildGuest(name: string, opts: BuildOptions = {}): Promise
   const base = opts.base ?? GUEST_LOAD;
   const arch = opts.arch ?? "i386";
   const src = await Deno.readFile(new URL(`${name}.S`, HERE));
-  const inc = await Deno.readFile(new URL("common.inc", HERE));
-  const key = await sha256(src, inc, new TextEncoder().encode(`${base}:${arch}`));
+  const incs = [];
+  for (
+    const e of [...Deno.readDirSync(HERE)].filter((e) => e.name.endsWith(".inc")).sort((a, b) =>
+      a.name < b.name ? -1 : 1
+    )
+  ) {
+    incs.push(await Deno.readFile(new URL(e.name, HERE)));
+  }
+  const key = await sha256(src, ...incs, new TextEncoder().encode(`${base}:${arch}`));
   const dir = cacheDir();
   const bin = `${dir}/${name}-${key}.bin`;
   try {

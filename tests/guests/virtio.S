@@ -10,19 +10,9 @@
  * RAM: descriptors 0x3000, avail 0x3100, used 0x3200, out 0x4000, in 0x4100, flag 0x5000.
  */
 .include "common.inc"
+.include "virtio.inc"
 .code16
 .globl _start
-
-.macro check_eq reg, value, code
-	cmpl $\value, \reg
-	je 1f
-	exit_with \code
-1:
-.endm
-
-.macro reg_write off, value
-	movl $\value, %fs:\off
-.endm
 
 _start:
 	cli
@@ -31,46 +21,8 @@ _start:
 	mov $0xd000, %ax
 	mov %ax, %fs
 
-	movl %fs:0x000, %eax
-	check_eq %eax, 0x74726976, 1
-	movl %fs:0x004, %eax
-	check_eq %eax, 2, 2
-	movl %fs:0x008, %eax
-	check_eq %eax, 0x7ffe, 3
-
-	reg_write 0x070, 0		/* reset */
-	reg_write 0x070, 1		/* ACKNOWLEDGE */
-	reg_write 0x070, 3		/* DRIVER */
-	reg_write 0x014, 1		/* DeviceFeaturesSel = 1 */
-	movl %fs:0x010, %eax
-	test $1, %eax			/* VERSION_1 offered? */
-	jnz 2f
-	exit_with 4
-2:
-	reg_write 0x024, 0
-	reg_write 0x020, 0x20000000	/* EVENT_IDX */
-	reg_write 0x024, 1
-	reg_write 0x020, 1		/* VERSION_1 */
-	reg_write 0x070, 11		/* FEATURES_OK */
-	movl %fs:0x070, %eax		/* ... and the re-read */
-	test $8, %eax
-	jnz 3f
-	exit_with 5
-3:
-	reg_write 0x030, 0		/* QueueSel */
-	movl %fs:0x034, %eax
-	cmpl $4, %eax
-	jae 4f
-	exit_with 6
-4:
-	reg_write 0x038, 4		/* QueueNum */
-	reg_write 0x080, 0x3000
-	reg_write 0x084, 0
-	reg_write 0x090, 0x3100
-	reg_write 0x094, 0
-	reg_write 0x0a0, 0x3200
-	reg_write 0x0a4, 0
-	reg_write 0x044, 1		/* QueueReady */
+	virtio_handshake 0x7ffe, 0x20000000, 1	/* EVENT_IDX */
+	virtio_queue0 4, 0x3000, 0x3100, 0x3200, 6
 
 	/* interrupt handler for IRQ 5 at vector 0x25, PIC remapped to 0x20 */
 	movw $handler, 0x25*4
