@@ -5,15 +5,12 @@
  * @module
  */
 
-import { ByteRing } from "./byte_ring.ts";
 import { DEMO_GUEST } from "./demo_guest.ts";
 import { Machine } from "./machine.ts";
+import { SerialPort } from "./serial.ts";
 
 /** The exit port the demo (and the test guests) use: a write of V ends with code V. */
 export const EXIT_PORT = 0x501;
-/** The legacy COM1 port base. */
-export const COM1 = 0x3f8;
-
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
   /** Receives the guest's serial output (default: stdout). */
@@ -34,20 +31,15 @@ export interface DemoOptions {
  */
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   const output = opts.output ?? ((b: Uint8Array) => Deno.stdout.writeSync(b));
-  const ring = ByteRing.create(4096);
-  const drain = () => {
-    const b = ring.drain();
-    if (b.byteLength) output(b);
-  };
+  const serial = new SerialPort({ output });
   await using m = await Machine.create({
     ram: [{ gpa: 0, size: 0xa0000 }],
-    local: () => [{ kind: "exit", port: EXIT_PORT }, {
-      kind: "serial_tx",
-      port: COM1,
-      ring: ring.sab,
-    }],
-    onWake: drain,
+    local: () => [{ kind: "exit", port: EXIT_PORT }, serial.spec],
+  }).catch((e) => {
+    serial.close();
+    throw e;
   });
+  serial.attach(m);
   m.memory.write(0x1000, DEMO_GUEST);
   await m.setRealMode(0, { ip: 0x1000, sp: 0x7000 });
   m.run();
@@ -60,7 +52,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   });
   try {
     const r = await Promise.race([m.whenExit(), timeout]);
-    drain();
+    serial.drain();
     if (r.kind !== "exit") throw new Error(`Demo guest stopped: ${JSON.stringify(r)}`);
     return r.code;
   } finally {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { Uart } from "../devices/uart.ts";
+import { eventfdWrite } from "../kvm/mod.ts";
 import type { Bus, BusDevice } from "./bus.ts";
 import { ByteRing } from "./byte_ring.ts";
 
@@ -19,10 +21,11 @@ export type LocalDeviceSpec =
    */
   | { kind: "counter"; port: number; counter: SharedArrayBuffer }
   /**
-   * The transmit side of an 8250 UART at `port` (8 registers): THR writes go to `ring`, LSR
-   * always reports the transmitter empty, the other registers read back what was written.
+   * An 8250 UART at `port` (8 registers) whose state is shared with the device thread:
+   * transmitted bytes go to `ring` (drained by the device thread), the interrupt is a write
+   * to `irqFd` (an eventfd bound to the UART's GSI with KVM_IRQFD).
    */
-  | { kind: "serial_tx"; port: number; ring: SharedArrayBuffer };
+  | { kind: "uart"; port: number; state: SharedArrayBuffer; ring: SharedArrayBuffer; irqFd: number };
 
 /** What a local device asks of the vCPU loop after an access. */
 export interface LocalEffects {
@@ -46,8 +49,8 @@ export function registerLocalDevices(
       case "counter":
         bus.register(spec.port, 4, counterDevice(new Int32Array(spec.counter)), "counter");
         break;
-      case "serial_tx":
-        bus.register(spec.port, 8, serialTx(new ByteRing(spec.ring), effects), "serial_tx");
+      case "uart":
+        bus.register(spec.port, 8, uart(spec, effects), "uart");
         break;
     }
   }
@@ -77,26 +80,17 @@ function counterDevice(words: Int32Array): BusDevice {
   };
 }
 
-const LSR_THRE = 0x20, LSR_TEMT = 0x40;
-
-function serialTx(ring: ByteRing, effects: LocalEffects): BusDevice {
-  const regs = new Uint8Array(8);
-  return {
-    read: (o, d) => {
-      d.fill(0);
-      if (o === 5) d[0] = LSR_THRE | LSR_TEMT;
-      else if (o === 2) d[0] = 0x01; // IIR: no interrupt pending
-      else if (o !== 0) d[0] = regs[o]!;
+function uart(
+  spec: { state: SharedArrayBuffer; ring: SharedArrayBuffer; irqFd: number },
+  effects: LocalEffects,
+): BusDevice {
+  const ring = new ByteRing(spec.ring);
+  return new Uart(spec.state, {
+    output: (b) => {
+      // A full ring means the reader is behind: wait for it in short slices, then drop.
+      for (let tries = 0; !ring.pushByte(b) && tries < 100; tries++) ring.waitForSpace(10);
+      effects.wake = true;
     },
-    write: (o, d) => {
-      const dlab = (regs[3]! & 0x80) !== 0;
-      if (o === 0 && !dlab) {
-        // A full ring means the reader is behind: wait for it in short slices, then drop.
-        for (let tries = 0; !ring.pushByte(d[0]!) && tries < 100; tries++) ring.waitForSpace(10);
-        effects.wake = true;
-      } else {
-        regs[o] = d[0]!;
-      }
-    },
-  };
+    interrupt: { trigger: () => eventfdWrite(spec.irqFd) },
+  });
 }

@@ -179,6 +179,15 @@ export class Machine {
     for (const t of this.vcpus) t.run();
   }
 
+  /**
+   * Stops every vCPU for `reason` (e.g. the guest asked for a reset through the i8042) and
+   * resolves {@link whenExit} with it. The machine stays open (paused) until closed.
+   */
+  async requestStop(reason: StopReason): Promise<void> {
+    this.#onExit({ ...reason, vcpu: -1 });
+    await this.pause();
+  }
+
   /** Resolves when any vCPU leaves its loop for a reason other than pause or stop. */
   whenExit(): Promise<StopReason & { vcpu: number }> {
     if (this.#firstExit) return Promise.resolve(this.#firstExit);

@@ -35,6 +35,7 @@ export type StopReason =
   | { kind: "hlt" }
   | { kind: "shutdown" }
   | { kind: "system_event"; type: number }
+  | { kind: "reset" }
   | { kind: "error"; message: string };
 
 /** Messages to a worker after init. */

@@ -1,0 +1,88 @@
+/**
+ * The legacy serial port of a machine: one 8250 UART whose guest accesses are served by
+ * the vCPU workers (no thread crossing for console output) and whose output, input and
+ * snapshots are handled on the device thread.
+ *
+ * @module
+ */
+
+import { Uart } from "../devices/uart.ts";
+import { closeFd, eventfd, eventfdWrite } from "../kvm/mod.ts";
+import { ByteRing } from "./byte_ring.ts";
+import type { LocalDeviceSpec } from "./local_devices.ts";
+import type { Machine } from "./machine.ts";
+
+/** COM1. */
+export const COM1_PORT = 0x3f8, COM1_IRQ = 4;
+
+/** A serial port: create it before the machine (its spec goes to the vCPU workers). */
+export class SerialPort {
+  readonly port: number;
+  readonly irq: number;
+  /** The device thread's view of the UART (input, snapshots). */
+  readonly uart: Uart;
+  readonly #ring = ByteRing.create(1 << 16);
+  readonly #irqFd = eventfd();
+  readonly #output: (bytes: Uint8Array) => void;
+  #pendingInput: Uint8Array = new Uint8Array(0);
+  #closed = false;
+
+  constructor(opts: { port?: number; irq?: number; output: (bytes: Uint8Array) => void }) {
+    this.port = opts.port ?? COM1_PORT;
+    this.irq = opts.irq ?? COM1_IRQ;
+    this.#output = opts.output;
+    this.uart = new Uart(Uart.createState(), {
+      // The device thread never transmits: guest writes are served by the vCPU workers.
+      output: (b) => this.#output(new Uint8Array([b])),
+      interrupt: { trigger: () => eventfdWrite(this.#irqFd) },
+    });
+  }
+
+  /** What the vCPU workers need to serve the UART. */
+  get spec(): LocalDeviceSpec {
+    return { kind: "uart", port: this.port, state: this.uart.state, ring: this.#ring.sab, irqFd: this.#irqFd };
+  }
+
+  /** Binds the interrupt to the machine's irqchip and drains output on every wake. */
+  attach(m: Machine): void {
+    m.vm.irqfd(this.#irqFd, this.irq);
+    m.dispatcher.addWakeHandler(() => {
+      this.drain();
+      this.#feed();
+    });
+    m.onClose(() => this.close(m));
+  }
+
+  /** Forwards transmitted bytes to the output. */
+  drain(): void {
+    const b = this.#ring.drain();
+    if (b.byteLength) this.#output(b);
+  }
+
+  /** Queues bytes for the guest; they enter the FIFO as it has room (nothing is dropped). */
+  input(bytes: Uint8Array): void {
+    const all = new Uint8Array(this.#pendingInput.byteLength + bytes.byteLength);
+    all.set(this.#pendingInput);
+    all.set(bytes, this.#pendingInput.byteLength);
+    this.#pendingInput = all;
+    this.#feed();
+  }
+
+  #feed(): void {
+    if (this.#pendingInput.byteLength === 0) return;
+    const n = this.uart.receive(this.#pendingInput);
+    this.#pendingInput = this.#pendingInput.subarray(n);
+  }
+
+  close(m?: Machine): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.drain();
+    try {
+      m?.vm.irqfd(this.#irqFd, this.irq, { deassign: true });
+    } catch {
+      // the VM may be gone already
+    }
+    closeFd(this.#irqFd);
+  }
+}
