@@ -25,7 +25,13 @@ export type LocalDeviceSpec =
    * transmitted bytes go to `ring` (drained by the device thread), the interrupt is a write
    * to `irqFd` (an eventfd bound to the UART's GSI with KVM_IRQFD).
    */
-  | { kind: "uart"; port: number; state: SharedArrayBuffer; ring: SharedArrayBuffer; irqFd: number };
+  | {
+    kind: "uart";
+    port: number;
+    state: SharedArrayBuffer;
+    ring: SharedArrayBuffer;
+    irqFd: number;
+  };
 
 /** What a local device asks of the vCPU loop after an access. */
 export interface LocalEffects {

@@ -40,7 +40,13 @@ export class SerialPort {
 
   /** What the vCPU workers need to serve the UART. */
   get spec(): LocalDeviceSpec {
-    return { kind: "uart", port: this.port, state: this.uart.state, ring: this.#ring.sab, irqFd: this.#irqFd };
+    return {
+      kind: "uart",
+      port: this.port,
+      state: this.uart.state,
+      ring: this.#ring.sab,
+      irqFd: this.#irqFd,
+    };
   }
 
   /** Binds the interrupt to the machine's irqchip and drains output on every wake. */
