@@ -1,0 +1,99 @@
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { harness } from "../testing/setup.ts";
+import { ConsoleDevice } from "./console.ts";
+
+function live(cols = 80, rows = 25) {
+  const out: number[] = [];
+  const h = harness(new ConsoleDevice({ output: (b) => out.push(...b), cols, rows }));
+  assert(h.driver.init().ok);
+  const rx = h.driver.setupQueue(0), tx = h.driver.setupQueue(1);
+  h.driver.driverOk();
+  return { ...h, rx, tx, out };
+}
+
+const text = (b: number[] | Uint8Array) => new TextDecoder().decode(new Uint8Array(b));
+
+Deno.test("virtio-console: transmit queue goes to the output", () => {
+  const h = live();
+  const id = h.tx.add([
+    h.driver.outBuffer(new TextEncoder().encode("hello ")),
+    h.driver.outBuffer(new TextEncoder().encode("world")),
+  ]);
+  h.driver.kick(h.tx);
+  assertEquals(h.tx.getUsed(), { id, len: 0 });
+  assertEquals(text(h.out), "hello world");
+});
+
+Deno.test("virtio-console: input waits for receive buffers and is never dropped", () => {
+  const h = live();
+  assertEquals(h.backend.input(new TextEncoder().encode("abcdef")), 6);
+  assertEquals(h.backend.pendingInput, 6, "no buffers yet");
+  const a = h.driver.inBuffer(4);
+  const ida = h.rx.add([a]);
+  h.driver.kick(h.rx);
+  assertEquals(h.rx.getUsed(), { id: ida, len: 4 });
+  assertEquals(text(h.mem.read(a.addr, 4)), "abcd");
+  const b = h.driver.inBuffer(16);
+  const idb = h.rx.add([b]);
+  h.driver.kick(h.rx);
+  assertEquals(h.rx.getUsed(), { id: idb, len: 2 });
+  assertEquals(text(h.mem.read(b.addr, 2)), "ef");
+  assertEquals(h.backend.pendingInput, 0);
+  const c = h.driver.inBuffer(8);
+  h.rx.add([c]);
+  h.driver.kick(h.rx);
+  assertEquals(h.rx.getUsed(), null, "a posted buffer waits for input");
+  h.backend.input(new TextEncoder().encode("xy"));
+  assertEquals(h.rx.getUsed()?.len, 2);
+});
+
+Deno.test("virtio-console: size in config, resize raises a config change; emergency write", () => {
+  const h = live(100, 30);
+  const cfg = new DataView(h.driver.readConfig(0, 12).buffer);
+  assertEquals([cfg.getUint16(0, true), cfg.getUint16(2, true), cfg.getUint32(4, true)], [
+    100,
+    30,
+    1,
+  ]);
+  const gen = h.device.configGeneration;
+  h.backend.resize(120, 40);
+  assertEquals(h.device.configGeneration, gen + 1);
+  assertEquals(new DataView(h.driver.readConfig(0, 4).buffer).getUint16(0, true), 120);
+  h.driver.writeConfig(8, new Uint8Array([0x21, 0, 0, 0]));
+  assertEquals(text(h.out), "!");
+});
+
+Deno.test("virtio-console: stop/resume holds input and transmit, then continues", async () => {
+  const h = live();
+  h.rx.add([h.driver.inBuffer(8)]);
+  h.driver.kick(h.rx);
+  await h.transport.stop();
+  h.backend.input(new TextEncoder().encode("late"));
+  h.tx.add([h.driver.outBuffer(new TextEncoder().encode("out"))]);
+  h.driver.kick(h.tx);
+  assertEquals(h.rx.getUsed(), null);
+  assertEquals(h.out, []);
+  assertEquals(h.irq.count, 0);
+  h.transport.resume();
+  assertEquals(h.rx.getUsed()?.len, 4);
+  assertEquals(text(h.out), "out");
+  assert(h.irq.count > 0);
+});
+
+Deno.test("virtio-console: save/restore carries pending input and size; bad state refused", () => {
+  const h = live(90, 20);
+  h.backend.input(new TextEncoder().encode("keep"));
+  const s = JSON.parse(JSON.stringify(h.transport.save()));
+  const h2 = harness(new ConsoleDevice({ output: () => {} }), { mem: h.mem });
+  h2.transport.restore(s);
+  assertEquals(h2.backend.pendingInput, 4);
+  assertEquals(h2.transport.save(), s);
+  assertThrows(
+    () =>
+      harness(new ConsoleDevice({ output: () => {} }), { mem: h.mem }).transport.restore({
+        ...s,
+        device: { ...s.device, backend: { cols: 1, rows: 1, pending: [300] } },
+      }),
+    RangeError,
+  );
+});
