@@ -52,6 +52,7 @@ Deno.test("virtio-rng save/restore round-trip continues on a fresh device", () =
   const h2 = harness(new RngDevice(), { mem: h.mem });
   h2.transport.restore(s);
   assertEquals(h2.transport.save(), s);
+  h2.transport.resume();
   h.q.add([h.driver.inBuffer(4)]);
   h2.device.notify(0);
   assertEquals(h.q.getUsed()?.len, 4);

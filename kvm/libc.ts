@@ -34,6 +34,7 @@ const symbols = {
   getpid: { parameters: [], result: "i32" },
   tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
   errno_location: { name: "__errno_location", parameters: [], result: "pointer" },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
   // Disk I/O off the calling thread (Deno's blocking pool), so the device thread never
   // blocks. These return errno themselves (see the *Async wrappers), because errno is
   // per-thread and the call runs on another thread.
@@ -199,6 +200,33 @@ export function eventfdRead(fd: number): bigint {
   const e = lastErrno();
   if (e === 11) return 0n; // EAGAIN: nothing pending
   throw new KvmError("read(eventfd)", e);
+}
+
+/** Moves the calling thread into the namespace `fd` refers to (`setns(2)`). */
+export function setns(fd: number, nstype = 0): void {
+  check("setns", libc().setns(fd, nstype));
+}
+
+/** read(2) into `buf`; returns the byte count, or -1 for EAGAIN (non-blocking fd). */
+export function readFd(fd: number, buf: Uint8Array): number {
+  const n = Number(
+    libc().read(fd, Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>), BigInt(buf.byteLength)),
+  );
+  if (n >= 0) return n;
+  const e = lastErrno();
+  if (e === 11) return -1;
+  throw new KvmError("read", e);
+}
+
+/** write(2) of all of `buf` in one call; returns the byte count, or -1 for EAGAIN. */
+export function writeFd(fd: number, buf: Uint8Array): number {
+  const n = Number(
+    libc().write(fd, Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>), BigInt(buf.byteLength)),
+  );
+  if (n >= 0) return n;
+  const e = lastErrno();
+  if (e === 11) return -1;
+  throw new KvmError("write", e);
 }
 
 /** The calling thread's kernel thread id. */

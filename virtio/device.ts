@@ -457,7 +457,8 @@ export class VirtioDevice {
 
   /**
    * Restores saved state (untrusted): device type, features within the offer, status
-   * bits, queue count and each queue are validated before anything is applied.
+   * bits, queue count and each queue are validated before anything is applied. The device
+   * comes back stopped: nothing is processed until {@link resume}.
    */
   restore(s: VirtioState): void {
     if (typeof s !== "object" || s === null) {
@@ -505,6 +506,7 @@ export class VirtioDevice {
     this.#driverFeatures = features;
     this.#isr = s.isr;
     this.#generation = s.configGeneration;
+    this.#phase = "stopped";
     if (this.active) {
       try {
         this.backend.activate(this.#ctx);

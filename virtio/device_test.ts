@@ -345,6 +345,8 @@ Deno.test("save()/restore() carries a live device to a fresh one that continues"
   assertEquals(h2.device.status, ACK | DRV | FOK | DOK);
   assertEquals(h2.backend.activations, 1);
   assertEquals(h2.transport.save(), state);
+  assert(h2.device.stopped, "a restored device waits for resume");
+  h2.transport.resume();
   // The driver's queue (same memory) keeps working against the restored device.
   const e = echo(h.driver, h.q, "after");
   h2.device.notify(0);
