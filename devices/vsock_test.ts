@@ -1,0 +1,197 @@
+import { assert, assertEquals } from "@std/assert";
+import { harness } from "../testing/setup.ts";
+import { VsockGuest } from "../testing/vsock_guest.ts";
+import {
+  OP,
+  SHUTDOWN_RCV,
+  SHUTDOWN_SEND,
+  type VsockConn,
+  VsockDevice,
+  type VsockHost,
+} from "./vsock.ts";
+
+/** One end of an in-memory duplex stream, as the device sees the host socket. */
+class MemConn implements VsockConn {
+  incoming: Uint8Array[] = [];
+  written: number[] = [];
+  closed = false;
+  #waiter: (() => void) | undefined;
+  read(buf: Uint8Array): Promise<number | null> {
+    const next = async (): Promise<number | null> => {
+      for (;;) {
+        const c = this.incoming.shift();
+        if (c) {
+          const n = Math.min(c.byteLength, buf.byteLength);
+          buf.set(c.subarray(0, n));
+          if (n < c.byteLength) this.incoming.unshift(c.subarray(n));
+          return n;
+        }
+        if (this.closed) return null;
+        await new Promise<void>((r) => (this.#waiter = r));
+      }
+    };
+    return next();
+  }
+  write(data: Uint8Array): Promise<void> {
+    this.written.push(...data);
+    return Promise.resolve();
+  }
+  /** The host application sends data (or EOF with null). */
+  push(data: Uint8Array | null): void {
+    if (data) this.incoming.push(data);
+    else this.closed = true;
+    this.#waiter?.();
+  }
+  close(): void {
+    this.closed = true;
+    this.#waiter?.();
+  }
+}
+
+class MemHost implements VsockHost {
+  listening = new Set<number>();
+  conns: MemConn[] = [];
+  connect(port: number): Promise<VsockConn | null> {
+    if (!this.listening.has(port)) return Promise.resolve(null);
+    const c = new MemConn();
+    this.conns.push(c);
+    return Promise.resolve(c);
+  }
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 2));
+const text = (b: Uint8Array | number[]) => new TextDecoder().decode(new Uint8Array(b));
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+function live() {
+  const host = new MemHost();
+  const h = harness(new VsockDevice({ cid: 3, host }), { memSize: 0x400000 });
+  assert(h.driver.init().ok);
+  const rx = h.driver.setupQueue(0, 32),
+    tx = h.driver.setupQueue(1, 32),
+    ev = h.driver.setupQueue(2, 4);
+  h.driver.driverOk();
+  const g = new VsockGuest(h.driver, rx, tx, ev);
+  return { ...h, host, g };
+}
+
+Deno.test("vsock config holds the guest CID", () => {
+  const h = live();
+  assertEquals(new DataView(h.driver.readConfig(0, 8).buffer).getBigUint64(0, true), 3n);
+});
+
+Deno.test("vsock: a guest connect reaches a host listener; data flows both ways", async () => {
+  const h = live();
+  h.host.listening.add(1234);
+  h.g.send(OP.REQUEST, 5000, 1234);
+  await settle();
+  const [resp] = h.g.receive();
+  assertEquals(resp?.hdr.op, OP.RESPONSE);
+  assertEquals([resp?.hdr.srcPort, resp?.hdr.dstPort], [1234, 5000]);
+  h.g.send(OP.RW, 5000, 1234, bytes("ping"));
+  await settle();
+  assertEquals(text(h.host.conns[0]!.written), "ping");
+  h.host.conns[0]!.push(bytes("pong"));
+  await settle();
+  const data = h.g.receive().filter((p) => p.hdr.op === OP.RW);
+  assertEquals(data.map((p) => text(p.payload)), ["pong"]);
+  assertEquals(h.backend.connections, 1);
+});
+
+Deno.test("vsock: a guest connect to a port nobody listens on gets RST", async () => {
+  const h = live();
+  h.g.send(OP.REQUEST, 5001, 9999);
+  await settle();
+  assertEquals(h.g.receive().map((p) => p.hdr.op), [OP.RST]);
+  assertEquals(h.backend.connections, 0);
+  h.g.send(OP.RW, 5001, 9999, bytes("stray"));
+  await settle();
+  assertEquals(h.g.receive().map((p) => p.hdr.op), [OP.RST], "data for no connection is reset");
+});
+
+Deno.test("vsock: a host connect reaches a guest listener once it answers RESPONSE", async () => {
+  const h = live();
+  const hostSide = new MemConn();
+  const opened = h.backend.connectToGuest(52, hostSide);
+  await settle();
+  const [req] = h.g.receive();
+  assertEquals(req?.hdr.op, OP.REQUEST);
+  assertEquals(req?.hdr.dstPort, 52);
+  h.g.send(OP.RESPONSE, 52, req!.hdr.srcPort);
+  assertEquals(await opened, req!.hdr.srcPort, "resolves with the host-side port");
+  h.g.send(OP.RW, 52, req!.hdr.srcPort, bytes("hello host"));
+  await settle();
+  assertEquals(text(hostSide.written), "hello host");
+  // A refused one resolves null.
+  const refused = h.backend.connectToGuest(53, new MemConn());
+  await settle();
+  const [req2] = h.g.receive();
+  h.g.send(OP.RST, 53, req2!.hdr.srcPort);
+  assertEquals(await refused, null);
+});
+
+Deno.test("vsock credit: the device sends no more than the guest's buf_alloc until it hears fwd_cnt", async () => {
+  const h = live();
+  h.host.listening.add(7);
+  h.g.bufAlloc = 10;
+  h.g.send(OP.REQUEST, 100, 7);
+  await settle();
+  h.g.receive();
+  h.host.conns[0]!.push(bytes("abcdefghijklmnopqrstuvwxy"));
+  await settle();
+  const first = h.g.receive().filter((p) => p.hdr.op === OP.RW).map((p) => text(p.payload)).join(
+    "",
+  );
+  assertEquals(first, "abcdefghij", "10 bytes of credit");
+  h.g.send(OP.CREDIT_UPDATE, 100, 7); // carries fwd_cnt = 10
+  await settle();
+  const second = h.g.receive().filter((p) => p.hdr.op === OP.RW).map((p) => text(p.payload)).join(
+    "",
+  );
+  assertEquals(second, "klmnopqrst");
+  h.g.send(OP.CREDIT_REQUEST, 100, 7);
+  await settle();
+  const upd = h.g.receive();
+  assert(upd.some((p) => p.hdr.op === OP.CREDIT_UPDATE), "a credit request is answered");
+});
+
+Deno.test("vsock: guest shutdown closes the host side; host EOF sends SHUTDOWN", async () => {
+  const h = live();
+  h.host.listening.add(8);
+  h.g.send(OP.REQUEST, 200, 8);
+  await settle();
+  h.g.receive();
+  h.host.conns[0]!.push(null); // the host application closed
+  await settle();
+  const sd = h.g.receive().find((p) => p.hdr.op === OP.SHUTDOWN);
+  assertEquals(sd?.hdr.flags, SHUTDOWN_RCV | SHUTDOWN_SEND);
+  h.g.send(OP.SHUTDOWN, 200, 8, new Uint8Array(0), SHUTDOWN_RCV | SHUTDOWN_SEND);
+  await settle();
+  assert(h.g.receive().some((p) => p.hdr.op === OP.RST));
+  assertEquals(h.backend.connections, 0);
+  assert(h.host.conns[0]!.closed);
+});
+
+Deno.test("vsock: stopped, it takes no packets; after restore it sends TRANSPORT_RESET", async () => {
+  const h = live();
+  h.host.listening.add(9);
+  await h.transport.stop();
+  h.g.send(OP.REQUEST, 300, 9);
+  await settle();
+  assertEquals(h.host.conns.length, 0, "no packet read while stopped");
+  const s = JSON.parse(JSON.stringify(h.transport.save()));
+  const host2 = new MemHost();
+  const h2 = harness(new VsockDevice({ cid: 3, host: host2 }), { mem: h.mem });
+  h2.transport.restore(s);
+  h2.transport.resume();
+  await settle();
+  assertEquals(h.g.eventsReceived(), 1, "TRANSPORT_RESET on the event queue");
+  const bad = { ...s, device: { ...s.device, backend: { cid: "4" } } };
+  let err = "";
+  try {
+    harness(new VsockDevice({ cid: 3, host: host2 }), { mem: h.mem }).transport.restore(bad);
+  } catch (e) {
+    err = (e as Error).message;
+  }
+  assert(err.includes("CID"));
+});

@@ -1,0 +1,86 @@
+/** virtio-vsock with its real host side: Unix sockets in the Firecracker style. */
+
+import { assert, assertEquals } from "@std/assert";
+import { OP, VsockDevice } from "../devices/vsock.ts";
+import { harness } from "../testing/setup.ts";
+import { VsockGuest } from "../testing/vsock_guest.ts";
+import { UnixVsockHost } from "../vmm/vsock_unix.ts";
+
+const settle = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+async function until<T>(f: () => T | undefined, what: string): Promise<T> {
+  for (let i = 0; i < 400; i++) {
+    const v = f();
+    if (v !== undefined) return v;
+    await settle();
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
+
+Deno.test({
+  name: "vsock over Unix sockets: guest → <path>_P, and host CONNECT P → guest listener",
+  sanitizeResources: false, // Deno closes accepted Unix streams asynchronously
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/v.sock`;
+    const host = new UnixVsockHost(path);
+    const h = harness(new VsockDevice({ cid: 3, host }), { memSize: 0x400000 });
+    assert(h.driver.init().ok);
+    const g = new VsockGuest(
+      h.driver,
+      h.driver.setupQueue(0, 32),
+      h.driver.setupQueue(1, 32),
+      h.driver.setupQueue(2, 4),
+    );
+    h.driver.driverOk();
+    host.listen(h.backend);
+    assertEquals((await Deno.stat(path)).mode! & 0o777, 0o600, "owner-only socket");
+    const svc = Deno.listen({ transport: "unix", path: `${path}_1234` });
+    try {
+      // Guest → host service on port 1234.
+      g.send(OP.REQUEST, 5000, 1234);
+      const accepted = await svc.accept();
+      await until(() => g.receive().find((p) => p.hdr.op === OP.RESPONSE), "RESPONSE");
+      g.send(OP.RW, 5000, 1234, enc("ping"));
+      const buf = new Uint8Array(16);
+      const n = (await accepted.read(buf))!;
+      assertEquals(dec(buf.subarray(0, n)), "ping");
+      await accepted.write(enc("pong"));
+      const pong = await until(() => g.receive().find((p) => p.hdr.op === OP.RW), "pong");
+      assertEquals(dec(pong.payload), "pong");
+      accepted.close();
+
+      // Host program → guest listener on port 52.
+      const client = await Deno.connect({ transport: "unix", path });
+      await client.write(enc("CONNECT 52\nhi guest"));
+      const req = await until(() => g.receive().find((p) => p.hdr.op === OP.REQUEST), "REQUEST");
+      assertEquals(req.hdr.dstPort, 52);
+      g.send(OP.RESPONSE, 52, req.hdr.srcPort);
+      const line = new Uint8Array(64);
+      const m = (await client.read(line))!;
+      assertEquals(dec(line.subarray(0, m)), `OK ${req.hdr.srcPort}\n`);
+      const data = await until(
+        () => g.receive().find((p) => p.hdr.op === OP.RW),
+        "data after CONNECT",
+      );
+      assertEquals(dec(data.payload), "hi guest", "bytes after the CONNECT line are data");
+      g.send(OP.RW, 52, req.hdr.srcPort, enc("hi host"));
+      const k = (await client.read(line))!;
+      assertEquals(dec(line.subarray(0, k)), "hi host");
+      client.close();
+
+      // A malformed CONNECT line is refused without reaching the guest.
+      const bad = await Deno.connect({ transport: "unix", path });
+      await bad.write(enc("HELLO\n"));
+      assertEquals(await bad.read(line), null);
+      bad.close();
+    } finally {
+      svc.close();
+      host.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

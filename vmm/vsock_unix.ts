@@ -1,0 +1,139 @@
+/**
+ * The host side of virtio-vsock over Unix sockets, as Firecracker does it:
+ * - a guest connect to port P connects to the Unix socket `<path>_P`;
+ * - a host program connects to the Unix socket `<path>`, writes `CONNECT <P>\n`, and once
+ *   the guest listener on P accepts, reads `OK <host port>\n`; then the stream is raw.
+ * The socket is created with owner-only permissions.
+ *
+ * @module
+ */
+
+import type { VsockConn, VsockDevice, VsockHost } from "../devices/vsock.ts";
+
+const MAX_CONNECT_LINE = 64;
+
+/** A Unix stream connection as the vsock device sees it (with bytes read ahead first). */
+function wrap(conn: Deno.UnixConn, ahead = new Uint8Array(0)): VsockConn {
+  let pre = ahead;
+  let closed = false;
+  return {
+    async read(buf) {
+      if (pre.byteLength) {
+        const n = Math.min(pre.byteLength, buf.byteLength);
+        buf.set(pre.subarray(0, n));
+        pre = pre.subarray(n);
+        return n;
+      }
+      try {
+        return await conn.read(buf);
+      } catch {
+        return null;
+      }
+    },
+    async write(data) {
+      let o = 0;
+      while (o < data.byteLength) o += await conn.write(data.subarray(o));
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        conn.close();
+      } catch {
+        // already closed by the peer
+      }
+    },
+  };
+}
+
+/** Unix-socket host side of a vsock device. */
+export class UnixVsockHost implements VsockHost {
+  #listener: Deno.Listener<Deno.UnixConn> | undefined;
+  #open = new Set<Deno.UnixConn>();
+
+  constructor(readonly path: string) {}
+
+  /** A guest connect to `port`: `<path>_<port>`, or null when nobody listens there. */
+  async connect(port: number): Promise<VsockConn | null> {
+    try {
+      const c = await Deno.connect({ transport: "unix", path: `${this.path}_${port}` });
+      this.#open.add(c);
+      return wrap(c);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Accepts host connections on `path` and forwards each to the guest port it names. */
+  listen(device: VsockDevice): void {
+    try {
+      Deno.removeSync(this.path);
+    } catch {
+      // no stale socket
+    }
+    this.#listener = Deno.listen({ transport: "unix", path: this.path });
+    Deno.chmodSync(this.path, 0o600);
+    void this.#accept(device, this.#listener);
+  }
+
+  async #accept(device: VsockDevice, l: Deno.Listener<Deno.UnixConn>): Promise<void> {
+    try {
+      for await (const conn of l) void this.#handshake(device, conn);
+    } catch {
+      // listener closed
+    }
+  }
+
+  async #handshake(device: VsockDevice, conn: Deno.UnixConn): Promise<void> {
+    this.#open.add(conn);
+    const buf = new Uint8Array(MAX_CONNECT_LINE);
+    let n = 0, nl = -1;
+    try {
+      while (nl < 0 && n < buf.byteLength) {
+        const r = await conn.read(buf.subarray(n));
+        if (r === null) break;
+        n += r;
+        nl = buf.subarray(0, n).indexOf(0x0a);
+      }
+    } catch {
+      // the peer went away
+    }
+    const line = nl >= 0 ? new TextDecoder().decode(buf.subarray(0, nl)) : "";
+    const m = /^CONNECT (\d{1,10})$/.exec(line.trim());
+    const port = m ? Number(m[1]) : -1;
+    if (port < 0 || port > 0xffff_ffff) return this.#drop(conn);
+    const vc = wrap(conn, buf.slice(nl + 1, n));
+    const local = await device.connectToGuest(port, vc);
+    if (local === null) return this.#drop(conn);
+    try {
+      await vc.write(new TextEncoder().encode(`OK ${local}\n`));
+    } catch {
+      this.#drop(conn);
+    }
+  }
+
+  #drop(conn: Deno.UnixConn): void {
+    this.#open.delete(conn);
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Stops listening, closes every connection and removes the socket file. */
+  close(): void {
+    try {
+      this.#listener?.close();
+    } catch {
+      // already closed
+    }
+    this.#listener = undefined;
+    for (const c of this.#open) this.#drop(c);
+    try {
+      Deno.removeSync(this.path);
+    } catch {
+      // gone already
+    }
+  }
+}
