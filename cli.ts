@@ -7,6 +7,7 @@
 // First, so the vCPU thread boots while the rest of the CLI loads.
 import "./vmm/prewarm.ts";
 import { parseArgs } from "@std/cli/parse-args";
+import { ConfigError, loadConfig, parseConfig, type VmConfig } from "./vmm/config.ts";
 import { checkHost } from "./vmm/host.ts";
 import { runDemo } from "./vmm/demo.ts";
 import { drainVcpuWorkerPool } from "./vmm/worker_pool.ts";
@@ -16,44 +17,137 @@ const USAGE = `Usage: deno run -A cli.ts [options]
 With no --kernel, boots the embedded demo guest (works on any host with /dev/kvm).
 
 Options:
-  --kernel <path>   Linux kernel (bzImage) to boot
-  --quiet           Do not print the host check line
-  -h, --help        Show this help
+  --kernel <path>          Linux kernel (bzImage) to boot
+  --initrd <path>          initramfs for the kernel
+  --cmdline <string>       kernel command line
+  --mem <MiB>              guest RAM (default 128)
+  --cpus <n>               vCPUs (default 1)
+  --disk <path>[,ro]       a virtio-blk disk (repeatable; ",ro" for read-only)
+  --net <tap>[,mac=<mac>]  a virtio-net interface on a TAP device (repeatable)
+  --rng                    a virtio-rng device
+  --console <where>        serial (default), virtio or none
+  --vsock <cid>,<path>     virtio-vsock with guest CID <cid>, host Unix socket <path>
+  --config <file.json>     read the configuration from a file (no other machine flags)
+  --quiet                  do not print the host check line (it is still printed when
+                           the host cannot run Linux)
+  -h, --help               show this help
+
+Exit codes: the guest's exit code, 1 for a VMM error, 2 for a usage error.
 `;
 
-/** Runs the CLI with `args`; resolves with the process exit code. */
-export async function main(args: string[]): Promise<number> {
-  const flags = parseArgs(args, {
-    string: ["kernel"],
-    boolean: ["help", "quiet"],
+class UsageError extends Error {}
+
+function many(v: unknown): string[] {
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}
+
+function num(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) {
+    throw new UsageError(`${flag} expects a whole number, got ${JSON.stringify(v)}`);
+  }
+  return Number(v);
+}
+
+/** The configuration the flags describe (validated by parseConfig). */
+export async function configFromArgs(
+  args: string[],
+): Promise<{ config: VmConfig; quiet: boolean; help: boolean }> {
+  const f = parseArgs(args, {
+    string: [
+      "kernel",
+      "initrd",
+      "cmdline",
+      "mem",
+      "cpus",
+      "disk",
+      "net",
+      "console",
+      "vsock",
+      "config",
+    ],
+    boolean: ["help", "quiet", "rng"],
+    collect: ["disk", "net"],
     alias: { h: "help" },
     unknown: (arg: string) => {
       if (arg.startsWith("-")) throw new UsageError(`Unknown option: ${arg}`);
       throw new UsageError(`Unexpected argument: ${arg}`);
     },
   });
-  if (flags.help) {
+  if (f.help) return { config: parseConfig({}), quiet: true, help: true };
+  if (f.config !== undefined) {
+    const others = ["kernel", "initrd", "cmdline", "mem", "cpus", "console", "vsock"].filter((k) =>
+      (f as Record<string, unknown>)[k] !== undefined
+    );
+    if (others.length || many(f.disk).length || many(f.net).length || f.rng) {
+      throw new UsageError(
+        `--config cannot be combined with machine flags (${others.join(", ") || "devices"})`,
+      );
+    }
+    return { config: await loadConfig(f.config), quiet: f.quiet, help: false };
+  }
+  const raw: Record<string, unknown> = {
+    disks: many(f.disk).map((d) => {
+      const [path, ...opts] = d.split(",");
+      for (const o of opts) {
+        if (o !== "ro") {
+          throw new UsageError(`--disk option ${JSON.stringify(o)}: only "ro" is known`);
+        }
+      }
+      return { path, ...(opts.includes("ro") ? { readOnly: true } : {}) };
+    }),
+    nets: many(f.net).map((n) => {
+      const [tap, ...opts] = n.split(",");
+      const net: Record<string, string> = { tap: tap ?? "" };
+      for (const o of opts) {
+        if (!o.startsWith("mac=")) {
+          throw new UsageError(`--net option ${JSON.stringify(o)}: only "mac=" is known`);
+        }
+        net.mac = o.slice(4);
+      }
+      return net;
+    }),
+    rng: f.rng,
+  };
+  if (f.kernel !== undefined) raw.kernel = f.kernel;
+  if (f.initrd !== undefined) raw.initrd = f.initrd;
+  if (f.cmdline !== undefined) raw.cmdline = f.cmdline;
+  const mem = num(f.mem, "--mem"), cpus = num(f.cpus, "--cpus");
+  if (mem !== undefined) raw.memMiB = mem;
+  if (cpus !== undefined) raw.vcpus = cpus;
+  if (f.console !== undefined) raw.console = f.console;
+  if (f.vsock !== undefined) {
+    const m = /^(\d+),(.+)$/.exec(f.vsock);
+    if (!m) throw new UsageError(`--vsock expects <cid>,<path>, got ${JSON.stringify(f.vsock)}`);
+    raw.vsock = { cid: Number(m[1]), path: m[2] };
+  }
+  return { config: parseConfig(raw), quiet: f.quiet, help: false };
+}
+
+/** Runs the CLI with `args`; resolves with the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  const { config, quiet, help } = await configFromArgs(args);
+  if (help) {
     console.log(USAGE);
     return 0;
   }
   const host = await checkHost();
-  if (!flags.quiet || !host.native) console.error(host.message);
-  if (flags.kernel !== undefined) {
+  if (!quiet || !host.native) console.error(host.message);
+  if (config.kernel !== undefined) {
     if (!host.native) return 1;
     console.error("denovm: booting a Linux kernel is not available in this version yet");
     return 1;
   }
-  return await runDemo();
+  return await runDemo({ config });
 }
-
-class UsageError extends Error {}
 
 if (import.meta.main) {
   let code: number;
   try {
     code = await main(Deno.args);
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof ConfigError) {
       console.error(`denovm: ${e.message}\n\n${USAGE}`);
       code = 2;
     } else {

@@ -58,3 +58,32 @@ Deno.test("cli.ts --help prints the usage and exits 0", async () => {
   assertEquals(r.code, 0);
   assertStringIncludes(r.stdout, "Usage:");
 });
+
+Deno.test({
+  name: "cli.ts --config boots with the file's devices; a bad file exits 2 naming the field",
+  ignore: skipKvm,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeFile(`${dir}/d.img`, new Uint8Array(1 << 20));
+      await Deno.writeTextFile(
+        `${dir}/vm.json`,
+        JSON.stringify({
+          memMiB: 64,
+          rng: true,
+          disks: [{ path: `${dir}/d.img` }],
+          vsock: { cid: 3, path: `${dir}/v.sock` },
+        }),
+      );
+      const ok = await cli("--config", `${dir}/vm.json`, "--quiet");
+      assertEquals(ok.code, 0, ok.stderr);
+      assertStringIncludes(ok.stdout, "Hello from a denovm guest");
+      await Deno.writeTextFile(`${dir}/bad.json`, JSON.stringify({ disks: [{ path: 7 }] }));
+      const bad = await cli("--config", `${dir}/bad.json`);
+      assertEquals(bad.code, 2);
+      assertStringIncludes(bad.stderr, "disks[0].path: expected a non-empty string");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

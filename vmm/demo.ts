@@ -5,7 +5,9 @@
  * @module
  */
 
+import { defaultConfig, type VmConfig } from "./config.ts";
 import { DEMO_GUEST } from "./demo_guest.ts";
+import { attachDevices } from "./devices_setup.ts";
 import { Machine } from "./machine.ts";
 import { SerialPort } from "./serial.ts";
 
@@ -17,6 +19,8 @@ export interface DemoOptions {
   output?: (bytes: Uint8Array) => void;
   /** Give up after this many ms (default 10000). */
   timeoutMs?: number;
+  /** Machine configuration (RAM size and devices; the demo guest uses one vCPU). */
+  config?: VmConfig;
 }
 
 /**
@@ -30,16 +34,20 @@ export interface DemoOptions {
  * ```
  */
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
-  const output = opts.output ?? ((b: Uint8Array) => Deno.stdout.writeSync(b));
+  const cfg = opts.config ?? defaultConfig();
+  const output = cfg.console === "none"
+    ? () => {}
+    : opts.output ?? ((b: Uint8Array) => Deno.stdout.writeSync(b));
   const serial = new SerialPort({ output });
   await using m = await Machine.create({
-    ram: [{ gpa: 0, size: 0xa0000 }],
+    memMiB: cfg.memMiB,
     local: () => [{ kind: "exit", port: EXIT_PORT }, serial.spec],
   }).catch((e) => {
     serial.close();
     throw e;
   });
   serial.attach(m);
+  attachDevices(m, cfg);
   m.memory.write(0x1000, DEMO_GUEST);
   await m.setRealMode(0, { ip: 0x1000, sp: 0x7000 });
   m.run();

@@ -1,0 +1,215 @@
+/**
+ * The machine configuration: one type for the library, the CLI flags and the config
+ * file. {@link parseConfig} validates untrusted input (a JSON file) and names the field
+ * that is wrong.
+ *
+ * @module
+ */
+
+/** A virtio-blk disk. */
+export interface DiskConfig {
+  /** Raw image file. */
+  path: string;
+  readOnly?: boolean;
+  /** Serial returned to GET_ID (up to 20 bytes). */
+  id?: string;
+}
+
+/** A virtio-net interface on a TAP device. */
+export interface NetConfig {
+  /** TAP interface name (created if missing; needs CAP_NET_ADMIN). */
+  tap: string;
+  /** MAC address; default derived from the index. */
+  mac?: string;
+}
+
+/** virtio-vsock. */
+export interface VsockConfig {
+  /** Guest CID (3 or more). */
+  cid: number;
+  /** Unix socket path of the host side (see vmm/vsock_unix.ts). */
+  path: string;
+}
+
+/** What the VMM boots. */
+export interface VmConfig {
+  /** Linux kernel (bzImage or vmlinux); none boots the embedded demo guest. */
+  kernel?: string;
+  initrd?: string;
+  cmdline?: string;
+  /** Guest RAM in MiB. */
+  memMiB: number;
+  vcpus: number;
+  disks: DiskConfig[];
+  nets: NetConfig[];
+  rng: boolean;
+  /** Where the guest console goes: the 8250 UART, virtio-console, or nowhere. */
+  console: "serial" | "virtio" | "none";
+  vsock?: VsockConfig;
+}
+
+/** A configuration error that names the field. */
+export class ConfigError extends TypeError {
+  constructor(readonly field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** The defaults of every field. */
+export function defaultConfig(): VmConfig {
+  return { memMiB: 128, vcpus: 1, disks: [], nets: [], rng: false, console: "serial" };
+}
+
+const KEYS = [
+  "kernel",
+  "initrd",
+  "cmdline",
+  "memMiB",
+  "vcpus",
+  "disks",
+  "nets",
+  "rng",
+  "console",
+  "vsock",
+];
+
+function str(v: unknown, field: string): string {
+  if (typeof v !== "string" || v.length === 0) {
+    throw new ConfigError(field, "expected a non-empty string");
+  }
+  return v;
+}
+
+function int(v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(
+      field,
+      `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+function bool(v: unknown, field: string): boolean {
+  if (typeof v !== "boolean") {
+    throw new ConfigError(field, `expected true or false, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function obj(v: unknown, field: string, keys: string[]): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new ConfigError(field, "expected an object");
+  }
+  for (const k of Object.keys(v)) {
+    if (!keys.includes(k)) {
+      throw new ConfigError(`${field}.${k}`.replace(/^\./, ""), `unknown field`);
+    }
+  }
+  return v as Record<string, unknown>;
+}
+
+const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+
+/**
+ * Validates a configuration object (e.g. parsed JSON); missing fields take their defaults.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * const c = parseConfig({ memMiB: 256, disks: [{ path: "root.img", readOnly: true }] });
+ * console.assert(c.vcpus === 1 && c.disks[0]!.readOnly === true);
+ * ```
+ */
+export function parseConfig(input: unknown): VmConfig {
+  const o = obj(input, "", KEYS);
+  const c = defaultConfig();
+  if (o.kernel !== undefined) c.kernel = str(o.kernel, "kernel");
+  if (o.initrd !== undefined) c.initrd = str(o.initrd, "initrd");
+  if (o.cmdline !== undefined) {
+    if (typeof o.cmdline !== "string") throw new ConfigError("cmdline", "expected a string");
+    c.cmdline = o.cmdline;
+  }
+  if (c.initrd && !c.kernel) throw new ConfigError("initrd", "needs a kernel");
+  if (o.memMiB !== undefined) c.memMiB = int(o.memMiB, "memMiB", 16, 1024 * 1024);
+  if (o.vcpus !== undefined) c.vcpus = int(o.vcpus, "vcpus", 1, 64);
+  if (o.rng !== undefined) c.rng = bool(o.rng, "rng");
+  if (o.console !== undefined) {
+    if (o.console !== "serial" && o.console !== "virtio" && o.console !== "none") {
+      throw new ConfigError(
+        "console",
+        `expected "serial", "virtio" or "none", got ${JSON.stringify(o.console)}`,
+      );
+    }
+    c.console = o.console;
+  }
+  if (o.disks !== undefined) {
+    if (!Array.isArray(o.disks)) throw new ConfigError("disks", "expected an array");
+    c.disks = o.disks.map((d, i) => {
+      const f = `disks[${i}]`;
+      const x = obj(d, f, ["path", "readOnly", "id"]);
+      const disk: DiskConfig = { path: str(x.path, `${f}.path`) };
+      if (x.readOnly !== undefined) disk.readOnly = bool(x.readOnly, `${f}.readOnly`);
+      if (x.id !== undefined) {
+        disk.id = str(x.id, `${f}.id`);
+        if (new TextEncoder().encode(disk.id).byteLength > 20) {
+          throw new ConfigError(`${f}.id`, "longer than 20 bytes");
+        }
+      }
+      return disk;
+    });
+  }
+  if (o.nets !== undefined) {
+    if (!Array.isArray(o.nets)) throw new ConfigError("nets", "expected an array");
+    c.nets = o.nets.map((n, i) => {
+      const f = `nets[${i}]`;
+      const x = obj(n, f, ["tap", "mac"]);
+      const tap = str(x.tap, `${f}.tap`);
+      if (new TextEncoder().encode(tap).byteLength > 15) {
+        throw new ConfigError(`${f}.tap`, "longer than 15 bytes");
+      }
+      const net: NetConfig = { tap };
+      if (x.mac !== undefined) {
+        const mac = str(x.mac, `${f}.mac`);
+        if (!MAC.test(mac)) {
+          throw new ConfigError(`${f}.mac`, `expected six hex bytes like 52:54:00:12:34:56`);
+        }
+        net.mac = mac;
+      }
+      return net;
+    });
+  }
+  if (o.vsock !== undefined) {
+    const x = obj(o.vsock, "vsock", ["cid", "path"]);
+    c.vsock = { cid: int(x.cid, "vsock.cid", 3, 0xffff_fffe), path: str(x.path, "vsock.path") };
+  }
+  const devices = c.disks.length + c.nets.length + (c.rng ? 1 : 0) +
+    (c.console === "virtio" ? 1 : 0) +
+    (c.vsock ? 1 : 0);
+  if (devices > 16) throw new ConfigError("disks", `${devices} virtio devices; at most 16`);
+  return c;
+}
+
+/** Reads and validates a JSON config file. */
+export async function loadConfig(path: string): Promise<VmConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new ConfigError(
+      "config",
+      `cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(
+      "config",
+      `${path} is not JSON: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  return parseConfig(json);
+}

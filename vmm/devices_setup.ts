@@ -1,0 +1,96 @@
+/**
+ * Builds a machine's devices from a {@link VmConfig}: each virtio device gets a 4 KiB
+ * MMIO window from {@link VIRTIO_MMIO_BASE} up and its own interrupt line from GSI 5 up;
+ * the i8042 sits at 0x60. The kernel learns of each virtio device through a
+ * `virtio_mmio.device=4K@<base>:<irq>` cmdline entry.
+ *
+ * @module
+ */
+
+import { BlockDevice } from "../devices/block.ts";
+import { ConsoleDevice } from "../devices/console.ts";
+import { I8042 } from "../devices/i8042.ts";
+import { NetDevice } from "../devices/net.ts";
+import { RngDevice } from "../devices/rng.ts";
+import { VsockDevice } from "../devices/vsock.ts";
+import type { VirtioBackend } from "../virtio/device.ts";
+import type { VmConfig } from "./config.ts";
+import { FileDisk } from "./disk_file.ts";
+import type { Machine } from "./machine.ts";
+import { Tap } from "./tap.ts";
+import { type AttachedVirtio, attachVirtioMmio } from "./virtio_mmio.ts";
+import { UnixVsockHost } from "./vsock_unix.ts";
+
+/** First virtio-mmio window (inside the MMIO gap below 4 GiB). */
+export const VIRTIO_MMIO_BASE = 0xd000_0000;
+/** First interrupt line of the virtio devices (4 is COM1). */
+export const VIRTIO_FIRST_GSI = 5;
+
+/** The devices of a machine. */
+export interface Devices {
+  /** `virtio_mmio.device=...` cmdline entries, one per virtio device. */
+  announce: string[];
+  virtio: (AttachedVirtio & { name: string })[];
+  console?: ConsoleDevice;
+}
+
+/** Options of {@link attachDevices}. */
+export interface DeviceIo {
+  /** Where virtio-console output goes. */
+  consoleOutput?: (bytes: Uint8Array) => void;
+  log?: (message: string) => void;
+}
+
+/** A MAC for net device `i` when none is configured (locally administered). */
+export function defaultMac(i: number): string {
+  return `52:54:00:12:34:${(0x56 + i).toString(16).padStart(2, "0")}`;
+}
+
+/** Opens the backends named in `cfg` and attaches every device to `m`. */
+export function attachDevices(m: Machine, cfg: VmConfig, io: DeviceIo = {}): Devices {
+  const devices: Devices = { announce: [], virtio: [] };
+  const add = (name: string, backend: VirtioBackend) => {
+    const i = devices.virtio.length;
+    const base = VIRTIO_MMIO_BASE + i * 0x1000, gsi = VIRTIO_FIRST_GSI + i;
+    const log = io.log ? (msg: string) => io.log!(`${name}: ${msg}`) : undefined;
+    const v = attachVirtioMmio(m, backend, { base, gsi, ...(log ? { log } : {}) });
+    devices.virtio.push({ ...v, name });
+    devices.announce.push(`virtio_mmio.device=4K@0x${base.toString(16)}:${gsi}`);
+  };
+  m.pio.register(
+    0x60,
+    5,
+    new I8042({ onReset: () => void m.requestStop({ kind: "reset" }) }),
+    "i8042",
+  );
+  for (const [i, d] of cfg.disks.entries()) {
+    const disk = FileDisk.open(d.path, { readOnly: d.readOnly ?? false });
+    m.onClose(() => disk.close());
+    add(
+      `disk${i}`,
+      new BlockDevice(disk, { id: d.id ?? `disk${i}`, ...(io.log ? { onError: io.log } : {}) }),
+    );
+  }
+  for (const [i, n] of cfg.nets.entries()) {
+    const tap = Tap.open(n.tap);
+    m.onClose(() => tap.close());
+    const net = new NetDevice(tap, { mac: n.mac ?? defaultMac(i) });
+    add(`net${i}`, net);
+    m.events.watch(tap.fd, () => net.backendReadable(), { passive: true });
+  }
+  if (cfg.rng) add("rng", new RngDevice());
+  if (cfg.console === "virtio") {
+    devices.console = new ConsoleDevice({
+      output: io.consoleOutput ?? ((b) => Deno.stdout.writeSync(b)),
+    });
+    add("console", devices.console);
+  }
+  if (cfg.vsock) {
+    const host = new UnixVsockHost(cfg.vsock.path);
+    const vsock = new VsockDevice({ cid: cfg.vsock.cid, host, ...(io.log ? { log: io.log } : {}) });
+    add("vsock", vsock);
+    host.listen(vsock);
+    m.onClose(() => host.close());
+  }
+  return devices;
+}
