@@ -11,6 +11,7 @@
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
 import { type Buffer, ChainReader, type DescriptorChain } from "../virtio/queue.ts";
+import { serveQueue } from "../virtio/serve.ts";
 
 /** What the block device reads and writes: a disk image, however it is stored. */
 export interface DiskImage {
@@ -153,16 +154,10 @@ export class BlockDevice implements VirtioBackend {
   processQueue(index: number): void {
     const ctx = this.#ctx;
     if (!ctx) return;
-    const q = ctx.queues[index]!;
-    for (;;) {
-      q.disableNotification(ctx.mem);
-      while (ctx.canProcess()) {
-        const chain = q.pop(ctx.mem);
-        if (!chain) break;
-        this.#start(ctx, index, chain);
-      }
-      if (!ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
-    }
+    serveQueue(ctx, index, (chain) => {
+      this.#start(ctx, index, chain); // completes asynchronously
+      return undefined;
+    });
   }
 
   #start(ctx: DeviceContext, index: number, chain: DescriptorChain): void {

@@ -11,6 +11,7 @@
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
 import { ChainReader, ChainWriter } from "../virtio/queue.ts";
+import { serveQueue } from "../virtio/serve.ts";
 
 /** Feature bits of virtio-console. */
 export const CONSOLE_F = { SIZE: 0n, MULTIPORT: 1n, EMERG_WRITE: 2n } as const;
@@ -114,23 +115,13 @@ export class ConsoleDevice implements VirtioBackend {
   #transmit(): void {
     const ctx = this.#ctx;
     if (!ctx) return;
-    const q = ctx.queues[TX]!;
-    let used = false;
-    for (;;) {
-      q.disableNotification(ctx.mem);
-      while (ctx.canProcess()) {
-        const chain = q.pop(ctx.mem);
-        if (!chain) break;
-        if (!chain.error && chain.readableLen > 0) {
-          const r = new ChainReader(ctx.mem, chain);
-          this.#output(r.read(r.remaining));
-        }
-        q.addUsed(ctx.mem, chain.head, 0);
-        used = true;
+    serveQueue(ctx, TX, (chain) => {
+      if (!chain.error && chain.readableLen > 0) {
+        const r = new ChainReader(ctx.mem, chain);
+        this.#output(r.read(r.remaining));
       }
-      if (!ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
-    }
-    if (used) ctx.signalUsed(TX);
+      return 0;
+    });
   }
 
   /** Moves pending input into the receive buffers the guest has posted. */

@@ -11,6 +11,7 @@
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
 import { ChainReader, ChainWriter } from "../virtio/queue.ts";
+import { serveQueue } from "../virtio/serve.ts";
 
 /** Where frames go and come from. Frames carry the 12-byte virtio-net header. */
 export interface NetBackend {
@@ -192,28 +193,18 @@ export class NetDevice implements VirtioBackend {
   #transmit(): void {
     const ctx = this.#ctx;
     if (!ctx) return;
-    const q = ctx.queues[TX]!;
-    let used = false;
-    for (;;) {
-      q.disableNotification(ctx.mem);
-      while (ctx.canProcess()) {
-        const chain = q.pop(ctx.mem);
-        if (!chain) break;
-        const len = chain.readableLen;
-        if (chain.error || len < NET_HDR || len > NET_MAX_FRAME) {
-          this.stats.txDropped++;
-        } else {
-          const frame = this.#txBuf.subarray(0, len);
-          new ChainReader(ctx.mem, chain).readInto(frame);
-          if (this.#backend.write(frame)) this.stats.txFrames++;
-          else this.stats.txDropped++;
-        }
-        q.addUsed(ctx.mem, chain.head, 0);
-        used = true;
+    serveQueue(ctx, TX, (chain) => {
+      const len = chain.readableLen;
+      if (chain.error || len < NET_HDR || len > NET_MAX_FRAME) {
+        this.stats.txDropped++;
+      } else {
+        const frame = this.#txBuf.subarray(0, len);
+        new ChainReader(ctx.mem, chain).readInto(frame);
+        if (this.#backend.write(frame)) this.stats.txFrames++;
+        else this.stats.txDropped++;
       }
-      if (!ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
-    }
-    if (used) ctx.signalUsed(TX);
+      return 0;
+    });
   }
 
   saveState(): unknown {

@@ -8,6 +8,7 @@
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
 import { ChainWriter } from "../virtio/queue.ts";
+import { serveQueue } from "../virtio/serve.ts";
 
 /** The most entropy handed out per request (a guest may post huge buffers). */
 export const RNG_MAX_PER_REQUEST = 65536;
@@ -46,28 +47,15 @@ export class RngDevice implements VirtioBackend {
   processQueue(index: number): void {
     const ctx = this.#ctx;
     if (!ctx) return;
-    const q = ctx.queues[index]!;
-    let used = false;
-    for (;;) {
-      q.disableNotification(ctx.mem);
-      while (ctx.canProcess()) {
-        const chain = q.pop(ctx.mem);
-        if (!chain) break;
-        let len = 0;
-        if (!chain.error) {
-          const w = new ChainWriter(ctx.mem, chain);
-          len = Math.min(w.remaining, RNG_MAX_PER_REQUEST);
-          // getRandomValues fills at most 65536 bytes per call: exactly our cap.
-          const bytes = crypto.getRandomValues(this.#chunk.subarray(0, len));
-          w.write(bytes);
-          this.bytesServed += len;
-        }
-        q.addUsed(ctx.mem, chain.head, len);
-        used = true;
-      }
-      if (!ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
-    }
-    if (used) ctx.signalUsed(index);
+    serveQueue(ctx, index, (chain) => {
+      if (chain.error) return 0;
+      const w = new ChainWriter(ctx.mem, chain);
+      const len = Math.min(w.remaining, RNG_MAX_PER_REQUEST);
+      // getRandomValues fills at most 65536 bytes per call: exactly our cap.
+      w.write(crypto.getRandomValues(this.#chunk.subarray(0, len)));
+      this.bytesServed += len;
+      return len;
+    });
   }
 
   reset(): void {

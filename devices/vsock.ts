@@ -18,6 +18,7 @@
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
 import { ChainReader, ChainWriter } from "../virtio/queue.ts";
+import { serveQueue } from "../virtio/serve.ts";
 
 /** The host's CID. */
 export const HOST_CID = 2;
@@ -254,25 +255,15 @@ export class VsockDevice implements VirtioBackend {
   #transmit(): void {
     const ctx = this.#ctx;
     if (!ctx) return;
-    const q = ctx.queues[TX]!;
-    let used = false;
-    for (;;) {
-      q.disableNotification(ctx.mem);
-      while (ctx.canProcess()) {
-        const chain = q.pop(ctx.mem);
-        if (!chain) break;
-        if (!chain.error && chain.readableLen >= VSOCK_HDR) {
-          const r = new ChainReader(ctx.mem, chain);
-          const h = decodeHeader(r.read(VSOCK_HDR));
-          const len = Math.min(h.len, r.remaining, MAX_PAYLOAD);
-          this.#packet(h, len > 0 ? r.read(len) : new Uint8Array(0));
-        }
-        q.addUsed(ctx.mem, chain.head, 0);
-        used = true;
+    serveQueue(ctx, TX, (chain) => {
+      if (!chain.error && chain.readableLen >= VSOCK_HDR) {
+        const r = new ChainReader(ctx.mem, chain);
+        const h = decodeHeader(r.read(VSOCK_HDR));
+        const len = Math.min(h.len, r.remaining, MAX_PAYLOAD);
+        this.#packet(h, len > 0 ? r.read(len) : new Uint8Array(0));
       }
-      if (!ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
-    }
-    if (used) ctx.signalUsed(TX);
+      return 0;
+    });
     this.#flush();
   }
 

@@ -8,6 +8,7 @@
 import { bit, F } from "../virtio/constants.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
 import { ChainReader, ChainWriter, type DescriptorChain } from "../virtio/queue.ts";
+import { serveQueue } from "../virtio/serve.ts";
 
 /** Device type of the dummy device (not a real virtio device id). */
 export const DUMMY_DEVICE_ID = 0x7ffe;
@@ -79,23 +80,15 @@ export class DummyDevice implements VirtioBackend {
   processQueue(index: number): void {
     if (this.opts.throwOnProcess) throw new Error("dummy processing failure");
     const ctx = this.ctx!;
-    const q = ctx.queues[index]!;
-    for (;;) {
-      q.disableNotification(ctx.mem);
-      while (ctx.canProcess()) {
-        const chain = q.pop(ctx.mem);
-        if (!chain) break;
-        if (chain.error) {
-          this.malformed.push(chain.error);
-          q.addUsed(ctx.mem, chain.head, 0);
-          ctx.signalUsed(index);
-          continue;
-        }
-        if (this.opts.async) this.#held.push({ q: index, chain });
-        else this.#complete(index, chain);
+    serveQueue(ctx, index, (chain) => {
+      if (chain.error) {
+        this.malformed.push(chain.error);
+        return 0;
       }
-      if (!ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
-    }
+      if (this.opts.async) this.#held.push({ q: index, chain });
+      else this.#complete(index, chain);
+      return undefined; // #complete returns it
+    });
   }
 
   #complete(index: number, chain: DescriptorChain): void {

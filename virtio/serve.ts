@@ -1,0 +1,38 @@
+/**
+ * The device-side queue loop every device shares: take each available chain while the
+ * device may process, with notifications suppressed meanwhile, then re-enable them and
+ * re-check so a buffer that raced in is not missed; one used-buffer signal at the end.
+ *
+ * @module
+ */
+
+import type { DeviceContext } from "./device.ts";
+import type { DescriptorChain } from "./queue.ts";
+
+/**
+ * Serves queue `index`. `serve` handles one chain and returns the number of bytes it
+ * wrote to the chain (the chain is then returned to the driver), or `undefined` when it
+ * keeps the chain and returns it itself later (asynchronous devices).
+ */
+export function serveQueue(
+  ctx: DeviceContext,
+  index: number,
+  serve: (chain: DescriptorChain) => number | undefined,
+): void {
+  const q = ctx.queues[index]!;
+  let used = false;
+  for (;;) {
+    q.disableNotification(ctx.mem);
+    while (ctx.canProcess()) {
+      const chain = q.pop(ctx.mem);
+      if (!chain) break;
+      const len = serve(chain);
+      if (len !== undefined) {
+        q.addUsed(ctx.mem, chain.head, len);
+        used = true;
+      }
+    }
+    if (!ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
+  }
+  if (used) ctx.signalUsed(index);
+}
