@@ -9,19 +9,13 @@ import { BLK_T, BlockDevice } from "../devices/block.ts";
 import { closeFd, libc, O_RDONLY, openFile } from "../kvm/mod.ts";
 import { MmapGuestMemory } from "../memory/mmap.ts";
 import { harness } from "../testing/setup.ts";
+import { Ticker } from "../vmm/ticker.ts";
 import { FileDisk } from "../vmm/disk_file.ts";
 
 const IMAGE = 64 << 20, REQ = 64 << 10, INFLIGHT = 32, SECONDS = 2;
 
-// Lets I/O completions run: a MessageChannel round trip (~50 µs; setTimeout(0) takes ms).
-const channel = new MessageChannel();
-let wake: (() => void) | undefined;
-channel.port1.onmessage = () => wake?.();
-const tick = () =>
-  new Promise<void>((r) => {
-    wake = r;
-    channel.port2.postMessage(0);
-  });
+const ticker = new Ticker();
+const tick = () => ticker.tick();
 
 const path = await Deno.makeTempFile({ suffix: ".img" });
 using mem = MmapGuestMemory.create([{ gpa: 0, size: 128 << 20 }]);
@@ -112,6 +106,6 @@ try {
   console.log(`pread_mib_s ${Math.round(pread)}`);
   console.log(`blk_read_vs_pread ${(read / pread).toFixed(3)}`);
 } finally {
-  channel.port1.close();
+  ticker.close();
   await Deno.remove(path);
 }

@@ -9,16 +9,10 @@
 import { NET_HDR, NetDevice } from "../devices/net.ts";
 import { TEST_ETHERTYPE, TestNetns } from "../testing/netns.ts";
 import { harness } from "../testing/setup.ts";
+import { Ticker } from "../vmm/ticker.ts";
 
-// A MessageChannel round trip lets the peer's pipe make progress (setTimeout(0) takes ms).
-const channel = new MessageChannel();
-let wake: (() => void) | undefined;
-channel.port1.onmessage = () => wake?.();
-const tick = () =>
-  new Promise<void>((r) => {
-    wake = r;
-    channel.port2.postMessage(0);
-  });
+const ticker = new Ticker();
+const tick = () => ticker.tick();
 
 const ns = await TestNetns.create("dvmbench0");
 try {
@@ -79,6 +73,6 @@ try {
   console.log(`net_tx_pps ${Math.round(txPps)}`);
   console.error(`(rx: ${got} of ${N} frames delivered, ${h.backend.stats.txDropped} tx drops)`);
 } finally {
-  channel.port1.close();
+  ticker.close();
   await ns.close();
 }

@@ -137,6 +137,26 @@ interface Conn {
   writeChain: Promise<void>;
 }
 
+/** A connection in the connecting state, with no credit known yet. */
+function newConn(hostPort: number, guestPort: number, host: VsockConn | undefined): Conn {
+  return {
+    hostPort,
+    guestPort,
+    state: "connecting",
+    host,
+    peerBufAlloc: 0,
+    peerFwdCnt: 0,
+    txCnt: 0,
+    fwdCnt: 0,
+    fwdCntSent: 0,
+    inFlight: 0,
+    pending: undefined,
+    reading: false,
+    hostEof: false,
+    writeChain: Promise.resolve(),
+  };
+}
+
 /** Options of {@link VsockDevice}. */
 export interface VsockOptions {
   /** The guest's CID (3 or more). */
@@ -333,22 +353,9 @@ export class VsockDevice implements VirtioBackend {
   }
 
   #guestConnect(h: VsockHeader): void {
-    const c: Conn = {
-      hostPort: h.dstPort,
-      guestPort: h.srcPort,
-      state: "connecting",
-      host: undefined,
-      peerBufAlloc: h.bufAlloc,
-      peerFwdCnt: h.fwdCnt,
-      txCnt: 0,
-      fwdCnt: 0,
-      fwdCntSent: 0,
-      inFlight: 0,
-      pending: undefined,
-      reading: false,
-      hostEof: false,
-      writeChain: Promise.resolve(),
-    };
+    const c = newConn(h.dstPort, h.srcPort, undefined);
+    c.peerBufAlloc = h.bufAlloc;
+    c.peerFwdCnt = h.fwdCnt;
     const key = this.#key(c.hostPort, c.guestPort);
     this.#conns.set(key, c);
     this.#host.connect(h.dstPort).then(
@@ -372,22 +379,7 @@ export class VsockDevice implements VirtioBackend {
     if (!this.#ctx) return Promise.resolve(null);
     const hostPort = this.#nextEphemeral++;
     if (this.#nextEphemeral > 0xffff_fff0) this.#nextEphemeral = EPHEMERAL_BASE;
-    const c: Conn = {
-      hostPort,
-      guestPort: port,
-      state: "connecting",
-      host,
-      peerBufAlloc: 0,
-      peerFwdCnt: 0,
-      txCnt: 0,
-      fwdCnt: 0,
-      fwdCntSent: 0,
-      inFlight: 0,
-      pending: undefined,
-      reading: false,
-      hostEof: false,
-      writeChain: Promise.resolve(),
-    };
+    const c = newConn(hostPort, port, host);
     this.#conns.set(this.#key(hostPort, port), c);
     return new Promise((resolve) => {
       c.opened = { resolve };

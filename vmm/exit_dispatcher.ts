@@ -9,6 +9,7 @@
 
 import type { Bus } from "./bus.ts";
 import { ACCESS, DOORBELL_BYTES, type Mailbox, MB, MB_STATE } from "./mailbox.ts";
+import { Ticker } from "./ticker.ts";
 
 /** How long the device thread keeps polling after it served an access (ms). */
 const POLL_MS = 0.2;
@@ -37,9 +38,7 @@ export class ExitDispatcher {
   #loop: Promise<void> | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   #wakeStop: (() => void) | undefined;
-  // A macrotask round trip through a MessageChannel takes ~50 µs; setTimeout(0) takes ms.
-  #yieldChannel: MessageChannel | undefined;
-  #yielded: (() => void) | undefined;
+  #ticker: Ticker | undefined;
   #stopped: Promise<void> = new Promise((r) => (this.#wakeStop = r));
 
   constructor(opts: DispatcherOptions) {
@@ -60,8 +59,7 @@ export class ExitDispatcher {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#yieldChannel = new MessageChannel();
-    this.#yieldChannel.port1.onmessage = () => this.#yielded?.();
+    this.#ticker = new Ticker();
     this.#loop = this.#run();
     // Atomics.waitAsync does not keep the event loop alive; this interval does, and serves
     // as a safety net should a wake ever be missed.
@@ -77,8 +75,7 @@ export class ExitDispatcher {
     Atomics.add(this.#bell, 0, 1);
     Atomics.notify(this.#bell, 0);
     await this.#loop;
-    this.#yieldChannel?.port1.close();
-    this.#yieldChannel?.port2.close();
+    this.#ticker?.close();
     this.serveAll();
   }
 
@@ -91,7 +88,7 @@ export class ExitDispatcher {
       if (now - lastServed < POLL_MS) {
         // Inside a burst: keep polling, but let timers and I/O run every few ms.
         if (now - lastYield > YIELD_MS) {
-          await this.#yieldToEventLoop();
+          await this.#ticker!.tick();
           lastYield = performance.now();
         }
         continue;
@@ -102,14 +99,6 @@ export class ExitDispatcher {
       if (w.async) await Promise.race([w.value, this.#stopped]);
       lastYield = performance.now();
     }
-  }
-
-  /** Resolves after pending timers and I/O callbacks had a chance to run. */
-  #yieldToEventLoop(): Promise<void> {
-    return new Promise((r) => {
-      this.#yielded = r;
-      this.#yieldChannel!.port2.postMessage(0);
-    });
   }
 
   /** Serves every pending mailbox once; returns how many were served. */
