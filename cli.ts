@@ -139,7 +139,7 @@ export async function main(args: string[]): Promise<number> {
     console.error("denovm: booting a Linux kernel is not available in this version yet");
     return 1;
   }
-  return await runDemo({ config });
+  return await runDemo({ config, interactive: Deno.stdin.isTerminal() });
 }
 
 if (import.meta.main) {

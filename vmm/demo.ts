@@ -10,6 +10,7 @@ import { DEMO_GUEST } from "./demo_guest.ts";
 import { attachDevices } from "./devices_setup.ts";
 import { Machine } from "./machine.ts";
 import { SerialPort } from "./serial.ts";
+import { Terminal } from "./terminal.ts";
 
 /** The exit port the demo (and the test guests) use: a write of V ends with code V. */
 export const EXIT_PORT = 0x501;
@@ -21,6 +22,8 @@ export interface DemoOptions {
   timeoutMs?: number;
   /** Machine configuration (RAM size and devices; the demo guest uses one vCPU). */
   config?: VmConfig;
+  /** Feed stdin to the serial console (raw mode on a terminal; Ctrl-A x quits). */
+  interactive?: boolean;
 }
 
 /**
@@ -48,6 +51,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   });
   serial.attach(m);
   attachDevices(m, cfg);
+  const term = opts.interactive && cfg.console === "serial"
+    ? new Terminal(serial, () => void m.requestStop({ kind: "quit" }))
+    : undefined;
+  m.onClose(() => term?.close());
   m.memory.write(0x1000, DEMO_GUEST);
   await m.setRealMode(0, { ip: 0x1000, sp: 0x7000 });
   m.run();
@@ -61,6 +68,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   try {
     const r = await Promise.race([m.whenExit(), timeout]);
     serial.drain();
+    if (r.kind === "quit") return 0;
     if (r.kind !== "exit") throw new Error(`Demo guest stopped: ${JSON.stringify(r)}`);
     return r.code;
   } finally {

@@ -65,6 +65,11 @@ export class SerialPort {
     if (b.byteLength) this.#output(b);
   }
 
+  /** Bytes of input not yet in the UART's FIFO. */
+  get pendingInput(): number {
+    return this.#pendingInput.byteLength;
+  }
+
   /** Queues bytes for the guest; they enter the FIFO as it has room (nothing is dropped). */
   input(bytes: Uint8Array): void {
     const all = new Uint8Array(this.#pendingInput.byteLength + bytes.byteLength);

@@ -36,6 +36,7 @@ export type StopReason =
   | { kind: "shutdown" }
   | { kind: "system_event"; type: number }
   | { kind: "reset" }
+  | { kind: "quit" }
   | { kind: "error"; message: string };
 
 /** Messages to a worker after init. */
