@@ -7,7 +7,7 @@
  * @module
  */
 
-import { BlockDevice } from "../devices/block.ts";
+import { BlockDevice, type DiskImage } from "../devices/block.ts";
 import { ConsoleDevice } from "../devices/console.ts";
 import { I8042 } from "../devices/i8042.ts";
 import { NetDevice } from "../devices/net.ts";
@@ -32,6 +32,7 @@ export interface Devices {
   announce: string[];
   virtio: (AttachedVirtio & { name: string })[];
   console?: ConsoleDevice;
+  i8042: I8042;
 }
 
 /** Options of {@link attachDevices}. */
@@ -39,6 +40,10 @@ export interface DeviceIo {
   /** Where virtio-console output goes. */
   consoleOutput?: (bytes: Uint8Array) => void;
   log?: (message: string) => void;
+  /** Where the first window goes (default {@link VIRTIO_MMIO_BASE}). */
+  mmioBase?: number;
+  /** Disk images to use instead of opening the configured paths (same order). */
+  diskImages?: DiskImage[];
 }
 
 /** A MAC for net device `i` when none is configured (locally administered). */
@@ -48,24 +53,25 @@ export function defaultMac(i: number): string {
 
 /** Opens the backends named in `cfg` and attaches every device to `m`. */
 export function attachDevices(m: Machine, cfg: VmConfig, io: DeviceIo = {}): Devices {
-  const devices: Devices = { announce: [], virtio: [] };
+  const i8042 = new I8042({ onReset: () => void m.requestStop({ kind: "reset" }) });
+  const devices: Devices = { announce: [], virtio: [], i8042 };
+  const mmioBase = io.mmioBase ?? VIRTIO_MMIO_BASE;
   const add = (name: string, backend: VirtioBackend) => {
     const i = devices.virtio.length;
-    const base = VIRTIO_MMIO_BASE + i * 0x1000, gsi = VIRTIO_FIRST_GSI + i;
+    const base = mmioBase + i * 0x1000, gsi = VIRTIO_FIRST_GSI + i;
     const log = io.log ? (msg: string) => io.log!(`${name}: ${msg}`) : undefined;
     const v = attachVirtioMmio(m, backend, { base, gsi, ...(log ? { log } : {}) });
     devices.virtio.push({ ...v, name });
     devices.announce.push(`virtio_mmio.device=4K@0x${base.toString(16)}:${gsi}`);
   };
-  m.pio.register(
-    0x60,
-    5,
-    new I8042({ onReset: () => void m.requestStop({ kind: "reset" }) }),
-    "i8042",
-  );
+  m.pio.register(0x60, 5, i8042, "i8042");
   for (const [i, d] of cfg.disks.entries()) {
-    const disk = FileDisk.open(d.path, { readOnly: d.readOnly ?? false });
-    m.onClose(() => disk.close());
+    let disk: DiskImage | undefined = io.diskImages?.[i];
+    if (!disk) {
+      const file = FileDisk.open(d.path, { readOnly: d.readOnly ?? false });
+      m.onClose(() => file.close());
+      disk = file;
+    }
     add(
       `disk${i}`,
       new BlockDevice(disk, { id: d.id ?? `disk${i}`, ...(io.log ? { onError: io.log } : {}) }),

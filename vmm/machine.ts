@@ -38,6 +38,8 @@ export interface MachineOptions {
   onWake?: () => void;
   /** Track dirty pages in every RAM slot (for diff snapshots). */
   dirtyLog?: boolean;
+  /** Map guest RAM copy-on-write from this file (a snapshot's memory) instead of zeros. */
+  memoryFile?: string;
 }
 
 /** The RAM layout for `memMiB`: below the MMIO gap, then from 4 GiB. */
@@ -99,7 +101,7 @@ export class Machine {
       vm.setIdentityMapAddr(IDENTITY_MAP_ADDR);
       vm.createIrqchip();
       vm.createPit2();
-      memory = MmapGuestMemory.create(layout);
+      memory = MmapGuestMemory.create(layout, opts.memoryFile ? { file: opts.memoryFile } : {});
       memory.hostRegions.forEach((r, slot) =>
         vm!.setUserMemoryRegion({
           slot,

@@ -10,6 +10,7 @@
 /// <reference lib="deno.worker" />
 
 import { describeExit, gettid, Vcpu } from "../kvm/mod.ts";
+import { readableMsrs, restoreVcpu, saveVcpu, type VcpuState } from "../snapshot/vcpu_state.ts";
 import { Bus } from "./bus.ts";
 import { type LocalDeviceSpec, type LocalEffects, registerLocalDevices } from "./local_devices.ts";
 import { ACCESS, CTL, Mailbox, MB, MB_STATE, REQ, SPIN_ITERATIONS, VSTATE } from "./mailbox.ts";
@@ -81,6 +82,8 @@ export const VCPU_OPS = [
   "kvmclockCtrl",
   "getTscKhz",
   "setRealMode",
+  "saveState",
+  "restoreState",
 ] as const;
 export type VcpuOp = (typeof VCPU_OPS)[number];
 
@@ -208,9 +211,15 @@ function setRealMode(o: { cs: number; ip: number; sp: number }): void {
   vcpu.setRegs(r);
 }
 
+let msrList: number[] | undefined;
+
 function call(op: VcpuOp, args: unknown[]): unknown {
   if (!VCPU_OPS.includes(op)) throw new TypeError(`Cannot call ${op} on a vCPU`);
   if (op === "setRealMode") return setRealMode(args[0] as { cs: number; ip: number; sp: number });
+  if (op === "saveState") {
+    return saveVcpu(vcpu, msrList ??= readableMsrs(vcpu, args[0] as number[]));
+  }
+  if (op === "restoreState") return restoreVcpu(vcpu, args[0] as VcpuState);
   const fn = vcpu[op] as (...a: unknown[]) => unknown;
   return fn.apply(vcpu, args);
 }

@@ -1,0 +1,146 @@
+/**
+ * The snapshot state file: a small binary header (magic, format version, payload length,
+ * SHA-256 of the payload) and a JSON payload. Byte arrays in the payload are base64
+ * strings tagged `{"$b64": ...}` and 64-bit values are decimal strings tagged
+ * `{"$big": ...}`, so nothing is lost in JSON. Reading checks the magic, the version, the
+ * size cap and the checksum before parsing anything.
+ *
+ * Layout: "DNVMSNAP" (8 bytes) | version u32 LE | payload length u32 LE | sha256 (32) |
+ * payload.
+ *
+ * @module
+ */
+
+/** The file magic. */
+export const SNAPSHOT_MAGIC = "DNVMSNAP";
+/** The format version this code writes and reads. */
+export const SNAPSHOT_VERSION = 1;
+/** The largest state payload accepted (memory is in its own file). */
+export const SNAPSHOT_MAX_STATE = 64 * 1024 * 1024;
+const HEADER = 8 + 4 + 4 + 32;
+
+/** A snapshot file that cannot be used, and why. */
+export class SnapshotError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SnapshotError";
+  }
+}
+
+function b64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+function unb64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** JSON text for a value that may hold Uint8Arrays and bigints. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => {
+    if (typeof v === "bigint") return { $big: v.toString() };
+    if (v instanceof Uint8Array) return { $b64: b64(v) };
+    return v;
+  });
+}
+
+/** The inverse of {@link toJson}. */
+export function fromJson(text: string): unknown {
+  return JSON.parse(text, (_k, v) => {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      if (keys.length === 1 && typeof v.$big === "string" && /^-?\d{1,40}$/.test(v.$big)) {
+        return BigInt(v.$big);
+      }
+      if (keys.length === 1 && typeof v.$b64 === "string") return unb64(v.$b64);
+    }
+    return v;
+  });
+}
+
+async function sha256(b: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>));
+}
+
+/** Encodes a state object into the file format. */
+export async function encodeState(state: unknown): Promise<Uint8Array> {
+  const payload = new TextEncoder().encode(toJson(state));
+  if (payload.byteLength > SNAPSHOT_MAX_STATE) {
+    throw new SnapshotError(
+      `Cannot write snapshot: state is ${payload.byteLength} bytes, over the cap`,
+    );
+  }
+  const out = new Uint8Array(HEADER + payload.byteLength);
+  out.set(new TextEncoder().encode(SNAPSHOT_MAGIC), 0);
+  const v = new DataView(out.buffer);
+  v.setUint32(8, SNAPSHOT_VERSION, true);
+  v.setUint32(12, payload.byteLength, true);
+  out.set(await sha256(payload), 16);
+  out.set(payload, HEADER);
+  return out;
+}
+
+/** Decodes and verifies a state file's bytes. */
+export async function decodeState(bytes: Uint8Array): Promise<unknown> {
+  if (bytes.byteLength < HEADER) {
+    throw new SnapshotError(
+      `Cannot read snapshot: the state file is truncated (${bytes.byteLength} bytes)`,
+    );
+  }
+  if (new TextDecoder().decode(bytes.subarray(0, 8)) !== SNAPSHOT_MAGIC) {
+    throw new SnapshotError(
+      "Cannot read snapshot: the state file has the wrong magic (not a denovm snapshot)",
+    );
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = v.getUint32(8, true);
+  if (version !== SNAPSHOT_VERSION) {
+    throw new SnapshotError(
+      `Cannot read snapshot: format version ${version}, this VMM reads ${SNAPSHOT_VERSION}`,
+    );
+  }
+  const len = v.getUint32(12, true);
+  if (len > SNAPSHOT_MAX_STATE) {
+    throw new SnapshotError(`Cannot read snapshot: state of ${len} bytes is over the cap`);
+  }
+  if (HEADER + len !== bytes.byteLength) {
+    throw new SnapshotError(
+      `Cannot read snapshot: the state file is ${bytes.byteLength} bytes, its header says ${
+        HEADER + len
+      } (truncated?)`,
+    );
+  }
+  const payload = bytes.subarray(HEADER);
+  const want = bytes.subarray(16, 48), got = await sha256(payload);
+  if (!want.every((b, i) => b === got[i])) {
+    throw new SnapshotError("Cannot read snapshot: checksum mismatch (corrupt)");
+  }
+  try {
+    return fromJson(new TextDecoder().decode(payload));
+  } catch (e) {
+    throw new SnapshotError(
+      `Cannot read snapshot: bad payload: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+}
+
+/** Writes `bytes` to `path` through a temporary name and a rename (never half a file). */
+export async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    let o = 0;
+    while (o < bytes.byteLength) o += await f.write(bytes.subarray(o));
+    await f.syncData();
+  } finally {
+    f.close();
+  }
+  await Deno.rename(tmp, path);
+}

@@ -1,0 +1,403 @@
+/**
+ * A VMM instance: machine, serial console, devices, and the lifecycle around them —
+ * start, pause (vCPUs parked, devices drained and stopped, kvmclock told), resume (devices
+ * restarted and every activated queue re-kicked, then vCPUs), snapshot into a directory,
+ * and restore from one in a fresh process.
+ *
+ * @module
+ */
+
+import type { I8042State } from "../devices/i8042.ts";
+import type { DiskImage } from "../devices/block.ts";
+import type { UartState } from "../devices/uart.ts";
+import { IRQCHIP, type Vcpu } from "../kvm/mod.ts";
+import { decodeState, encodeState, SnapshotError, writeAtomic } from "../snapshot/format.ts";
+import { validateVcpuState, type VcpuState } from "../snapshot/vcpu_state.ts";
+import type { MmioState } from "../transports/mmio.ts";
+import { defaultConfig, parseConfig, type VmConfig } from "./config.ts";
+import { DEMO_GUEST } from "./demo_guest.ts";
+import { attachDevices, type Devices, VIRTIO_MMIO_BASE } from "./devices_setup.ts";
+import { Machine, ramLayout } from "./machine.ts";
+import { SerialPort } from "./serial.ts";
+import type { StopReason } from "./vcpu_worker.ts";
+
+/** The exit port: a guest write of V stops the VM with `{kind: "exit", code: V}`. */
+export const EXIT_PORT = 0x501;
+
+/** A real-mode image to run instead of a kernel (the demo, test guests). */
+export interface RealModeImage {
+  bytes: Uint8Array;
+  /** Load and entry address (0000:addr). */
+  load: number;
+  sp?: number;
+}
+
+/** Options beyond the config: for test guests and embedding. */
+export interface VmmOptions {
+  /** Serial console output (default: stdout, unless the console is "none"). */
+  output?: (bytes: Uint8Array) => void;
+  /** An explicit RAM layout (real-mode test guests need RAM below the device windows). */
+  ram?: { gpa: number; size: number }[];
+  /** Where the virtio-mmio windows start. */
+  mmioBase?: number;
+  /** Disk images to use instead of opening the config's paths (same order). */
+  diskImages?: DiskImage[];
+  /** A real-mode image to boot (default, without a kernel: the embedded demo guest). */
+  image?: RealModeImage;
+  log?: (message: string) => void;
+}
+
+/** What a snapshot's state file holds. */
+interface SnapshotState {
+  kind: "denovm-snapshot";
+  config: VmConfig;
+  machine: { ram: { gpa: number; size: number }[]; mmioBase: number; vcpus: number };
+  vcpus: VcpuState[];
+  vm: {
+    pic: [Uint8Array, Uint8Array];
+    ioapic: Uint8Array;
+    pit: Uint8Array;
+    clock: bigint;
+    clockFlags: number;
+  };
+  devices: { uart: UartState; i8042: I8042State; virtio: { name: string; state: MmioState }[] };
+  memory: { file: string; size: number };
+}
+
+/** Overrides for {@link Vmm.restore}. */
+export interface RestoreOptions extends Omit<VmmOptions, "ram" | "mmioBase" | "image"> {
+  /** Disk image paths to attach instead of the saved ones (same order). */
+  disks?: string[];
+  /** TAP names to attach instead of the saved ones (same order). */
+  taps?: string[];
+  /** Stay paused after restore (default: resume). */
+  paused?: boolean;
+}
+
+const MEMORY_FILE = "memory.bin";
+const STATE_FILE = "state.bin";
+
+/**
+ * A microVM.
+ *
+ * @example
+ * ```ts ignore
+ * import { Vmm } from "./vmm.ts";
+ * await using vm = await Vmm.create({ memMiB: 64 });
+ * vm.start();
+ * console.log(await vm.whenExit());
+ * ```
+ */
+export class Vmm {
+  readonly config: VmConfig;
+  readonly machine: Machine;
+  readonly serial: SerialPort;
+  readonly devices: Devices;
+  readonly #mmioBase: number;
+  readonly #ram: { gpa: number; size: number }[];
+  #state: "created" | "running" | "paused" | "stopped" = "created";
+
+  private constructor(
+    config: VmConfig,
+    machine: Machine,
+    serial: SerialPort,
+    devices: Devices,
+    layout: { ram: { gpa: number; size: number }[]; mmioBase: number },
+  ) {
+    this.config = config;
+    this.machine = machine;
+    this.serial = serial;
+    this.devices = devices;
+    this.#ram = layout.ram;
+    this.#mmioBase = layout.mmioBase;
+  }
+
+  /** Builds the VM (not started). Without a kernel it loads `opts.image` or the demo. */
+  static async create(config: Partial<VmConfig> = {}, opts: VmmOptions = {}): Promise<Vmm> {
+    const cfg = parseConfig({ ...defaultConfig(), ...config });
+    if (cfg.kernel !== undefined) {
+      throw new Error(
+        "Cannot boot a Linux kernel yet: only real-mode images are supported in this version",
+      );
+    }
+    const vmm = await Vmm.#build(cfg, opts, undefined);
+    const image = opts.image ?? { bytes: DEMO_GUEST, load: 0x1000 };
+    vmm.machine.memory.write(image.load, image.bytes);
+    for (let id = 0; id < vmm.machine.vcpus.length; id++) {
+      await vmm.machine.setRealMode(id, { ip: image.load, sp: (image.sp ?? 0x7000) - id * 0x400 });
+    }
+    return vmm;
+  }
+
+  static async #build(
+    cfg: VmConfig,
+    opts: VmmOptions,
+    memoryFile: string | undefined,
+  ): Promise<Vmm> {
+    const output = cfg.console === "none"
+      ? () => {}
+      : opts.output ?? ((b: Uint8Array) => Deno.stdout.writeSync(b));
+    const serial = new SerialPort({ output });
+    const ram = opts.ram ?? ramLayout(cfg.memMiB);
+    const mmioBase = opts.mmioBase ?? VIRTIO_MMIO_BASE;
+    let m: Machine;
+    try {
+      m = await Machine.create({
+        ram,
+        vcpus: cfg.vcpus,
+        local: () => [{ kind: "exit", port: EXIT_PORT }, serial.spec],
+        ...(memoryFile ? { memoryFile } : {}),
+        ...(opts.log ? { onFault: opts.log } : {}),
+      });
+    } catch (e) {
+      serial.close();
+      throw e;
+    }
+    try {
+      serial.attach(m);
+      const devices = attachDevices(m, cfg, {
+        mmioBase,
+        ...(opts.diskImages ? { diskImages: opts.diskImages } : {}),
+        ...(opts.log ? { log: opts.log } : {}),
+      });
+      return new Vmm(cfg, m, serial, devices, { ram, mmioBase });
+    } catch (e) {
+      await m.close();
+      throw e;
+    }
+  }
+
+  /** "created", "running", "paused" or "stopped". */
+  get state(): string {
+    return this.#state;
+  }
+
+  /** Runs every vCPU. */
+  start(): void {
+    if (this.#state !== "created") throw new Error(`Cannot start a VM that is ${this.#state}`);
+    this.#state = "running";
+    this.machine.run();
+  }
+
+  /** Resolves when the guest stops (exit port, reset, shutdown, error, quit). */
+  whenExit(): Promise<StopReason & { vcpu: number }> {
+    return this.machine.whenExit();
+  }
+
+  /**
+   * Pauses: every vCPU leaves KVM_RUN and parks; every device stops (no new requests,
+   * in-flight ones completed, config frozen, no interrupts); kvmclock is told, so the
+   * guest's watchdogs do not fire on resume.
+   */
+  async pause(): Promise<void> {
+    if (this.#state !== "running") throw new Error(`Cannot pause a VM that is ${this.#state}`);
+    await this.machine.pause();
+    await Promise.all(this.devices.virtio.map((d) => d.transport.stop()));
+    for (const t of this.machine.vcpus) await t.call("kvmclockCtrl");
+    this.serial.drain();
+    this.#state = "paused";
+  }
+
+  /** Resumes devices (re-kicking every activated queue), then the vCPUs. */
+  resume(): void {
+    if (this.#state !== "paused") throw new Error(`Cannot resume a VM that is ${this.#state}`);
+    for (const d of this.devices.virtio) d.transport.resume();
+    this.#state = "running";
+    this.machine.resume();
+  }
+
+  /** Writes a snapshot of the paused VM into `dir` (memory file, then state file). */
+  async snapshot(dir: string): Promise<void> {
+    if (this.#state !== "paused") throw new Error("Cannot snapshot a VM that is not paused");
+    await Deno.mkdir(dir, { recursive: true });
+    const m = this.machine;
+    const msrList = m.kvm.msrIndexList();
+    const vcpus: VcpuState[] = [];
+    for (const t of m.vcpus) vcpus.push(await t.call<VcpuState>("saveState", msrList));
+    const clock = m.vm.getClock();
+    const size = m.memory.totalSize;
+    const state: SnapshotState = {
+      kind: "denovm-snapshot",
+      config: this.config,
+      machine: { ram: this.#ram, mmioBase: this.#mmioBase, vcpus: m.vcpus.length },
+      vcpus,
+      vm: {
+        pic: [m.vm.getIrqchip(IRQCHIP.PIC_MASTER), m.vm.getIrqchip(IRQCHIP.PIC_SLAVE)],
+        ioapic: m.vm.getIrqchip(IRQCHIP.IOAPIC),
+        pit: m.vm.getPit2(),
+        clock: clock.clock,
+        clockFlags: clock.flags,
+      },
+      devices: {
+        uart: this.serial.uart.save(),
+        i8042: this.devices.i8042.save(),
+        virtio: this.devices.virtio.map((d) => ({ name: d.name, state: d.transport.save() })),
+      },
+      memory: { file: MEMORY_FILE, size },
+    };
+    await writeMemory(`${dir}/${MEMORY_FILE}`, m.memory.regions.map((r) => r.bytes));
+    await writeAtomic(`${dir}/${STATE_FILE}`, await encodeState(state));
+  }
+
+  /**
+   * Restores a snapshot in this process: memory mapped copy-on-write from the memory file
+   * (nothing copied up front), every saved state validated before use, disks and TAPs
+   * re-attached by path (or the overrides), then resumed unless `paused`.
+   */
+  static async restore(dir: string, opts: RestoreOptions = {}): Promise<Vmm> {
+    let raw: Uint8Array;
+    try {
+      raw = await Deno.readFile(`${dir}/${STATE_FILE}`);
+    } catch (e) {
+      throw new SnapshotError(
+        `Cannot read snapshot ${dir}: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    const s = checkState(await decodeState(raw));
+    const cfg = parseConfig(s.config);
+    if (opts.disks) {
+      if (opts.disks.length !== cfg.disks.length) {
+        throw new SnapshotError(
+          `Cannot restore: ${opts.disks.length} disk overrides for ${cfg.disks.length} disks`,
+        );
+      }
+      cfg.disks = cfg.disks.map((d, i) => ({ ...d, path: opts.disks![i]! }));
+    }
+    if (opts.taps) {
+      if (opts.taps.length !== cfg.nets.length) {
+        throw new SnapshotError(
+          `Cannot restore: ${opts.taps.length} TAP overrides for ${cfg.nets.length} nets`,
+        );
+      }
+      cfg.nets = cfg.nets.map((n, i) => ({ ...n, tap: opts.taps![i]! }));
+    }
+    const memPath = `${dir}/${s.memory.file}`;
+    const memSize = (await Deno.stat(memPath).catch(() => undefined))?.size;
+    const want = s.machine.ram.reduce((n, r) => n + r.size, 0);
+    if (memSize !== want || s.memory.size !== want) {
+      throw new SnapshotError(
+        `Cannot restore: memory file is ${memSize ?? "missing"} bytes, the snapshot needs ${want}`,
+      );
+    }
+    const vmm = await Vmm.#build(cfg, {
+      ...opts,
+      ram: s.machine.ram,
+      mmioBase: s.machine.mmioBase,
+    }, memPath);
+    try {
+      await vmm.#apply(s);
+    } catch (e) {
+      await vmm.stop();
+      throw e instanceof SnapshotError
+        ? e
+        : new SnapshotError(`Cannot restore: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    vmm.#state = "paused";
+    if (!opts.paused) vmm.resume();
+    return vmm;
+  }
+
+  async #apply(s: SnapshotState): Promise<void> {
+    const m = this.machine;
+    if (s.vcpus.length !== m.vcpus.length) {
+      throw new SnapshotError("Cannot restore: vCPU count mismatch");
+    }
+    const vcpus = s.vcpus.map((v, i) => validateVcpuState(v, i));
+    const names = this.devices.virtio.map((d) => d.name);
+    const saved = s.devices.virtio.map((d) => d.name);
+    if (names.join(",") !== saved.join(",")) {
+      throw new SnapshotError(
+        `Cannot restore: devices [${saved}] in the snapshot, [${names}] configured`,
+      );
+    }
+    // VM-wide state first (the LAPICs are per vCPU and come with them).
+    m.vm.setIrqchip(IRQCHIP.PIC_MASTER, s.vm.pic[0]);
+    m.vm.setIrqchip(IRQCHIP.PIC_SLAVE, s.vm.pic[1]);
+    m.vm.setIrqchip(IRQCHIP.IOAPIC, s.vm.ioapic);
+    m.vm.setPit2(s.vm.pit);
+    m.vm.setClock({ clock: s.vm.clock, flags: 0, realtime: 0n, hostTsc: 0n });
+    for (const [i, t] of m.vcpus.entries()) await t.call("restoreState", vcpus[i]);
+    this.serial.uart.restore(s.devices.uart);
+    this.devices.i8042.restore(s.devices.i8042);
+    for (const [i, d] of this.devices.virtio.entries()) {
+      d.transport.restore(s.devices.virtio[i]!.state);
+    }
+  }
+
+  /** Stops the VM and releases everything. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#state === "stopped") return;
+    this.#state = "stopped";
+    await this.machine.close();
+    this.serial.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  /** The vCPUs (for tests): the machine's KVM handles. */
+  get vcpuHandles(): Vcpu[] {
+    return this.machine.vcpus.map((t) => t.vcpu);
+  }
+}
+
+async function writeMemory(path: string, regions: Uint8Array[]): Promise<void> {
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    for (const r of regions) {
+      for (let o = 0; o < r.byteLength;) {
+        o += await f.write(r.subarray(o, Math.min(r.byteLength, o + (8 << 20))));
+      }
+    }
+    await f.syncData();
+  } finally {
+    f.close();
+  }
+  await Deno.rename(tmp, path);
+}
+
+/** The top-level shape of a snapshot state (the parts are validated where they are used). */
+function checkState(x: unknown): SnapshotState {
+  const s = x as SnapshotState;
+  const bad = (what: string): never => {
+    throw new SnapshotError(`Cannot restore: ${what}`);
+  };
+  if (typeof s !== "object" || s === null || s.kind !== "denovm-snapshot") {
+    bad("not a denovm snapshot state");
+  }
+  const m = s.machine;
+  if (!m || !Array.isArray(m.ram) || m.ram.length === 0 || m.ram.length > 4) {
+    bad("bad machine RAM layout");
+  }
+  for (const r of m.ram) {
+    if (
+      !Number.isSafeInteger(r?.gpa) || !Number.isSafeInteger(r?.size) || r.size <= 0 ||
+      r.size % 4096 || r.gpa % 4096
+    ) {
+      bad("bad machine RAM region");
+    }
+  }
+  if (!Number.isSafeInteger(m.mmioBase) || m.mmioBase % 4096) bad("bad MMIO base");
+  if (!Number.isInteger(m.vcpus) || m.vcpus < 1 || m.vcpus > 64) bad("bad vCPU count");
+  if (!Array.isArray(s.vcpus) || s.vcpus.length !== m.vcpus) {
+    bad("vCPU states do not match the vCPU count");
+  }
+  const v = s.vm;
+  const blob = (b: unknown, n: number) => b instanceof Uint8Array && b.byteLength === n;
+  if (
+    !v || !Array.isArray(v.pic) || !blob(v.pic[0], 512) || !blob(v.pic[1], 512) ||
+    !blob(v.ioapic, 512)
+  ) {
+    bad("bad irqchip state");
+  }
+  if (!blob(v.pit, 112)) bad("bad PIT state");
+  if (typeof v.clock !== "bigint" || v.clock < 0n) bad("bad clock");
+  const d = s.devices;
+  if (!d || !Array.isArray(d.virtio) || !d.uart || !d.i8042) bad("bad device states");
+  if (!s.memory || s.memory.file !== MEMORY_FILE || !Number.isSafeInteger(s.memory.size)) {
+    bad("bad memory section");
+  }
+  return s;
+}
