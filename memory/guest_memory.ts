@@ -35,6 +35,8 @@ interface Slot {
   bytes: Uint8Array;
   dv: DataView;
   u16: Uint16Array | undefined;
+  /** One bit per 4 KiB page written through this object, while tracking is on. */
+  dirty: Uint8Array | undefined;
 }
 
 /**
@@ -62,6 +64,7 @@ export class GuestMemory {
         bytes: r.bytes,
         dv: new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
         u16: undefined as Uint16Array | undefined,
+        dirty: undefined as Uint8Array | undefined,
       }))
       .sort((a, b) => a.gpa - b.gpa);
     for (let i = 0; i < slots.length; i++) {
@@ -122,6 +125,30 @@ export class GuestMemory {
     return s;
   }
 
+  /**
+   * Starts (or stops) recording which pages are written through this object (device
+   * writes, which KVM's dirty log does not see). Zero-copy slices count as written.
+   */
+  trackDirty(on: boolean): void {
+    for (const s of this.#slots) s.dirty = on ? new Uint8Array(Math.ceil(s.bytes.byteLength / 4096 / 8)) : undefined;
+  }
+
+  /** The dirty-page bitmaps per region (bit i = page i), cleared by the call. */
+  takeDirty(): Uint8Array[] {
+    return this.#slots.map((s) => {
+      const d = s.dirty ?? new Uint8Array(Math.ceil(s.bytes.byteLength / 4096 / 8));
+      if (s.dirty) s.dirty = new Uint8Array(d.byteLength);
+      return d;
+    });
+  }
+
+  #mark(s: Slot, addr: number, len: number): void {
+    const d = s.dirty;
+    if (d === undefined || len === 0) return;
+    const first = (addr - s.gpa) >>> 12, last = (addr - s.gpa + len - 1) >>> 12;
+    for (let p = first; p <= last; p++) d[p >>> 3]! |= 1 << (p & 7);
+  }
+
   /** Whether the whole range [addr, addr+len) lies in one region. */
   contains(addr: number, len: number): boolean {
     return Number.isSafeInteger(addr) && addr >= 0 && Number.isSafeInteger(len) && len >= 0 &&
@@ -171,6 +198,7 @@ export class GuestMemory {
   /** A u16 write with sequentially consistent ordering (`Atomics.store`); `addr` even. */
   storeU16Atomic(addr: number, v: number): void {
     const s = this.#slot(addr, 2);
+    if (s.dirty) this.#mark(s, addr, 2);
     Atomics.store(this.#u16(s, addr), (addr - s.gpa) >>> 1, v);
   }
 
@@ -183,21 +211,25 @@ export class GuestMemory {
 
   writeU8(addr: number, v: number): void {
     const s = this.#slot(addr, 1);
+    if (s.dirty) this.#mark(s, addr, 1);
     s.dv.setUint8(addr - s.gpa, v);
   }
 
   writeU16(addr: number, v: number): void {
     const s = this.#slot(addr, 2);
+    if (s.dirty) this.#mark(s, addr, 2);
     s.dv.setUint16(addr - s.gpa, v, true);
   }
 
   writeU32(addr: number, v: number): void {
     const s = this.#slot(addr, 4);
+    if (s.dirty) this.#mark(s, addr, 4);
     s.dv.setUint32(addr - s.gpa, v, true);
   }
 
   writeU64(addr: number, v: bigint | number): void {
     const s = this.#slot(addr, 8);
+    if (s.dirty) this.#mark(s, addr, 8);
     s.dv.setBigUint64(addr - s.gpa, BigInt.asUintN(64, BigInt(v)), true);
   }
 
@@ -208,6 +240,7 @@ export class GuestMemory {
   slice(addr: number, len: number): Uint8Array {
     checkLen(len);
     const s = this.#slot(addr, len);
+    if (s.dirty) this.#mark(s, addr, len);
     const o = addr - s.gpa;
     return s.bytes.subarray(o, o + len);
   }
@@ -226,12 +259,18 @@ export class GuestMemory {
 
   /** Copies `src` into guest memory at `addr` (may span adjacent regions). */
   write(addr: number, src: Uint8Array): void {
-    this.#spans(addr, src.byteLength, (s, o, d, n) => s.bytes.set(src.subarray(d, d + n), o));
+    this.#spans(addr, src.byteLength, (s, o, d, n) => {
+      if (s.dirty) this.#mark(s, s.gpa + o, n);
+      s.bytes.set(src.subarray(d, d + n), o);
+    });
   }
 
   /** Fills [addr, addr+len) with `value`. */
   fill(addr: number, len: number, value = 0): void {
-    this.#spans(addr, len, (s, o, _d, n) => s.bytes.fill(value, o, o + n));
+    this.#spans(addr, len, (s, o, _d, n) => {
+      if (s.dirty) this.#mark(s, s.gpa + o, n);
+      s.bytes.fill(value, o, o + n);
+    });
   }
 
   /** Checks the whole range first, then calls `fn` for each region piece. */

@@ -175,7 +175,7 @@ Deno.test({
         [await variant("tiny", state.subarray(0, 10)), "truncated"],
         [await variant("magic", badMagic), "wrong magic"],
         [await variant("version", badVersion), "format version 99"],
-        [await variant("shortmem", state, new Uint8Array(4096)), "memory file is 4096 bytes"],
+        [await variant("shortmem", state, new Uint8Array(4096)), "is 4096 bytes, the snapshot needs"],
         [`${dir}/missing`, "Cannot read snapshot"],
       ];
       for (const [d, msg] of cases) {
@@ -202,6 +202,68 @@ Deno.test({
         SnapshotError,
       );
       assert(e3.message.includes("0 disk overrides for 1 disks"));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "diff snapshot: only dirtied pages are written, and it restores on top of the full one",
+  ignore: skipKvm,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "denovm-snap-" });
+    try {
+      const size = 128 * 512;
+      await Deno.writeFile(`${dir}/a.img`, new Uint8Array(size));
+      await Deno.writeFile(`${dir}/b.img`, new Uint8Array(size));
+      {
+        await using a = await boot(`${dir}/a.img`);
+        a.start();
+        assertEquals((await deadline(a.whenExit(), 60_000, "reference run")).kind, "exit");
+      }
+      const image = { bytes: await buildGuest("snap"), load: 0x1000 };
+      const disk = FileDisk.open(`${dir}/b.img`);
+      let pages: number;
+      {
+        await using b = await Vmm.create({
+          disks: [{ path: `${dir}/b.img` }],
+          rng: true,
+          console: "none",
+        }, {
+          ram: LOW_RAM,
+          mmioBase: 0xd0000,
+          image,
+          diskImages: [disk],
+          trackDirtyPages: true,
+        });
+        b.machine.memory.writeU32(0x6004, N);
+        b.start();
+        const until = async (n: number) => {
+          while (b.machine.memory.readU32(0x6000) < n) await new Promise((r) => setTimeout(r, 2));
+        };
+        await deadline(until(5), 60_000, "5 iterations");
+        await b.pause();
+        await b.snapshot(`${dir}/full`);
+        b.resume();
+        await deadline(until(20), 60_000, "20 iterations");
+        await b.pause();
+        await b.snapshot(`${dir}/diff`, { diff: true });
+        const { decodeState } = await import("../snapshot/format.ts");
+        const s = (await decodeState(await Deno.readFile(`${dir}/diff/state.bin`))) as {
+          memory: { layers: { file: string; ranges?: [number, number][] }[] };
+        };
+        const layers = s.memory.layers;
+        assertEquals(layers.length, 2);
+        pages = layers[1]!.ranges!.reduce((n, [, len]) => n + len / 4096, 0);
+        const total = LOW_RAM[0]!.size / 4096;
+        assert(pages > 0 && pages < total / 4, `${pages} of ${total} pages in the diff`);
+      }
+      disk.close();
+      const r = await child(`${dir}/diff`, `${dir}/b.img`);
+      assertEquals(r.exit, { kind: "exit", code: 0, vcpu: 0 });
+      assertEquals(r.counter, N);
+      assertEquals(await Deno.readFile(`${dir}/b.img`), await Deno.readFile(`${dir}/a.img`));
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

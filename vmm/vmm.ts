@@ -18,6 +18,7 @@ import { defaultConfig, parseConfig, type VmConfig } from "./config.ts";
 import { DEMO_GUEST } from "./demo_guest.ts";
 import { attachDevices, type Devices, VIRTIO_MMIO_BASE } from "./devices_setup.ts";
 import { Machine, ramLayout } from "./machine.ts";
+import type { GuestMemory } from "../memory/guest_memory.ts";
 import { SerialPort } from "./serial.ts";
 import type { StopReason } from "./vcpu_worker.ts";
 
@@ -45,6 +46,16 @@ export interface VmmOptions {
   /** A real-mode image to boot (default, without a kernel: the embedded demo guest). */
   image?: RealModeImage;
   log?: (message: string) => void;
+  /** Track dirtied pages (KVM dirty log and device writes), for diff snapshots. */
+  trackDirtyPages?: boolean;
+}
+
+/** One layer of guest memory in a snapshot: a full file, or the pages a diff changed. */
+interface MemoryLayer {
+  /** File name (relative to the snapshot directory) or absolute path. */
+  file: string;
+  /** For a diff: [file offset, length] runs, page aligned; absent for a full file. */
+  ranges?: [number, number][];
 }
 
 /** What a snapshot's state file holds. */
@@ -61,7 +72,7 @@ interface SnapshotState {
     clockFlags: number;
   };
   devices: { uart: UartState; i8042: I8042State; virtio: { name: string; state: MmioState }[] };
-  memory: { file: string; size: number };
+  memory: { size: number; layers: MemoryLayer[] };
 }
 
 /** Overrides for {@link Vmm.restore}. */
@@ -74,7 +85,19 @@ export interface RestoreOptions extends Omit<VmmOptions, "ram" | "mmioBase" | "i
   paused?: boolean;
 }
 
+/** Options of {@link Vmm.snapshot}. */
+export interface SnapshotOptions {
+  /**
+   * Write only the pages dirtied since the last snapshot (or restore), on top of it. Needs
+   * `trackDirtyPages`; the earlier snapshot's files must stay where they are.
+   */
+  diff?: boolean;
+}
+
 const MEMORY_FILE = "memory.bin";
+const DIFF_FILE = "memory.diff";
+const PAGE = 4096;
+const MAX_RANGES = 1 << 20;
 const STATE_FILE = "state.bin";
 
 /**
@@ -95,6 +118,9 @@ export class Vmm {
   readonly devices: Devices;
   readonly #mmioBase: number;
   readonly #ram: { gpa: number; size: number }[];
+  readonly #tracking: boolean;
+  /** The memory layers (absolute paths) the guest memory equalled at the last snapshot. */
+  #layers: MemoryLayer[] | undefined;
   #state: "created" | "running" | "paused" | "stopped" = "created";
 
   private constructor(
@@ -103,6 +129,7 @@ export class Vmm {
     serial: SerialPort,
     devices: Devices,
     layout: { ram: { gpa: number; size: number }[]; mmioBase: number },
+    tracking: boolean,
   ) {
     this.config = config;
     this.machine = machine;
@@ -110,6 +137,7 @@ export class Vmm {
     this.devices = devices;
     this.#ram = layout.ram;
     this.#mmioBase = layout.mmioBase;
+    this.#tracking = tracking;
   }
 
   /** Builds the VM (not started). Without a kernel it loads `opts.image` or the demo. */
@@ -148,19 +176,21 @@ export class Vmm {
         local: () => [{ kind: "exit", port: EXIT_PORT }, serial.spec],
         ...(memoryFile ? { memoryFile } : {}),
         ...(opts.log ? { onFault: opts.log } : {}),
+        dirtyLog: opts.trackDirtyPages ?? false,
       });
     } catch (e) {
       serial.close();
       throw e;
     }
     try {
+      if (opts.trackDirtyPages) m.memory.trackDirty(true);
       serial.attach(m);
       const devices = attachDevices(m, cfg, {
         mmioBase,
         ...(opts.diskImages ? { diskImages: opts.diskImages } : {}),
         ...(opts.log ? { log: opts.log } : {}),
       });
-      return new Vmm(cfg, m, serial, devices, { ram, mmioBase });
+      return new Vmm(cfg, m, serial, devices, { ram, mmioBase }, opts.trackDirtyPages ?? false);
     } catch (e) {
       await m.close();
       throw e;
@@ -206,9 +236,18 @@ export class Vmm {
     this.machine.resume();
   }
 
-  /** Writes a snapshot of the paused VM into `dir` (memory file, then state file). */
-  async snapshot(dir: string): Promise<void> {
+  /**
+   * Writes a snapshot of the paused VM into `dir`: the memory (a full file, or with `diff`
+   * only the pages dirtied since the last snapshot) and then the state file.
+   */
+  async snapshot(dir: string, opts: SnapshotOptions = {}): Promise<void> {
     if (this.#state !== "paused") throw new Error("Cannot snapshot a VM that is not paused");
+    if (opts.diff && !this.#tracking) {
+      throw new Error("Cannot take a diff snapshot: the VM does not track dirty pages");
+    }
+    if (opts.diff && !this.#layers) {
+      throw new Error("Cannot take a diff snapshot: take a full snapshot first");
+    }
     await Deno.mkdir(dir, { recursive: true });
     const m = this.machine;
     const msrList = m.kvm.msrIndexList();
@@ -233,10 +272,43 @@ export class Vmm {
         i8042: this.devices.i8042.save(),
         virtio: this.devices.virtio.map((d) => ({ name: d.name, state: d.transport.save() })),
       },
-      memory: { file: MEMORY_FILE, size },
+      memory: { size, layers: [] },
     };
-    await writeMemory(`${dir}/${MEMORY_FILE}`, m.memory.regions.map((r) => r.bytes));
+    const abs = await Deno.realPath(dir);
+    const dirty = this.#tracking ? this.#takeDirty() : undefined;
+    if (opts.diff) {
+      const ranges = dirtyRanges(dirty!, m.memory.regions.map((r) => r.bytes.byteLength));
+      await writeDiff(`${dir}/${DIFF_FILE}`, m.memory.regions.map((r) => r.bytes), ranges, size);
+      state.memory.layers = [...this.#layers!, { file: DIFF_FILE, ranges }];
+    } else {
+      await writeMemory(`${dir}/${MEMORY_FILE}`, m.memory.regions.map((r) => r.bytes));
+      state.memory.layers = [{ file: MEMORY_FILE }];
+    }
     await writeAtomic(`${dir}/${STATE_FILE}`, await encodeState(state));
+    // Later diffs build on this snapshot; earlier layers keep their absolute paths.
+    this.#layers = state.memory.layers.map((l) => ({
+      ...l,
+      file: l.file.startsWith("/") ? l.file : `${abs}/${l.file}`,
+    }));
+  }
+
+  /** The pages dirtied since the last call: KVM's log (guest writes) or ours (devices). */
+  #takeDirty(): Uint8Array[] {
+    const m = this.machine;
+    const ours = m.memory.takeDirty();
+    return m.memory.regions.map((r, slot) => {
+      const kvm = m.vm.getDirtyLog(slot, r.bytes.byteLength / PAGE);
+      const mine = ours[slot]!;
+      for (let i = 0; i < mine.length; i++) kvm[i]! |= mine[i]!;
+      return kvm;
+    });
+  }
+
+  /** Guest pages dirtied since the last snapshot or restore (for tests and stats). */
+  dirtyPageCount(): number {
+    let n = 0;
+    for (const b of this.#takeDirty()) for (const x of b) for (let k = x; k; k &= k - 1) n++;
+    return n;
   }
 
   /**
@@ -271,20 +343,31 @@ export class Vmm {
       }
       cfg.nets = cfg.nets.map((n, i) => ({ ...n, tap: opts.taps![i]! }));
     }
-    const memPath = `${dir}/${s.memory.file}`;
-    const memSize = (await Deno.stat(memPath).catch(() => undefined))?.size;
+    const abs = await Deno.realPath(dir);
+    const layers = s.memory.layers.map((l) => ({
+      ...l,
+      file: l.file.startsWith("/") ? l.file : `${abs}/${l.file}`,
+    }));
     const want = s.machine.ram.reduce((n, r) => n + r.size, 0);
-    if (memSize !== want || s.memory.size !== want) {
-      throw new SnapshotError(
-        `Cannot restore: memory file is ${memSize ?? "missing"} bytes, the snapshot needs ${want}`,
-      );
+    for (const l of layers) {
+      const size = (await Deno.stat(l.file).catch(() => undefined))?.size;
+      if (size !== want || s.memory.size !== want) {
+        throw new SnapshotError(
+          `Cannot restore: memory file ${l.file} is ${
+            size ?? "missing"
+          } bytes, the snapshot needs ${want}`,
+        );
+      }
     }
     const vmm = await Vmm.#build(cfg, {
       ...opts,
       ram: s.machine.ram,
       mmioBase: s.machine.mmioBase,
-    }, memPath);
+    }, layers[0]!.file);
     try {
+      await applyDiffs(vmm.machine.memory, layers.slice(1));
+      if (vmm.#tracking) vmm.#takeDirty(); // start clean: memory equals the layers now
+      vmm.#layers = layers;
       await vmm.#apply(s);
     } catch (e) {
       await vmm.stop();
@@ -396,8 +479,104 @@ function checkState(x: unknown): SnapshotState {
   if (typeof v.clock !== "bigint" || v.clock < 0n) bad("bad clock");
   const d = s.devices;
   if (!d || !Array.isArray(d.virtio) || !d.uart || !d.i8042) bad("bad device states");
-  if (!s.memory || s.memory.file !== MEMORY_FILE || !Number.isSafeInteger(s.memory.size)) {
-    bad("bad memory section");
+  const mem = s.memory;
+  if (
+    !mem || !Number.isSafeInteger(mem.size) || !Array.isArray(mem.layers) ||
+    mem.layers.length < 1 ||
+    mem.layers.length > 64
+  ) bad("bad memory section");
+  for (const [i, l] of mem.layers.entries()) {
+    if (typeof l?.file !== "string" || l.file.length === 0 || l.file.includes("\0")) {
+      bad("bad memory layer file");
+    }
+    if (i === 0 && l.ranges !== undefined) bad("the first memory layer must be a full file");
+    if (i > 0) {
+      if (!Array.isArray(l.ranges) || l.ranges.length > MAX_RANGES) bad("bad diff layer ranges");
+      for (const r of l.ranges!) {
+        const [o, n] = Array.isArray(r) ? r : [NaN, NaN];
+        if (
+          !Number.isSafeInteger(o) || !Number.isSafeInteger(n) || o < 0 || n <= 0 || o % PAGE ||
+          n % PAGE ||
+          o + n > mem.size
+        ) bad("a diff range lies outside the memory");
+      }
+    }
   }
   return s;
+}
+
+/** Page-aligned [offset, length] runs of set bits, as offsets in the concatenated memory. */
+function dirtyRanges(bitmaps: Uint8Array[], sizes: number[]): [number, number][] {
+  const out: [number, number][] = [];
+  let base = 0;
+  for (const [r, bits] of bitmaps.entries()) {
+    const pages = sizes[r]! / PAGE;
+    let start = -1;
+    for (let p = 0; p <= pages; p++) {
+      const set = p < pages && (bits[p >>> 3]! & (1 << (p & 7))) !== 0;
+      if (set && start < 0) start = p;
+      if (!set && start >= 0) {
+        out.push([base + start * PAGE, (p - start) * PAGE]);
+        start = -1;
+      }
+    }
+    base += sizes[r]!;
+  }
+  return out;
+}
+
+/** The region holding [off, off+len) of the concatenated memory, and the offset in it. */
+function locate(regions: Uint8Array[], off: number, len: number): [Uint8Array, number] {
+  let base = 0;
+  for (const r of regions) {
+    if (off >= base && off + len <= base + r.byteLength) return [r, off - base];
+    base += r.byteLength;
+  }
+  throw new SnapshotError(`Cannot use memory range ${off}+${len}: it spans regions`);
+}
+
+/** A sparse file of `size` bytes holding only `ranges` of the memory. */
+async function writeDiff(
+  path: string,
+  regions: Uint8Array[],
+  ranges: [number, number][],
+  size: number,
+) {
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    await f.truncate(size);
+    for (const [off, len] of ranges) {
+      const [r, o] = locate(regions, off, len);
+      await f.seek(off, Deno.SeekMode.Start);
+      const bytes = r.subarray(o, o + len);
+      for (let w = 0; w < bytes.byteLength;) w += await f.write(bytes.subarray(w));
+    }
+    await f.syncData();
+  } finally {
+    f.close();
+  }
+  await Deno.rename(tmp, path);
+}
+
+/** Copies each diff layer's pages over the base mapping (they become private pages). */
+async function applyDiffs(mem: GuestMemory, layers: MemoryLayer[]): Promise<void> {
+  const regions = mem.regions.map((r) => r.bytes);
+  for (const l of layers) {
+    const f = await Deno.open(l.file, { read: true });
+    try {
+      for (const [off, len] of l.ranges!) {
+        const [r, o] = locate(regions, off, len);
+        const dst = r.subarray(o, o + len);
+        await f.seek(off, Deno.SeekMode.Start);
+        for (let got = 0; got < len;) {
+          const n = await f.read(dst.subarray(got));
+          if (n === null) throw new SnapshotError(`Cannot restore: ${l.file} ends early`);
+          got += n;
+        }
+      }
+    } finally {
+      f.close();
+    }
+  }
 }
