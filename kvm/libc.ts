@@ -229,6 +229,30 @@ export function writeFd(fd: number, buf: Uint8Array): number {
   throw new KvmError("write", e);
 }
 
+/** pwrite(2) of all of `bytes` at `offset`, retrying short writes; throws on error. */
+export function pwriteAll(fd: number, bytes: Uint8Array, offset: number): void {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const part = bytes.subarray(done) as Uint8Array<ArrayBuffer>;
+    // part is a live view; the call is synchronous, so it stays valid for its duration.
+    const n = Number(
+      libc().pwrite(
+        fd,
+        Deno.UnsafePointer.of(part),
+        BigInt(part.byteLength),
+        BigInt(offset + done),
+      ),
+    );
+    if (n <= 0) throw new KvmError("pwrite", lastErrno(), `at ${offset + done}`);
+    done += n;
+  }
+}
+
+/** fdatasync(2). */
+export function fdatasync(fd: number): void {
+  check("fdatasync", libc().fdatasync(fd));
+}
+
 /** The calling thread's kernel thread id. */
 export function gettid(): number {
   return libc().gettid();

@@ -130,7 +130,9 @@ export class GuestMemory {
    * writes, which KVM's dirty log does not see). Zero-copy slices count as written.
    */
   trackDirty(on: boolean): void {
-    for (const s of this.#slots) s.dirty = on ? new Uint8Array(Math.ceil(s.bytes.byteLength / 4096 / 8)) : undefined;
+    for (const s of this.#slots) {
+      s.dirty = on ? new Uint8Array(Math.ceil(s.bytes.byteLength / 4096 / 8)) : undefined;
+    }
   }
 
   /** The dirty-page bitmaps per region (bit i = page i), cleared by the call. */

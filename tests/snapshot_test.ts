@@ -175,7 +175,10 @@ Deno.test({
         [await variant("tiny", state.subarray(0, 10)), "truncated"],
         [await variant("magic", badMagic), "wrong magic"],
         [await variant("version", badVersion), "format version 99"],
-        [await variant("shortmem", state, new Uint8Array(4096)), "is 4096 bytes, the snapshot needs"],
+        [
+          await variant("shortmem", state, new Uint8Array(4096)),
+          "is 4096 bytes, the snapshot needs",
+        ],
         [`${dir}/missing`, "Cannot read snapshot"],
       ];
       for (const [d, msg] of cases) {

@@ -10,7 +10,7 @@
 import type { I8042State } from "../devices/i8042.ts";
 import type { DiskImage } from "../devices/block.ts";
 import type { UartState } from "../devices/uart.ts";
-import { IRQCHIP, type Vcpu } from "../kvm/mod.ts";
+import { closeFd, fdatasync, IRQCHIP, O_RDWR, openFile, pwriteAll, type Vcpu } from "../kvm/mod.ts";
 import { decodeState, encodeState, SnapshotError, writeAtomic } from "../snapshot/format.ts";
 import { validateVcpuState, type VcpuState } from "../snapshot/vcpu_state.ts";
 import type { MmioState } from "../transports/mmio.ts";
@@ -535,7 +535,7 @@ function locate(regions: Uint8Array[], off: number, len: number): [Uint8Array, n
   throw new SnapshotError(`Cannot use memory range ${off}+${len}: it spans regions`);
 }
 
-/** A sparse file of `size` bytes holding only `ranges` of the memory. */
+/** A sparse file of `size` bytes holding only `ranges` of the memory (one pwrite each). */
 async function writeDiff(
   path: string,
   regions: Uint8Array[],
@@ -543,18 +543,17 @@ async function writeDiff(
   size: number,
 ) {
   const tmp = `${path}.tmp-${Deno.pid}`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  await Deno.writeFile(tmp, new Uint8Array(0), { mode: 0o600 });
+  await Deno.truncate(tmp, size);
+  const fd = openFile(tmp, O_RDWR);
   try {
-    await f.truncate(size);
     for (const [off, len] of ranges) {
       const [r, o] = locate(regions, off, len);
-      await f.seek(off, Deno.SeekMode.Start);
-      const bytes = r.subarray(o, o + len);
-      for (let w = 0; w < bytes.byteLength;) w += await f.write(bytes.subarray(w));
+      pwriteAll(fd, r.subarray(o, o + len), off);
     }
-    await f.syncData();
+    fdatasync(fd);
   } finally {
-    f.close();
+    closeFd(fd);
   }
   await Deno.rename(tmp, path);
 }
