@@ -9,7 +9,7 @@ import "./vmm/prewarm.ts";
 import { parseArgs } from "@std/cli/parse-args";
 import { ConfigError, loadConfig, parseConfig, type VmConfig } from "./vmm/config.ts";
 import { checkHost } from "./vmm/host.ts";
-import { runDemo } from "./vmm/demo.ts";
+import { parseTrigger, runVm, type SnapshotTrigger } from "./vmm/run.ts";
 import { drainVcpuWorkerPool } from "./vmm/worker_pool.ts";
 
 const USAGE = `Usage: deno run -A cli.ts [options]
@@ -28,6 +28,12 @@ Options:
   --console <where>        serial (default), virtio or none
   --vsock <cid>,<path>     virtio-vsock with guest CID <cid>, host Unix socket <path>
   --config <file.json>     read the configuration from a file (no other machine flags)
+  --image <file>           boot a flat real-mode image at 0x1000 instead of the demo
+  --snapshot <dir>         where --snapshot-on writes a snapshot (then the VMM exits 0)
+  --snapshot-on <when>     SIGHUP, SIGINT, SIGTERM, SIGQUIT, or pattern:<regex> matched
+                           against the console output
+  --restore <dir>          restore a snapshot and run it (--disk/--net replace the saved
+                           disk paths and TAP names, in order)
   --quiet                  do not print the host check line (it is still printed when
                            the host cannot run Linux)
   -h, --help               show this help
@@ -50,10 +56,18 @@ function num(v: string | undefined, flag: string): number | undefined {
   return Number(v);
 }
 
+/** What the flags ask for. */
+export interface CliRequest {
+  config: VmConfig;
+  quiet: boolean;
+  help: boolean;
+  image?: string;
+  restore?: string;
+  snapshot?: { dir: string; on: SnapshotTrigger };
+}
+
 /** The configuration the flags describe (validated by parseConfig). */
-export async function configFromArgs(
-  args: string[],
-): Promise<{ config: VmConfig; quiet: boolean; help: boolean }> {
+export async function configFromArgs(args: string[]): Promise<CliRequest> {
   const f = parseArgs(args, {
     string: [
       "kernel",
@@ -66,6 +80,10 @@ export async function configFromArgs(
       "console",
       "vsock",
       "config",
+      "image",
+      "snapshot",
+      "snapshot-on",
+      "restore",
     ],
     boolean: ["help", "quiet", "rng"],
     collect: ["disk", "net"],
@@ -76,6 +94,24 @@ export async function configFromArgs(
     },
   });
   if (f.help) return { config: parseConfig({}), quiet: true, help: true };
+  const extra: Partial<CliRequest> = {};
+  if (f.image !== undefined) extra.image = f.image;
+  if (f.restore !== undefined) {
+    if (f.image !== undefined || f.kernel !== undefined || f.config !== undefined) {
+      throw new UsageError("--restore cannot be combined with --kernel, --image or --config");
+    }
+    extra.restore = f.restore;
+  }
+  if ((f.snapshot === undefined) !== (f["snapshot-on"] === undefined)) {
+    throw new UsageError("--snapshot and --snapshot-on go together");
+  }
+  if (f.snapshot !== undefined) {
+    try {
+      extra.snapshot = { dir: f.snapshot, on: parseTrigger(f["snapshot-on"]!) };
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   if (f.config !== undefined) {
     const others = ["kernel", "initrd", "cmdline", "mem", "cpus", "console", "vsock"].filter((k) =>
       (f as Record<string, unknown>)[k] !== undefined
@@ -85,7 +121,7 @@ export async function configFromArgs(
         `--config cannot be combined with machine flags (${others.join(", ") || "devices"})`,
       );
     }
-    return { config: await loadConfig(f.config), quiet: f.quiet, help: false };
+    return { config: await loadConfig(f.config), quiet: f.quiet, help: false, ...extra };
   }
   const raw: Record<string, unknown> = {
     disks: many(f.disk).map((d) => {
@@ -122,12 +158,13 @@ export async function configFromArgs(
     if (!m) throw new UsageError(`--vsock expects <cid>,<path>, got ${JSON.stringify(f.vsock)}`);
     raw.vsock = { cid: Number(m[1]), path: m[2] };
   }
-  return { config: parseConfig(raw), quiet: f.quiet, help: false };
+  return { config: parseConfig(raw), quiet: f.quiet, help: false, ...extra };
 }
 
 /** Runs the CLI with `args`; resolves with the process exit code. */
 export async function main(args: string[]): Promise<number> {
-  const { config, quiet, help } = await configFromArgs(args);
+  const req = await configFromArgs(args);
+  const { config, quiet, help } = req;
   if (help) {
     console.log(USAGE);
     return 0;
@@ -139,7 +176,29 @@ export async function main(args: string[]): Promise<number> {
     console.error("denovm: booting a Linux kernel is not available in this version yet");
     return 1;
   }
-  return await runDemo({ config, interactive: Deno.stdin.isTerminal() });
+  let image;
+  if (req.image !== undefined) {
+    try {
+      image = { bytes: await Deno.readFile(req.image), load: 0x1000 };
+    } catch (e) {
+      throw new UsageError(`Cannot read --image ${req.image}: ${(e as Error).message}`);
+    }
+    if (image.bytes.byteLength === 0 || image.bytes.byteLength > 0x90000) {
+      throw new UsageError(`--image ${req.image} must be 1 byte to 576 KiB`);
+    }
+  }
+  return await runVm({
+    config,
+    ...(image ? { image } : {}),
+    ...(req.restore
+      ? {
+        restore: req.restore,
+        overrideDisks: config.disks.length > 0,
+        overrideTaps: config.nets.length > 0,
+      }
+      : {}),
+    ...(req.snapshot ? { snapshot: req.snapshot } : {}),
+  });
 }
 
 if (import.meta.main) {

@@ -6,14 +6,9 @@
  */
 
 import { defaultConfig, type VmConfig } from "./config.ts";
-import { DEMO_GUEST } from "./demo_guest.ts";
-import { attachDevices } from "./devices_setup.ts";
-import { Machine } from "./machine.ts";
-import { SerialPort } from "./serial.ts";
-import { Terminal } from "./terminal.ts";
+import { runVm } from "./run.ts";
 
-/** The exit port the demo (and the test guests) use: a write of V ends with code V. */
-export const EXIT_PORT = 0x501;
+export { EXIT_PORT } from "./vmm.ts";
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
   /** Receives the guest's serial output (default: stdout). */
@@ -38,26 +33,6 @@ export interface DemoOptions {
  */
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   const cfg = opts.config ?? defaultConfig();
-  const output = cfg.console === "none"
-    ? () => {}
-    : opts.output ?? ((b: Uint8Array) => Deno.stdout.writeSync(b));
-  const serial = new SerialPort({ output });
-  await using m = await Machine.create({
-    memMiB: cfg.memMiB,
-    local: () => [{ kind: "exit", port: EXIT_PORT }, serial.spec],
-  }).catch((e) => {
-    serial.close();
-    throw e;
-  });
-  serial.attach(m);
-  attachDevices(m, cfg);
-  const term = opts.interactive && cfg.console === "serial"
-    ? new Terminal(serial, () => void m.requestStop({ kind: "quit" }))
-    : undefined;
-  m.onClose(() => term?.close());
-  m.memory.write(0x1000, DEMO_GUEST);
-  await m.setRealMode(0, { ip: 0x1000, sp: 0x7000 });
-  m.run();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -66,11 +41,14 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     );
   });
   try {
-    const r = await Promise.race([m.whenExit(), timeout]);
-    serial.drain();
-    if (r.kind === "quit") return 0;
-    if (r.kind !== "exit") throw new Error(`Demo guest stopped: ${JSON.stringify(r)}`);
-    return r.code;
+    return await Promise.race([
+      runVm({
+        config: cfg,
+        stdin: opts.interactive ?? false,
+        ...(opts.output ? { output: opts.output } : {}),
+      }),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

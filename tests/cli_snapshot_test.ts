@@ -1,0 +1,63 @@
+/**
+ * The CLI's snapshot workflow on /dev/kvm: boot a test guest with --image, take a
+ * snapshot when the console shows a pattern, then --restore it in a new process that
+ * takes console input and runs to the guest's i8042 reset.
+ */
+
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { buildGuest } from "./guests/build.ts";
+import { skipKvm } from "./helpers.ts";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+async function cli(args: string[], stdin?: string) {
+  const p = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, "--quiet", ...args],
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = p.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await p.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test({
+  name: "cli: --snapshot-on pattern:… writes a snapshot; --restore continues it with input",
+  ignore: skipKvm,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "denovm-cli-" });
+    try {
+      await Deno.writeFile(`${dir}/uart.bin`, await buildGuest("uart"));
+      const a = await cli([
+        "--mem",
+        "16",
+        "--image",
+        `${dir}/uart.bin`,
+        "--snapshot",
+        `${dir}/snap`,
+        "--snapshot-on",
+        "pattern:ready",
+      ]);
+      assertEquals(a.code, 0, a.stderr);
+      assertStringIncludes(a.stdout, "ready");
+      assertStringIncludes(a.stderr, `snapshot written to ${dir}/snap`);
+      const b = await cli(["--restore", `${dir}/snap`], "resumed\n");
+      assertEquals(b.code, 0, b.stderr);
+      assertEquals(b.stdout, "RESUMEDbye\r\n", "the restored guest echoed the input and reset");
+      const bad = await cli(["--restore", `${dir}/nope`]);
+      assertEquals(bad.code, 1);
+      assertStringIncludes(bad.stderr, "Cannot read snapshot");
+      const usage = await cli(["--snapshot", `${dir}/x`]);
+      assertEquals(usage.code, 2);
+      assertStringIncludes(usage.stderr, "--snapshot and --snapshot-on go together");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,135 @@
+/**
+ * Running a VM to the end from the CLI: build or restore it, attach the terminal to the
+ * serial console, take a snapshot when asked (a signal, or a pattern in the console
+ * output), and turn the guest's stop into a process exit code.
+ *
+ * @module
+ */
+
+import type { VmConfig } from "./config.ts";
+import { Terminal } from "./terminal.ts";
+import type { StopReason } from "./vcpu_worker.ts";
+import { type RealModeImage, Vmm } from "./vmm.ts";
+
+/** When to take the snapshot: a signal name, or a regular expression on console output. */
+export type SnapshotTrigger = { signal: Deno.Signal } | { pattern: RegExp };
+
+/** Parses `--snapshot-on`: "SIGHUP" (or SIGINT, SIGTERM, SIGQUIT) or "pattern:<regex>". */
+export function parseTrigger(s: string): SnapshotTrigger {
+  if (s.startsWith("pattern:")) {
+    try {
+      return { pattern: new RegExp(s.slice(8)) };
+    } catch (e) {
+      throw new TypeError(
+        `--snapshot-on pattern is not a regular expression: ${(e as Error).message}`,
+      );
+    }
+  }
+  const signals = ["SIGHUP", "SIGINT", "SIGTERM", "SIGQUIT"];
+  if (!signals.includes(s)) {
+    throw new TypeError(
+      `--snapshot-on expects one of ${signals.join(", ")} or pattern:<regex>, got ${
+        JSON.stringify(s)
+      }`,
+    );
+  }
+  return { signal: s as Deno.Signal };
+}
+
+/** Options of {@link runVm}. */
+export interface RunOptions {
+  config: VmConfig;
+  /** A flat real-mode image to boot instead of the demo guest. */
+  image?: RealModeImage;
+  /** Restore this snapshot instead of booting (disks/TAPs of `config` override the saved). */
+  restore?: string;
+  overrideDisks?: boolean;
+  overrideTaps?: boolean;
+  snapshot?: { dir: string; on: SnapshotTrigger };
+  output?: (bytes: Uint8Array) => void;
+  /** Feed stdin to the serial console (default true when the console is the serial port). */
+  stdin?: boolean;
+  log?: (message: string) => void;
+}
+
+/** The process exit code for a guest stop. */
+export function exitCode(r: StopReason): number {
+  switch (r.kind) {
+    case "exit":
+      return r.code;
+    case "reset":
+    case "shutdown":
+    case "quit":
+    case "stopped":
+      return 0;
+    default:
+      return 1;
+  }
+}
+
+/** Runs a VM until it stops (or a snapshot is taken); resolves with the exit code. */
+export async function runVm(o: RunOptions): Promise<number> {
+  const out = o.output ?? ((b: Uint8Array) => Deno.stdout.writeSync(b));
+  let seen = "";
+  let fire: (() => void) | undefined;
+  const pattern = o.snapshot && "pattern" in o.snapshot.on ? o.snapshot.on.pattern : undefined;
+  const output = (b: Uint8Array) => {
+    out(b);
+    if (pattern) {
+      seen = (seen + new TextDecoder().decode(b)).slice(-4096);
+      if (pattern.test(seen)) fire?.();
+    }
+  };
+  const vm = o.restore
+    ? await Vmm.restore(o.restore, {
+      output,
+      ...(o.overrideDisks ? { disks: o.config.disks.map((d) => d.path) } : {}),
+      ...(o.overrideTaps ? { taps: o.config.nets.map((n) => n.tap) } : {}),
+      ...(o.log ? { log: o.log } : {}),
+    })
+    : await Vmm.create(o.config, {
+      output,
+      ...(o.image ? { image: o.image } : {}),
+      ...(o.log ? { log: o.log } : {}),
+    });
+  const term = (o.stdin ?? true) && vm.config.console === "serial"
+    ? new Terminal(vm.serial, () => void vm.machine.requestStop({ kind: "quit" }))
+    : undefined;
+  let removeSignal = () => {};
+  try {
+    const snapshotTaken = new Promise<void>((resolve) => {
+      if (!o.snapshot) return;
+      const dir = o.snapshot.dir;
+      let done = false;
+      fire = () => {
+        if (done) return;
+        done = true;
+        (async () => {
+          await vm.pause();
+          await vm.snapshot(dir);
+          console.error(`denovm: snapshot written to ${dir}`);
+          resolve();
+        })().catch((e) => {
+          console.error(`denovm: snapshot failed: ${e instanceof Error ? e.message : String(e)}`);
+          resolve();
+        });
+      };
+      if ("signal" in o.snapshot.on) {
+        const sig = o.snapshot.on.signal;
+        Deno.addSignalListener(sig, fire);
+        removeSignal = () => Deno.removeSignalListener(sig, fire!);
+      }
+    });
+    if (vm.state === "created") vm.start();
+    const r = await Promise.race([
+      vm.whenExit(),
+      snapshotTaken.then(() => ({ kind: "stopped" as const, vcpu: -1 })),
+    ]);
+    if (r.kind === "error") console.error(`denovm: the guest stopped: ${r.message}`);
+    return exitCode(r);
+  } finally {
+    removeSignal();
+    term?.close();
+    await vm.stop();
+  }
+}
