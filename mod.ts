@@ -1,19 +1,40 @@
 /**
  * denovm: a KVM microVM monitor in TypeScript on Deno.
  *
- * This module is the library for scripted microVMs. Today it offers the machine layer:
- * a KVM VM with guest RAM, in-kernel irqchip, one worker thread per vCPU, port and MMIO
- * buses served on the calling thread, pause/resume, and the embedded demo guest.
+ * This module is the library for scripted microVMs: {@link Vmm} builds a VM from a
+ * {@link VmConfig} (the same type as the CLI flags and the config file), starts, pauses,
+ * snapshots, restores and stops it. Below it, {@link Machine} is the bare machine layer
+ * (KVM VM, guest RAM, in-kernel irqchip, one worker thread per vCPU, port and MMIO buses).
  *
  * @example
  * ```ts ignore
- * import { runDemo } from "./mod.ts";
- * const code = await runDemo({ output: (b) => console.log(new TextDecoder().decode(b)) });
+ * import { Vmm } from "./mod.ts";
+ * await using vm = await Vmm.create({ memMiB: 64, rng: true });
+ * vm.start();
+ * console.log(await vm.whenExit()); // the demo guest: { kind: "exit", code: 0, vcpu: 0 }
  * ```
  *
  * @module
  */
 
+export {
+  type RealModeImage,
+  type RestoreOptions,
+  type SnapshotOptions,
+  Vmm,
+  type VmmOptions,
+} from "./vmm/vmm.ts";
+export {
+  ConfigError,
+  defaultConfig,
+  type DiskConfig,
+  loadConfig,
+  type NetConfig,
+  parseConfig,
+  type VmConfig,
+  type VsockConfig,
+} from "./vmm/config.ts";
+export { SnapshotError } from "./snapshot/format.ts";
 export { Machine, type MachineOptions, ramLayout } from "./vmm/machine.ts";
 export { Bus, type BusDevice } from "./vmm/bus.ts";
 export { type DemoOptions, runDemo } from "./vmm/demo.ts";
