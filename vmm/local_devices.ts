@@ -25,6 +25,11 @@ export type LocalDeviceSpec =
    * transmitted bytes go to `ring` (drained by the device thread), the interrupt is a write
    * to `irqFd` (an eventfd bound to the UART's GSI with KVM_IRQFD).
    */
+  /**
+   * The boot-time marker: the first write records the time (ms since the epoch, as a
+   * float64 in `cell`), so the VMM can report time from process start to guest userspace.
+   */
+  | { kind: "marker"; port: number; cell: SharedArrayBuffer }
   | {
     kind: "uart";
     port: number;
@@ -58,6 +63,9 @@ export function registerLocalDevices(
       case "uart":
         bus.register(spec.port, 8, uart(spec, effects), "uart");
         break;
+      case "marker":
+        bus.register(spec.port, 1, marker(new Float64Array(spec.cell)), "marker");
+        break;
     }
   }
 }
@@ -82,6 +90,15 @@ function counterDevice(words: Int32Array): BusDevice {
       for (let i = d.length - 1; i >= 0; i--) v = (v << 8) | d[i]!;
       Atomics.add(words, 0, 1);
       Atomics.store(words, 1, v);
+    },
+  };
+}
+
+function marker(cell: Float64Array): BusDevice {
+  return {
+    read: (_o, d) => d.fill(0),
+    write: () => {
+      if (cell[0] === 0) cell[0] = performance.timeOrigin + performance.now();
     },
   };
 }

@@ -18,12 +18,25 @@ import { defaultConfig, parseConfig, type VmConfig } from "./config.ts";
 import { DEMO_GUEST } from "./demo_guest.ts";
 import { attachDevices, type Devices, VIRTIO_MMIO_BASE } from "./devices_setup.ts";
 import { Machine, ramLayout } from "./machine.ts";
+import { parseKernel } from "../boot/kernel.ts";
+import { type BootLayout, loadKernel } from "../boot/setup.ts";
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import { SerialPort } from "./serial.ts";
 import type { StopReason } from "./vcpu_worker.ts";
 
 /** The exit port: a guest write of V stops the VM with `{kind: "exit", code: V}`. */
 export const EXIT_PORT = 0x501;
+/**
+ * The boot-time marker port: the guest's init writes any byte here once userspace runs
+ * (`printf x | dd of=/dev/port bs=1 seek=1285 count=1`), and the VMM records the time.
+ */
+export const BOOT_MARKER_PORT = 0x505;
+
+/** The default kernel command line (the devices' `virtio_mmio.device=` entries follow). */
+export function defaultCmdline(console: VmConfig["console"]): string {
+  const c = console === "serial" ? "console=ttyS0 " : console === "virtio" ? "console=hvc0 " : "";
+  return `${c}reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd`;
+}
 
 /** A real-mode image to run instead of a kernel (the demo, test guests). */
 export interface RealModeImage {
@@ -119,6 +132,9 @@ export class Vmm {
   readonly #mmioBase: number;
   readonly #ram: { gpa: number; size: number }[];
   readonly #tracking: boolean;
+  #markerCell: Float64Array | undefined;
+  /** The kernel boot, when one was loaded. */
+  boot: BootLayout | undefined;
   /** The memory layers (absolute paths) the guest memory equalled at the last snapshot. */
   #layers: MemoryLayer[] | undefined;
   #state: "created" | "running" | "paused" | "stopped" = "created";
@@ -144,9 +160,23 @@ export class Vmm {
   static async create(config: Partial<VmConfig> = {}, opts: VmmOptions = {}): Promise<Vmm> {
     const cfg = parseConfig({ ...defaultConfig(), ...config });
     if (cfg.kernel !== undefined) {
-      throw new Error(
-        "Cannot boot a Linux kernel yet: only real-mode images are supported in this version",
-      );
+      // Read and check the files before any KVM resource exists.
+      const kernel = parseKernel(await readInput(cfg.kernel, "kernel"), cfg.kernel);
+      const initrd = cfg.initrd !== undefined ? await readInput(cfg.initrd, "initrd") : undefined;
+      const vmm = await Vmm.#build(cfg, opts, undefined);
+      try {
+        const cmdline = [cfg.cmdline ?? defaultCmdline(cfg.console), ...vmm.devices.announce].join(
+          " ",
+        );
+        vmm.boot = await loadKernel(vmm.machine, kernel, {
+          cmdline,
+          ...(initrd ? { initrd } : {}),
+        });
+      } catch (e) {
+        await vmm.stop();
+        throw e;
+      }
+      return vmm;
     }
     const vmm = await Vmm.#build(cfg, opts, undefined);
     const image = opts.image ?? { bytes: DEMO_GUEST, load: 0x1000 };
@@ -162,6 +192,7 @@ export class Vmm {
     opts: VmmOptions,
     memoryFile: string | undefined,
   ): Promise<Vmm> {
+    const marker = new Float64Array(new SharedArrayBuffer(8));
     const output = cfg.console === "none"
       ? () => {}
       : opts.output ?? ((b: Uint8Array) => Deno.stdout.writeSync(b));
@@ -173,7 +204,11 @@ export class Vmm {
       m = await Machine.create({
         ram,
         vcpus: cfg.vcpus,
-        local: () => [{ kind: "exit", port: EXIT_PORT }, serial.spec],
+        local: () => [
+          { kind: "exit", port: EXIT_PORT },
+          { kind: "marker", port: BOOT_MARKER_PORT, cell: marker.buffer as SharedArrayBuffer },
+          serial.spec,
+        ],
         ...(memoryFile ? { memoryFile } : {}),
         ...(opts.log ? { onFault: opts.log } : {}),
         dirtyLog: opts.trackDirtyPages ?? false,
@@ -190,11 +225,26 @@ export class Vmm {
         ...(opts.diskImages ? { diskImages: opts.diskImages } : {}),
         ...(opts.log ? { log: opts.log } : {}),
       });
-      return new Vmm(cfg, m, serial, devices, { ram, mmioBase }, opts.trackDirtyPages ?? false);
+      const vmm = new Vmm(
+        cfg,
+        m,
+        serial,
+        devices,
+        { ram, mmioBase },
+        opts.trackDirtyPages ?? false,
+      );
+      vmm.#markerCell = marker;
+      return vmm;
     } catch (e) {
       await m.close();
       throw e;
     }
+  }
+
+  /** Milliseconds from process start to the guest's boot marker, once it was written. */
+  get bootMarkerMs(): number | undefined {
+    const t = this.#markerCell?.[0] ?? 0;
+    return t === 0 ? undefined : t - performance.timeOrigin;
   }
 
   /** "created", "running", "paused" or "stopped". */
@@ -422,6 +472,16 @@ export class Vmm {
   /** The vCPUs (for tests): the machine's KVM handles. */
   get vcpuHandles(): Vcpu[] {
     return this.machine.vcpus.map((t) => t.vcpu);
+  }
+}
+
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    throw new Error(
+      `Cannot read the ${what} ${path}: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
 }
 

@@ -1,0 +1,123 @@
+/**
+ * Loading a kernel into a machine and setting up its vCPUs for the x86-64 boot protocol
+ * (or PVH): kernel segments, command line, initrd, zero page, GDT and page tables, MP
+ * table, and per-vCPU CPUID, MSRs, FPU, LAPIC and entry registers. Secondary vCPUs stay in
+ * KVM's wait-for-SIPI state until the kernel starts them.
+ *
+ * @module
+ */
+
+import type { Fpu, Regs, Sregs } from "../kvm/mod.ts";
+import type { Machine } from "../vmm/machine.ts";
+import { bootFpu, bootMsrs, cpuidFor } from "./cpu.ts";
+import { KERNEL_LOAD, KernelError, type KernelImage } from "./kernel.ts";
+import {
+  BOOT,
+  bootParams,
+  e820Map,
+  entryRegs,
+  lapicWithLints,
+  longModeSregs,
+  mpTable,
+  placeInitrd,
+  pvhSregs,
+  pvhStartInfo,
+  writeBootTables,
+} from "./x86.ts";
+
+/** What {@link loadKernel} needs besides the kernel. */
+export interface BootOptions {
+  cmdline: string;
+  initrd?: Uint8Array;
+}
+
+/** Where things went (for logs and tests). */
+export interface BootLayout {
+  entry: number;
+  mode: "64-bit" | "pvh";
+  cmdline: string;
+  initrd?: { addr: number; size: number };
+}
+
+/** Writes the kernel and boot structures into guest memory and sets up every vCPU. */
+export async function loadKernel(m: Machine, k: KernelImage, o: BootOptions): Promise<BootLayout> {
+  const mem = m.memory;
+  const low = mem.regions[0]!;
+  const lowEnd = low.gpa + low.bytes.byteLength;
+  const kernelEnd = Math.max(
+    KERNEL_LOAD + k.initSize,
+    ...k.segments.map((s) => s.gpa + s.memSize),
+  );
+  if (kernelEnd > lowEnd) {
+    throw new KernelError(
+      `Cannot boot: the kernel needs RAM up to 0x${
+        kernelEnd.toString(16)
+      }; give the VM more memory`,
+    );
+  }
+  for (const s of k.segments) {
+    mem.write(s.gpa, s.bytes);
+    if (s.memSize > s.bytes.byteLength) {
+      mem.fill(s.gpa + s.bytes.byteLength, s.memSize - s.bytes.byteLength, 0);
+    }
+  }
+  const cmd = new TextEncoder().encode(o.cmdline);
+  if (cmd.byteLength > k.cmdlineMax) {
+    throw new KernelError(
+      `Cannot boot: the command line is ${cmd.byteLength} bytes, the kernel takes ${k.cmdlineMax}`,
+    );
+  }
+  mem.write(BOOT.CMDLINE, cmd);
+  mem.writeU8(BOOT.CMDLINE + cmd.byteLength, 0);
+  let initrd: { addr: number; size: number } | undefined;
+  if (o.initrd) {
+    const addr = placeInitrd(o.initrd.byteLength, {
+      ramEnd: lowEnd,
+      initrdAddrMax: k.initrdAddrMax,
+      kernelEnd,
+    });
+    mem.write(addr, o.initrd);
+    initrd = { addr, size: o.initrd.byteLength };
+  }
+  const e820 = e820Map(mem.regions.map((r) => ({ gpa: r.gpa, size: r.bytes.byteLength })));
+  const zp = bootParams({
+    ...(k.setupHeader ? { setupHeader: k.setupHeader } : {}),
+    cmdline: { addr: BOOT.CMDLINE, size: cmd.byteLength },
+    ...(initrd ? { initrd } : {}),
+    e820,
+  });
+  mem.write(BOOT.ZERO_PAGE, zp);
+  writeBootTables(mem);
+  mem.write(BOOT.MPTABLE, mpTable(m.vcpus.length));
+  const pvh = k.kind === "elf" && k.pvhEntry !== undefined;
+  if (pvh) {
+    mem.write(
+      BOOT.PVH_INFO,
+      pvhStartInfo({ cmdline: BOOT.CMDLINE, ...(initrd ? { initrd } : {}), e820 }),
+    );
+  }
+
+  const supported = m.kvm.supportedCpuid();
+  for (const [id, t] of m.vcpus.entries()) {
+    await t.call("setCpuid2", cpuidFor(supported, id, m.vcpus.length));
+    await t.call("setMsrs", bootMsrs());
+    await t.call("setFpu", bootFpu(await t.call<Fpu>("getFpu")));
+    await t.call("setLapic", lapicWithLints(await t.call<Uint8Array>("getLapic")));
+    if (id !== 0) continue; // APs wait for INIT/SIPI from the kernel
+    const sregs = await t.call<Sregs>("getSregs");
+    const regs = await t.call<Regs>("getRegs");
+    if (pvh) {
+      await t.call("setSregs", pvhSregs(sregs));
+      await t.call("setRegs", entryRegs(regs, { rip: k.pvhEntry!, rbx: BOOT.PVH_INFO }));
+    } else {
+      await t.call("setSregs", longModeSregs(sregs));
+      await t.call("setRegs", entryRegs(regs, { rip: k.entry64, rsi: BOOT.ZERO_PAGE }));
+    }
+  }
+  return {
+    entry: pvh ? k.pvhEntry! : k.entry64,
+    mode: pvh ? "pvh" : "64-bit",
+    cmdline: o.cmdline,
+    ...(initrd ? { initrd } : {}),
+  };
+}
