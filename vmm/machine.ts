@@ -186,8 +186,10 @@ export class Machine {
    * resolves {@link whenExit} with it. The machine stays open (paused) until closed.
    */
   async requestStop(reason: StopReason): Promise<void> {
-    this.#onExit({ ...reason, vcpu: -1 });
+    if (this.#firstExit) return;
+    // Park every vCPU first, so whoever waits on whenExit() finds them all stopped.
     await this.pause();
+    this.#onExit({ ...reason, vcpu: -1 });
   }
 
   /** Resolves when any vCPU leaves its loop for a reason other than pause or stop. */

@@ -1,0 +1,152 @@
+/**
+ * The boot protocol under a real guest on /dev/kvm: a 64-bit test guest packaged as a
+ * bzImage (built from tests/guests/boot64*.S at test time) is loaded exactly like a Linux
+ * kernel, checks its entry state, e820 map, cmdline and initrd, drives the virtio-rng
+ * device named on its cmdline by polling, and resets through the i8042.
+ */
+
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { Vmm } from "../vmm/vmm.ts";
+import { buildGuest } from "./guests/build.ts";
+import { deadline, skipKvm } from "./helpers.ts";
+
+/** The boot64 test guest as a bzImage: setup sectors, then the 64-bit part. */
+export async function buildBoot64(): Promise<Uint8Array> {
+  const setup = await buildGuest("boot64_setup", { base: 0 });
+  const kernel = await buildGuest("boot64", { base: 0x100000, arch: "x86_64" });
+  const image = new Uint8Array(setup.byteLength + kernel.byteLength);
+  image.set(setup);
+  image.set(kernel, setup.byteLength);
+  return image;
+}
+
+Deno.test({
+  name: "boot64 test guest: loaded like Linux (bzImage, zero page, long mode), passes its checks",
+  ignore: skipKvm,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
+    try {
+      await Deno.writeFile(`${dir}/bzImage`, await buildBoot64());
+      const initrd = new Uint8Array(4096);
+      initrd.set(new TextEncoder().encode("INITRD-OK"));
+      await Deno.writeFile(`${dir}/initrd`, initrd);
+      let out = "";
+      await using vm = await Vmm.create({
+        kernel: `${dir}/bzImage`,
+        initrd: `${dir}/initrd`,
+        cmdline: "console=ttyS0 boot64-test",
+        memMiB: 64,
+        rng: true,
+      }, { output: (b) => (out += new TextDecoder().decode(b)) });
+      assertEquals(vm.boot?.mode, "64-bit");
+      assertStringIncludes(vm.boot!.cmdline, "virtio_mmio.device=4K@0xd0000000:5");
+      vm.start();
+      const r = await deadline(vm.whenExit(), 60_000, "boot64 guest");
+      vm.serial.drain();
+      assertEquals(
+        r,
+        { kind: "reset", vcpu: -1 },
+        `guest output: ${out}; stop: ${JSON.stringify(r)}`,
+      );
+      assertStringIncludes(out, "boot64: all checks passed");
+      const ms = vm.bootMarkerMs;
+      assertEquals(typeof ms === "number" && ms > 0, true, "the boot marker was written");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "boot64 with 2 vCPUs: the BSP boots, the AP waits for INIT/SIPI; the MP table lists both",
+  ignore: skipKvm,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
+    try {
+      await Deno.writeFile(`${dir}/bzImage`, await buildBoot64());
+      const initrd = new Uint8Array(4096);
+      initrd.set(new TextEncoder().encode("INITRD-OK"));
+      await Deno.writeFile(`${dir}/initrd`, initrd);
+      let out = "";
+      await using vm = await Vmm.create({
+        kernel: `${dir}/bzImage`,
+        initrd: `${dir}/initrd`,
+        cmdline: "boot64-test",
+        memMiB: 64,
+        vcpus: 2,
+        rng: true,
+      }, { output: (b) => (out += new TextDecoder().decode(b)) });
+      vm.start();
+      assertEquals((await deadline(vm.whenExit(), 60_000, "boot64 guest")).kind, "reset", out);
+      assertEquals(
+        await vm.machine.vcpus[1]!.call<number>("getMpState"),
+        1,
+        "AP: MP_STATE_UNINITIALIZED",
+      );
+      const mp = vm.machine.memory.read(0x9fc00, 16);
+      assertEquals(new TextDecoder().decode(mp.subarray(0, 4)), "_MP_");
+      const ct = vm.machine.memory.readU32(0x9fc00 + 4);
+      assertEquals(
+        vm.machine.memory.readU8(ct + 44 + 20 + 1),
+        1,
+        "the second processor entry is APIC id 1",
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cli --kernel boots the boot64 bzImage with --initrd, --cmdline and --rng; exits 0 on reset",
+  ignore: skipKvm,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
+    try {
+      await Deno.writeFile(`${dir}/bzImage`, await buildBoot64());
+      const initrd = new Uint8Array(4096);
+      initrd.set(new TextEncoder().encode("INITRD-OK"));
+      await Deno.writeFile(`${dir}/initrd`, initrd);
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../cli.ts", import.meta.url).pathname,
+          "--kernel",
+          `${dir}/bzImage`,
+          "--initrd",
+          `${dir}/initrd`,
+          "--cmdline",
+          "console=ttyS0 boot64-test",
+          "--mem",
+          "64",
+          "--rng",
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(out.stdout),
+        stderr = new TextDecoder().decode(out.stderr);
+      assertEquals(out.code, 0, stderr);
+      assertStringIncludes(stdout, "boot64: all checks passed");
+      const bad = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../cli.ts", import.meta.url).pathname,
+          "--kernel",
+          `${dir}/initrd`,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(bad.code, 1);
+      assertStringIncludes(new TextDecoder().decode(bad.stderr), "not a bzImage or ELF kernel");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
