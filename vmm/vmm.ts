@@ -31,6 +31,8 @@ export const EXIT_PORT = 0x501;
  * (`printf x | dd of=/dev/port bs=1 seek=1285 count=1`), and the VMM records the time.
  */
 export const BOOT_MARKER_PORT = 0x505;
+/** The boot-time marker in MMIO, for guests without port access (`devmem 0xd0fff000 8 1`). */
+export const BOOT_MARKER_MMIO = 0xd0ff_f000;
 
 /** The default kernel command line (the devices' `virtio_mmio.device=` entries follow). */
 export function defaultCmdline(console: VmConfig["console"]): string {

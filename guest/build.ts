@@ -1,0 +1,139 @@
+/**
+ * Builds the guest kernel and initramfs recipes into a cache outside the repo
+ * (`$XDG_CACHE_HOME/denovm/guest`, else `~/.cache/denovm/guest`), keyed by the hash of
+ * the recipe and the source version. Installs what it needs from Debian when missing
+ * (linux-source, its build tools, busybox-static, cpio). Prints the output path.
+ *
+ *   deno task guest:kernel      -> <cache>/kernel-<hash>/bzImage   (~3 min on 2 cores)
+ *   deno task guest:initramfs   -> <cache>/initramfs-<hash>.cpio.gz
+ *
+ * @module
+ */
+
+const HERE = new URL(".", import.meta.url).pathname;
+
+function cacheDir(): string {
+  const base = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`;
+  return `${base}/denovm/guest`;
+}
+
+async function sh(cmd: string, opts: { cwd?: string; quiet?: boolean } = {}): Promise<string> {
+  const out = await new Deno.Command("bash", {
+    args: ["-c", cmd],
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(
+      `${cmd} failed (${out.code}):\n${new TextDecoder().decode(out.stderr).slice(-4000)}`,
+    );
+  }
+  return text;
+}
+
+async function hash(...parts: (string | Uint8Array)[]): Promise<string> {
+  const enc = parts.map((p) => typeof p === "string" ? new TextEncoder().encode(p) : p);
+  const all = new Uint8Array(enc.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of enc) {
+    all.set(p, o);
+    o += p.byteLength;
+  }
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return Array.from(h.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function exists(p: string): Promise<boolean> {
+  return await Deno.stat(p).then(() => true, () => false);
+}
+
+/** Installs Debian packages that are missing (root; apt-get update first). */
+async function ensurePackages(pkgs: string[]): Promise<void> {
+  const missing = [];
+  for (const p of pkgs) {
+    const ok = await sh(`dpkg-query -W -f='\${Status}' ${p} 2>/dev/null || true`);
+    if (!ok.includes("install ok installed")) missing.push(p);
+  }
+  if (missing.length === 0) return;
+  console.error(`guest: installing ${missing.join(" ")}`);
+  await sh(
+    `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${
+      missing.join(" ")
+    }`,
+  );
+}
+
+/** Builds (or finds in the cache) the recipe kernel; returns the bzImage path. */
+export async function buildKernel(): Promise<string> {
+  await ensurePackages([
+    "linux-source",
+    "build-essential",
+    "bc",
+    "flex",
+    "bison",
+    "libelf-dev",
+    "xz-utils",
+  ]);
+  const tarball = (await sh("ls /usr/src/linux-source-*.tar.xz | sort -V | tail -1")).trim();
+  if (!tarball) {
+    throw new Error("linux-source is installed but no /usr/src/linux-source-*.tar.xz was found");
+  }
+  const fragment = await Deno.readFile(`${HERE}kernel.fragment`);
+  const out = `${cacheDir()}/kernel-${await hash(tarball, fragment)}`;
+  if (await exists(`${out}/bzImage`)) return `${out}/bzImage`;
+  const work = await Deno.makeTempDir({ prefix: "denovm-kernel-" });
+  try {
+    console.error(`guest: building the kernel from ${tarball} (a few minutes)`);
+    await sh(`tar -xf ${tarball} -C ${work}`);
+    const src = (await sh(`ls -d ${work}/linux-source-*`)).trim();
+    await sh("make -s tinyconfig", { cwd: src });
+    await sh(`./scripts/kconfig/merge_config.sh -m .config ${HERE}kernel.fragment >/dev/null`, {
+      cwd: src,
+    });
+    await sh("make -s olddefconfig", { cwd: src });
+    await sh(`make -s -j${navigator.hardwareConcurrency} bzImage`, { cwd: src });
+    await Deno.mkdir(out, { recursive: true });
+    await Deno.copyFile(`${src}/arch/x86/boot/bzImage`, `${out}/bzImage.tmp`);
+    await Deno.copyFile(`${src}/.config`, `${out}/config`);
+    await Deno.rename(`${out}/bzImage.tmp`, `${out}/bzImage`);
+    return `${out}/bzImage`;
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+/** Builds (or finds in the cache) the busybox initramfs; returns its path. */
+export async function buildInitramfs(): Promise<string> {
+  await ensurePackages(["busybox-static", "cpio"]);
+  const busybox = await Deno.readFile("/bin/busybox");
+  const init = await Deno.readFile(`${HERE}init`);
+  const out = `${cacheDir()}/initramfs-${await hash(busybox, init)}.cpio.gz`;
+  if (await exists(out)) return out;
+  const work = await Deno.makeTempDir({ prefix: "denovm-initramfs-" });
+  try {
+    await Deno.mkdir(`${work}/bin`, { recursive: true });
+    await Deno.copyFile("/bin/busybox", `${work}/bin/busybox`);
+    await Deno.copyFile(`${HERE}init`, `${work}/init`);
+    await Deno.chmod(`${work}/init`, 0o755);
+    await Deno.chmod(`${work}/bin/busybox`, 0o755);
+    await Deno.mkdir(cacheDir(), { recursive: true });
+    await sh(`find . | cpio -o -H newc --quiet | gzip -9 > ${out}.tmp && mv ${out}.tmp ${out}`, {
+      cwd: work,
+    });
+    return out;
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  const what = Deno.args[0];
+  if (what === "kernel") console.log(await buildKernel());
+  else if (what === "initramfs") console.log(await buildInitramfs());
+  else {
+    console.error("usage: deno run -A guest/build.ts kernel|initramfs");
+    Deno.exit(2);
+  }
+}
