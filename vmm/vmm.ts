@@ -227,6 +227,12 @@ export class Vmm {
         ...(opts.diskImages ? { diskImages: opts.diskImages } : {}),
         ...(opts.log ? { log: opts.log } : {}),
       });
+      m.mmio.register(BOOT_MARKER_MMIO, 0x1000, {
+        read: (_o, d) => d.fill(0),
+        write: () => {
+          if (marker[0] === 0) marker[0] = performance.timeOrigin + performance.now();
+        },
+      }, "boot-marker");
       const vmm = new Vmm(
         cfg,
         m,
