@@ -44,6 +44,8 @@ export const VSOCK_BUF_ALLOC = 256 * 1024;
 const MAX_PAYLOAD = 64 * 1024;
 /** Control packets waiting for receive buffers before the device gives up on the guest. */
 const MAX_PENDING_CONTROL = 1024;
+/** The most connections a guest may hold open at once (more are reset). */
+export const VSOCK_MAX_CONNECTIONS = 1024;
 /** Host-initiated connections use local ports from here up. */
 const EPHEMERAL_BASE = 0x4000_0000;
 
@@ -295,7 +297,9 @@ export class VsockDevice implements VirtioBackend {
     const key = this.#key(h.dstPort, h.srcPort);
     const c = this.#conns.get(key);
     if (h.op === OP.REQUEST) {
-      if (c) return this.#queueControl(this.#rst(h.dstPort, h.srcPort));
+      if (c || this.#conns.size >= VSOCK_MAX_CONNECTIONS) {
+        return this.#queueControl(this.#rst(h.dstPort, h.srcPort));
+      }
       return this.#guestConnect(h);
     }
     if (!c) {

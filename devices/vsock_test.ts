@@ -195,3 +195,19 @@ Deno.test("vsock: stopped, it takes no packets; after restore it sends TRANSPORT
   }
   assert(err.includes("CID"));
 });
+
+Deno.test("vsock: a guest cannot hold more than VSOCK_MAX_CONNECTIONS connections", async () => {
+  const h = live();
+  h.host.listening.add(77);
+  const { VSOCK_MAX_CONNECTIONS } = await import("./vsock.ts");
+  for (let p = 0; p < VSOCK_MAX_CONNECTIONS + 3; p++) {
+    h.g.send(OP.REQUEST, 10_000 + p, 77);
+    if (p % 16 === 0) {
+      await settle();
+      h.g.receive();
+    }
+  }
+  await settle();
+  h.g.receive();
+  assertEquals(h.backend.connections, VSOCK_MAX_CONNECTIONS);
+});

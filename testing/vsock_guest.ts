@@ -24,6 +24,7 @@ export interface GuestPacket {
 /** Guest-side vsock driver, over the harness. */
 export class VsockGuest {
   #bufs = new Map<number, Segment>();
+  #spare: Segment[] = [];
   /** What the guest advertises as its receive buffer. */
   bufAlloc = 65536;
   /** Bytes of payload the guest has consumed, per "hostPort:guestPort". */
@@ -45,7 +46,7 @@ export class VsockGuest {
   /** Posts receive buffers until the queue is full. */
   refill(): void {
     while (this.rx.freeCount > 0) {
-      const b = this.drv.inBuffer(4096);
+      const b = this.#spare.pop() ?? this.drv.inBuffer(4096);
       this.#bufs.set(this.rx.add([b]), b);
     }
     this.drv.kick(this.rx);
@@ -79,6 +80,7 @@ export class VsockGuest {
     for (const u of this.rx.drainUsed()) {
       const b = this.#bufs.get(u.id)!;
       this.#bufs.delete(u.id);
+      this.#spare.push(b); // reposted by refill() once read
       if (u.len < VSOCK_HDR) continue;
       const bytes = this.drv.mem.read(b.addr, u.len);
       const hdr = decodeHeader(bytes);
