@@ -34,6 +34,7 @@ Options:
                            against the console output
   --restore <dir>          restore a snapshot and run it (--disk/--net replace the saved
                            disk paths and TAP names, in order)
+  --allow-emulated         boot --kernel even where KVM only emulates (test kernels)
   --quiet                  do not print the host check line (it is still printed when
                            the host cannot run Linux)
   -h, --help               show this help
@@ -63,6 +64,8 @@ export interface CliRequest {
   help: boolean;
   image?: string;
   restore?: string;
+  /** Boot a kernel even when KVM only emulates (small test kernels). */
+  allowEmulated?: boolean;
   snapshot?: { dir: string; on: SnapshotTrigger };
 }
 
@@ -85,7 +88,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
       "snapshot-on",
       "restore",
     ],
-    boolean: ["help", "quiet", "rng"],
+    boolean: ["help", "quiet", "rng", "allow-emulated"],
     collect: ["disk", "net"],
     alias: { h: "help" },
     unknown: (arg: string) => {
@@ -95,6 +98,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
   });
   if (f.help) return { config: parseConfig({}), quiet: true, help: true };
   const extra: Partial<CliRequest> = {};
+  if (f["allow-emulated"]) extra.allowEmulated = true;
   if (f.image !== undefined) extra.image = f.image;
   if (f.restore !== undefined) {
     if (f.image !== undefined || f.kernel !== undefined || f.config !== undefined) {
@@ -171,8 +175,11 @@ export async function main(args: string[]): Promise<number> {
   }
   const host = await checkHost();
   if (!quiet || !host.native) console.error(host.message);
-  if (config.kernel !== undefined && !host.native) {
-    console.error("denovm: booting anyway; expect the guest to stop with an emulation error");
+  if (config.kernel !== undefined && !host.native && !req.allowEmulated) {
+    console.error(
+      "denovm: not booting the kernel: on this host it would run for minutes and then fail. Pass --allow-emulated to try anyway (small test kernels work)",
+    );
+    return 1;
   }
   let image;
   if (req.image !== undefined) {

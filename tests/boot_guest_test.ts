@@ -122,6 +122,7 @@ Deno.test({
           "--mem",
           "64",
           "--rng",
+          "--allow-emulated",
         ],
         stdin: "null",
         stdout: "piped",
@@ -145,6 +146,37 @@ Deno.test({
       }).output();
       assertEquals(bad.code, 1);
       assertStringIncludes(new TextDecoder().decode(bad.stderr), "not a bzImage or ELF kernel");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "cli --kernel on a host without vmx/svm refuses plainly unless --allow-emulated",
+  ignore: skipKvm,
+  async fn() {
+    const { checkHost } = await import("../vmm/host.ts");
+    if ((await checkHost()).native) return; // a host with hardware virtualization boots it
+    const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
+    try {
+      await Deno.writeFile(`${dir}/bzImage`, await buildBoot64());
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../cli.ts", import.meta.url).pathname,
+          "--kernel",
+          `${dir}/bzImage`,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(out.code, 1);
+      const err = new TextDecoder().decode(out.stderr);
+      assertStringIncludes(err, "this CPU has no vmx/svm");
+      assertStringIncludes(err, "--allow-emulated");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
