@@ -139,6 +139,7 @@ Deno.test({
           new URL("../cli.ts", import.meta.url).pathname,
           "--kernel",
           `${dir}/initrd`,
+          "--allow-emulated",
         ],
         stdin: "null",
         stdout: "piped",
