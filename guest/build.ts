@@ -65,8 +65,8 @@ async function ensurePackages(pkgs: string[]): Promise<void> {
   );
 }
 
-/** Builds (or finds in the cache) the recipe kernel; returns the bzImage path. */
-export async function buildKernel(): Promise<string> {
+/** Builds (or finds in the cache) a kernel from a config fragment; returns the bzImage path. */
+export async function buildKernel(fragmentPath = `${HERE}kernel.fragment`): Promise<string> {
   await ensurePackages([
     "linux-source",
     "build-essential",
@@ -80,7 +80,7 @@ export async function buildKernel(): Promise<string> {
   if (!tarball) {
     throw new Error("linux-source is installed but no /usr/src/linux-source-*.tar.xz was found");
   }
-  const fragment = await Deno.readFile(`${HERE}kernel.fragment`);
+  const fragment = await Deno.readFile(fragmentPath);
   const out = `${cacheDir()}/kernel-${await hash(tarball, fragment)}`;
   if (await exists(`${out}/bzImage`)) return `${out}/bzImage`;
   const work = await Deno.makeTempDir({ prefix: "denovm-kernel-" });
@@ -89,7 +89,7 @@ export async function buildKernel(): Promise<string> {
     await sh(`tar -xf ${tarball} -C ${work}`);
     const src = (await sh(`ls -d ${work}/linux-source-*`)).trim();
     await sh("make -s tinyconfig", { cwd: src });
-    await sh(`./scripts/kconfig/merge_config.sh -m .config ${HERE}kernel.fragment >/dev/null`, {
+    await sh(`./scripts/kconfig/merge_config.sh -m .config ${fragmentPath} >/dev/null`, {
       cwd: src,
     });
     await sh("make -s olddefconfig", { cwd: src });
@@ -104,18 +104,18 @@ export async function buildKernel(): Promise<string> {
   }
 }
 
-/** Builds (or finds in the cache) the busybox initramfs; returns its path. */
-export async function buildInitramfs(): Promise<string> {
+/** Builds (or finds in the cache) a busybox initramfs around `initPath`; returns its path. */
+export async function buildInitramfs(initPath = `${HERE}init`): Promise<string> {
   await ensurePackages(["busybox-static", "cpio"]);
   const busybox = await Deno.readFile("/bin/busybox");
-  const init = await Deno.readFile(`${HERE}init`);
+  const init = await Deno.readFile(initPath);
   const out = `${cacheDir()}/initramfs-${await hash(busybox, init)}.cpio.gz`;
   if (await exists(out)) return out;
   const work = await Deno.makeTempDir({ prefix: "denovm-initramfs-" });
   try {
     await Deno.mkdir(`${work}/bin`, { recursive: true });
     await Deno.copyFile("/bin/busybox", `${work}/bin/busybox`);
-    await Deno.copyFile(`${HERE}init`, `${work}/init`);
+    await Deno.copyFile(initPath, `${work}/init`);
     await Deno.chmod(`${work}/init`, 0o755);
     await Deno.chmod(`${work}/bin/busybox`, 0o755);
     await Deno.mkdir(cacheDir(), { recursive: true });
