@@ -223,6 +223,7 @@ export class Vmm {
       if (opts.trackDirtyPages) m.memory.trackDirty(true);
       serial.attach(m);
       const devices = attachDevices(m, cfg, {
+        consoleOutput: output,
         mmioBase,
         ...(opts.diskImages ? { diskImages: opts.diskImages } : {}),
         ...(opts.log ? { log: opts.log } : {}),
