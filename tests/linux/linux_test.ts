@@ -139,3 +139,138 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "linux: mounts an ext2 virtio-blk disk and reads a file from it",
+  ignore,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.mkdir(`${dir}/root`);
+      await Deno.writeTextFile(`${dir}/root/hello.txt`, "a file on a virtio-blk disk\n");
+      const mk = await new Deno.Command("mke2fs", {
+        args: ["-q", "-t", "ext2", "-d", `${dir}/root`, `${dir}/fs.img`, "4M"],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assert(mk.success, new TextDecoder().decode(mk.stderr));
+      const run = "mkdir -p /mnt && mount -t ext2 -o ro /dev/vda /mnt && cat /mnt/hello.txt";
+      const { vm, out, r } = await boot(run, {
+        disks: [{ path: `${dir}/fs.img`, readOnly: true }],
+      });
+      try {
+        assertEquals(r.kind, "reset", out.slice(-3000));
+        assertStringIncludes(out, "a file on a virtio-blk disk");
+      } finally {
+        await done(vm);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "linux: virtio-net over a TAP: the guest pings the host side",
+  ignore,
+  async fn() {
+    const { closeFd, O_RDONLY, openFile, setns } = await import("../../kvm/mod.ts");
+    const sh = async (...args: string[]) => {
+      const o = await new Deno.Command(args[0]!, { args: args.slice(1), stderr: "piped" }).output();
+      assert(o.success, `${args.join(" ")}: ${new TextDecoder().decode(o.stderr)}`);
+    };
+    const ns = `denovm-lin-${Deno.pid}`;
+    await sh("ip", "netns", "add", ns);
+    let out = "";
+    let vm: VmmT | undefined;
+    try {
+      const run = "ip link set eth0 up && ip addr add 10.231.0.2/24 dev eth0 && " +
+        "for i in 1 2 3 4 5 6 7 8 9 10; do ping -c 1 -W 1 10.231.0.1 >/dev/null && break; done; " +
+        "ping -c 3 -W 2 10.231.0.1";
+      const cmdline = `console=ttyS0 reboot=k panic=1 pci=off nomodule quiet denovm.run=${
+        btoa(run)
+      }`;
+      // The VMM creates its TAP in the namespace: this thread enters it for that moment.
+      const self = openFile("/proc/thread-self/ns/net", O_RDONLY);
+      const nsfd = openFile(`/var/run/netns/${ns}`, O_RDONLY);
+      try {
+        setns(nsfd, 0x4000_0000);
+        try {
+          vm = await Vmm.create({
+            kernel: kernel!,
+            initrd: initrd!,
+            memMiB: 256,
+            cmdline,
+            nets: [{ tap: "dvmlin0" }],
+          }, {
+            output: (b) => (out += new TextDecoder().decode(b)),
+          });
+        } finally {
+          setns(self, 0x4000_0000);
+        }
+      } finally {
+        closeFd(nsfd);
+        closeFd(self);
+      }
+      await sh("ip", "netns", "exec", ns, "ip", "link", "set", "dvmlin0", "up");
+      await sh("ip", "netns", "exec", ns, "ip", "addr", "add", "10.231.0.1/24", "dev", "dvmlin0");
+      vm.start();
+      const r = await vm.whenExit();
+      vm.serial.drain();
+      assertEquals(r.kind, "reset", out.slice(-3000));
+      assertStringIncludes(out, "3 packets received");
+    } finally {
+      if (vm) await done(vm);
+      await sh("ip", "netns", "del", ns);
+    }
+  },
+});
+
+Deno.test({
+  name: "linux: a running guest is paused, snapshotted, restored in a new process and goes on",
+  ignore,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const run =
+        "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo tick $i; sleep 0.02; done; echo loop-done";
+      let out = "";
+      const cmdline = `console=ttyS0 reboot=k panic=1 pci=off nomodule quiet denovm.run=${
+        btoa(run)
+      }`;
+      const vm = await Vmm.create({ kernel: kernel!, initrd: initrd!, memMiB: 256, cmdline }, {
+        output: (b) => (out += new TextDecoder().decode(b)),
+      });
+      let saved: number;
+      try {
+        vm.start();
+        for (let t = 0; t < 1200 && !/tick 40\b/.test(out); t++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assertStringIncludes(out, "tick 40");
+        await vm.pause();
+        saved = Math.max(...[...out.matchAll(/tick (\d+)/g)].map((m) => Number(m[1])));
+        await vm.snapshot(`${dir}/snap`);
+      } finally {
+        await done(vm);
+      }
+      const child = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("./restore_child.ts", import.meta.url).pathname, `${dir}/snap`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const after = new TextDecoder().decode(child.stdout);
+      assert(child.success, new TextDecoder().decode(child.stderr) + after.slice(-2000));
+      const ticks = [...after.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+      assert(ticks.length > 0, after.slice(-2000));
+      assert(
+        ticks[0]! > saved && ticks[0]! <= saved + 2,
+        `resumed at tick ${ticks[0]} after ${saved}`,
+      );
+      assertStringIncludes(after, "tick 300");
+      assertStringIncludes(after, "loop-done");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
