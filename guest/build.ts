@@ -4,7 +4,7 @@
  * the recipe and the source version. Installs what it needs from Debian when missing
  * (linux-source, its build tools, busybox-static, cpio). Prints the output path.
  *
- *   deno task guest:kernel      -> <cache>/kernel-<hash>/bzImage   (~3 min on 2 cores)
+ *   deno task guest:kernel      -> <cache>/kernel-<hash>/bzImage, and vmlinux beside it
  *   deno task guest:initramfs   -> <cache>/initramfs-<hash>.cpio.gz
  *
  * @module
@@ -97,6 +97,7 @@ export async function buildKernel(fragmentPath = `${HERE}kernel.fragment`): Prom
     await Deno.mkdir(out, { recursive: true });
     await Deno.copyFile(`${src}/arch/x86/boot/bzImage`, `${out}/bzImage.tmp`);
     await Deno.copyFile(`${src}/.config`, `${out}/config`);
+    await Deno.copyFile(`${src}/vmlinux`, `${out}/vmlinux`);
     await Deno.rename(`${out}/bzImage.tmp`, `${out}/bzImage`);
     return `${out}/bzImage`;
   } finally {

@@ -274,3 +274,32 @@ Deno.test({
     }
   },
 });
+
+const vmlinux = Deno.env.get("DENOVM_VMLINUX");
+
+Deno.test({
+  name: "linux: the ELF vmlinux boots too (through PVH when it carries the note)",
+  ignore: ignore || !vmlinux,
+  async fn() {
+    const { parseKernel } = await import("../../boot/kernel.ts");
+    const k = parseKernel(await Deno.readFile(vmlinux!), vmlinux);
+    let out = "";
+    const cmdline = `console=ttyS0 reboot=k panic=1 pci=off nomodule quiet denovm.run=${
+      btoa("echo elf-boot-ok")
+    }`;
+    const vm = await Vmm.create({ kernel: vmlinux!, initrd: initrd!, memMiB: 256, cmdline }, {
+      output: (b) => (out += new TextDecoder().decode(b)),
+    });
+    try {
+      assertEquals(vm.boot?.mode, k.pvhEntry !== undefined ? "pvh" : "64-bit");
+      vm.start();
+      const r = await vm.whenExit();
+      vm.serial.drain();
+      assertEquals(r.kind, "reset", out.slice(-3000));
+      assertStringIncludes(out, "elf-boot-ok");
+      console.error(`linux vmlinux boot mode: ${vm.boot?.mode}`);
+    } finally {
+      await done(vm);
+    }
+  },
+});

@@ -1,0 +1,128 @@
+/**
+ * The peer comparison, run inside the nested lane: our VMM and QEMU's microvm machine
+ * (both on L1's KVM) boot the same kernel and initramfs, each measured from process spawn
+ * to the init's "denovm-init: up" line, and each reads a 64 MiB virtio-blk disk with dd in
+ * the guest. Best of 3. Prints:
+ *   boot_to_init_ms ours N qemu N
+ *   dd_read_mib_s ours N qemu N
+ *
+ *   deno run -A tests/nested/peer.ts <bzImage> <initramfs>
+ *
+ * @module
+ */
+
+const [kernel, initrd] = Deno.args;
+if (!kernel || !initrd) {
+  console.error("usage: peer.ts <bzImage> <initramfs>");
+  Deno.exit(2);
+}
+const repo = new URL("../../", import.meta.url).pathname;
+const dir = await Deno.makeTempDir({ prefix: "denovm-peer-" });
+const disk = `${dir}/disk.img`;
+await Deno.writeFile(disk, new Uint8Array(64 << 20));
+const run = "dd if=/dev/vda of=/dev/null bs=1M 2>&1 | tail -1";
+const append = `console=ttyS0 reboot=k panic=1 pci=off quiet denovm.run=${btoa(run)}`;
+
+const vmms: Record<string, string[]> = {
+  ours: [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${repo}cli.ts`,
+    "--quiet",
+    "--kernel",
+    kernel,
+    "--initrd",
+    initrd,
+    "--mem",
+    "256",
+    "--disk",
+    `${disk},ro`,
+    "--cmdline",
+    append,
+  ],
+  qemu: [
+    "qemu-system-x86_64",
+    "-M",
+    "microvm,x-option-roms=off,rtc=off,isa-serial=on,auto-kernel-cmdline=on",
+    "-enable-kvm",
+    "-cpu",
+    "host",
+    "-m",
+    "256",
+    "-smp",
+    "1",
+    "-nodefaults",
+    "-no-user-config",
+    "-nographic",
+    "-serial",
+    "stdio",
+    "-no-reboot",
+    "-device",
+    "i8042,mouse-irq=15",
+    "-kernel",
+    kernel,
+    "-initrd",
+    initrd,
+    "-append",
+    `${append} acpi=off`,
+    "-drive",
+    `id=d,file=${disk},format=raw,if=none,readonly=on`,
+    "-device",
+    "virtio-blk-device,drive=d",
+  ],
+};
+
+/** Spawns one boot; returns ms to the init line and the guest's dd rate. */
+async function once(argv: string[]): Promise<{ initMs: number; mibS: number }> {
+  const t0 = performance.now();
+  const p = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .spawn();
+  let out = "", initMs = NaN;
+  const dec = new TextDecoder();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const kill = new Promise<void>((r) => (timer = setTimeout(() => {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* gone */ }
+    r();
+  }, 120_000)));
+  const read = (async () => {
+    for await (const c of p.stdout) {
+      out += dec.decode(c, { stream: true });
+      if (Number.isNaN(initMs) && out.includes("denovm-init: up")) initMs = performance.now() - t0;
+    }
+  })();
+  const err = new Response(p.stderr).text();
+  await Promise.race([p.status, kill]);
+  clearTimeout(timer);
+  await read;
+  await err;
+  // GNU: "67108864 bytes (67 MB, 64 MiB) copied, 0.1 s, 660 MB/s"; busybox: "... copied, 0.1 seconds, ..."
+  const m = /(\d+) bytes .*copied, ([\d.]+) s/.exec(out);
+  const mibS = m ? Number(m[1]) / (1 << 20) / Number(m[2]) : NaN;
+  if (Number.isNaN(initMs)) throw new Error(`${argv[0]}: no init line:\n${out.slice(-2000)}`);
+  return { initMs, mibS };
+}
+
+const best: Record<string, { initMs: number; mibS: number }> = {};
+for (const [name, argv] of Object.entries(vmms)) {
+  for (let i = 0; i < 3; i++) {
+    const r = await once(argv);
+    const b = best[name];
+    best[name] = {
+      initMs: Math.min(b?.initMs ?? Infinity, r.initMs),
+      mibS: Math.max(b?.mibS ?? 0, Number.isNaN(r.mibS) ? 0 : r.mibS),
+    };
+  }
+}
+console.log(
+  `boot_to_init_ms ours ${best.ours!.initMs.toFixed(0)} qemu ${best.qemu!.initMs.toFixed(0)}`,
+);
+console.log(`dd_read_mib_s ours ${best.ours!.mibS.toFixed(1)} qemu ${best.qemu!.mibS.toFixed(1)}`);
+await Deno.remove(dir, { recursive: true });
