@@ -8,7 +8,7 @@
  *   `boot64_to_marker_ms N`, which runs on any KVM host, this one included.
  */
 
-import { buildBoot64 } from "../tests/boot_guest_test.ts";
+import { writeBootFiles } from "../tests/boot_guest_test.ts";
 
 const kernel = Deno.env.get("DENOVM_KERNEL");
 const dir = await Deno.makeTempDir({ prefix: "denovm-bench-boot-" });
@@ -28,10 +28,7 @@ try {
     ];
     name = "boot_to_init_ms";
   } else {
-    await Deno.writeFile(`${dir}/bzImage`, await buildBoot64());
-    const initrd = new Uint8Array(4096);
-    initrd.set(new TextEncoder().encode("INITRD-OK"));
-    await Deno.writeFile(`${dir}/initrd`, initrd);
+    await writeBootFiles(dir);
     args = [
       "--kernel",
       `${dir}/bzImage`,

@@ -154,12 +154,16 @@ export function writeBootTables(mem: GuestMemory): void {
 const CR0_PE = 1n, CR0_ET = 0x10n, CR0_NE = 0x20n, CR0_PG = 0x8000_0000n;
 const CR4_PAE = 0x20n, EFER_LME = 0x100n, EFER_LMA = 0x400n;
 
-/** Special registers for the 64-bit entry: long mode, paging on the identity tables. */
-export function longModeSregs(base: Sregs): Sregs {
-  const code = segmentFor(SEL.CODE64), data = segmentFor(SEL.DATA);
+/** Flat segments from the boot GDT with code selector `code`, and the given control registers. */
+function flatSregs(
+  base: Sregs,
+  code: number,
+  ctl: Pick<Sregs, "cr0" | "cr3" | "cr4" | "efer">,
+): Sregs {
+  const data = segmentFor(SEL.DATA);
   return {
     ...base,
-    cs: code,
+    cs: segmentFor(code),
     ds: data,
     es: data,
     fs: data,
@@ -168,32 +172,23 @@ export function longModeSregs(base: Sregs): Sregs {
     tr: segmentFor(SEL.TSS),
     gdt: { base: BigInt(BOOT.GDT), limit: GDT_ENTRIES.length * 8 - 1 },
     idt: { base: 0n, limit: 0 },
+    ...ctl,
+  };
+}
+
+/** Special registers for the 64-bit entry: long mode, paging on the identity tables. */
+export function longModeSregs(base: Sregs): Sregs {
+  return flatSregs(base, SEL.CODE64, {
     cr0: CR0_PE | CR0_PG | CR0_ET | CR0_NE,
     cr3: BigInt(BOOT.PML4),
     cr4: CR4_PAE,
     efer: EFER_LME | EFER_LMA,
-  };
+  });
 }
 
 /** Special registers for PVH: 32-bit protected mode, paging off. */
 export function pvhSregs(base: Sregs): Sregs {
-  const code = segmentFor(SEL.CODE32), data = segmentFor(SEL.DATA);
-  return {
-    ...base,
-    cs: code,
-    ds: data,
-    es: data,
-    fs: data,
-    gs: data,
-    ss: data,
-    tr: segmentFor(SEL.TSS),
-    gdt: { base: BigInt(BOOT.GDT), limit: GDT_ENTRIES.length * 8 - 1 },
-    idt: { base: 0n, limit: 0 },
-    cr0: CR0_PE | CR0_ET | CR0_NE,
-    cr3: 0n,
-    cr4: 0n,
-    efer: 0n,
-  };
+  return flatSregs(base, SEL.CODE32, { cr0: CR0_PE | CR0_ET | CR0_NE, cr3: 0n, cr4: 0n, efer: 0n });
 }
 
 /** General registers at the entry: RIP, boot_params in RSI (64-bit) or start_info in RBX (PVH). */

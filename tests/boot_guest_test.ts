@@ -20,16 +20,21 @@ export async function buildBoot64(): Promise<Uint8Array> {
   return image;
 }
 
+/** Writes `bzImage` (boot64) and `initrd` (4 KiB starting "INITRD-OK") into `dir`. */
+export async function writeBootFiles(dir: string): Promise<void> {
+  await Deno.writeFile(`${dir}/bzImage`, await buildBoot64());
+  const initrd = new Uint8Array(4096);
+  initrd.set(new TextEncoder().encode("INITRD-OK"));
+  await Deno.writeFile(`${dir}/initrd`, initrd);
+}
+
 Deno.test({
   name: "boot64 test guest: loaded like Linux (bzImage, zero page, long mode), passes its checks",
   ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
     try {
-      await Deno.writeFile(`${dir}/bzImage`, await buildBoot64());
-      const initrd = new Uint8Array(4096);
-      initrd.set(new TextEncoder().encode("INITRD-OK"));
-      await Deno.writeFile(`${dir}/initrd`, initrd);
+      await writeBootFiles(dir);
       let out = "";
       await using vm = await Vmm.create({
         kernel: `${dir}/bzImage`,
@@ -63,10 +68,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
     try {
-      await Deno.writeFile(`${dir}/bzImage`, await buildBoot64());
-      const initrd = new Uint8Array(4096);
-      initrd.set(new TextEncoder().encode("INITRD-OK"));
-      await Deno.writeFile(`${dir}/initrd`, initrd);
+      await writeBootFiles(dir);
       let out = "";
       await using vm = await Vmm.create({
         kernel: `${dir}/bzImage`,
@@ -104,10 +106,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
     try {
-      await Deno.writeFile(`${dir}/bzImage`, await buildBoot64());
-      const initrd = new Uint8Array(4096);
-      initrd.set(new TextEncoder().encode("INITRD-OK"));
-      await Deno.writeFile(`${dir}/initrd`, initrd);
+      await writeBootFiles(dir);
       const out = await new Deno.Command(Deno.execPath(), {
         args: [
           "run",

@@ -51,12 +51,13 @@ class SlowDisk implements DiskImage {
   }
 }
 
-async function boot(disk: string, diskImages?: DiskImage[]) {
+async function boot(disk: string, diskImages?: DiskImage[], trackDirtyPages = false) {
   const image = { bytes: await buildGuest("snap"), load: 0x1000 };
   const vm = await Vmm.create({ disks: [{ path: disk }], rng: true, console: "none" }, {
     ram: LOW_RAM,
     mmioBase: 0xd0000,
     image,
+    trackDirtyPages,
     ...(diskImages ? { diskImages } : {}),
   });
   vm.machine.memory.writeU32(0x6004, N);
@@ -225,22 +226,10 @@ Deno.test({
         a.start();
         assertEquals((await deadline(a.whenExit(), 60_000, "reference run")).kind, "exit");
       }
-      const image = { bytes: await buildGuest("snap"), load: 0x1000 };
       const disk = FileDisk.open(`${dir}/b.img`);
       let pages: number;
       {
-        await using b = await Vmm.create({
-          disks: [{ path: `${dir}/b.img` }],
-          rng: true,
-          console: "none",
-        }, {
-          ram: LOW_RAM,
-          mmioBase: 0xd0000,
-          image,
-          diskImages: [disk],
-          trackDirtyPages: true,
-        });
-        b.machine.memory.writeU32(0x6004, N);
+        await using b = await boot(`${dir}/b.img`, [disk], true);
         b.start();
         const until = async (n: number) => {
           while (b.machine.memory.readU32(0x6000) < n) await new Promise((r) => setTimeout(r, 2));
