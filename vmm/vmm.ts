@@ -22,6 +22,7 @@ import { parseKernel } from "../boot/kernel.ts";
 import { type BootLayout, loadKernel } from "../boot/setup.ts";
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import { SerialPort } from "./serial.ts";
+import { Console } from "./console_api.ts";
 import type { StopReason } from "./vcpu_worker.ts";
 
 /** The exit port: a guest write of V stops the VM with `{kind: "exit", code: V}`. */
@@ -135,6 +136,11 @@ export class Vmm {
   readonly #ram: { gpa: number; size: number }[];
   readonly #tracking: boolean;
   #markerCell: Float64Array | undefined;
+  /** The guest console: waitFor(), write(), lines(). */
+  console!: Console;
+  /** Lifecycle events: "exit" (detail: the stop reason), "reset", "device-error" (detail: message). */
+  events: EventTarget = new EventTarget();
+  #exitWatched = false;
   /** The kernel boot, when one was loaded. */
   boot: BootLayout | undefined;
   /** The memory layers (absolute paths) the guest memory equalled at the last snapshot. */
@@ -195,9 +201,15 @@ export class Vmm {
     memoryFile: string | undefined,
   ): Promise<Vmm> {
     const marker = new Float64Array(new SharedArrayBuffer(8));
-    const output = cfg.console === "none"
-      ? () => {}
-      : opts.output ?? ((b: Uint8Array) => Deno.stdout.writeSync(b));
+    // The library echoes nothing by default: scripts read vm.console; the CLI passes stdout.
+    const user = cfg.console === "none" ? undefined : opts.output;
+    let sink: Console | undefined;
+    let events: EventTarget | undefined;
+    const vmmEvents = new EventTarget();
+    const output = (b: Uint8Array) => {
+      sink?.push(b);
+      user?.(b);
+    };
     const serial = new SerialPort({ output });
     const ram = opts.ram ?? ramLayout(cfg.memMiB);
     const mmioBase = opts.mmioBase ?? VIRTIO_MMIO_BASE;
@@ -226,7 +238,12 @@ export class Vmm {
         consoleOutput: output,
         mmioBase,
         ...(opts.diskImages ? { diskImages: opts.diskImages } : {}),
-        ...(opts.log ? { log: opts.log } : {}),
+        log: (msg: string) => {
+          opts.log?.(msg);
+          if (/needs reset/i.test(msg)) {
+            events?.dispatchEvent(new CustomEvent("device-error", { detail: msg }));
+          }
+        },
       });
       m.mmio.register(BOOT_MARKER_MMIO, 0x1000, {
         read: (_o, d) => d.fill(0),
@@ -234,6 +251,11 @@ export class Vmm {
           if (marker[0] === 0) marker[0] = performance.timeOrigin + performance.now();
         },
       }, "boot-marker");
+      events = vmmEvents;
+      sink = new Console((bytes) => {
+        if (cfg.console === "virtio" && devices.console) devices.console.input(bytes);
+        else serial.input(bytes);
+      });
       const vmm = new Vmm(
         cfg,
         m,
@@ -243,6 +265,8 @@ export class Vmm {
         opts.trackDirtyPages ?? false,
       );
       vmm.#markerCell = marker;
+      vmm.console = sink;
+      vmm.events = vmmEvents;
       return vmm;
     } catch (e) {
       await m.close();
@@ -265,12 +289,24 @@ export class Vmm {
   start(): void {
     if (this.#state !== "created") throw new Error(`Cannot start a VM that is ${this.#state}`);
     this.#state = "running";
+    this.#watchExit();
     this.machine.run();
   }
 
   /** Resolves when the guest stops (exit port, reset, shutdown, error, quit). */
   whenExit(): Promise<StopReason & { vcpu: number }> {
     return this.machine.whenExit();
+  }
+
+  #watchExit(): void {
+    if (this.#exitWatched) return;
+    this.#exitWatched = true;
+    void this.machine.whenExit().then((r) => {
+      this.serial.drain();
+      this.console.close();
+      this.events.dispatchEvent(new CustomEvent("exit", { detail: r }));
+      if (r.kind === "reset") this.events.dispatchEvent(new CustomEvent("reset", { detail: r }));
+    });
   }
 
   /**
@@ -435,6 +471,7 @@ export class Vmm {
         : new SnapshotError(`Cannot restore: ${e instanceof Error ? e.message : String(e)}`);
     }
     vmm.#state = "paused";
+    vmm.#watchExit();
     if (!opts.paused) vmm.resume();
     return vmm;
   }
