@@ -1,0 +1,148 @@
+/** The control API over a real Unix socket: configure, start, pause, snapshot, load; bad requests. */
+
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { ApiServer } from "../vmm/api.ts";
+import { buildGuest } from "./guests/build.ts";
+import { skipKvm } from "./helpers.ts";
+
+/** One HTTP/1.1 request over the Unix socket at `sock`. */
+async function call(sock: string, method: string, path: string, body?: unknown | string) {
+  const conn = await Deno.connect({ transport: "unix", path: sock });
+  try {
+    const payload = body === undefined
+      ? ""
+      : typeof body === "string"
+      ? body
+      : JSON.stringify(body);
+    const req =
+      `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${
+        new TextEncoder().encode(payload).byteLength
+      }\r\nConnection: close\r\n\r\n${payload}`;
+    await conn.write(new TextEncoder().encode(req));
+    const chunks: Uint8Array[] = [];
+    const buf = new Uint8Array(65536);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      chunks.push(buf.slice(0, n));
+    }
+    const text = new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+    const status = Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1]);
+    const raw = text.slice(text.indexOf("\r\n\r\n") + 4);
+    let json: Record<string, unknown> | undefined;
+    try {
+      json = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status, json };
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test({
+  name: "api: configure and start the demo; bad requests get 400/404/405 with a reason",
+  ignore: skipKvm,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const sock = `${dir}/api.sock`;
+    const api = await ApiServer.listen(sock);
+    try {
+      assertEquals((await Deno.stat(sock)).mode! & 0o777, 0o600, "owner-only socket");
+      assertEquals((await call(sock, "GET", "/")).json?.state, "Not started");
+      assertEquals(
+        (await call(sock, "PUT", "/machine-config", { vcpu_count: 1, mem_size_mib: 16 })).status,
+        204,
+      );
+      assertEquals((await call(sock, "GET", "/machine-config")).json, {
+        vcpu_count: 1,
+        mem_size_mib: 16,
+      });
+      const bad = await call(sock, "PUT", "/machine-config", { vcpu_count: "two" });
+      assertEquals(bad.status, 400);
+      assertStringIncludes(String(bad.json?.fault_message), "vcpus: expected an integer");
+      assertEquals((await call(sock, "PUT", "/machine-config", "{not json")).status, 400);
+      assertEquals(
+        (await call(sock, "PUT", "/machine-config", { cpus: 1 })).json?.fault_message,
+        "unknown field 'cpus'",
+      );
+      const mismatch = await call(sock, "PUT", "/drives/rootfs", {
+        drive_id: "other",
+        path_on_host: "/x",
+      });
+      assertEquals(mismatch.status, 400);
+      assertEquals((await call(sock, "GET", "/nothing")).status, 404);
+      assertEquals((await call(sock, "POST", "/")).status, 405);
+      assertEquals(
+        (await call(sock, "PATCH", "/vm", { state: "Paused" })).status,
+        400,
+        "not started yet",
+      );
+      assertEquals((await call(sock, "PUT", "/actions", { action_type: "Reboot" })).status, 400);
+      assertEquals(
+        (await call(sock, "PUT", "/actions", { action_type: "InstanceStart" })).status,
+        204,
+      );
+      assertEquals(await api.done, 0, "the demo guest ran and exited 0");
+      assertEquals(
+        (await call(sock, "PUT", "/boot-source", { kernel_image_path: "/k" })).status,
+        400,
+        "after start",
+      );
+    } finally {
+      await api.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "api: pause, snapshot, resume; then snapshot/load in a second server",
+  ignore: skipKvm,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const image = { bytes: await buildGuest("loop"), load: 0x1000 };
+    const a = await ApiServer.listen(`${dir}/a.sock`, { image });
+    try {
+      await call(`${dir}/a.sock`, "PUT", "/machine-config", { mem_size_mib: 16 });
+      assertEquals(
+        (await call(`${dir}/a.sock`, "PUT", "/actions", { action_type: "InstanceStart" })).status,
+        204,
+      );
+      assertEquals((await call(`${dir}/a.sock`, "PATCH", "/vm", { state: "Paused" })).status, 204);
+      assertEquals((await call(`${dir}/a.sock`, "GET", "/")).json?.state, "Paused");
+      const snap = await call(`${dir}/a.sock`, "PUT", "/snapshot/create", {
+        snapshot_path: `${dir}/snap`,
+        snapshot_type: "Full",
+      });
+      assertEquals(snap.status, 204, String(snap.json?.fault_message));
+      assertEquals((await call(`${dir}/a.sock`, "PATCH", "/vm", { state: "Resumed" })).status, 204);
+      assertEquals((await call(`${dir}/a.sock`, "GET", "/")).json?.state, "Running");
+    } finally {
+      await a.close();
+    }
+    const b = await ApiServer.listen(`${dir}/b.sock`);
+    try {
+      const bad = await call(`${dir}/b.sock`, "PUT", "/snapshot/load", {
+        snapshot_path: `${dir}/nope`,
+      });
+      assertEquals(bad.status, 500);
+      assertStringIncludes(String(bad.json?.fault_message), "Cannot read snapshot");
+      const load = await call(`${dir}/b.sock`, "PUT", "/snapshot/load", {
+        snapshot_path: `${dir}/snap`,
+      });
+      assertEquals(load.status, 204, String(load.json?.fault_message));
+      assertEquals(
+        (await call(`${dir}/b.sock`, "GET", "/")).json?.state,
+        "Paused",
+        "loaded paused by default",
+      );
+      assert(b.vm !== undefined);
+    } finally {
+      await b.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
