@@ -9,6 +9,7 @@ import "./vmm/prewarm.ts";
 import { parseArgs } from "@std/cli/parse-args";
 import { ConfigError, loadConfig, parseConfig, type VmConfig } from "./vmm/config.ts";
 import { checkHost } from "./vmm/host.ts";
+import { type ApiOptions, ApiServer } from "./vmm/api.ts";
 import { parseTrigger, runVm, type SnapshotTrigger } from "./vmm/run.ts";
 import { drainVcpuWorkerPool } from "./vmm/worker_pool.ts";
 
@@ -34,6 +35,9 @@ Options:
                            against the console output
   --restore <dir>          restore a snapshot and run it (--disk/--net replace the saved
                            disk paths and TAP names, in order)
+  --api-sock <path>        serve the control API (HTTP over this Unix socket). Alone, the
+                           VM waits for configuration and InstanceStart; with machine
+                           flags or --config it boots at once and stays controllable
   --allow-emulated         boot --kernel even where KVM only emulates (test kernels)
   --quiet                  do not print the host check line (it is still printed when
                            the host cannot run Linux)
@@ -67,6 +71,10 @@ export interface CliRequest {
   /** Boot a kernel even when KVM only emulates (small test kernels). */
   allowEmulated?: boolean;
   snapshot?: { dir: string; on: SnapshotTrigger };
+  /** Serve the control API on this Unix socket. */
+  apiSock?: string;
+  /** With --api-sock: machine flags or --config were given, so boot at once. */
+  configured?: boolean;
 }
 
 /** The configuration the flags describe (validated by parseConfig). */
@@ -87,6 +95,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
       "snapshot",
       "snapshot-on",
       "restore",
+      "api-sock",
     ],
     boolean: ["help", "quiet", "rng", "allow-emulated"],
     collect: ["disk", "net"],
@@ -100,6 +109,20 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
   const extra: Partial<CliRequest> = {};
   if (f["allow-emulated"]) extra.allowEmulated = true;
   if (f.image !== undefined) extra.image = f.image;
+  if (f["api-sock"] !== undefined) {
+    if (f["api-sock"] === "") throw new UsageError("--api-sock expects a path");
+    if (f.restore !== undefined || f.snapshot !== undefined) {
+      throw new UsageError(
+        "--api-sock cannot be combined with --restore or --snapshot (use the snapshot/load and snapshot/create requests)",
+      );
+    }
+    extra.apiSock = f["api-sock"];
+    extra.configured = f.image !== undefined || f.config !== undefined || f.rng ||
+      many(f.disk).length > 0 || many(f.net).length > 0 ||
+      ["kernel", "initrd", "cmdline", "mem", "cpus", "console", "vsock"].some((k) =>
+        (f as Record<string, unknown>)[k] !== undefined
+      );
+  }
   if (f.restore !== undefined) {
     if (f.image !== undefined || f.kernel !== undefined || f.config !== undefined) {
       throw new UsageError("--restore cannot be combined with --kernel, --image or --config");
@@ -175,10 +198,10 @@ export async function main(args: string[]): Promise<number> {
   }
   const host = await checkHost();
   if (!quiet || !host.native) console.error(host.message);
+  const refusal =
+    "not booting the kernel: on this host it would run for minutes and then fail. Pass --allow-emulated to try anyway (small test kernels work)";
   if (config.kernel !== undefined && !host.native && !req.allowEmulated) {
-    console.error(
-      "denovm: not booting the kernel: on this host it would run for minutes and then fail. Pass --allow-emulated to try anyway (small test kernels work)",
-    );
+    console.error(`denovm: ${refusal}`);
     return 1;
   }
   let image;
@@ -192,6 +215,14 @@ export async function main(args: string[]): Promise<number> {
       throw new UsageError(`--image ${req.image} must be 1 byte to 576 KiB`);
     }
   }
+  if (req.apiSock !== undefined) {
+    return await serveApi(req.apiSock, {
+      config,
+      ...(image ? { image } : {}),
+      ...(req.configured ? { start: true } : {}),
+      ...(!host.native && !req.allowEmulated ? { kernelRefusal: refusal } : {}),
+    });
+  }
   return await runVm({
     config,
     ...(image ? { image } : {}),
@@ -204,6 +235,25 @@ export async function main(args: string[]): Promise<number> {
       : {}),
     ...(req.snapshot ? { snapshot: req.snapshot } : {}),
   });
+}
+
+/** Serves the control API until the VM stops (its exit code) or a SIGINT/SIGTERM (0). */
+async function serveApi(path: string, opts: ApiOptions): Promise<number> {
+  const out = (b: Uint8Array) => {
+    let off = 0;
+    while (off < b.byteLength) off += Deno.stdout.writeSync(b.subarray(off));
+  };
+  const server = await ApiServer.listen(path, { ...opts, output: out });
+  const stop = () => void server.close();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  try {
+    return await server.done;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+    await server.close();
+  }
 }
 
 if (import.meta.main) {

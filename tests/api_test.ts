@@ -128,7 +128,7 @@ Deno.test({
       const bad = await call(`${dir}/b.sock`, "PUT", "/snapshot/load", {
         snapshot_path: `${dir}/nope`,
       });
-      assertEquals(bad.status, 500);
+      assertEquals(bad.status, 400);
       assertStringIncludes(String(bad.json?.fault_message), "Cannot read snapshot");
       const load = await call(`${dir}/b.sock`, "PUT", "/snapshot/load", {
         snapshot_path: `${dir}/snap`,
@@ -145,4 +145,107 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+async function waitForSocket(path: string, p: Deno.ChildProcess): Promise<void> {
+  let exited = false;
+  void p.status.then(() => (exited = true));
+  for (let i = 0; i < 400; i++) {
+    try {
+      await Deno.stat(path);
+      return;
+    } catch {
+      if (exited) throw new Error("the CLI exited before listening");
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  throw new Error(`no socket at ${path} after 10 s`);
+}
+
+function spawnCli(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, "--quiet", ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+Deno.test({
+  name: "cli --api-sock: waits for InstanceStart, prints the demo's console, exits with its code",
+  ignore: skipKvm,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const sock = `${dir}/api.sock`;
+    const p = spawnCli(["--api-sock", sock]);
+    try {
+      await waitForSocket(sock, p);
+      assertEquals((await call(sock, "GET", "/")).json?.state, "Not started");
+      assertEquals((await call(sock, "PUT", "/machine-config", { mem_size_mib: 16 })).status, 204);
+      assertEquals(
+        (await call(sock, "PUT", "/actions", { action_type: "InstanceStart" })).status,
+        204,
+      );
+      const out = await p.output();
+      const stdout = new TextDecoder().decode(out.stdout);
+      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+      assertStringIncludes(stdout, "Hello from a denovm guest");
+      let gone = false;
+      try {
+        await Deno.stat(sock);
+      } catch {
+        gone = true;
+      }
+      assert(gone, "the socket is removed on exit");
+    } finally {
+      try {
+        p.kill();
+      } catch {
+        // exited
+      }
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cli --api-sock with machine flags boots at once; pause + snapshot over the API; SIGTERM exits 0",
+  ignore: skipKvm,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const sock = `${dir}/api.sock`;
+    await Deno.writeFile(`${dir}/loop.bin`, await buildGuest("loop"));
+    const p = spawnCli(["--api-sock", sock, "--mem", "16", "--image", `${dir}/loop.bin`]);
+    try {
+      await waitForSocket(sock, p);
+      assertEquals((await call(sock, "GET", "/")).json?.state, "Running");
+      assertEquals((await call(sock, "PATCH", "/vm", { state: "Paused" })).status, 204);
+      const snap = await call(sock, "PUT", "/snapshot/create", { snapshot_path: `${dir}/snap` });
+      assertEquals(snap.status, 204, String(snap.json?.fault_message));
+      assert((await Deno.stat(`${dir}/snap/state.bin`)).size > 0, "the snapshot is on disk");
+      p.kill("SIGTERM");
+      const out = await p.output();
+      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    } finally {
+      try {
+        p.kill();
+      } catch {
+        // exited
+      }
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("cli --api-sock refuses --restore and --snapshot with exit code 2", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, "--api-sock", "/tmp/x.sock", "--restore", "/tmp/snap"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 2);
+  assertStringIncludes(new TextDecoder().decode(out.stderr), "snapshot/load");
 });

@@ -30,3 +30,14 @@ Deno.test({
     }
   },
 });
+
+Deno.test("README: the CLI section shows exactly what `cli.ts --help` prints", async () => {
+  const root = new URL("../", import.meta.url).pathname;
+  const readme = await Deno.readTextFile(`${root}README.md`);
+  const block = /## CLI\n\n```\n([\s\S]*?)```/.exec(readme)?.[1];
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${root}cli.ts`, "--help"],
+    stdout: "piped",
+  }).output();
+  assertEquals(block?.trimEnd(), new TextDecoder().decode(out.stdout).trimEnd());
+});

@@ -44,6 +44,12 @@ export interface ApiOptions {
   output?: (bytes: Uint8Array) => void;
   /** Boot this real-mode image instead of the demo when no boot source is set (tests). */
   image?: RealModeImage;
+  /** The configuration to start from (CLI flags or a config file). */
+  config?: VmConfig;
+  /** Start the VM at once (as if `InstanceStart` came first). */
+  start?: boolean;
+  /** When set, `InstanceStart` with a kernel is refused with this reason (emulating hosts). */
+  kernelRefusal?: string;
 }
 
 /** The control API server for one VM. */
@@ -79,6 +85,20 @@ export class ApiServer {
     s.#server = Deno.serve({ path: tmp, onListen: () => ready.resolve() }, (req) => s.#handle(req));
     await ready.promise;
     await Deno.chmod(tmp, 0o600);
+    // Configured to boot at once: start before the socket appears, so the first request
+    // already sees a running VM.
+    if (opts.config) s.#config = opts.config;
+    if (opts.start) {
+      try {
+        s.#boot();
+        s.#start(await Vmm.create(s.#config, s.#vmmOptions()));
+      } catch (e) {
+        await s.#vm?.stop();
+        await s.#server.shutdown();
+        await Deno.remove(dir, { recursive: true });
+        throw e;
+      }
+    }
     await Deno.rename(tmp, path);
     await Deno.remove(dir);
     return s;
@@ -211,6 +231,7 @@ export class ApiServer {
           const b = obj(body, ["action_type"], ["action_type"]);
           if (b.action_type === "InstanceStart") {
             this.#preBoot("InstanceStart");
+            this.#boot();
             this.#start(await Vmm.create(this.#config, this.#vmmOptions()));
             return noContent();
           }
@@ -257,10 +278,16 @@ export class ApiServer {
               "resume_vm",
               "enable_diff_snapshots",
             ], ["snapshot_path"]);
-            const vm = await Vmm.restore(str(b.snapshot_path, "snapshot_path"), {
-              paused: b.resume_vm !== true,
-              ...(this.opts.output ? { output: this.opts.output } : {}),
-            });
+            let vm: Vmm;
+            try {
+              vm = await Vmm.restore(str(b.snapshot_path, "snapshot_path"), {
+                paused: b.resume_vm !== true,
+                ...(this.opts.output ? { output: this.opts.output } : {}),
+              });
+            } catch (e) {
+              // A missing or damaged snapshot is the caller's input, not a VMM fault.
+              throw new BadRequest((e as Error).message);
+            }
             this.#start(vm, false);
             return noContent();
           }
@@ -289,6 +316,12 @@ export class ApiServer {
       ...(this.opts.output ? { output: this.opts.output } : {}),
       ...(this.opts.image && !this.#config.kernel ? { image: this.opts.image } : {}),
     };
+  }
+
+  #boot(): void {
+    if (this.#config.kernel !== undefined && this.opts.kernelRefusal) {
+      throw new BadRequest(this.opts.kernelRefusal);
+    }
   }
 
   #running(): Vmm {
