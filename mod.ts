@@ -34,6 +34,7 @@ export {
   type VmConfig,
   type VsockConfig,
 } from "./vmm/config.ts";
+export { AGENT_PORT, exec, ExecError, type ExecOptions, type ExecResult } from "./vmm/exec.ts";
 export { SnapshotError } from "./snapshot/format.ts";
 export { Machine, type MachineOptions, ramLayout } from "./vmm/machine.ts";
 export { Bus, type BusDevice } from "./vmm/bus.ts";

@@ -5,7 +5,8 @@
  * (linux-source, its build tools, busybox-static, cpio). Prints the output path.
  *
  *   deno task guest:kernel      -> <cache>/kernel-<hash>/bzImage, and vmlinux beside it
- *   deno task guest:initramfs   -> <cache>/initramfs-<hash>.cpio.gz
+ *   deno task guest:initramfs   -> <cache>/initramfs-<hash>.cpio.gz (with the agent)
+ *   deno task guest:agent       -> <cache>/agent-<hash> (static; `vm.exec` talks to it)
  *
  * @module
  */
@@ -105,17 +106,38 @@ export async function buildKernel(fragmentPath = `${HERE}kernel.fragment`): Prom
   }
 }
 
-/** Builds (or finds in the cache) a busybox initramfs around `initPath`; returns its path. */
+/** Builds (or finds in the cache) the static guest agent (`agent.c`); returns its path. */
+export async function buildAgent(): Promise<string> {
+  await ensurePackages(["gcc", "libc6-dev"]);
+  const src = await Deno.readFile(`${HERE}agent.c`);
+  const out = `${cacheDir()}/agent-${await hash(src)}`;
+  if (await exists(out)) return out;
+  await Deno.mkdir(cacheDir(), { recursive: true });
+  await sh(`gcc -static -Os -Wall -Werror -o ${out}.tmp ${HERE}agent.c && mv ${out}.tmp ${out}`);
+  return out;
+}
+
+/**
+ * Builds (or finds in the cache) a busybox initramfs around `initPath`, with the guest
+ * agent at /bin/denovm-agent; returns its path.
+ */
 export async function buildInitramfs(initPath = `${HERE}init`): Promise<string> {
   await ensurePackages(["busybox-static", "cpio"]);
   const busybox = await Deno.readFile("/bin/busybox");
   const init = await Deno.readFile(initPath);
-  const out = `${cacheDir()}/initramfs-${await hash(busybox, init)}.cpio.gz`;
+  const agent = await buildAgent();
+  const out = `${cacheDir()}/initramfs-${await hash(
+    busybox,
+    init,
+    await Deno.readFile(agent),
+  )}.cpio.gz`;
   if (await exists(out)) return out;
   const work = await Deno.makeTempDir({ prefix: "denovm-initramfs-" });
   try {
     await Deno.mkdir(`${work}/bin`, { recursive: true });
     await Deno.copyFile("/bin/busybox", `${work}/bin/busybox`);
+    await Deno.copyFile(agent, `${work}/bin/denovm-agent`);
+    await Deno.chmod(`${work}/bin/denovm-agent`, 0o755);
     await Deno.copyFile(initPath, `${work}/init`);
     await Deno.chmod(`${work}/init`, 0o755);
     await Deno.chmod(`${work}/bin/busybox`, 0o755);
@@ -133,8 +155,9 @@ if (import.meta.main) {
   const what = Deno.args[0];
   if (what === "kernel") console.log(await buildKernel());
   else if (what === "initramfs") console.log(await buildInitramfs());
+  else if (what === "agent") console.log(await buildAgent());
   else {
-    console.error("usage: deno run -A guest/build.ts kernel|initramfs");
+    console.error("usage: deno run -A guest/build.ts kernel|initramfs|agent");
     Deno.exit(2);
   }
 }

@@ -23,6 +23,8 @@ import { type BootLayout, loadKernel } from "../boot/setup.ts";
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import { SerialPort } from "./serial.ts";
 import { Console } from "./console_api.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import { exec, ExecError, type ExecOptions, type ExecResult } from "./exec.ts";
 import type { StopReason } from "./vcpu_worker.ts";
 
 /** The exit port: a guest write of V stops the VM with `{kind: "exit", code: V}`. */
@@ -61,9 +63,27 @@ export interface VmmOptions {
   diskImages?: DiskImage[];
   /** A real-mode image to boot (default, without a kernel: the embedded demo guest). */
   image?: RealModeImage;
+  /** Device faults and guest misbehaviour (default: `logger.warn`). */
   log?: (message: string) => void;
+  /** Lifecycle and device logs (default: silent). See `createLogger` in `vmm/log.ts`. */
+  logger?: Logger;
   /** Track dirtied pages (KVM dirty log and device writes), for diff snapshots. */
   trackDirtyPages?: boolean;
+}
+
+/**
+ * Boot phase times, in ms since the process started (`performance.timeOrigin`). A phase
+ * not reached (yet) is absent.
+ */
+export interface BootTimings {
+  /** KVM VM, guest RAM, vCPU threads and devices exist. */
+  vmCreated?: number;
+  /** The kernel (or real-mode image) is in guest memory and the vCPUs are set up. */
+  kernelLoaded?: number;
+  /** vCPU 0 entered KVM_RUN for the first time. */
+  firstInstruction?: number;
+  /** The guest wrote the boot marker (its init reached userspace). */
+  bootMarker?: number;
 }
 
 /** One layer of guest memory in a snapshot: a full file, or the pages a diff changed. */
@@ -136,6 +156,9 @@ export class Vmm {
   readonly #ram: { gpa: number; size: number }[];
   readonly #tracking: boolean;
   #markerCell: Float64Array | undefined;
+  #logger: Logger = silentLogger;
+  #vmCreatedAt: number | undefined;
+  #loadedAt: number | undefined;
   /** The guest console: waitFor(), write(), lines(). */
   console!: Console;
   /** Lifecycle events: "exit" (detail: the stop reason), "reset", "device-error" (detail: message). */
@@ -184,6 +207,13 @@ export class Vmm {
         await vmm.stop();
         throw e;
       }
+      vmm.#loadedAt = performance.now();
+      vmm.#logger.info("kernel loaded", {
+        kernel: cfg.kernel,
+        mode: vmm.boot.mode,
+        initrd: cfg.initrd,
+        cmdline: vmm.boot.cmdline,
+      });
       return vmm;
     }
     const vmm = await Vmm.#build(cfg, opts, undefined);
@@ -192,6 +222,12 @@ export class Vmm {
     for (let id = 0; id < vmm.machine.vcpus.length; id++) {
       await vmm.machine.setRealMode(id, { ip: image.load, sp: (image.sp ?? 0x7000) - id * 0x400 });
     }
+    vmm.#loadedAt = performance.now();
+    vmm.#logger.info("real-mode image loaded", {
+      image: opts.image ? "given" : "demo",
+      bytes: image.bytes.byteLength,
+      load: `0x${image.load.toString(16)}`,
+    });
     return vmm;
   }
 
@@ -200,6 +236,8 @@ export class Vmm {
     opts: VmmOptions,
     memoryFile: string | undefined,
   ): Promise<Vmm> {
+    const logger = opts.logger ?? silentLogger;
+    const fault = opts.log ?? ((msg: string) => logger.warn(msg));
     const marker = new Float64Array(new SharedArrayBuffer(8));
     // The library echoes nothing by default: scripts read vm.console; the CLI passes stdout.
     const user = cfg.console === "none" ? undefined : opts.output;
@@ -224,7 +262,7 @@ export class Vmm {
           serial.spec,
         ],
         ...(memoryFile ? { memoryFile } : {}),
-        ...(opts.log ? { onFault: opts.log } : {}),
+        onFault: fault,
         dirtyLog: opts.trackDirtyPages ?? false,
       });
     } catch (e) {
@@ -239,7 +277,7 @@ export class Vmm {
         mmioBase,
         ...(opts.diskImages ? { diskImages: opts.diskImages } : {}),
         log: (msg: string) => {
-          opts.log?.(msg);
+          fault(msg);
           if (/needs reset/i.test(msg)) {
             events?.dispatchEvent(new CustomEvent("device-error", { detail: msg }));
           }
@@ -265,6 +303,17 @@ export class Vmm {
         opts.trackDirtyPages ?? false,
       );
       vmm.#markerCell = marker;
+      vmm.#logger = logger;
+      vmm.#vmCreatedAt = performance.now();
+      logger.info("vm created", {
+        vcpus: cfg.vcpus,
+        mem_mib: cfg.memMiB,
+        devices: devices.virtio.map((d) => d.name).join(",") || "none",
+        restored_from: memoryFile,
+      });
+      if (logger.enabled("debug")) {
+        for (const a of devices.announce) logger.debug("virtio-mmio device", { at: a });
+      }
       vmm.console = sink;
       vmm.events = vmmEvents;
       return vmm;
@@ -280,6 +329,18 @@ export class Vmm {
     return t === 0 ? undefined : t - performance.timeOrigin;
   }
 
+  /** Boot phase times so far (ms since process start). */
+  get timings(): BootTimings {
+    const t: BootTimings = {};
+    if (this.#vmCreatedAt !== undefined) t.vmCreated = this.#vmCreatedAt;
+    if (this.#loadedAt !== undefined) t.kernelLoaded = this.#loadedAt;
+    const first = this.machine.vcpus[0]?.firstRunAt;
+    if (first !== undefined) t.firstInstruction = first - performance.timeOrigin;
+    const marker = this.bootMarkerMs;
+    if (marker !== undefined) t.bootMarker = marker;
+    return t;
+  }
+
   /** "created", "running", "paused" or "stopped". */
   get state(): string {
     return this.#state;
@@ -291,6 +352,7 @@ export class Vmm {
     this.#state = "running";
     this.#watchExit();
     this.machine.run();
+    this.#logger.info("started");
   }
 
   /** Resolves when the guest stops (exit port, reset, shutdown, error, quit). */
@@ -304,6 +366,11 @@ export class Vmm {
     void this.machine.whenExit().then((r) => {
       this.serial.drain();
       this.console.close();
+      this.#logger.info("guest stopped", {
+        kind: r.kind,
+        code: "code" in r ? r.code : undefined,
+        message: "message" in r ? r.message : undefined,
+      });
       this.events.dispatchEvent(new CustomEvent("exit", { detail: r }));
       if (r.kind === "reset") this.events.dispatchEvent(new CustomEvent("reset", { detail: r }));
     });
@@ -321,6 +388,7 @@ export class Vmm {
     for (const t of this.machine.vcpus) await t.call("kvmclockCtrl");
     this.serial.drain();
     this.#state = "paused";
+    this.#logger.info("paused");
   }
 
   /** Resumes devices (re-kicking every activated queue), then the vCPUs. */
@@ -329,6 +397,7 @@ export class Vmm {
     for (const d of this.devices.virtio) d.transport.resume();
     this.#state = "running";
     this.machine.resume();
+    this.#logger.info("resumed");
   }
 
   /**
@@ -336,6 +405,16 @@ export class Vmm {
    * only the pages dirtied since the last snapshot) and then the state file.
    */
   async snapshot(dir: string, opts: SnapshotOptions = {}): Promise<void> {
+    const t0 = performance.now();
+    await this.#snapshot(dir, opts);
+    this.#logger.info("snapshot written", {
+      dir,
+      kind: opts.diff ? "diff" : "full",
+      ms: Math.round(performance.now() - t0),
+    });
+  }
+
+  async #snapshot(dir: string, opts: SnapshotOptions): Promise<void> {
     if (this.#state !== "paused") throw new Error("Cannot snapshot a VM that is not paused");
     if (opts.diff && !this.#tracking) {
       throw new Error("Cannot take a diff snapshot: the VM does not track dirty pages");
@@ -472,6 +551,7 @@ export class Vmm {
     }
     vmm.#state = "paused";
     vmm.#watchExit();
+    vmm.#logger.info("snapshot restored", { dir, layers: layers.length });
     if (!opts.paused) vmm.resume();
     return vmm;
   }
@@ -503,12 +583,34 @@ export class Vmm {
     }
   }
 
+  /**
+   * Runs `cmd` with `/bin/sh -c` in the guest and returns its exit code and output. Needs
+   * a vsock device (`config.vsock`) and the guest agent (`guest/agent.c`, started by the
+   * initramfs recipe's init); a guest without one fails with an {@link ExecError}.
+   *
+   * @example
+   * ```ts ignore
+   * const { code, stdout } = await vm.exec("uname -r");
+   * ```
+   */
+  async exec(cmd: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    if (this.#state !== "running") throw new Error(`Cannot exec in a VM that is ${this.#state}`);
+    const vsock = this.config.vsock;
+    if (!vsock) {
+      throw new ExecError(
+        "Cannot exec: the VM has no vsock device (set config.vsock; the guest runs denovm-agent)",
+      );
+    }
+    return await exec(vsock.path, cmd, opts);
+  }
+
   /** Stops the VM and releases everything. Idempotent. */
   async stop(): Promise<void> {
     if (this.#state === "stopped") return;
     this.#state = "stopped";
     await this.machine.close();
     this.serial.close();
+    this.#logger.debug("vm released");
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
