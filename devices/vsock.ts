@@ -55,6 +55,11 @@ export interface VsockConn {
   read(buf: Uint8Array): Promise<number | null>;
   /** Writes all of `data`. */
   write(data: Uint8Array): Promise<void>;
+  /**
+   * Half-closes: the guest will send nothing more, so the host reads end of stream while
+   * it may still write. Without it, the connection stays open until either side closes.
+   */
+  closeWrite?(): Promise<void>;
   close(): void;
 }
 
@@ -134,6 +139,8 @@ interface Conn {
   pending: Uint8Array | undefined;
   reading: boolean;
   hostEof: boolean;
+  /** SHUTDOWN flags the guest sent so far (RCV: it takes no more data; SEND: it sends none). */
+  peerShutdown: number;
   /** Host-initiated: settles when the guest answers (with our port, or null). */
   opened?: { resolve: (port: number | null) => void };
   writeChain: Promise<void>;
@@ -155,6 +162,7 @@ function newConn(hostPort: number, guestPort: number, host: VsockConn | undefine
     pending: undefined,
     reading: false,
     hostEof: false,
+    peerShutdown: 0,
     writeChain: Promise.resolve(),
   };
 }
@@ -319,6 +327,10 @@ export class VsockDevice implements VirtioBackend {
         return;
       case OP.RW:
         if (c.state !== "connected" || !c.host) return;
+        if (c.peerShutdown & SHUTDOWN_SEND) {
+          this.#log(`vsock: guest port ${c.guestPort} sent data after SHUTDOWN_SEND; resetting`);
+          return this.#drop(c, true);
+        }
         if (c.inFlight + payload.byteLength > VSOCK_BUF_ALLOC) {
           this.#log(`vsock: guest port ${c.guestPort} overran its credit; resetting`);
           return this.#drop(c, true);
@@ -340,12 +352,21 @@ export class VsockDevice implements VirtioBackend {
         return this.#creditUpdate(c);
       case OP.CREDIT_UPDATE:
         return this.#pump(c);
-      case OP.SHUTDOWN:
-        // The guest is done (at least in one direction): close our side and reset.
-        if (h.flags & (SHUTDOWN_RCV | SHUTDOWN_SEND)) {
+      case OP.SHUTDOWN: {
+        // Half-closes are kept: a guest that only stops sending still gets the host's
+        // reply (shutdown(SHUT_WR) then read). Both directions shut: close and reset, once
+        // the guest's data reached the host.
+        const before = c.peerShutdown;
+        c.peerShutdown |= h.flags & (SHUTDOWN_RCV | SHUTDOWN_SEND);
+        if (c.peerShutdown === (SHUTDOWN_RCV | SHUTDOWN_SEND)) {
           void c.writeChain.then(() => this.#drop(c, true));
+        } else if (c.peerShutdown & SHUTDOWN_SEND && !(before & SHUTDOWN_SEND)) {
+          const host = c.host;
+          c.writeChain = c.writeChain.then(() => host?.closeWrite?.()).catch(() => {});
         }
+        if (c.peerShutdown & SHUTDOWN_RCV) c.pending = undefined;
         return;
+      }
       case OP.RST:
         return this.#drop(c, false);
     }
@@ -399,6 +420,7 @@ export class VsockDevice implements VirtioBackend {
   /** Reads more host data for `c` when it has none waiting and the guest has credit. */
   #pump(c: Conn): void {
     if (c.state !== "connected" || !c.host) return;
+    if (c.peerShutdown & SHUTDOWN_RCV) return; // the guest takes no more data
     if (c.pending) return this.#flush(); // the flush pumps again once it is sent
     if (c.reading || c.hostEof || this.#credit(c) <= 0 || !this.#ctx?.canProcess()) return;
     c.reading = true;

@@ -42,6 +42,11 @@ class MemConn implements VsockConn {
     else this.closed = true;
     this.#waiter?.();
   }
+  writeClosed = false;
+  closeWrite(): Promise<void> {
+    this.writeClosed = true;
+    return Promise.resolve();
+  }
   close(): void {
     this.closed = true;
     this.#waiter?.();
@@ -166,6 +171,50 @@ Deno.test("vsock: guest shutdown closes the host side; host EOF sends SHUTDOWN",
   const sd = h.g.receive().find((p) => p.hdr.op === OP.SHUTDOWN);
   assertEquals(sd?.hdr.flags, SHUTDOWN_RCV | SHUTDOWN_SEND);
   h.g.send(OP.SHUTDOWN, 200, 8, new Uint8Array(0), SHUTDOWN_RCV | SHUTDOWN_SEND);
+  await settle();
+  assert(h.g.receive().some((p) => p.hdr.op === OP.RST));
+  assertEquals(h.backend.connections, 0);
+  assert(h.host.conns[0]!.closed);
+});
+
+Deno.test("vsock: a guest SHUTDOWN_SEND half-closes the host side; the host's reply still flows", async () => {
+  const h = live();
+  h.host.listening.add(9);
+  h.g.send(OP.REQUEST, 300, 9);
+  await settle();
+  h.g.receive();
+  h.g.send(OP.RW, 300, 9, bytes("question"));
+  h.g.send(OP.SHUTDOWN, 300, 9, new Uint8Array(0), SHUTDOWN_SEND);
+  await settle();
+  const hc = h.host.conns[0]!;
+  assertEquals(text(hc.written), "question", "data before the shutdown reached the host");
+  assert(hc.writeClosed, "the host reads end of stream");
+  assert(!hc.closed, "but the connection stays open");
+  assertEquals(h.g.receive().filter((p) => p.hdr.op === OP.RST), []);
+  hc.push(bytes("answer"));
+  await settle();
+  const got = h.g.receive().filter((p) => p.hdr.op === OP.RW).map((p) => text(p.payload));
+  assertEquals(got, ["answer"]);
+  // Data after SHUTDOWN_SEND breaks the protocol: reset.
+  h.g.send(OP.RW, 300, 9, bytes("late"));
+  await settle();
+  assert(h.g.receive().some((p) => p.hdr.op === OP.RST));
+  assertEquals(h.backend.connections, 0);
+  assertEquals(text(hc.written), "question");
+});
+
+Deno.test("vsock: a guest SHUTDOWN_RCV stops host data; adding SEND later closes", async () => {
+  const h = live();
+  h.host.listening.add(10);
+  h.g.send(OP.REQUEST, 301, 10);
+  await settle();
+  h.g.receive();
+  h.g.send(OP.SHUTDOWN, 301, 10, new Uint8Array(0), SHUTDOWN_RCV);
+  await settle();
+  h.host.conns[0]!.push(bytes("unwanted"));
+  await settle();
+  assertEquals(h.g.receive().filter((p) => p.hdr.op === OP.RW), [], "nothing sent to it");
+  h.g.send(OP.SHUTDOWN, 301, 10, new Uint8Array(0), SHUTDOWN_SEND);
   await settle();
   assert(h.g.receive().some((p) => p.hdr.op === OP.RST));
   assertEquals(h.backend.connections, 0);

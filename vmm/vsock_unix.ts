@@ -34,6 +34,9 @@ function wrap(conn: Deno.UnixConn, ahead = new Uint8Array(0)): VsockConn {
       let o = 0;
       while (o < data.byteLength) o += await conn.write(data.subarray(o));
     },
+    async closeWrite() {
+      if (!closed) await conn.closeWrite();
+    },
     close() {
       if (closed) return;
       closed = true;
