@@ -10,6 +10,7 @@ import { parseArgs } from "@std/cli/parse-args";
 import { ConfigError, loadConfig, parseConfig, type VmConfig } from "./vmm/config.ts";
 import { checkHost } from "./vmm/host.ts";
 import { type ApiOptions, ApiServer } from "./vmm/api.ts";
+import { createLogger, type LogLevel, parseLogLevel } from "./vmm/log.ts";
 import { parseTrigger, runVm, type SnapshotTrigger } from "./vmm/run.ts";
 import { drainVcpuWorkerPool } from "./vmm/worker_pool.ts";
 
@@ -38,6 +39,10 @@ Options:
   --api-sock <path>        serve the control API (HTTP over this Unix socket). Alone, the
                            VM waits for configuration and InstanceStart; with machine
                            flags or --config it boots at once and stays controllable
+  --log-level <level>      error, warn (default), info or debug
+  --log-json               log one JSON object a line (time, level, msg, fields)
+  --timings                print boot phase times (VM created, kernel loaded, first
+                           instruction, boot marker) once the guest's init reports in
   --allow-emulated         boot --kernel even where KVM only emulates (test kernels)
   --quiet                  do not print the host check line (it is still printed when
                            the host cannot run Linux)
@@ -75,6 +80,8 @@ export interface CliRequest {
   apiSock?: string;
   /** With --api-sock: machine flags or --config were given, so boot at once. */
   configured?: boolean;
+  log: { level: LogLevel; json: boolean };
+  timings?: boolean;
 }
 
 /** The configuration the flags describe (validated by parseConfig). */
@@ -96,8 +103,9 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
       "snapshot-on",
       "restore",
       "api-sock",
+      "log-level",
     ],
-    boolean: ["help", "quiet", "rng", "allow-emulated"],
+    boolean: ["help", "quiet", "rng", "allow-emulated", "log-json", "timings"],
     collect: ["disk", "net"],
     alias: { h: "help" },
     unknown: (arg: string) => {
@@ -105,8 +113,26 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
       throw new UsageError(`Unexpected argument: ${arg}`);
     },
   });
-  if (f.help) return { config: parseConfig({}), quiet: true, help: true };
-  const extra: Partial<CliRequest> = {};
+  if (f.help) {
+    return {
+      config: parseConfig({}),
+      quiet: true,
+      help: true,
+      log: { level: "warn", json: false },
+    };
+  }
+  let level: LogLevel = "warn";
+  if (f["log-level"] !== undefined) {
+    try {
+      level = parseLogLevel(f["log-level"]);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const extra: Partial<CliRequest> & Pick<CliRequest, "log"> = {
+    log: { level, json: f["log-json"] },
+  };
+  if (f.timings) extra.timings = true;
   if (f["allow-emulated"]) extra.allowEmulated = true;
   if (f.image !== undefined) extra.image = f.image;
   if (f["api-sock"] !== undefined) {
@@ -196,12 +222,13 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const logger = createLogger({ level: req.log.level, json: req.log.json });
   const host = await checkHost();
-  if (!quiet || !host.native) console.error(host.message);
+  if (!quiet || !host.native) logger.notice(host.message.replace(/^denovm: /, ""));
   const refusal =
     "not booting the kernel: on this host it would run for minutes and then fail. Pass --allow-emulated to try anyway (small test kernels work)";
   if (config.kernel !== undefined && !host.native && !req.allowEmulated) {
-    console.error(`denovm: ${refusal}`);
+    logger.error(refusal);
     return 1;
   }
   let image;
@@ -221,10 +248,14 @@ export async function main(args: string[]): Promise<number> {
       ...(image ? { image } : {}),
       ...(req.configured ? { start: true } : {}),
       ...(!host.native && !req.allowEmulated ? { kernelRefusal: refusal } : {}),
+      logger,
+      ...(req.timings ? { timings: true } : {}),
     });
   }
   return await runVm({
     config,
+    logger,
+    ...(req.timings ? { timings: true } : {}),
     ...(image ? { image } : {}),
     ...(req.restore
       ? {

@@ -5,7 +5,7 @@
  * device named on its cmdline by polling, and resets through the i8042.
  */
 
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { Vmm } from "../vmm/vmm.ts";
 import { buildGuest } from "./guests/build.ts";
 import { deadline, skipKvm } from "./helpers.ts";
@@ -122,6 +122,10 @@ Deno.test({
           "64",
           "--rng",
           "--allow-emulated",
+          "--timings",
+          "--log-json",
+          "--log-level",
+          "info",
         ],
         stdin: "null",
         stdout: "piped",
@@ -131,6 +135,17 @@ Deno.test({
         stderr = new TextDecoder().decode(out.stderr);
       assertEquals(out.code, 0, stderr);
       assertStringIncludes(stdout, "boot64: all checks passed");
+      // --log-json: every stderr line is a JSON object; --timings: the phases in order.
+      const logs = stderr.trim().split("\n").map((l) => JSON.parse(l));
+      const loaded = logs.find((l) => l.msg === "kernel loaded");
+      assertEquals([loaded?.level, loaded?.mode], ["info", "64-bit"]);
+      assertStringIncludes(loaded?.cmdline, "boot64-test");
+      const t = logs.find((l) => l.msg.startsWith("timings"));
+      assertEquals(t?.level, "notice");
+      const phases = [t.vm_created, t.kernel_loaded, t.first_instruction, t.boot_marker];
+      assert(phases.every((v) => typeof v === "number"), JSON.stringify(t));
+      assert(phases.every((v, i) => i === 0 || v >= phases[i - 1]), JSON.stringify(t));
+      assert(logs.some((l) => l.msg === "guest stopped" && l.kind === "reset"));
       const bad = await new Deno.Command(Deno.execPath(), {
         args: [
           "run",

@@ -15,6 +15,8 @@
 
 import { parseConfig, type VmConfig } from "./config.ts";
 import { type RealModeImage, Vmm } from "./vmm.ts";
+import type { Logger } from "./log.ts";
+import { watchTimings } from "./run.ts";
 
 class BadRequest extends Error {}
 
@@ -50,6 +52,10 @@ export interface ApiOptions {
   start?: boolean;
   /** When set, `InstanceStart` with a kernel is refused with this reason (emulating hosts). */
   kernelRefusal?: string;
+  /** Lifecycle logs (default: silent). */
+  logger?: Logger;
+  /** Print the boot timings (see `--timings`). */
+  timings?: boolean;
 }
 
 /** The control API server for one VM. */
@@ -283,6 +289,7 @@ export class ApiServer {
               vm = await Vmm.restore(str(b.snapshot_path, "snapshot_path"), {
                 paused: b.resume_vm !== true,
                 ...(this.opts.output ? { output: this.opts.output } : {}),
+                ...(this.opts.logger ? { logger: this.opts.logger } : {}),
               });
             } catch (e) {
               // A missing or damaged snapshot is the caller's input, not a VMM fault.
@@ -314,6 +321,7 @@ export class ApiServer {
   #vmmOptions() {
     return {
       ...(this.opts.output ? { output: this.opts.output } : {}),
+      ...(this.opts.logger ? { logger: this.opts.logger } : {}),
       ...(this.opts.image && !this.#config.kernel ? { image: this.opts.image } : {}),
     };
   }
@@ -332,7 +340,11 @@ export class ApiServer {
   #start(vm: Vmm, run = true): void {
     this.#vm = vm;
     if (run) vm.start();
+    const timings = this.opts.timings && this.opts.logger
+      ? watchTimings(vm, this.opts.logger)
+      : undefined;
     void vm.whenExit().then(async (r) => {
+      timings?.();
       await vm.stop();
       this.#resolveDone(r.kind === "exit" ? r.code : r.kind === "error" ? 1 : 0);
     });

@@ -9,7 +9,8 @@
 import type { VmConfig } from "./config.ts";
 import { Terminal } from "./terminal.ts";
 import type { StopReason } from "./vcpu_worker.ts";
-import { type RealModeImage, Vmm } from "./vmm.ts";
+import { type BootTimings, type RealModeImage, Vmm } from "./vmm.ts";
+import { createLogger, type Logger } from "./log.ts";
 
 /** When to take the snapshot: a signal name, or a regular expression on console output. */
 export type SnapshotTrigger = { signal: Deno.Signal } | { pattern: RegExp };
@@ -50,6 +51,22 @@ export interface RunOptions {
   /** Feed stdin to the serial console (default true when the console is the serial port). */
   stdin?: boolean;
   log?: (message: string) => void;
+  /** Lifecycle logs and notices (default: text at level warn, to stderr). */
+  logger?: Logger;
+  /** Print the boot phase times once the boot marker arrives (or at exit). */
+  timings?: boolean;
+}
+
+/** Prints the boot timings as one notice. */
+export function reportTimings(logger: Logger, t: BootTimings, exitMs?: number): void {
+  const f = (v: number | undefined) => v === undefined ? undefined : Number(v.toFixed(1));
+  logger.notice("timings (ms since process start)", {
+    vm_created: f(t.vmCreated),
+    kernel_loaded: f(t.kernelLoaded),
+    first_instruction: f(t.firstInstruction),
+    boot_marker: f(t.bootMarker),
+    exit: f(exitMs),
+  });
 }
 
 /** The process exit code for a guest stop. */
@@ -67,9 +84,34 @@ export function exitCode(r: StopReason): number {
   }
 }
 
+/**
+ * Prints the boot timings once the guest writes the boot marker; the returned function,
+ * called when the VM ends, prints them then if the marker never came.
+ */
+export function watchTimings(vm: Vmm, logger: Logger): () => void {
+  let shown = false;
+  void (async () => {
+    // The marker cell is written by a vCPU thread; look at it until it is set.
+    const t0 = performance.now();
+    while (!shown && vm.state !== "stopped" && vm.bootMarkerMs === undefined) {
+      await new Promise((r) => setTimeout(r, performance.now() - t0 < 10_000 ? 5 : 100));
+    }
+    if (!shown && vm.state !== "stopped") {
+      shown = true;
+      reportTimings(logger, vm.timings);
+    }
+  })();
+  return () => {
+    if (shown) return;
+    shown = true;
+    reportTimings(logger, vm.timings, performance.now());
+  };
+}
+
 /** Runs a VM until it stops (or a snapshot is taken); resolves with the exit code. */
 export async function runVm(o: RunOptions): Promise<number> {
   const out = o.output ?? ((b: Uint8Array) => Deno.stdout.writeSync(b));
+  const logger = o.logger ?? createLogger();
   let seen = "";
   let fire: (() => void) | undefined;
   const pattern = o.snapshot && "pattern" in o.snapshot.on ? o.snapshot.on.pattern : undefined;
@@ -86,11 +128,13 @@ export async function runVm(o: RunOptions): Promise<number> {
       ...(o.overrideDisks ? { disks: o.config.disks.map((d) => d.path) } : {}),
       ...(o.overrideTaps ? { taps: o.config.nets.map((n) => n.tap) } : {}),
       ...(o.log ? { log: o.log } : {}),
+      logger,
     })
     : await Vmm.create(o.config, {
       output,
       ...(o.image ? { image: o.image } : {}),
       ...(o.log ? { log: o.log } : {}),
+      logger,
     });
   const term = (o.stdin ?? true) && vm.config.console === "serial"
     ? new Terminal(vm.serial, () => void vm.machine.requestStop({ kind: "quit" }))
@@ -107,10 +151,10 @@ export async function runVm(o: RunOptions): Promise<number> {
         (async () => {
           await vm.pause();
           await vm.snapshot(dir);
-          console.error(`denovm: snapshot written to ${dir}`);
+          logger.notice(`snapshot written to ${dir}`);
           resolve();
         })().catch((e) => {
-          console.error(`denovm: snapshot failed: ${e instanceof Error ? e.message : String(e)}`);
+          logger.error(`snapshot failed: ${e instanceof Error ? e.message : String(e)}`);
           resolve();
         });
       };
@@ -121,11 +165,13 @@ export async function runVm(o: RunOptions): Promise<number> {
       }
     });
     if (vm.state === "created") vm.start();
+    const timings = o.timings ? watchTimings(vm, logger) : undefined;
     const r = await Promise.race([
       vm.whenExit(),
       snapshotTaken.then(() => ({ kind: "stopped" as const, vcpu: -1 })),
     ]);
-    if (r.kind === "error") console.error(`denovm: the guest stopped: ${r.message}`);
+    timings?.();
+    if (r.kind === "error") logger.error(`the guest stopped: ${r.message}`);
     return exitCode(r);
   } finally {
     removeSignal();

@@ -58,6 +58,7 @@ export class VcpuThread {
   #running = false;
   #lastStop: StopReason | undefined;
   #onExit: ((reason: StopReason) => void) | undefined;
+  #firstRunAt: number | undefined;
 
   private constructor(vcpu: Vcpu) {
     this.vcpu = vcpu;
@@ -153,7 +154,15 @@ export class VcpuThread {
       case "closed":
         this.#closed?.();
         break;
+      case "first-run":
+        this.#firstRunAt = m.at;
+        break;
     }
+  }
+
+  /** When the vCPU first entered KVM_RUN (ms since the epoch), once the worker said so. */
+  get firstRunAt(): number | undefined {
+    return this.#firstRunAt;
   }
 
   /** Runs a state ioctl on the vCPU's thread; only while it is not running. */

@@ -51,6 +51,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: "ready"; tid: number }
   | { type: "stopped"; reason: StopReason }
+  /** Sent once, just before the first KVM_RUN: ms since the epoch. */
+  | { type: "first-run"; at: number }
   | { type: "result"; seq: number; ok: true; value: unknown }
   | { type: "result"; seq: number; ok: false; error: string }
   | { type: "closed" };
@@ -181,8 +183,14 @@ function runLoop(): StopReason {
   }
 }
 
+let ranBefore = false;
+
 function run(): void {
   Atomics.store(ctl, CTL.STATE, VSTATE.RUNNING);
+  if (!ranBefore) {
+    ranBefore = true;
+    post({ type: "first-run", at: performance.timeOrigin + performance.now() });
+  }
   let reason: StopReason;
   try {
     reason = runLoop();
@@ -229,6 +237,7 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
   switch (m.type) {
     case "init":
       vcpu = new Vcpu(m.fd, m.id, m.runAddr, m.runSize);
+      ranBefore = false;
       ctl = new Int32Array(m.control);
       mb = new Mailbox(m.mailbox);
       doorbell = new Int32Array(m.doorbell);

@@ -303,3 +303,106 @@ Deno.test({
     }
   },
 });
+
+/** Boots to the init's interactive shell (no denovm.run) and waits for the init line. */
+async function bootShell(cfg: Partial<VmConfig>) {
+  const cmdline = "console=ttyS0 reboot=k panic=1 pci=off nomodule quiet";
+  const vm = await Vmm.create(
+    { kernel: kernel!, initrd: initrd!, memMiB: 256, cmdline, ...cfg },
+    { output: () => {} },
+  );
+  vm.start();
+  await vm.console.waitFor("denovm-init: up", { timeout: 120_000 });
+  return vm;
+}
+
+Deno.test({
+  name:
+    "linux: vm.exec runs commands through the guest agent over vsock; serial input reaches the shell",
+  ignore,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const vm = await bootShell({ vsock: { cid: 3, path: `${dir}/v.sock` } });
+    try {
+      const t0 = performance.now();
+      const u = await vm.exec("uname -s; echo to-stderr >&2");
+      console.error(`linux first vm.exec ${(performance.now() - t0).toFixed(0)} ms`);
+      assertEquals([u.code, u.stdout, u.stderr], [0, "Linux\n", "to-stderr\n"]);
+      const input = "x".repeat(200_000);
+      const wc = await vm.exec("wc -c", { stdin: input });
+      assertEquals(wc.stdout.trim(), "200000", "200 kB of stdin crossed vsock");
+      assertEquals((await vm.exec("exit 7")).code, 7);
+      const cpus = await vm.exec("grep -c ^processor /proc/cpuinfo");
+      assertEquals(cpus.stdout.trim(), "1");
+      // The serial console takes input: the init's shell runs what the host types.
+      vm.console.write("echo sum=$((6*7))\n");
+      await vm.console.waitFor("sum=42", { timeout: 30_000 });
+    } finally {
+      await done(vm);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "linux: the guest connects to a host Unix socket over vsock (half-close, reply)",
+  ignore,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/v.sock`;
+    const listener = Deno.listen({ transport: "unix", path: `${path}_5000` });
+    const served = (async () => {
+      const c = await listener.accept();
+      const got: number[] = [];
+      const buf = new Uint8Array(4096);
+      for (;;) {
+        const n = await c.read(buf); // until the guest's SHUTDOWN_SEND (end of stream)
+        if (n === null) break;
+        got.push(...buf.subarray(0, n));
+      }
+      const text = new TextDecoder().decode(new Uint8Array(got));
+      await c.write(new TextEncoder().encode(`host got ${text.length} bytes: ${text.trim()}\n`));
+      c.close();
+      return text;
+    })();
+    const vm = await bootShell({ vsock: { cid: 3, path } });
+    try {
+      const r = await vm.exec("echo from-the-guest | denovm-agent send 5000");
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(await served, "from-the-guest\n");
+      assertEquals(r.stdout, "host got 15 bytes: from-the-guest\n");
+      const refused = await vm.exec("echo x | denovm-agent send 5001");
+      assertEquals(refused.code, 1, "nobody listens on host port 5001");
+      assertStringIncludes(refused.stderr, "connect to host port 5001");
+    } finally {
+      listener.close();
+      await done(vm);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "linux: virtio-console input reaches a guest reader of /dev/hvc0",
+  ignore,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const vm = await bootShell({ console: "virtio", vsock: { cid: 3, path: `${dir}/v.sock` } });
+    try {
+      // The reader must have hvc0 open before input arrives (a closed tty drops it), so the
+      // host repeats the line until the reader returns.
+      const reading = vm.exec("head -n 1 /dev/hvc0", { timeout: 60_000 });
+      let got = false;
+      void reading.finally(() => (got = true));
+      for (let i = 0; i < 100 && !got; i++) {
+        vm.console.write("line-from-host\n");
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const r = await reading;
+      assertEquals([r.code, r.stdout.trim()], [0, "line-from-host"]);
+    } finally {
+      await done(vm);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
