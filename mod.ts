@@ -18,6 +18,7 @@
  */
 
 export {
+  type BootTimings,
   type RealModeImage,
   type RestoreOptions,
   type SnapshotOptions,
@@ -35,6 +36,15 @@ export {
   type VsockConfig,
 } from "./vmm/config.ts";
 export { AGENT_PORT, exec, ExecError, type ExecOptions, type ExecResult } from "./vmm/exec.ts";
+export {
+  createLogger,
+  type LogFields,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  silentLogger,
+} from "./vmm/log.ts";
+export { type ApiOptions, ApiServer } from "./vmm/api.ts";
 export { SnapshotError } from "./snapshot/format.ts";
 export { Machine, type MachineOptions, ramLayout } from "./vmm/machine.ts";
 export { Bus, type BusDevice } from "./vmm/bus.ts";
