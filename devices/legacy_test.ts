@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertThrows } from "@std/assert";
 import { CountingInterrupt } from "../testing/dummy_device.ts";
 import { I8042 } from "./i8042.ts";
 import { Uart, UART_FIFO, UART_IER, UART_MCR, UART_REG } from "./uart.ts";
@@ -125,6 +125,83 @@ Deno.test("i8042: 0xFE to port 0x64 resets; so does pulling the reset line via t
   const k2 = new I8042({ onReset: () => {} });
   k2.restore(JSON.parse(JSON.stringify(s)));
   assertEquals(k2.save(), s);
-  assertThrows(() => k2.restore({ ...s, buffer: [999] }), RangeError);
-  assert(true);
+  assertThrows(() => k2.restore({ ...s, buffer: [0x400] }), RangeError);
+  assertThrows(
+    () => k2.restore({ ...s, buffer: [0x2ff] }),
+    RangeError,
+    "bad state",
+    "timeout without AUX",
+  );
+});
+
+/** Linux's i8042 driver steps, as port accesses. */
+function linuxSide(k: I8042) {
+  const rd = (o: number) => {
+    const d = new Uint8Array(1);
+    k.read(o, d);
+    return d[0]!;
+  };
+  const cmd = (c: number, param?: number) => {
+    k.write(4, new Uint8Array([c]));
+    if (param !== undefined) k.write(0, new Uint8Array([param]));
+  };
+  return { rd, cmd };
+}
+
+Deno.test("i8042: Linux's AUX probe ends at once with no AUX port (loop 0xFF, test 0x02)", () => {
+  const k = new I8042({ onReset: () => {} });
+  const { rd, cmd } = linuxSide(k);
+  assertEquals(rd(4) & 0x10, 0x10, "keylock bit set: not inhibited");
+  cmd(0xd3, 0x5a); // AUX loopback
+  const st = rd(4);
+  assertEquals(st & 0x21, 0x21, "a byte on the AUX side");
+  assertEquals(rd(0), 0xff, "the loop does not echo: no AUX port");
+  cmd(0xa9); // AUX interface test
+  assertEquals(rd(0), 0x02, "clock line stuck: the driver gives up on AUX");
+  assertEquals(rd(4) & 1, 0, "nothing left over");
+  cmd(0xd4, 0xf2); // a byte for a mouse that is not there
+  assertEquals(rd(4) & 0x61, 0x61, "AUX byte with the timeout bit");
+  assertEquals(rd(0), 0xfe);
+});
+
+Deno.test("i8042: the command byte follows AUX/keyboard disable and enable", () => {
+  const k = new I8042({ onReset: () => {} });
+  const { rd, cmd } = linuxSide(k);
+  const ctr = () => (cmd(0x20), rd(0));
+  cmd(0xa7);
+  assertEquals(ctr() & 0x20, 0x20, "AUX disabled");
+  cmd(0xa8);
+  assertEquals(ctr() & 0x20, 0);
+  cmd(0xad);
+  assertEquals(ctr() & 0x10, 0x10, "keyboard disabled");
+  cmd(0xae);
+  assertEquals(ctr() & 0x10, 0);
+});
+
+Deno.test("i8042: the keyboard acknowledges, identifies as MF2 and raises IRQ 1", () => {
+  let irqs = 0;
+  const k = new I8042({ onReset: () => {}, onInterrupt: () => irqs++ });
+  const { rd } = linuxSide(k);
+  const send = (b: number) => k.write(0, new Uint8Array([b]));
+  const drain = () => {
+    const out = [];
+    while (rd(4) & 1) out.push(rd(0));
+    return out;
+  };
+  send(0xf2);
+  assertEquals(drain(), [0xfa, 0xab, 0x83]);
+  send(0xff);
+  assertEquals(drain(), [0xfa, 0xaa]);
+  send(0xed); // set LEDs
+  send(0x00);
+  assertEquals(drain(), [0xfa, 0xfa]);
+  assertEquals(irqs, 4);
+  // With keyboard interrupts off in the command byte, no IRQ.
+  k.write(4, new Uint8Array([0x60]));
+  k.write(0, new Uint8Array([0x46]));
+  send(0xf4);
+  assertEquals([drain(), irqs], [[0xfa], 4]);
+  // A full buffer drops bytes instead of growing.
+  for (let i = 0; i < 40; i++) send(0xf4);
+  assertEquals(drain().length, 16);
 });

@@ -53,7 +53,14 @@ export function defaultMac(i: number): string {
 
 /** Opens the backends named in `cfg` and attaches every device to `m`. */
 export function attachDevices(m: Machine, cfg: VmConfig, io: DeviceIo = {}): Devices {
-  const i8042 = new I8042({ onReset: () => void m.requestStop({ kind: "reset" }) });
+  const i8042 = new I8042({
+    onReset: () => void m.requestStop({ kind: "reset" }),
+    // IRQ 1 is edge-triggered on the ISA side: a pulse.
+    onInterrupt: () => {
+      m.vm.irqLine(1, 1);
+      m.vm.irqLine(1, 0);
+    },
+  });
   const devices: Devices = { announce: [], virtio: [], i8042 };
   const mmioBase = io.mmioBase ?? VIRTIO_MMIO_BASE;
   const add = (name: string, backend: VirtioBackend) => {
