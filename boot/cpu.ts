@@ -8,21 +8,36 @@
 
 import type { CpuidEntry, Fpu, MsrEntry } from "../kvm/mod.ts";
 
-const HYPERVISOR_BIT = 1 << 31, HTT_BIT = 1 << 28;
+const HYPERVISOR_BIT = 1 << 31, HTT_BIT = 1 << 28, TSC_DEADLINE_BIT = 1 << 24;
 const KVM_SIGNATURE = [0x4b4d564b, 0x564b4d56, 0x0000004d]; // "KVMKVMKVM\0\0\0" as EBX, ECX, EDX
 
 function leaf(entries: CpuidEntry[], fn: number, index = 0): CpuidEntry | undefined {
   return entries.find((e) => e.function === fn && e.index === index);
 }
 
+/** Options of {@link cpuidFor}. */
+export interface CpuidOptions {
+  /**
+   * KVM emulates the LAPIC's TSC-deadline timer (KVM_CAP_TSC_DEADLINE_TIMER): say so in
+   * leaf 1, which KVM_GET_SUPPORTED_CPUID leaves to the VMM. Linux then needs no LAPIC
+   * timer calibration.
+   */
+  tscDeadline?: boolean;
+}
+
 /** The CPUID leaves for vCPU `id` of `cpus`, derived from what KVM supports. */
-export function cpuidFor(supported: readonly CpuidEntry[], id: number, cpus: number): CpuidEntry[] {
+export function cpuidFor(
+  supported: readonly CpuidEntry[],
+  id: number,
+  cpus: number,
+  opts: CpuidOptions = {},
+): CpuidEntry[] {
   const out = supported.map((e) => ({ ...e }));
   const shift = Math.max(0, Math.ceil(Math.log2(cpus)));
   const l1 = leaf(out, 1);
   if (l1) {
     l1.ebx = ((l1.ebx & 0x0000_ffff) | ((cpus & 0xff) << 16) | ((id & 0xff) << 24)) >>> 0;
-    l1.ecx = (l1.ecx | HYPERVISOR_BIT) >>> 0;
+    l1.ecx = (l1.ecx | HYPERVISOR_BIT | (opts.tscDeadline ? TSC_DEADLINE_BIT : 0)) >>> 0;
     l1.edx = cpus > 1 ? (l1.edx | HTT_BIT) >>> 0 : (l1.edx & ~HTT_BIT) >>> 0;
   }
   for (const fn of [0xb, 0x1f]) {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Fpu, Regs, Sregs } from "../kvm/mod.ts";
+import { CAP, type Fpu, type Regs, type Sregs } from "../kvm/mod.ts";
 import type { Machine } from "../vmm/machine.ts";
 import { bootFpu, bootMsrs, cpuidFor } from "./cpu.ts";
 import { KERNEL_LOAD, KernelError, type KernelImage } from "./kernel.ts";
@@ -98,8 +98,9 @@ export async function loadKernel(m: Machine, k: KernelImage, o: BootOptions): Pr
   }
 
   const supported = m.kvm.supportedCpuid();
+  const tscDeadline = m.kvm.checkExtension(CAP.TSC_DEADLINE_TIMER) > 0;
   for (const [id, t] of m.vcpus.entries()) {
-    await t.call("setCpuid2", cpuidFor(supported, id, m.vcpus.length));
+    await t.call("setCpuid2", cpuidFor(supported, id, m.vcpus.length, { tscDeadline }));
     await t.call("setMsrs", bootMsrs());
     await t.call("setFpu", bootFpu(await t.call<Fpu>("getFpu")));
     await t.call("setLapic", lapicWithLints(await t.call<Uint8Array>("getLapic")));

@@ -253,6 +253,11 @@ Deno.test("cpuidFor(): APIC id and counts per vCPU, hypervisor bit and KVM signa
   assertEquals((l1.ebx >>> 16) & 0xff, 2, "logical processors");
   assertEquals(l1.ebx & 0xffff, 0x0010, "the rest kept");
   assertEquals(l1.ecx >>> 31, 1, "hypervisor");
+  assertEquals((l1.ecx >>> 24) & 1, 0, "no TSC-deadline timer unless KVM has it");
+  const withDeadline = cpuidFor(supported, 0, 1, { tscDeadline: true }).find((e) =>
+    e.function === 1
+  )!;
+  assertEquals((withDeadline.ecx >>> 24) & 1, 1, "TSC-deadline timer");
   assertEquals(c.filter((e) => e.function === 0xb).map((e) => e.edx), [1, 1], "x2APIC id");
   const hv = c.find((e) => e.function === 0x40000000)!;
   assertEquals(
