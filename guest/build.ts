@@ -110,10 +110,11 @@ export async function buildKernel(fragmentPath = `${HERE}kernel.fragment`): Prom
 export async function buildAgent(): Promise<string> {
   await ensurePackages(["gcc", "libc6-dev"]);
   const src = await Deno.readFile(`${HERE}agent.c`);
-  const out = `${cacheDir()}/agent-${await hash(src)}`;
+  const flags = "-static -Os -s -Wall -Werror";
+  const out = `${cacheDir()}/agent-${await hash(src, flags)}`;
   if (await exists(out)) return out;
   await Deno.mkdir(cacheDir(), { recursive: true });
-  await sh(`gcc -static -Os -Wall -Werror -o ${out}.tmp ${HERE}agent.c && mv ${out}.tmp ${out}`);
+  await sh(`gcc ${flags} -o ${out}.tmp ${HERE}agent.c && mv ${out}.tmp ${out}`);
   return out;
 }
 

@@ -51,6 +51,12 @@ const symbols = {
     nonblocking: true,
   },
   fdatasyncAsync: { name: "fdatasync", parameters: ["i32"], result: "i32", nonblocking: true },
+  epollWaitAsync: {
+    name: "epoll_wait",
+    parameters: ["i32", "pointer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   fallocateAsync: {
     name: "fallocate64",
     parameters: ["i32", "i32", "i64", "i64"],
@@ -296,10 +302,13 @@ const EPOLL_EVENT_SIZE = 12;
 export class Epoll extends FdHandle {
   readonly #ev = new Uint8Array(EPOLL_EVENT_SIZE);
   readonly #out: Uint8Array;
+  readonly #asyncOut: Uint8Array;
+  #waiting = false;
 
   constructor(readonly maxEvents = 64, fd?: number) {
     super(fd ?? check("epoll_create1", libc().epoll_create1(EPOLL_CLOEXEC)));
     this.#out = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
+    this.#asyncOut = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
   }
 
   /** Wraps an epoll fd created elsewhere (e.g. on another thread); close() closes it. */
@@ -339,15 +348,41 @@ export class Epoll extends FdHandle {
       if (e === 4) return [];
       throw new KvmError("epoll_wait", e);
     }
-    const v = new DataView(this.#out.buffer);
-    const out = [];
-    for (let i = 0; i < n; i++) {
-      const o = i * EPOLL_EVENT_SIZE;
-      out.push({
-        events: v.getUint32(o, true),
-        tag: Number(v.getBigUint64(o + 4, true) & 0xffff_ffffn),
-      });
-    }
-    return out;
+    return decodeEvents(this.#out, n);
   }
+
+  /**
+   * Like {@link wait}, but blocks a thread of Deno's blocking pool instead of this one.
+   * One at a time; it fills a buffer of its own, which nothing else touches meanwhile.
+   * Resolves null when the call failed (errno belongs to the other thread: usually EINTR).
+   */
+  async waitAsync(timeoutMs: number): Promise<{ tag: number; events: number }[] | null> {
+    if (this.#waiting) throw new Error("Cannot wait: a waitAsync() is already pending");
+    this.#waiting = true;
+    try {
+      // In bounds: #asyncOut holds maxEvents epoll_event records and lives with this object.
+      const n = await libc().epollWaitAsync(
+        this.fd,
+        Deno.UnsafePointer.of(this.#asyncOut),
+        this.maxEvents,
+        timeoutMs,
+      );
+      return n < 0 ? null : decodeEvents(this.#asyncOut, n);
+    } finally {
+      this.#waiting = false;
+    }
+  }
+}
+
+function decodeEvents(buf: Uint8Array, n: number): { tag: number; events: number }[] {
+  const v = new DataView(buf.buffer);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const o = i * EPOLL_EVENT_SIZE;
+    out.push({
+      events: v.getUint32(o, true),
+      tag: Number(v.getBigUint64(o + 4, true) & 0xffff_ffffn),
+    });
+  }
+  return out;
 }

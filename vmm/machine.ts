@@ -69,8 +69,10 @@ export class Machine {
   #closed = false;
   #events: EventPoller | undefined;
   #closeHooks: (() => void | Promise<void>)[] = [];
+  readonly #onFault: ((message: string) => void) | undefined;
 
   private constructor(kvm: Kvm, vm: Vm, memory: MmapGuestMemory, opts: MachineOptions) {
+    this.#onFault = opts.onFault;
     this.kvm = kvm;
     this.vm = vm;
     this.memory = memory;
@@ -153,8 +155,8 @@ export class Machine {
   /** The event poller (ioeventfds, tap, stdin), started on first use. */
   get events(): EventPoller {
     if (!this.#events) {
-      const p = new EventPoller(this.dispatcher.doorbell);
-      this.dispatcher.addWakeHandler(() => p.dispatch());
+      const p = new EventPoller(this.#onFault);
+      this.dispatcher.addWakeHandler(() => p.pollNow());
       this.#events = p;
     }
     return this.#events;
