@@ -41,8 +41,9 @@ Options:
                            flags or --config it boots at once and stays controllable
   --log-level <level>      error, warn (default), info or debug
   --log-json               log one JSON object a line (time, level, msg, fields)
-  --timings                print boot phase times (VM created, kernel loaded, first
-                           instruction, boot marker) once the guest's init reports in
+  --timings                print boot phase times (code loaded, VM created, kernel
+                           loaded, first instruction, boot marker) once the guest's
+                           init reports in
   --allow-emulated         boot --kernel even where KVM only emulates (test kernels)
   --quiet                  do not print the host check line (it is still printed when
                            the host cannot run Linux)
@@ -216,6 +217,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
 
 /** Runs the CLI with `args`; resolves with the process exit code. */
 export async function main(args: string[]): Promise<number> {
+  const codeLoaded = performance.now();
   const req = await configFromArgs(args);
   const { config, quiet, help } = req;
   if (help) {
@@ -249,13 +251,13 @@ export async function main(args: string[]): Promise<number> {
       ...(req.configured ? { start: true } : {}),
       ...(!host.native && !req.allowEmulated ? { kernelRefusal: refusal } : {}),
       logger,
-      ...(req.timings ? { timings: true } : {}),
+      ...(req.timings ? { timings: true, codeLoaded } : {}),
     });
   }
   return await runVm({
     config,
     logger,
-    ...(req.timings ? { timings: true } : {}),
+    ...(req.timings ? { timings: true, codeLoaded } : {}),
     ...(image ? { image } : {}),
     ...(req.restore
       ? {

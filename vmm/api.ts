@@ -56,6 +56,8 @@ export interface ApiOptions {
   logger?: Logger;
   /** Print the boot timings (see `--timings`). */
   timings?: boolean;
+  /** When the VMM's code finished loading (ms since process start), for the timings. */
+  codeLoaded?: number;
 }
 
 /** The control API server for one VM. */
@@ -341,7 +343,7 @@ export class ApiServer {
     this.#vm = vm;
     if (run) vm.start();
     const timings = this.opts.timings && this.opts.logger
-      ? watchTimings(vm, this.opts.logger)
+      ? watchTimings(vm, this.opts.logger, this.opts.codeLoaded)
       : undefined;
     void vm.whenExit().then(async (r) => {
       timings?.();

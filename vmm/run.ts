@@ -55,12 +55,19 @@ export interface RunOptions {
   logger?: Logger;
   /** Print the boot phase times once the boot marker arrives (or at exit). */
   timings?: boolean;
+  /** When the VMM's code finished loading (ms since process start), for the timings. */
+  codeLoaded?: number;
 }
 
 /** Prints the boot timings as one notice. */
-export function reportTimings(logger: Logger, t: BootTimings, exitMs?: number): void {
+export function reportTimings(
+  logger: Logger,
+  t: BootTimings & { codeLoaded?: number },
+  exitMs?: number,
+): void {
   const f = (v: number | undefined) => v === undefined ? undefined : Number(v.toFixed(1));
   logger.notice("timings (ms since process start)", {
+    code_loaded: f(t.codeLoaded),
     vm_created: f(t.vmCreated),
     kernel_loaded: f(t.kernelLoaded),
     first_instruction: f(t.firstInstruction),
@@ -88,7 +95,8 @@ export function exitCode(r: StopReason): number {
  * Prints the boot timings once the guest writes the boot marker; the returned function,
  * called when the VM ends, prints them then if the marker never came.
  */
-export function watchTimings(vm: Vmm, logger: Logger): () => void {
+export function watchTimings(vm: Vmm, logger: Logger, codeLoaded?: number): () => void {
+  const all = () => ({ ...vm.timings, ...(codeLoaded !== undefined ? { codeLoaded } : {}) });
   let shown = false;
   void (async () => {
     // The marker cell is written by a vCPU thread; look at it until it is set.
@@ -98,13 +106,13 @@ export function watchTimings(vm: Vmm, logger: Logger): () => void {
     }
     if (!shown && vm.state !== "stopped") {
       shown = true;
-      reportTimings(logger, vm.timings);
+      reportTimings(logger, all());
     }
   })();
   return () => {
     if (shown) return;
     shown = true;
-    reportTimings(logger, vm.timings, performance.now());
+    reportTimings(logger, all(), performance.now());
   };
 }
 
@@ -165,7 +173,7 @@ export async function runVm(o: RunOptions): Promise<number> {
       }
     });
     if (vm.state === "created") vm.start();
-    const timings = o.timings ? watchTimings(vm, logger) : undefined;
+    const timings = o.timings ? watchTimings(vm, logger, o.codeLoaded) : undefined;
     const r = await Promise.race([
       vm.whenExit(),
       snapshotTaken.then(() => ({ kind: "stopped" as const, vcpu: -1 })),
