@@ -1,0 +1,307 @@
+/**
+ * The body of the denovm command line (`cli.ts` loads it after starting the first vCPU
+ * thread). With no `--kernel` it boots the embedded demo guest.
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli/parse-args";
+import { ConfigError, loadConfig, parseConfig, type VmConfig } from "./config.ts";
+import { checkHost } from "./host.ts";
+import { type ApiOptions, ApiServer } from "./api.ts";
+import { createLogger, type LogLevel, parseLogLevel } from "./log.ts";
+import { parseTrigger, runVm, type SnapshotTrigger } from "./run.ts";
+import { drainVcpuWorkerPool } from "./worker_pool.ts";
+
+const USAGE = `Usage: deno run -A cli.ts [options]
+
+With no --kernel, boots the embedded demo guest (works on any host with /dev/kvm).
+
+Options:
+  --kernel <path>          Linux kernel (bzImage, or ELF vmlinux) to boot
+  --initrd <path>          initramfs for the kernel
+  --cmdline <string>       kernel command line
+  --mem <MiB>              guest RAM (default 128)
+  --cpus <n>               vCPUs (default 1)
+  --disk <path>[,ro]       a virtio-blk disk (repeatable; ",ro" for read-only)
+  --net <tap>[,mac=<mac>]  a virtio-net interface on a TAP device (repeatable)
+  --rng                    a virtio-rng device
+  --console <where>        serial (default), virtio or none
+  --vsock <cid>,<path>     virtio-vsock with guest CID <cid>, host Unix socket <path>
+  --config <file.json>     read the configuration from a file (no other machine flags)
+  --image <file>           boot a flat real-mode image at 0x1000 instead of the demo
+  --snapshot <dir>         where --snapshot-on writes a snapshot (then the VMM exits 0)
+  --snapshot-on <when>     SIGHUP, SIGINT, SIGTERM, SIGQUIT, or pattern:<regex> matched
+                           against the console output
+  --restore <dir>          restore a snapshot and run it (--disk/--net replace the saved
+                           disk paths and TAP names, in order)
+  --api-sock <path>        serve the control API (HTTP over this Unix socket). Alone, the
+                           VM waits for configuration and InstanceStart; with machine
+                           flags or --config it boots at once and stays controllable
+  --log-level <level>      error, warn (default), info or debug
+  --log-json               log one JSON object a line (time, level, msg, fields)
+  --timings                print boot phase times (code loaded, VM created, kernel
+                           loaded, first instruction, boot marker) once the guest's
+                           init reports in
+  --allow-emulated         boot --kernel even where KVM only emulates (test kernels)
+  --quiet                  do not print the host check line (it is still printed when
+                           the host cannot run Linux)
+  -h, --help               show this help
+
+Exit codes: the guest's exit code, 1 for a VMM error, 2 for a usage error.
+`;
+
+class UsageError extends Error {}
+
+function many(v: unknown): string[] {
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}
+
+function num(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) {
+    throw new UsageError(`${flag} expects a whole number, got ${JSON.stringify(v)}`);
+  }
+  return Number(v);
+}
+
+/** What the flags ask for. */
+export interface CliRequest {
+  config: VmConfig;
+  quiet: boolean;
+  help: boolean;
+  image?: string;
+  restore?: string;
+  /** Boot a kernel even when KVM only emulates (small test kernels). */
+  allowEmulated?: boolean;
+  snapshot?: { dir: string; on: SnapshotTrigger };
+  /** Serve the control API on this Unix socket. */
+  apiSock?: string;
+  /** With --api-sock: machine flags or --config were given, so boot at once. */
+  configured?: boolean;
+  log: { level: LogLevel; json: boolean };
+  timings?: boolean;
+}
+
+/** The configuration the flags describe (validated by parseConfig). */
+export async function configFromArgs(args: string[]): Promise<CliRequest> {
+  const f = parseArgs(args, {
+    string: [
+      "kernel",
+      "initrd",
+      "cmdline",
+      "mem",
+      "cpus",
+      "disk",
+      "net",
+      "console",
+      "vsock",
+      "config",
+      "image",
+      "snapshot",
+      "snapshot-on",
+      "restore",
+      "api-sock",
+      "log-level",
+    ],
+    boolean: ["help", "quiet", "rng", "allow-emulated", "log-json", "timings"],
+    collect: ["disk", "net"],
+    alias: { h: "help" },
+    unknown: (arg: string) => {
+      if (arg.startsWith("-")) throw new UsageError(`Unknown option: ${arg}`);
+      throw new UsageError(`Unexpected argument: ${arg}`);
+    },
+  });
+  if (f.help) {
+    return {
+      config: parseConfig({}),
+      quiet: true,
+      help: true,
+      log: { level: "warn", json: false },
+    };
+  }
+  let level: LogLevel = "warn";
+  if (f["log-level"] !== undefined) {
+    try {
+      level = parseLogLevel(f["log-level"]);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const extra: Partial<CliRequest> & Pick<CliRequest, "log"> = {
+    log: { level, json: f["log-json"] },
+  };
+  if (f.timings) extra.timings = true;
+  if (f["allow-emulated"]) extra.allowEmulated = true;
+  if (f.image !== undefined) extra.image = f.image;
+  if (f["api-sock"] !== undefined) {
+    if (f["api-sock"] === "") throw new UsageError("--api-sock expects a path");
+    if (f.restore !== undefined || f.snapshot !== undefined) {
+      throw new UsageError(
+        "--api-sock cannot be combined with --restore or --snapshot (use the snapshot/load and snapshot/create requests)",
+      );
+    }
+    extra.apiSock = f["api-sock"];
+    extra.configured = f.image !== undefined || f.config !== undefined || f.rng ||
+      many(f.disk).length > 0 || many(f.net).length > 0 ||
+      ["kernel", "initrd", "cmdline", "mem", "cpus", "console", "vsock"].some((k) =>
+        (f as Record<string, unknown>)[k] !== undefined
+      );
+  }
+  if (f.restore !== undefined) {
+    if (f.image !== undefined || f.kernel !== undefined || f.config !== undefined) {
+      throw new UsageError("--restore cannot be combined with --kernel, --image or --config");
+    }
+    extra.restore = f.restore;
+  }
+  if ((f.snapshot === undefined) !== (f["snapshot-on"] === undefined)) {
+    throw new UsageError("--snapshot and --snapshot-on go together");
+  }
+  if (f.snapshot !== undefined) {
+    try {
+      extra.snapshot = { dir: f.snapshot, on: parseTrigger(f["snapshot-on"]!) };
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  if (f.config !== undefined) {
+    const others = ["kernel", "initrd", "cmdline", "mem", "cpus", "console", "vsock"].filter((k) =>
+      (f as Record<string, unknown>)[k] !== undefined
+    );
+    if (others.length || many(f.disk).length || many(f.net).length || f.rng) {
+      throw new UsageError(
+        `--config cannot be combined with machine flags (${others.join(", ") || "devices"})`,
+      );
+    }
+    return { config: await loadConfig(f.config), quiet: f.quiet, help: false, ...extra };
+  }
+  const raw: Record<string, unknown> = {
+    disks: many(f.disk).map((d) => {
+      const [path, ...opts] = d.split(",");
+      for (const o of opts) {
+        if (o !== "ro") {
+          throw new UsageError(`--disk option ${JSON.stringify(o)}: only "ro" is known`);
+        }
+      }
+      return { path, ...(opts.includes("ro") ? { readOnly: true } : {}) };
+    }),
+    nets: many(f.net).map((n) => {
+      const [tap, ...opts] = n.split(",");
+      const net: Record<string, string> = { tap: tap ?? "" };
+      for (const o of opts) {
+        if (!o.startsWith("mac=")) {
+          throw new UsageError(`--net option ${JSON.stringify(o)}: only "mac=" is known`);
+        }
+        net.mac = o.slice(4);
+      }
+      return net;
+    }),
+    rng: f.rng,
+  };
+  if (f.kernel !== undefined) raw.kernel = f.kernel;
+  if (f.initrd !== undefined) raw.initrd = f.initrd;
+  if (f.cmdline !== undefined) raw.cmdline = f.cmdline;
+  const mem = num(f.mem, "--mem"), cpus = num(f.cpus, "--cpus");
+  if (mem !== undefined) raw.memMiB = mem;
+  if (cpus !== undefined) raw.vcpus = cpus;
+  if (f.console !== undefined) raw.console = f.console;
+  if (f.vsock !== undefined) {
+    const m = /^(\d+),(.+)$/.exec(f.vsock);
+    if (!m) throw new UsageError(`--vsock expects <cid>,<path>, got ${JSON.stringify(f.vsock)}`);
+    raw.vsock = { cid: Number(m[1]), path: m[2] };
+  }
+  return { config: parseConfig(raw), quiet: f.quiet, help: false, ...extra };
+}
+
+/** Runs the CLI with `args`; resolves with the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  const codeLoaded = performance.now();
+  const req = await configFromArgs(args);
+  const { config, quiet, help } = req;
+  if (help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const logger = createLogger({ level: req.log.level, json: req.log.json });
+  const host = await checkHost();
+  if (!quiet || !host.native) logger.notice(host.message.replace(/^denovm: /, ""));
+  const refusal =
+    "not booting the kernel: on this host it would run for minutes and then fail. Pass --allow-emulated to try anyway (small test kernels work)";
+  if (config.kernel !== undefined && !host.native && !req.allowEmulated) {
+    logger.error(refusal);
+    return 1;
+  }
+  let image;
+  if (req.image !== undefined) {
+    try {
+      image = { bytes: await Deno.readFile(req.image), load: 0x1000 };
+    } catch (e) {
+      throw new UsageError(`Cannot read --image ${req.image}: ${(e as Error).message}`);
+    }
+    if (image.bytes.byteLength === 0 || image.bytes.byteLength > 0x90000) {
+      throw new UsageError(`--image ${req.image} must be 1 byte to 576 KiB`);
+    }
+  }
+  if (req.apiSock !== undefined) {
+    return await serveApi(req.apiSock, {
+      config,
+      ...(image ? { image } : {}),
+      ...(req.configured ? { start: true } : {}),
+      ...(!host.native && !req.allowEmulated ? { kernelRefusal: refusal } : {}),
+      logger,
+      ...(req.timings ? { timings: true, codeLoaded } : {}),
+    });
+  }
+  return await runVm({
+    config,
+    logger,
+    ...(req.timings ? { timings: true, codeLoaded } : {}),
+    ...(image ? { image } : {}),
+    ...(req.restore
+      ? {
+        restore: req.restore,
+        overrideDisks: config.disks.length > 0,
+        overrideTaps: config.nets.length > 0,
+      }
+      : {}),
+    ...(req.snapshot ? { snapshot: req.snapshot } : {}),
+  });
+}
+
+/** Serves the control API until the VM stops (its exit code) or a SIGINT/SIGTERM (0). */
+async function serveApi(path: string, opts: ApiOptions): Promise<number> {
+  const out = (b: Uint8Array) => {
+    let off = 0;
+    while (off < b.byteLength) off += Deno.stdout.writeSync(b.subarray(off));
+  };
+  const server = await ApiServer.listen(path, { ...opts, output: out });
+  const stop = () => void server.close();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  try {
+    return await server.done;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+    await server.close();
+  }
+}
+
+/** Runs the CLI as a program: usage errors exit 2, VMM errors 1, else the guest's code. */
+export async function run(args: string[]): Promise<number> {
+  let code: number;
+  try {
+    code = await main(args);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ConfigError) {
+      console.error(`denovm: ${e.message}\n\n${USAGE}`);
+      code = 2;
+    } else {
+      console.error(`denovm: ${e instanceof Error ? e.message : String(e)}`);
+      code = 1;
+    }
+  }
+  drainVcpuWorkerPool();
+  return code;
+}
