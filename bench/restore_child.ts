@@ -1,0 +1,18 @@
+/**
+ * Restores the snapshot in `Deno.args[0]` in this fresh process, as `cli.ts --restore`
+ * does (vCPU thread started at process start), and prints `restore_ms N`: from the
+ * `Vmm.restore()` call until the vCPUs run, process start not counted.
+ */
+import "../vmm/prewarm.ts";
+import { Vmm } from "../vmm/vmm.ts";
+
+const dir = Deno.args[0];
+if (!dir) throw new Error("usage: restore_child.ts <snapshot dir>");
+// Let the prewarmed worker finish booting, as it does while a real restore reads its flags.
+await new Promise((r) => setTimeout(r, 100));
+const t = performance.now();
+const vm = await Vmm.restore(dir, { output: () => {} });
+const ms = performance.now() - t;
+await vm.stop();
+console.log(`restore_ms ${ms.toFixed(1)}`);
+Deno.exit(0);
