@@ -49,7 +49,7 @@ export { SnapshotError } from "./snapshot/format.ts";
 export { Machine, type MachineOptions, ramLayout } from "./vmm/machine.ts";
 export { Bus, type BusDevice } from "./vmm/bus.ts";
 export { type DemoOptions, runDemo } from "./vmm/demo.ts";
-export { checkHost, type HostCheck } from "./vmm/host.ts";
+export { checkHost, type HostCheck, type KvmStatus, KvmUnavailableError } from "./vmm/host.ts";
 export type { LocalDeviceSpec } from "./vmm/local_devices.ts";
 export type { StopReason } from "./vmm/vcpu_worker.ts";
 export { VcpuThread } from "./vmm/vcpu_thread.ts";

@@ -1,13 +1,11 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /** System-level KVM binding tests on /dev/kvm (fail, not skip, when KVM is broken). */
 
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { CAP, Kvm, KvmError, MP_STATE } from "./mod.ts";
 
-const ignore = Deno.env.get("DENOVM_SKIP_KVM") === "1";
-
 Deno.test({
   name: "Kvm reports API 12, capabilities, CPUID leaves and MSRs",
-  ignore,
   fn() {
     using kvm = Kvm.open();
     assertEquals(kvm.apiVersion(), 12);
@@ -23,7 +21,6 @@ Deno.test({
 
 Deno.test({
   name: "KVM_CREATE_VCPU twice with one id fails with EEXIST",
-  ignore,
   fn() {
     using kvm = Kvm.open();
     using vm = kvm.createVm();
@@ -37,7 +34,6 @@ Deno.test({
 
 Deno.test({
   name: "Vm and Vcpu state ioctls round-trip",
-  ignore,
   fn() {
     using kvm = Kvm.open();
     using vm = kvm.createVm();

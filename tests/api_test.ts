@@ -1,9 +1,9 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /** The control API over a real Unix socket: configure, start, pause, snapshot, load; bad requests. */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { ApiServer } from "../vmm/api.ts";
 import { buildGuest } from "./guests/build.ts";
-import { skipKvm } from "./helpers.ts";
 
 /** One HTTP/1.1 request over the Unix socket at `sock`. */
 async function call(sock: string, method: string, path: string, body?: unknown | string) {
@@ -44,7 +44,6 @@ async function call(sock: string, method: string, path: string, body?: unknown |
 
 Deno.test({
   name: "api: configure and start the demo; bad requests get 400/404/405 with a reason",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir();
     const sock = `${dir}/api.sock`;
@@ -100,7 +99,6 @@ Deno.test({
 
 Deno.test({
   name: "api: pause, snapshot, resume; then snapshot/load in a second server",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir();
     const image = { bytes: await buildGuest("loop"), load: 0x1000 };
@@ -175,7 +173,6 @@ function spawnCli(args: string[]): Deno.ChildProcess {
 
 Deno.test({
   name: "cli --api-sock: waits for InstanceStart, prints the demo's console, exits with its code",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir();
     const sock = `${dir}/api.sock`;
@@ -213,7 +210,6 @@ Deno.test({
 Deno.test({
   name:
     "cli --api-sock with machine flags boots at once; pause + snapshot over the API; SIGTERM exits 0",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir();
     const sock = `${dir}/api.sock`;

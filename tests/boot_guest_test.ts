@@ -1,3 +1,4 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /**
  * The boot protocol under a real guest on /dev/kvm: a 64-bit test guest packaged as a
  * bzImage (built from tests/guests/boot64*.S at test time) is loaded exactly like a Linux
@@ -8,7 +9,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { Vmm } from "../vmm/vmm.ts";
 import { buildGuest } from "./guests/build.ts";
-import { deadline, skipKvm } from "./helpers.ts";
+import { deadline } from "./helpers.ts";
 
 /** The boot64 test guest as a bzImage: setup sectors, then the 64-bit part. */
 export async function buildBoot64(): Promise<Uint8Array> {
@@ -30,7 +31,6 @@ export async function writeBootFiles(dir: string): Promise<void> {
 
 Deno.test({
   name: "boot64 test guest: loaded like Linux (bzImage, zero page, long mode), passes its checks",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
     try {
@@ -64,7 +64,6 @@ Deno.test({
 
 Deno.test({
   name: "boot64 with 2 vCPUs: the BSP boots, the AP waits for INIT/SIPI; the MP table lists both",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
     try {
@@ -102,7 +101,6 @@ Deno.test({
 Deno.test({
   name:
     "cli --kernel boots the boot64 bzImage with --initrd, --cmdline and --rng; exits 0 on reset",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
     try {
@@ -169,7 +167,6 @@ Deno.test({
 
 Deno.test({
   name: "cli --kernel on a host without vmx/svm refuses plainly unless --allow-emulated",
-  ignore: skipKvm,
   async fn() {
     const { checkHost } = await import("../vmm/host.ts");
     if ((await checkHost()).native) return; // a host with hardware virtualization boots it

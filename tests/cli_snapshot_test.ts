@@ -1,3 +1,4 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /**
  * The CLI's snapshot workflow on /dev/kvm: boot a test guest with --image, take a
  * snapshot when the console shows a pattern, then --restore it in a new process that
@@ -6,7 +7,6 @@
 
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { buildGuest } from "./guests/build.ts";
-import { skipKvm } from "./helpers.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
@@ -29,7 +29,6 @@ async function cli(args: string[], stdin?: string) {
 
 Deno.test({
   name: "cli: --snapshot-on pattern:… writes a snapshot; --restore continues it with input",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-cli-" });
     try {

@@ -1,10 +1,10 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /** The embedded demo guest and the CLI's demo path. */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { runDemo } from "../vmm/demo.ts";
 import { DEMO_GUEST } from "../vmm/demo_guest.ts";
 import { buildGuest } from "./guests/build.ts";
-import { skipKvm } from "./helpers.ts";
 
 Deno.test("DEMO_GUEST equals a fresh build of tests/guests/demo.S", async () => {
   assertEquals(DEMO_GUEST, await buildGuest("demo"));
@@ -12,7 +12,6 @@ Deno.test("DEMO_GUEST equals a fresh build of tests/guests/demo.S", async () => 
 
 Deno.test({
   name: "runDemo() prints the greeting through the 8250 and exits 0",
-  ignore: skipKvm,
   async fn() {
     const chunks: Uint8Array[] = [];
     const code = await runDemo({ output: (b) => chunks.push(b.slice()) });
@@ -37,7 +36,6 @@ async function cli(...args: string[]) {
 
 Deno.test({
   name: "cli.ts with no --kernel boots the demo guest and says what the host can run",
-  ignore: skipKvm,
   async fn() {
     const r = await cli();
     assertEquals(r.code, 0);
@@ -61,7 +59,6 @@ Deno.test("cli.ts --help prints the usage and exits 0", async () => {
 
 Deno.test({
   name: "cli.ts --config boots with the file's devices; a bad file exits 2 naming the field",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir();
     try {

@@ -1,3 +1,4 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /**
  * Devices under a real guest on /dev/kvm: a real-mode driver uses virtio-rng and a
  * virtio-blk disk backed by an image file, notifying through ioeventfds.
@@ -9,11 +10,10 @@ import { RngDevice } from "../devices/rng.ts";
 import { REG } from "../transports/mmio.ts";
 import { FileDisk } from "../vmm/disk_file.ts";
 import { attachVirtioMmio } from "../vmm/virtio_mmio.ts";
-import { bootGuest, deadline, skipKvm } from "./helpers.ts";
+import { bootGuest, deadline, guestProgress } from "./helpers.ts";
 
 Deno.test({
   name: "real-mode guest: virtio-blk write/read-back on an image file, and virtio-rng",
-  ignore: skipKvm,
   async fn() {
     const path = await Deno.makeTempFile({ suffix: ".img" });
     try {
@@ -39,7 +39,7 @@ Deno.test({
         };
       }
       m.run();
-      const r = await deadline(m.whenExit(), 30_000, "devices guest");
+      const r = await deadline(m.whenExit(), 30_000, () => `devices guest${guestProgress(m)}`);
       assertEquals(
         r,
         { kind: "exit", code: 0, vcpu: 0 },

@@ -10,12 +10,6 @@ export const EXIT_PORT = 0x501, COUNTER_PORT = 0x510, TEST_PORT = 0x520;
 /** RAM for real-mode guests: 640 KiB at 0, leaving 0xa0000-0xfffff for test MMIO. */
 export const LOW_RAM = [{ gpa: 0, size: 0xa0000 }];
 
-/**
- * Fails (not skips) when /dev/kvm is missing: these tests are the point of the tier. Set
- * DENOVM_SKIP_KVM=1 to skip them on purpose on a host without KVM.
- */
-export const skipKvm = Deno.env.get("DENOVM_SKIP_KVM") === "1";
-
 /** The standard local devices: exit port and counter (its words in `counter`). */
 export function standardLocal(counter: SharedArrayBuffer): LocalDeviceSpec[] {
   return [{ kind: "exit", port: EXIT_PORT }, { kind: "counter", port: COUNTER_PORT, counter }];
@@ -41,14 +35,33 @@ export async function bootGuest(
   return m;
 }
 
-/** Rejects after `ms` unless `p` settles first (keeps a hung guest from hanging CI). */
-export async function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+/** Where a real-mode test guest notes the wait it is in (`PROGRESS` in common.inc). */
+export const PROGRESS_ADDR = 0x600;
+
+/** "waiting at check N" for a test guest that notes its waits, else "". */
+export function guestProgress(m: { memory: { readU16(gpa: number): number } }): string {
+  const code = m.memory.readU16(PROGRESS_ADDR);
+  return code ? ` (the guest was waiting at check ${code})` : "";
+}
+
+/**
+ * Rejects after `ms` unless `p` settles first (keeps a hung guest from hanging CI).
+ * `what` names the wait in the error; a function is asked only when it times out.
+ */
+export async function deadline<T>(
+  p: Promise<T>,
+  ms: number,
+  what: string | (() => string),
+): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await Promise.race([
       p,
       new Promise<never>((_, rej) => {
-        timer = setTimeout(() => rej(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
+        timer = setTimeout(() =>
+          rej(
+            new Error(`Timed out after ${ms} ms: ${typeof what === "string" ? what : what()}`),
+          ), ms);
       }),
     ]);
   } finally {

@@ -1,3 +1,4 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /**
  * KVM integration tests: real-mode test guests on /dev/kvm, through the vCPU workers, the
  * buses and the exit mailbox. They fail (not skip) when KVM is broken.
@@ -6,9 +7,9 @@
 import { assert, assertEquals } from "@std/assert";
 import { closeFd, eventfd, eventfdRead, eventfdWrite } from "../kvm/mod.ts";
 import type { Regs } from "../kvm/mod.ts";
-import { bootGuest, deadline, skipKvm, TEST_PORT } from "./helpers.ts";
+import { bootGuest, deadline, TEST_PORT } from "./helpers.ts";
 
-const opts = { ignore: skipKvm, sanitizeResources: true, sanitizeOps: true };
+const opts = { sanitizeResources: true, sanitizeOps: true };
 
 Deno.test({
   name: "guest pio: out and in of 1, 2 and 4 bytes and rep outsb reach the device thread",
@@ -121,7 +122,7 @@ Deno.test({
         read: (_o, d) => d.fill(0),
         write: () => {
           asks++;
-          eventfdWrite(efd); // the guest is ready for (another) interrupt
+          eventfdWrite(efd); // the guest asks for one interrupt
         },
       }, "irq-trigger");
       m.run();
@@ -132,7 +133,7 @@ Deno.test({
       });
       const words = new Int32Array(counter);
       assertEquals(words[1], 3, "the handler ran three times");
-      assert(asks >= 3);
+      assertEquals(asks, 3, "one interrupt asked for each time");
     } finally {
       m.vm.irqfd(efd, 5, { deassign: true });
       closeFd(efd);
@@ -258,15 +259,26 @@ Deno.test({
   async fn() {
     await using m = await bootGuest("loop", { dirtyLog: true });
     const pages = 0xa0000 / 4096;
-    m.vm.getDirtyLog(0, pages); // clear what loading the guest left
+    const counted = (n: number) =>
+      deadline(
+        (async () => {
+          while (m.memory.readU32(0x800) < n) await new Promise((r) => setTimeout(r, 2));
+        })(),
+        10_000,
+        `loop guest to count to ${n}`,
+      );
+    // Warm up first, then clear the log: under the KVM inside the portable machine, the
+    // first fault on a page the guest only executes (its code page) is logged as dirty,
+    // though no byte of it changes (measured: the pages a guest first executes are in the
+    // first log and never again). What this test checks is what the guest writes from a
+    // point on, so that point is after the code page is mapped.
     m.run();
-    await deadline(
-      (async () => {
-        while (m.memory.readU32(0x800) < 100) await new Promise((r) => setTimeout(r, 2));
-      })(),
-      10_000,
-      "loop guest to count",
-    );
+    await counted(100);
+    await m.pause();
+    m.vm.getDirtyLog(0, pages);
+    const from = m.memory.readU32(0x800);
+    m.resume();
+    await counted(from + 100);
     await m.pause();
     const bits = m.vm.getDirtyLog(0, pages);
     const dirty = [...bits].flatMap((b, i) =>

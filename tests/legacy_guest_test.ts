@@ -1,16 +1,16 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /** The 8250 UART (interrupt-driven input, output from the vCPU worker) and the i8042 reset
  * under a real-mode guest on /dev/kvm. */
 
 import { assertEquals } from "@std/assert";
 import { I8042 } from "../devices/i8042.ts";
 import { SerialPort } from "../vmm/serial.ts";
-import { deadline, LOW_RAM, skipKvm, standardLocal } from "./helpers.ts";
+import { deadline, LOW_RAM, standardLocal } from "./helpers.ts";
 import { Machine } from "../vmm/machine.ts";
 import { buildGuest, GUEST_LOAD } from "./guests/build.ts";
 
 Deno.test({
   name: "real-mode guest: UART output, interrupt-driven input with echo, and i8042 reset",
-  ignore: skipKvm,
   async fn() {
     let text = "";
     const serial = new SerialPort({ output: (b) => (text += new TextDecoder().decode(b)) });

@@ -1,13 +1,12 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /** The library as scripts use it: the demo in five lines, the console API, events. */
 
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { Vmm } from "../mod.ts";
 import { buildGuest } from "./guests/build.ts";
-import { skipKvm } from "./helpers.ts";
 
 Deno.test({
   name: "library: boot the demo, wait for its greeting, stop — in five lines",
-  ignore: skipKvm,
   async fn() {
     const t0 = performance.now();
     await using vm = await Vmm.create({ memMiB: 16 });
@@ -20,7 +19,6 @@ Deno.test({
 
 Deno.test({
   name: "library: console.write() reaches the guest, lines() and waitFor() read it, events fire",
-  ignore: skipKvm,
   async fn() {
     await using vm = await Vmm.create({ memMiB: 16 }, {
       image: { bytes: await buildGuest("uart"), load: 0x1000 },
@@ -50,7 +48,6 @@ Deno.test({
 
 Deno.test({
   name: "library: waitFor() times out with a clear error",
-  ignore: skipKvm,
   async fn() {
     await using vm = await Vmm.create({ memMiB: 16 }, {
       image: { bytes: await buildGuest("loop"), load: 0x1000 },

@@ -1,11 +1,10 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /** The README's scripting example, run as it stands. */
 
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { skipKvm } from "./helpers.ts";
 
 Deno.test({
   name: "README: the 'Scripting microVMs' example runs",
-  ignore: skipKvm,
   async fn() {
     const root = new URL("../", import.meta.url).pathname;
     const readme = await Deno.readTextFile(`${root}README.md`);

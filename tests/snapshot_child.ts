@@ -7,12 +7,24 @@
 import { BlockDevice } from "../devices/block.ts";
 import { RngDevice } from "../devices/rng.ts";
 import { Vmm } from "../vmm/vmm.ts";
+import { PROGRESS_ADDR } from "./helpers.ts";
 
 const [dir, disk] = Deno.args;
 const t0 = performance.now();
 const vm = await Vmm.restore(dir!, { disks: [disk!], output: () => {} });
 const restoreMs = performance.now() - t0;
-const r = await vm.whenExit();
+// Bounded in wall-clock time: a restored guest that never finishes is reported, not waited on.
+let timer: ReturnType<typeof setTimeout> | undefined;
+const r = await Promise.race([
+  vm.whenExit(),
+  new Promise<{ kind: "timeout"; waitingAtCheck: number }>((res) => {
+    timer = setTimeout(
+      () => res({ kind: "timeout", waitingAtCheck: vm.machine.memory.readU16(PROGRESS_ADDR) }),
+      60_000,
+    );
+  }),
+]);
+clearTimeout(timer);
 const blk = vm.devices.virtio[0]!.device.backend as BlockDevice;
 const rng = vm.devices.virtio[1]!.device.backend as RngDevice;
 console.log(JSON.stringify({

@@ -1,3 +1,4 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /**
  * Pause, snapshot and restore on /dev/kvm: a test guest that counts, writes virtio-blk
  * sectors and reads virtio-rng is paused mid-run (with a disk write in flight), snapshotted,
@@ -14,7 +15,7 @@ import { SnapshotError } from "../snapshot/format.ts";
 import { FileDisk } from "../vmm/disk_file.ts";
 import { Vmm } from "../vmm/vmm.ts";
 import { buildGuest } from "./guests/build.ts";
-import { deadline, LOW_RAM, skipKvm } from "./helpers.ts";
+import { deadline, guestProgress, LOW_RAM } from "./helpers.ts";
 
 const N = 60;
 
@@ -77,7 +78,6 @@ async function child(dir: string, disk: string) {
 
 Deno.test({
   name: "snapshot: a paused guest restored in a new process continues exactly where it was",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-snap-" });
     try {
@@ -89,11 +89,14 @@ Deno.test({
       {
         await using a = await boot(`${dir}/a.img`);
         a.start();
-        assertEquals(await deadline(a.whenExit(), 60_000, "reference run"), {
-          kind: "exit",
-          code: 0,
-          vcpu: 0,
-        });
+        assertEquals(
+          await deadline(a.whenExit(), 60_000, () => `reference run${guestProgress(a.machine)}`),
+          {
+            kind: "exit",
+            code: 0,
+            vcpu: 0,
+          },
+        );
         assertEquals(a.machine.memory.readU32(0x6000), N);
       }
 
@@ -143,7 +146,6 @@ Deno.test({
 
 Deno.test({
   name: "restore refuses corrupt, truncated and mismatched snapshots with a clear error",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-snap-" });
     try {
@@ -214,7 +216,6 @@ Deno.test({
 
 Deno.test({
   name: "diff snapshot: only dirtied pages are written, and it restores on top of the full one",
-  ignore: skipKvm,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-snap-" });
     try {
@@ -224,7 +225,11 @@ Deno.test({
       {
         await using a = await boot(`${dir}/a.img`);
         a.start();
-        assertEquals((await deadline(a.whenExit(), 60_000, "reference run")).kind, "exit");
+        assertEquals(
+          (await deadline(a.whenExit(), 60_000, () => `reference run${guestProgress(a.machine)}`))
+            .kind,
+          "exit",
+        );
       }
       const disk = FileDisk.open(`${dir}/b.img`);
       let pages: number;

@@ -1,3 +1,4 @@
+// test-tier: kvm (needs /dev/kvm; where the host has none, runs in the portable machine)
 /**
  * The virtio core and MMIO transport under a real guest on /dev/kvm: a real-mode driver
  * does the handshake and one request; the notification goes through the ioeventfd and
@@ -9,11 +10,10 @@ import { DummyDevice } from "../testing/dummy_device.ts";
 import { REG } from "../transports/mmio.ts";
 import { STATUS } from "../virtio/constants.ts";
 import { attachVirtioMmio } from "../vmm/virtio_mmio.ts";
-import { bootGuest, deadline, skipKvm } from "./helpers.ts";
+import { bootGuest, deadline, guestProgress } from "./helpers.ts";
 
 Deno.test({
   name: "real-mode guest: virtio handshake, request via ioeventfd, completion via irqfd",
-  ignore: skipKvm,
   async fn() {
     await using m = await bootGuest("virtio");
     const backend = new DummyDevice({ queues: [8] });
@@ -26,7 +26,7 @@ Deno.test({
       write(o, d);
     };
     m.run();
-    const r = await deadline(m.whenExit(), 30_000, "virtio guest");
+    const r = await deadline(m.whenExit(), 30_000, () => `virtio guest${guestProgress(m)}`);
     assertEquals(
       r,
       { kind: "exit", code: 0, vcpu: 0 },

@@ -44,6 +44,9 @@ Options:
                            loaded, first instruction, boot marker) once the guest's
                            init reports in
   --allow-emulated         boot --kernel even where KVM only emulates (test kernels)
+  --portable <mode>        auto (default): where this host's KVM cannot run the guest,
+                           run inside the portable machine (QEMU/TCG with KVM inside,
+                           much slower); on: always; off: never
   --quiet                  do not print the host check line (it is still printed when
                            the host cannot run Linux)
   -h, --help               show this help
@@ -82,6 +85,8 @@ export interface CliRequest {
   configured?: boolean;
   log: { level: LogLevel; json: boolean };
   timings?: boolean;
+  /** Run inside the portable machine: "auto" where this host cannot run the guest. */
+  portable?: "auto" | "on" | "off";
 }
 
 /** The configuration the flags describe (validated by parseConfig). */
@@ -104,6 +109,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
       "restore",
       "api-sock",
       "log-level",
+      "portable",
     ],
     boolean: ["help", "quiet", "rng", "allow-emulated", "log-json", "timings"],
     collect: ["disk", "net"],
@@ -133,6 +139,12 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
     log: { level, json: f["log-json"] },
   };
   if (f.timings) extra.timings = true;
+  if (f.portable !== undefined) {
+    if (!["auto", "on", "off"].includes(f.portable)) {
+      throw new UsageError(`--portable expects auto, on or off, got ${JSON.stringify(f.portable)}`);
+    }
+    extra.portable = f.portable as "auto" | "on" | "off";
+  }
   if (f["allow-emulated"]) extra.allowEmulated = true;
   if (f.image !== undefined) extra.image = f.image;
   if (f["api-sock"] !== undefined) {
@@ -225,7 +237,19 @@ export async function main(args: string[]): Promise<number> {
   }
   const logger = createLogger({ level: req.log.level, json: req.log.json });
   const host = await checkHost();
+  const mode = Deno.env.get("DENOVM_PORTABLE_INSIDE") === "1" ? "off" : req.portable ?? "auto";
+  const needsNative = config.kernel !== undefined && !req.allowEmulated;
+  if (mode === "on" || (mode === "auto" && (!host.usable || (needsNative && !host.native)))) {
+    const { runCliPortable } = await import("../portable/cli_portable.ts");
+    return await runCliPortable(args, req, host, logger);
+  }
   if (!quiet || !host.native) logger.notice(host.message.replace(/^denovm: /, ""));
+  if (!host.usable) {
+    logger.error(
+      "no guest can run here; --portable auto (the default) runs it in the portable machine",
+    );
+    return 1;
+  }
   const refusal =
     "not booting the kernel: on this host it would run for minutes and then fail. Pass --allow-emulated to try anyway (small test kernels work)";
   if (config.kernel !== undefined && !host.native && !req.allowEmulated) {

@@ -12,6 +12,7 @@ import { EventPoller } from "./event_poller.ts";
 import { ExitDispatcher } from "./exit_dispatcher.ts";
 import type { LocalDeviceSpec } from "./local_devices.ts";
 import { VcpuThread } from "./vcpu_thread.ts";
+import { describeHost, KvmUnavailableError, probeKvm } from "./host.ts";
 import { takeVcpuWorker } from "./worker_pool.ts";
 import type { StopReason } from "./vcpu_worker.ts";
 
@@ -53,6 +54,17 @@ export function ramLayout(memMiB: number): { gpa: number; size: number }[] {
     gpa: MMIO_GAP_END,
     size: bytes - MMIO_GAP_START,
   }];
+}
+
+/** Opens /dev/kvm; where it cannot be used, a {@link KvmUnavailableError} that says why. */
+function openKvm(): Kvm {
+  try {
+    return Kvm.open();
+  } catch (e) {
+    const probe = probeKvm();
+    if (probe.status === "ok") throw e;
+    throw new KvmUnavailableError(describeHost("none", probe));
+  }
 }
 
 /** A running (or paused) set of vCPUs over one VM. */
@@ -97,7 +109,7 @@ export class Machine {
     let vm: Vm | undefined;
     let memory: MmapGuestMemory | undefined;
     try {
-      kvm = Kvm.open();
+      kvm = openKvm();
       vm = kvm.createVm();
       // Memory slots first, then TSS, irqchip and PIT (Firecracker's order too): on this
       // host the whole setup took ~8 ms with the slots added after the irqchip, ~1 ms before.

@@ -1,8 +1,12 @@
 /* An interrupt through the in-kernel PIC: remaps the master PIC to vectors 0x20-0x27,
- * unmasks IRQ 5 only, installs a handler for vector 0x25 in the IVT, enables interrupts,
- * tells the test it is ready (write 1 to TEST_PORT) and halts. The test fires the irqfd;
- * the handler counts (COUNTER_PORT), acknowledges the PIC (EOI) and sets a flag. After
- * three interrupts the guest exits 0. */
+ * unmasks IRQ 5 only, installs a handler for vector 0x25 in the IVT. Three times, with
+ * interrupts off, it asks the test for one interrupt (write 1 to TEST_PORT; the test fires
+ * the irqfd), then `sti; hlt`: the interrupt is taken at the hlt (STI's one-instruction
+ * shadow), never between the two, so each one is awaited exactly once. The handler counts
+ * (COUNTER_PORT) and acknowledges the PIC (EOI). Then the guest exits 0.
+ * The request is made from the main loop, not from the handler: asked for in the handler,
+ * the next interrupt would already be pending at its iret and nest the handler an unbounded
+ * number of times before the loop checks its count (it did under nested KVM). */
 .include "common.inc"
 .code16
 .globl _start
@@ -12,19 +16,20 @@ _start:
 	mov %ax, %ds
 	movw $handler, 0x25*4
 	movw $0, 0x25*4+2
-	/* ICW1: edge, cascade, ICW4 needed */
 	pic_init_irq5
 
 	movw $0, count
 wait:
+	cmpw $3, count
+	jae done
 	mov $TEST_PORT, %dx
 	mov $1, %al
-	out %al, %dx
+	out %al, %dx		/* ask for one interrupt; IF is 0, so it stays pending */
 	sti
-1:	hlt
-	cmpw $3, count
-	jb 1b
+	hlt
 	cli
+	jmp wait
+done:
 	exit_with 0
 
 handler:
@@ -36,10 +41,6 @@ handler:
 	out %ax, %dx
 	mov $0x20, %al
 	out %al, $0x20
-	/* ask for the next one */
-	mov $TEST_PORT, %dx
-	mov $1, %al
-	out %al, %dx
 	pop %dx
 	pop %ax
 	iret

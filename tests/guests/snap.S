@@ -62,21 +62,16 @@ next:
 	reg_write 0x050, 0
 
 	lea 1(%esi), %edx		/* the used index both must reach */
-	mov $10000000, %ecx
+	movw $20, PROGRESS
 1:	cmpw %dx, 0x3202
-	je 2f
-	dec %ecx
-	jnz 1b
-	exit_with 20
-2:	movzbl 0x4400, %eax
+	jne 1b
+	movzbl 0x4400, %eax
 	check_eq %eax, 0, 21
-	mov $10000000, %ecx
+	movw $22, PROGRESS
 3:	cmpw %dx, 0x3602
-	je 4f
-	dec %ecx
-	jnz 3b
-	exit_with 22
-4:	mov %si, %bx
+	jne 3b
+	movw $0, PROGRESS
+	mov %si, %bx
 	and $7, %bx
 	shl $3, %bx
 	movl 0x3608(%bx), %eax		/* rng used.ring[i % 8].len */

@@ -1,37 +1,71 @@
 /**
- * `deno task test:linux`: the Linux guest suite (tests/linux/) inside the nested lane.
- * Builds (or takes from the cache) the recipe kernel and initramfs here, boots L1 under
- * QEMU/TCG with SVM, and runs `deno test` there, where KVM runs real Linux guests.
- * Then runs the QEMU microvm peer comparison (tests/nested/peer.ts) in the same L1 run.
+ * `deno task test:linux`: the Linux guest suite (tests/linux/). Builds (or takes from the
+ * cache) the recipe kernel and initramfs here, then runs `deno test` on this host's KVM
+ * where it has hardware virtualization, and otherwise inside the portable machine (QEMU/TCG
+ * with SVM, KVM inside): the same `portable/` code the CLI and the fast tier use. Then runs
+ * the QEMU microvm peer comparison (tests/nested/peer.ts) in the same place and run.
  * Prints the suite's output and the comparison, and exits with the suite's status.
+ *
+ *   deno task test:linux [--portable] [filter words...]
+ *
+ * @module
  */
 
 import { buildInitramfs, buildKernel } from "../../guest/build.ts";
-import { runInL1 } from "./lane.ts";
+import { PORTABLE_HOST, runPortable } from "../../portable/machine.ts";
+import { checkHost } from "../../vmm/host.ts";
 
 const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+const args = Deno.args.filter((a) => a !== "--portable");
+const host = await checkHost();
+const portable = Deno.args.includes("--portable") || Deno.env.get("DENOVM_PORTABLE") === "on" ||
+  !host.native;
 const kernel = await buildKernel();
 const initrd = await buildInitramfs();
 const deno = Deno.execPath();
-const filter = Deno.args.length ? ` --filter ${JSON.stringify(Deno.args.join(" "))}` : "";
+const filter = args.length ? ` --filter ${JSON.stringify(args.join(" "))}` : "";
 const vmlinux = kernel.replace(/bzImage$/, "vmlinux");
 const hasVmlinux = await Deno.stat(vmlinux).then(() => true, () => false);
 const suite = `${
   hasVmlinux ? `DENOVM_VMLINUX=${vmlinux} ` : ""
-}DENOVM_KERNEL=${kernel} DENOVM_INITRD=${initrd} NO_COLOR=1 ${deno} test -A${filter} tests/linux/ 2>&1`;
-// Then, in the same L1 run, the peer comparison with QEMU's microvm (numbers, not a test).
+}DENOVM_KERNEL=${kernel} DENOVM_INITRD=${initrd} NO_COLOR=1 ${deno} test -A --no-check${filter} tests/linux/ 2>&1`;
+// Then, in the same run, the peer comparison with QEMU's microvm (numbers, not a test).
 const peer = `${deno} run -A tests/nested/peer.ts ${kernel} ${initrd} 2>&1`;
 const command = Deno.env.get("DENOVM_LANE_NO_PEER") ? suite : `${suite} && ${peer}`;
-console.error(`lane: booting L1 to run the Linux guest suite (kernel ${kernel})`);
-const r = await runInL1({
-  command,
-  cwd: repo,
-  timeoutS: Number(Deno.env.get("DENOVM_LANE_TIMEOUT") ?? 1500),
-  ...(Deno.env.get("DENOVM_LANE_VERBOSE")
-    ? { console: (t: string) => Deno.stderr.writeSync(new TextEncoder().encode(t)) }
-    : {}),
-});
-console.log(r.log);
-if (r.status !== 0) console.error(r.console.slice(-4000));
-console.error(`lane: Linux guest suite status ${r.status} in ${r.seconds.toFixed(1)} s`);
-Deno.exit(r.status);
+const where = portable ? PORTABLE_HOST : `kvm (${host.virtualization})`;
+console.error(`lane: running the Linux guest suite on ${where} (kernel ${kernel})`);
+const check = await new Deno.Command(deno, { args: ["check", "tests/linux/"], cwd: repo })
+  .output();
+if (!check.success) {
+  Deno.stderr.writeSync(check.stderr);
+  Deno.exit(1);
+}
+const t0 = performance.now();
+let status: number;
+if (portable) {
+  const r = await runPortable({
+    command,
+    cwd: repo,
+    env: { NO_COLOR: "1" },
+    memMiB: 6144,
+    timeoutS: Number(Deno.env.get("DENOVM_LANE_TIMEOUT") ?? 1800),
+    onStdout: (c) => Deno.stdout.writeSync(c),
+    onStderr: (c) => Deno.stderr.writeSync(c),
+  });
+  if (r.status !== 0) console.error(r.log.slice(-4000));
+  status = r.status;
+} else {
+  const r = await new Deno.Command("sh", {
+    args: ["-c", command],
+    cwd: repo,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  status = r.code;
+}
+console.error(
+  `lane: Linux guest suite status ${status} in ${
+    ((performance.now() - t0) / 1000).toFixed(1)
+  } s on ${where}`,
+);
+Deno.exit(status);

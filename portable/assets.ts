@@ -1,0 +1,235 @@
+/**
+ * What the portable machine boots: QEMU from Debian's `qemu-system-x86`, Debian's prebuilt
+ * kernel (`linux-image-amd64`'s current version, no kernel build) and a small initramfs of
+ * busybox-static, the kernel modules KVM and the 9p shares need, and `init.sh`. Fetched
+ * once and cached outside the repo (`$XDG_CACHE_HOME/denovm/portable`, else
+ * `~/.cache/denovm/portable`).
+ *
+ * @module
+ */
+
+import { aptUpdate, ensurePackages, MissingToolError, sh } from "./apt.ts";
+import { type CpioEntry, cpioGzip } from "./cpio.ts";
+
+const HERE = new URL(".", import.meta.url).pathname;
+
+/** The modules L1 loads (their dependencies are added): KVM, 9p over virtio-pci, overlayfs,
+ * and TAP/veth for the network tests. */
+export const L1_MODULES = ["kvm_amd", "virtio_pci", "9pnet_virtio", "9p", "overlay", "tun", "veth"];
+
+/** Paths of the portable machine's parts. */
+export interface PortableAssets {
+  qemu: string;
+  kernel: string;
+  initrd: string;
+  /** Debian kernel release, e.g. `6.1.0-56-amd64`. */
+  release: string;
+}
+
+/** The cache directory for the portable machine. */
+export function portableCacheDir(): string {
+  const base = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`;
+  return `${base}/denovm/portable`;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return await Deno.stat(p).then(() => true, () => false);
+}
+
+async function which(cmd: string): Promise<string | undefined> {
+  const out = await sh(`command -v ${cmd} || true`);
+  return out.trim() || undefined;
+}
+
+/** The name of a module as the kernel knows it (`kvm-amd.ko.xz` -> `kvm_amd`). */
+export function moduleName(file: string): string {
+  return file.replace(/^.*\//, "").replace(/\.ko(\.(xz|zst|gz))?$/, "").replaceAll("-", "_");
+}
+
+/** The `depends=` field of a module's `.modinfo` section (names, possibly none). */
+export function moduleDepends(ko: Uint8Array): string[] {
+  const key = new TextEncoder().encode("\0depends=");
+  outer: for (let i = 0; i + key.length <= ko.length; i++) {
+    for (let j = 0; j < key.length; j++) if (ko[i + j] !== key[j]) continue outer;
+    let end = i + key.length;
+    while (end < ko.length && ko[end] !== 0) end++;
+    const v = new TextDecoder().decode(ko.subarray(i + key.length, end));
+    return v.split(",").filter((s) => s.length > 0).map((s) => s.replaceAll("-", "_"));
+  }
+  return [];
+}
+
+/**
+ * The load order for `wanted` (dependencies first), given each module's dependencies.
+ * Throws when a module or a dependency is missing.
+ */
+export function loadOrder(
+  wanted: string[],
+  deps: (name: string) => string[] | undefined,
+): string[] {
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string, path: string[]) => {
+    if (seen.has(name)) return;
+    if (path.includes(name)) {
+      throw new Error(`module dependency loop: ${[...path, name].join(" -> ")}`);
+    }
+    const d = deps(name);
+    if (d === undefined) throw new Error(`module ${name} is not in the kernel package`);
+    for (const x of d) visit(x, [...path, name]);
+    seen.add(name);
+    order.push(name);
+  };
+  for (const w of wanted) visit(w, []);
+  return order;
+}
+
+async function decompressModule(path: string): Promise<Uint8Array> {
+  if (path.endsWith(".ko")) return await Deno.readFile(path);
+  const tool = path.endsWith(".xz") ? "xz" : path.endsWith(".zst") ? "zstd" : "gzip";
+  const out = await new Deno.Command(tool, { args: ["-dc", path], stdout: "piped" }).output();
+  if (!out.success) throw new Error(`cannot decompress ${path} with ${tool}`);
+  return out.stdout;
+}
+
+/** Reads the modules `wanted` needs (breadth first); returns each one's dependencies. */
+async function moduleClosure(
+  files: Map<string, string>,
+  wanted: string[],
+): Promise<Map<string, { deps: string[]; data: Uint8Array }>> {
+  const found = new Map<string, { deps: string[]; data: Uint8Array }>();
+  const queue = [...wanted];
+  while (queue.length) {
+    const name = queue.shift()!;
+    if (found.has(name)) continue;
+    const file = files.get(name);
+    if (file === undefined) throw new Error(`module ${name} is not in the kernel package`);
+    const data = await decompressModule(file);
+    const deps = moduleDepends(data);
+    found.set(name, { deps, data });
+    queue.push(...deps);
+  }
+  return found;
+}
+
+/** Fetches and unpacks Debian's kernel into the cache; returns its directory. */
+async function ensureKernel(cache: string): Promise<{ dir: string; release: string }> {
+  // A kernel already unpacked: take it without asking apt (start-up time matters).
+  const have: string[] = [];
+  for await (const e of Deno.readDir(cache)) {
+    if (e.isDirectory && e.name.startsWith("kernel-") && await exists(`${cache}/${e.name}/ok`)) {
+      have.push(e.name);
+    }
+  }
+  const newest = have.sort().at(-1);
+  if (newest) return { dir: `${cache}/${newest}`, release: newest.slice("kernel-".length) };
+  if (!await which("apt-get") || !await which("dpkg-deb")) {
+    throw new MissingToolError(
+      "the portable machine needs Debian's kernel package linux-image-amd64, and this host has no apt-get/dpkg-deb to fetch it",
+    );
+  }
+  let deps = await sh("apt-cache depends linux-image-amd64 2>/dev/null || true");
+  if (!/Depends: linux-image-/.test(deps)) {
+    await aptUpdate();
+    deps = await sh("apt-cache depends linux-image-amd64 2>/dev/null || true");
+  }
+  const pkg = /Depends: (linux-image-[0-9]\S*-amd64)\b/.exec(deps)?.[1];
+  if (!pkg) throw new MissingToolError("apt knows no linux-image-amd64 package to fetch");
+  const release = pkg.slice("linux-image-".length);
+  const dir = `${cache}/kernel-${release}`;
+  const work = await Deno.makeTempDir({ dir: cache, prefix: "fetch-" });
+  try {
+    console.error(`denovm: fetching Debian's ${pkg} for the portable machine (once, ~70 MB)`);
+    await sh(`apt-get download -q -o APT::Sandbox::User=root ${pkg} >&2`, { cwd: work });
+    const deb = (await sh(`ls ${work}/*.deb`)).trim();
+    console.error(`denovm: unpacking ${deb.replace(/^.*\//, "")}`);
+    await sh(`dpkg-deb --fsys-tarfile ${deb} | tar -x -C ${work} ./boot ./lib/modules`);
+    const modRoot = `${work}/lib/modules/${release}/kernel`;
+    const files = new Map<string, string>();
+    for (const f of (await sh(`find ${modRoot} -name '*.ko*'`)).split("\n").filter(Boolean)) {
+      files.set(moduleName(f), f);
+    }
+    const mods = await moduleClosure(files, L1_MODULES);
+    const order = loadOrder(L1_MODULES, (n) => mods.get(n)?.deps);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.mkdir(`${dir}/modules`, { recursive: true });
+    for (const n of order) await Deno.writeFile(`${dir}/modules/${n}.ko`, mods.get(n)!.data);
+    await Deno.writeTextFile(`${dir}/modules/order`, order.map((n) => `${n}.ko`).join("\n") + "\n");
+    await Deno.copyFile(`${work}/boot/vmlinuz-${release}`, `${dir}/vmlinuz`);
+    await Deno.writeTextFile(`${dir}/ok`, `${pkg}\n`);
+    return { dir, release };
+  } finally {
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+}
+
+async function hash(parts: Uint8Array[]): Promise<string> {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) {
+    all.set(p, o);
+    o += p.byteLength;
+  }
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return Array.from(h.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Builds (or finds) the L1 initramfs: busybox-static, the modules and init.sh. */
+async function ensureInitramfs(cache: string, kernelDir: string): Promise<string> {
+  const busybox = await Deno.readFile("/bin/busybox");
+  const init = await Deno.readFile(`${HERE}init.sh`);
+  const order = await Deno.readFile(`${kernelDir}/modules/order`);
+  const out = `${cache}/initramfs-${await hash([
+    busybox,
+    init,
+    order,
+    new TextEncoder().encode(kernelDir),
+  ])}.cpio.gz`;
+  if (await exists(out)) return out;
+  const entries: CpioEntry[] = [
+    { path: "bin", mode: 0o755 },
+    { path: "bin/busybox", mode: 0o755, data: busybox },
+    { path: "init", mode: 0o755, data: init },
+    { path: "modules", mode: 0o755 },
+    { path: "modules/order", mode: 0o644, data: order },
+  ];
+  for (const line of new TextDecoder().decode(order).split("\n").filter(Boolean)) {
+    entries.push({
+      path: `modules/${line}`,
+      mode: 0o644,
+      data: await Deno.readFile(`${kernelDir}/modules/${line}`),
+    });
+  }
+  await Deno.writeFile(`${out}.tmp`, await cpioGzip(entries));
+  await Deno.rename(`${out}.tmp`, out);
+  return out;
+}
+
+/**
+ * Everything the portable machine needs, installed or fetched once: QEMU, busybox-static,
+ * Debian's kernel, the initramfs. Throws a {@link MissingToolError} naming what to install
+ * where it cannot install (not root, no apt).
+ */
+export async function ensurePortableAssets(): Promise<PortableAssets> {
+  const cache = portableCacheDir();
+  await Deno.mkdir(cache, { recursive: true });
+  const pkgs: string[] = [];
+  if (!await which("qemu-system-x86_64")) pkgs.push("qemu-system-x86");
+  if (!await hasStaticBusybox()) pkgs.push("busybox-static");
+  if (pkgs.length) await ensurePackages(pkgs, "the portable machine");
+  const qemu = await which("qemu-system-x86_64");
+  if (!qemu) throw new MissingToolError("qemu-system-x86_64 is still missing after the install");
+  const { dir, release } = await ensureKernel(cache);
+  const initrd = await ensureInitramfs(cache, dir);
+  return { qemu, kernel: `${dir}/vmlinuz`, initrd, release };
+}
+
+async function hasStaticBusybox(): Promise<boolean> {
+  try {
+    const head = await Deno.readFile("/bin/busybox");
+    // A static executable has no PT_INTERP program header: look for the interpreter path.
+    return !new TextDecoder("latin1").decode(head.subarray(0, 4096)).includes("/lib64/ld-linux");
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The CLI's portable mode: the same `cli.ts` with the same arguments, run inside the
+ * portable machine, for a host whose KVM cannot run the guest. The user's terminal is the
+ * guest's console (input, Ctrl-A x), and the exit code is the guest's.
+ *
+ * The user's files: `--kernel`, `--initrd`, `--config`, `--image` and `--restore` are read
+ * where they are (the host's `/` is visible inside, read-only); each writable `--disk` and
+ * the `--snapshot` directory are shared read-write, so guest writes and snapshots land on
+ * the host. Not yet through the portable machine, and refused with that reason: `--api-sock`,
+ * `--vsock` and `--net` (a Unix socket or TAP device inside the portable machine is not one
+ * on this host).
+ *
+ * @module
+ */
+
+import { decodeState } from "../snapshot/format.ts";
+import type { CliRequest } from "../vmm/cli_main.ts";
+import { parseConfig } from "../vmm/config.ts";
+import type { HostCheck } from "../vmm/host.ts";
+import type { Logger } from "../vmm/log.ts";
+import { MissingToolError } from "./apt.ts";
+import { runPortable } from "./machine.ts";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+function dirname(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i <= 0 ? "/" : p.slice(0, i);
+}
+
+function quote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`;
+}
+
+/** What portable mode cannot do yet for this request, or undefined. */
+export function portableRefusal(req: CliRequest): string | undefined {
+  if (req.apiSock !== undefined) return "--api-sock";
+  if (req.config.vsock !== undefined) return "--vsock";
+  if (req.config.nets.length > 0) return "--net";
+  return undefined;
+}
+
+/** Host directories the inner VMM must write: writable disks' folders, the snapshot dir. */
+export async function writableDirs(req: CliRequest): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const d of req.config.disks) {
+    if (d.readOnly) continue;
+    const real = await Deno.realPath(d.path).catch(() => undefined);
+    if (real !== undefined) dirs.push(dirname(real));
+  }
+  if (req.restore !== undefined && req.config.disks.length === 0) {
+    // Restored with the saved disk paths: those the guest may write are shared too. A state
+    // file that does not decode is left for the VMM inside to refuse with its reason.
+    try {
+      const path = `${req.restore}/state.bin`;
+      const info = await Deno.stat(path);
+      if (!info.isFile || info.size > 64 << 20) throw new Error("not a state file");
+      const raw = await Deno.readFile(path);
+      const s = await decodeState(raw) as { config?: unknown };
+      for (const d of parseConfig(s.config).disks) {
+        if (d.readOnly) continue;
+        const real = await Deno.realPath(d.path).catch(() => undefined);
+        if (real !== undefined) dirs.push(dirname(real));
+      }
+    } catch {
+      // refused inside, with the VMM's own message
+    }
+  }
+  if (req.snapshot) {
+    await Deno.mkdir(req.snapshot.dir, { recursive: true });
+    dirs.push(await Deno.realPath(req.snapshot.dir));
+  }
+  return [...new Set(dirs)];
+}
+
+/** Why this host needs the portable machine, and how to get native speed, in one line. */
+export function portableNotice(host: HostCheck, forced: boolean): string {
+  const why = forced
+    ? "--portable on"
+    : host.usable
+    ? "this host's KVM only emulates, so a Linux kernel would not boot"
+    : host.message.replace(/^denovm: /, "");
+  return `running in the portable machine (QEMU in software mode with KVM inside; guests run far slower) because ${why}. For native speed run on a host with /dev/kvm and hardware virtualization`;
+}
+
+/** Runs the CLI inside the portable machine; resolves with the exit code to use. */
+export async function runCliPortable(
+  args: string[],
+  req: CliRequest,
+  host: HostCheck,
+  logger: Logger,
+): Promise<number> {
+  const refused = portableRefusal(req);
+  if (refused) {
+    logger.error(
+      `${refused} does not work through the portable machine yet (its socket or TAP device would exist only inside it); ${
+        host.message.replace(/^denovm: /, "")
+      }`,
+    );
+    return 1;
+  }
+  logger.notice(portableNotice(host, req.portable === "on"));
+  const inner = [Deno.execPath(), "run", "-A", CLI, ...args, "--portable", "off"];
+  try {
+    const r = await runPortable({
+      command: inner.map(quote).join(" "),
+      stdio: "inherit",
+      writable: await writableDirs(req),
+      memMiB: Math.max(1536, req.config.memMiB + 1024),
+    });
+    if (r.status >= 124 && r.status <= 125) {
+      logger.error(r.log.trim().split("\n").slice(-5).join(" | "));
+    }
+    return r.status;
+  } catch (e) {
+    if (e instanceof MissingToolError) {
+      logger.error(e.message);
+      return 1;
+    }
+    throw e;
+  }
+}

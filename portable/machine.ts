@@ -1,0 +1,217 @@
+/**
+ * The portable machine: QEMU in software mode (`-accel tcg -cpu max`, which gives the CPU
+ * SVM and nested paging) boots Debian's kernel with KVM inside, and runs one command there
+ * with this host's files visible. It is how denovm runs where the host has no usable KVM:
+ * the CLI (`--portable`), the test tier (`deno task test`), the Linux lane and the
+ * benchmarks all use this one implementation.
+ *
+ * Inside, the host's `/` is mounted read-only over 9p under a tmpfs overlay (writes the
+ * command makes land in memory and vanish), except the directories named in `writable`,
+ * which are 9p shares of the host directories (writes land on the host). The command runs
+ * in the same directory as here, with ttyS0 as its stdin/stdout and ttyS1 as its stderr;
+ * QEMU connects those to this process's stdio, or to pipes.
+ *
+ * @module
+ */
+
+import { ensurePortableAssets, type PortableAssets } from "./assets.ts";
+
+/** Options of {@link runPortable}. */
+export interface PortableOptions {
+  /** The command (a shell command line, run with `/bin/sh -c` semantics). */
+  command: string;
+  /** Where it runs (default: the current directory; the same path exists inside). */
+  cwd?: string;
+  /** Extra environment variables for the command. */
+  env?: Record<string, string>;
+  /** Host directories the command may write (each becomes a read-write 9p share). */
+  writable?: string[];
+  /**
+   * `inherit`: the command's stdout/stderr are this process's, and where stdin is a
+   * terminal it is the command's terminal too (interactive, Ctrl-C reaches the command).
+   * `piped`: stdout and stderr are collected and returned.
+   */
+  stdio?: "inherit" | "piped";
+  /** Called with each chunk of stdout when piped (for live progress). */
+  onStdout?: (chunk: Uint8Array) => void;
+  /** Called with each chunk of stderr when piped. */
+  onStderr?: (chunk: Uint8Array) => void;
+  /** L1 memory in MiB (default 4096). */
+  memMiB?: number;
+  /** L1 CPUs (default: this host's, at most 4). */
+  cpus?: number;
+  /** Give up after this many seconds (default: no limit). */
+  timeoutS?: number;
+}
+
+/** What came back. */
+export interface PortableResult {
+  /** The command's exit status (124 on timeout, 125 when L1 could not run it). */
+  status: number;
+  /** Piped stdout (empty with `inherit`). */
+  stdout: Uint8Array;
+  /** Piped stderr (empty with `inherit`). */
+  stderr: Uint8Array;
+  /** L1's own log (kernel messages at warning level and the init's lines). */
+  log: string;
+  /** Wall time from QEMU's start to its end, in seconds. */
+  seconds: number;
+}
+
+/** A short description of the portable machine, for "where did this run" lines. */
+export const PORTABLE_HOST = "portable (tcg+nested svm)";
+
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+async function concat(stream: ReadableStream<Uint8Array>, each?: (b: Uint8Array) => void) {
+  const parts: Uint8Array[] = [];
+  for await (const c of stream) {
+    parts.push(c);
+    each?.(c);
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+}
+
+/** The QEMU command line for a portable machine (exported for tests). */
+export function qemuArgs(a: PortableAssets, ctl: string, o: {
+  memMiB: number;
+  cpus: number;
+  shares: string[];
+}): string[] {
+  const args = [
+    "-accel",
+    `tcg,thread=${Deno.env.get("DENOVM_PORTABLE_TCG_THREAD") ?? "single"}`,
+    "-cpu",
+    "max",
+    "-smp",
+    String(o.cpus),
+    "-m",
+    String(o.memMiB),
+    "-kernel",
+    a.kernel,
+    "-initrd",
+    a.initrd,
+    "-append",
+    "console=ttyS2 loglevel=4 panic=-1 quiet",
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-chardev",
+    "stdio,id=s0,signal=off",
+    "-serial",
+    "chardev:s0",
+    "-chardev",
+    "file,id=s1,path=/proc/self/fd/2",
+    "-serial",
+    "chardev:s1",
+    "-chardev",
+    `file,id=s2,path=${ctl}/log`,
+    "-serial",
+    "chardev:s2",
+    "-virtfs",
+    "local,path=/,mount_tag=hostroot,readonly=on,security_model=none,multidevs=remap",
+    "-virtfs",
+    `local,path=${ctl},mount_tag=ctl,security_model=none`,
+  ];
+  o.shares.forEach((dir, i) => {
+    args.push("-virtfs", `local,path=${dir},mount_tag=rw${i},security_model=none`);
+  });
+  return args;
+}
+
+/**
+ * Boots a portable machine, runs `o.command` in it, and returns its exit status (and the
+ * piped output). The first call on a machine installs QEMU and fetches Debian's kernel.
+ */
+export async function runPortable(o: PortableOptions): Promise<PortableResult> {
+  const assets = await ensurePortableAssets();
+  const cwd = o.cwd ?? Deno.cwd();
+  const ctl = await Deno.makeTempDir({ prefix: "denovm-portable-" });
+  const interactive = (o.stdio ?? "piped") === "inherit" && Deno.stdin.isTerminal();
+  try {
+    const shares: string[] = [];
+    for (const w of o.writable ?? []) {
+      const real = await Deno.realPath(w);
+      if (!shares.includes(real)) shares.push(real);
+    }
+    await Deno.writeTextFile(`${ctl}/cwd`, cwd);
+    await Deno.writeTextFile(`${ctl}/run.sh`, o.command + "\n");
+    await Deno.writeTextFile(
+      `${ctl}/shares`,
+      shares.map((d, i) => `rw${i} ${d}\n`).join(""),
+    );
+    const env: Record<string, string> = {
+      HOME: Deno.env.get("HOME") ?? "/root",
+      PATH: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
+      DENOVM_PORTABLE_INSIDE: "1",
+      TERM: Deno.env.get("TERM") ?? "dumb",
+      ...(Deno.env.get("NO_COLOR") ? { NO_COLOR: "1" } : {}),
+      ...(Deno.env.get("CI") ? { CI: Deno.env.get("CI")! } : {}),
+      ...o.env,
+    };
+    await Deno.writeTextFile(
+      `${ctl}/env`,
+      Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join(""),
+    );
+    if (interactive) {
+      const { columns, rows } = Deno.consoleSize();
+      await Deno.writeTextFile(`${ctl}/tty`, `rows ${rows} cols ${columns}`);
+      await Deno.writeTextFile(`${ctl}/stdin`, "");
+    }
+    const args = qemuArgs(assets, ctl, {
+      memMiB: o.memMiB ?? 4096,
+      cpus: o.cpus ?? Math.min(4, navigator.hardwareConcurrency),
+      shares,
+    });
+    const piped = (o.stdio ?? "piped") === "piped";
+    const t0 = performance.now();
+    const child = new Deno.Command(assets.qemu, {
+      args,
+      stdin: interactive ? "inherit" : "null",
+      stdout: piped ? "piped" : "inherit",
+      stderr: piped ? "piped" : "inherit",
+    }).spawn();
+    const out = piped ? concat(child.stdout, o.onStdout) : Promise.resolve(new Uint8Array());
+    const err = piped ? concat(child.stderr, o.onStderr) : Promise.resolve(new Uint8Array());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    if (o.timeoutS !== undefined) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }, o.timeoutS * 1000);
+    }
+    const qemuStatus = await child.status;
+    clearTimeout(timer);
+    const [stdout, stderr] = await Promise.all([out, err]);
+    const seconds = (performance.now() - t0) / 1000;
+    const log = await Deno.readTextFile(`${ctl}/log`).catch(() => "");
+    const statusText = (await Deno.readTextFile(`${ctl}/status`).catch(() => "")).trim();
+    let status: number;
+    if (timedOut) status = 124;
+    else if (/^\d+$/.test(statusText)) status = Number(statusText);
+    else status = 125;
+    const note = timedOut
+      ? `portable: timed out after ${o.timeoutS} s\n`
+      : status === 125 && statusText === ""
+      ? `portable: the machine ended (qemu exit ${qemuStatus.code}) without running the command\n`
+      : "";
+    return { status, stdout, stderr, log: log + note, seconds };
+  } finally {
+    await Deno.remove(ctl, { recursive: true }).catch(() => {});
+  }
+}

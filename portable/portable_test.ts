@@ -1,0 +1,114 @@
+/** The portable machine's parts that run without QEMU: cpio, module order, QEMU's arguments. */
+
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { loadOrder, moduleDepends, moduleName } from "./assets.ts";
+import { cpioNewc } from "./cpio.ts";
+import { qemuArgs } from "./machine.ts";
+import { portableNotice, portableRefusal } from "./cli_portable.ts";
+import { parseConfig } from "../vmm/config.ts";
+import { describeHost } from "../vmm/host.ts";
+
+/** Reads a newc archive back: [path, mode, data] per entry, trailer excluded. */
+function readNewc(a: Uint8Array): [string, number, Uint8Array][] {
+  const dec = new TextDecoder();
+  const out: [string, number, Uint8Array][] = [];
+  let o = 0;
+  const align = (n: number) => (n + 3) & ~3;
+  for (;;) {
+    const h = dec.decode(a.subarray(o, o + 110));
+    assertEquals(h.slice(0, 6), "070701", `magic at ${o}`);
+    const field = (i: number) => parseInt(h.slice(6 + i * 8, 14 + i * 8), 16);
+    const mode = field(1), size = field(6), nameSize = field(11);
+    const name = dec.decode(a.subarray(o + 110, o + 110 + nameSize - 1));
+    o = align(o + 110 + nameSize);
+    const data = a.subarray(o, o + size);
+    o = align(o + size);
+    if (name === "TRAILER!!!") return out;
+    out.push([name, mode, data]);
+  }
+}
+
+Deno.test("cpio newc: directories, files and links read back with their modes and data", () => {
+  const a = cpioNewc([
+    { path: "bin", mode: 0o755 },
+    { path: "bin/x", mode: 0o755, data: new Uint8Array([1, 2, 3]) },
+    { path: "init", mode: 0o700, data: new TextEncoder().encode("#!/bin/sh\n") },
+    { path: "sh", mode: 0o777, symlink: "bin/x" },
+  ]);
+  assertEquals(a.byteLength % 4, 0);
+  const e = readNewc(a);
+  assertEquals(e.map(([p, m]) => [p, m.toString(8)]), [
+    ["bin", "40755"],
+    ["bin/x", "100755"],
+    ["init", "100700"],
+    ["sh", "120777"],
+  ]);
+  assertEquals([...e[1]![2]], [1, 2, 3]);
+  assertEquals(new TextDecoder().decode(e[3]![2]), "bin/x");
+});
+
+Deno.test("modules: names, depends= from .modinfo, and a load order with dependencies first", () => {
+  assertEquals(moduleName("/x/kernel/arch/x86/kvm/kvm-amd.ko.xz"), "kvm_amd");
+  assertEquals(moduleName("9pnet_virtio.ko"), "9pnet_virtio");
+  const ko = new TextEncoder().encode("\x7fELF...\0license=GPL\0depends=kvm,ccp\0name=kvm_amd\0");
+  assertEquals(moduleDepends(ko), ["kvm", "ccp"]);
+  assertEquals(moduleDepends(new TextEncoder().encode("\0depends=\0")), []);
+  const deps: Record<string, string[]> = {
+    kvm_amd: ["kvm", "ccp"],
+    kvm: ["irqbypass"],
+    irqbypass: [],
+    ccp: [],
+    "9p": ["9pnet", "netfs"],
+    "9pnet": [],
+    netfs: [],
+  };
+  assertEquals(loadOrder(["kvm_amd", "9p"], (n) => deps[n]), [
+    "irqbypass",
+    "kvm",
+    "ccp",
+    "kvm_amd",
+    "9pnet",
+    "netfs",
+    "9p",
+  ]);
+  assertThrows(() => loadOrder(["nope"], (n) => deps[n]), Error, "not in the kernel package");
+  assertThrows(
+    () => loadOrder(["a"], (n) => ({ a: ["b"], b: ["a"] } as Record<string, string[]>)[n]),
+    Error,
+    "loop",
+  );
+});
+
+Deno.test("qemu arguments: TCG with -cpu max, stdio on ttyS0, the shares", () => {
+  const args = qemuArgs(
+    { qemu: "q", kernel: "/k/vmlinuz", initrd: "/k/i.gz", release: "6.1" },
+    "/tmp/ctl",
+    { memMiB: 2048, cpus: 2, shares: ["/data", "/snap"] },
+  );
+  const s = args.join(" ");
+  assert(/-accel tcg,thread=(single|multi) -cpu max -smp 2 -m 2048/.test(s), s);
+  assert(s.includes("-chardev stdio,id=s0,signal=off -serial chardev:s0"));
+  assert(s.includes("path=/,mount_tag=hostroot,readonly=on"));
+  assert(s.includes("local,path=/data,mount_tag=rw0,security_model=none"));
+  assert(s.includes("local,path=/snap,mount_tag=rw1,security_model=none"));
+  assert(!s.includes("-enable-kvm"), "the portable machine never needs the host's KVM");
+});
+
+Deno.test("portable CLI: refuses what does not cross the machine yet, names why it runs there", () => {
+  const base = { quiet: false, help: false, log: { level: "warn" as const, json: false } };
+  assertEquals(portableRefusal({ ...base, config: parseConfig({}) }), undefined);
+  assertEquals(portableRefusal({ ...base, config: parseConfig({}), apiSock: "/x" }), "--api-sock");
+  assertEquals(
+    portableRefusal({ ...base, config: parseConfig({ vsock: { cid: 3, path: "/v" } }) }),
+    "--vsock",
+  );
+  assertEquals(
+    portableRefusal({ ...base, config: parseConfig({ nets: [{ tap: "tap0" }] }) }),
+    "--net",
+  );
+  const missing = describeHost("none", { status: "missing", detail: "/dev/kvm is missing" });
+  const line = portableNotice(missing, false);
+  assert(line.includes("portable machine") && line.includes("/dev/kvm is missing"), line);
+  assert(line.includes("native speed"), line);
+  assert(!line.includes("\n"), "one line");
+});
