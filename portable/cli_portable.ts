@@ -75,12 +75,9 @@ export async function writableDirs(req: CliRequest): Promise<string[]> {
 
 /** Why this host needs the portable machine, and how to get native speed, in one line. */
 export function portableNotice(host: HostCheck, forced: boolean): string {
-  const why = forced
-    ? "--portable on"
-    : host.usable
-    ? "this host's KVM only emulates, so a Linux kernel would not boot"
-    : host.message.replace(/^denovm: /, "");
-  return `running in the portable machine (QEMU in software mode with KVM inside; guests run far slower) because ${why}. For native speed run on a host with /dev/kvm and hardware virtualization`;
+  const why = forced ? "--portable on was given" : host.reason ?? host.message;
+  const fix = host.fix ?? "run on a host with /dev/kvm and hardware virtualization";
+  return `running in the portable machine (QEMU in software mode with KVM inside, far slower than native) because ${why}. For native speed: ${fix}`;
 }
 
 /** Runs the CLI inside the portable machine; resolves with the exit code to use. */
@@ -100,7 +97,8 @@ export async function runCliPortable(
     return 1;
   }
   logger.notice(portableNotice(host, req.portable === "on"));
-  const inner = [Deno.execPath(), "run", "-A", CLI, ...args, "--portable", "off"];
+  // --quiet: the host check inside would describe the portable machine, not this host.
+  const inner = [Deno.execPath(), "run", "-A", CLI, ...args, "--portable", "off", "--quiet"];
   try {
     const r = await runPortable({
       command: inner.map(quote).join(" "),

@@ -111,7 +111,7 @@ export function qemuArgs(a: PortableAssets, ctl: string, o: {
     "-serial",
     "chardev:s0",
     "-chardev",
-    "file,id=s1,path=/proc/self/fd/2",
+    "file,id=s1,path=/proc/self/fd/2,append=on",
     "-serial",
     "chardev:s1",
     "-chardev",

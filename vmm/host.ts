@@ -24,6 +24,10 @@ export interface HostCheck {
   native: boolean;
   /** One line for the user: what this host can do, and how to fix it where it cannot. */
   message: string;
+  /** Where guests cannot run natively: why, without the fix. */
+  reason?: string;
+  /** Where guests cannot run natively: how to get native speed. */
+  fix?: string;
 }
 
 /** KVM cannot be used on this host; `reason` says why and `message` how to fix it. */
@@ -80,46 +84,43 @@ export function describeHost(
   probe: { status: KvmStatus; detail: string },
 ): HostCheck {
   const base = { virtualization, kvm: probe.status };
+  const cannot = (reason: string, fix: string): HostCheck => ({
+    ...base,
+    usable: false,
+    native: false,
+    message: `denovm: ${reason}; ${fix}`,
+    reason,
+    fix,
+  });
   switch (probe.status) {
     case "missing":
-      return {
-        ...base,
-        usable: false,
-        native: false,
-        message: `denovm: ${probe.detail}: no guest can run on this host's KVM; ${FIX_MISSING}`,
-      };
+      return cannot(`${probe.detail}: no guest can run on this host's KVM`, FIX_MISSING);
     case "eacces":
-      return {
-        ...base,
-        usable: false,
-        native: false,
-        message: `denovm: ${probe.detail}; ${FIX_EACCES}`,
-      };
+      return cannot(probe.detail, FIX_EACCES);
     case "enodev":
-      return {
-        ...base,
-        usable: false,
-        native: false,
-        message:
-          `denovm: ${probe.detail}: the kernel is itself a guest without nested virtualization, or kvm_intel/kvm_amd is not loaded; ${FIX_MISSING}`,
-      };
+      return cannot(
+        `${probe.detail}: the kernel is itself a guest without nested virtualization, or kvm_intel/kvm_amd is not loaded`,
+        FIX_MISSING,
+      );
     case "api-version":
-      return {
-        ...base,
-        usable: false,
-        native: false,
-        message: `denovm: ${probe.detail}: this kernel's KVM is too old or not Linux's`,
-      };
+      return cannot(
+        `${probe.detail}: this kernel's KVM is too old or not Linux's`,
+        "run on a Linux host with a current kernel",
+      );
     case "error":
-      return { ...base, usable: false, native: false, message: `denovm: ${probe.detail}` };
+      return cannot(probe.detail, "check that /dev/kvm is the KVM device");
     case "ok":
       if (virtualization === "none") {
+        const reason =
+          "this CPU has no vmx/svm, so KVM emulates guest instructions: small test guests run, a Linux kernel will not boot";
+        const fix = "use a host with hardware virtualization, or the portable machine";
         return {
           ...base,
           usable: true,
           native: false,
-          message:
-            "denovm: this CPU has no vmx/svm, so KVM emulates guest instructions: small test guests run, a Linux kernel will not boot (use a host with hardware virtualization, or the portable machine)",
+          message: `denovm: ${reason} (${fix})`,
+          reason,
+          fix,
         };
       }
       return {
