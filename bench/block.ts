@@ -11,6 +11,9 @@ import { MmapGuestMemory } from "../memory/mmap.ts";
 import { harness } from "../testing/setup.ts";
 import { Ticker } from "../vmm/ticker.ts";
 import { FileDisk } from "../vmm/disk_file.ts";
+import { benchWithoutKvm } from "../portable/bench.ts";
+
+benchWithoutKvm();
 
 const IMAGE = 64 << 20, REQ = 64 << 10, INFLIGHT = 32, SECONDS = 2;
 

@@ -9,6 +9,9 @@
  */
 
 import { writeBootFiles } from "../tests/boot_guest_test.ts";
+import { benchOnKvm } from "../portable/bench.ts";
+
+await benchOnKvm(import.meta.url);
 
 const kernel = Deno.env.get("DENOVM_KERNEL");
 const dir = await Deno.makeTempDir({ prefix: "denovm-bench-boot-" });

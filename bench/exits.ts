@@ -13,6 +13,9 @@
 
 import { buildGuest } from "../tests/guests/build.ts";
 import { bootGuest } from "../tests/helpers.ts";
+import { benchOnKvm } from "../portable/bench.ts";
+
+await benchOnKvm(import.meta.url);
 
 const EXITS = 100_001; // 100000 accesses and the exit-port write
 

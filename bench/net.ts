@@ -10,6 +10,9 @@ import { NET_HDR, NetDevice } from "../devices/net.ts";
 import { TEST_ETHERTYPE, TestNetns } from "../testing/netns.ts";
 import { harness } from "../testing/setup.ts";
 import { Ticker } from "../vmm/ticker.ts";
+import { benchWithoutKvm } from "../portable/bench.ts";
+
+benchWithoutKvm();
 
 const ticker = new Ticker();
 const tick = () => ticker.tick();

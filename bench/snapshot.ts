@@ -8,6 +8,9 @@
  */
 
 import { Vmm } from "../vmm/vmm.ts";
+import { benchOnKvm } from "../portable/bench.ts";
+
+await benchOnKvm(import.meta.url);
 
 const LOOP = new Uint8Array([0xeb, 0xfe]); // jmp $: a guest that just runs
 

@@ -16,6 +16,9 @@ import { bootGuest } from "../tests/helpers.ts";
 import { DESC_F } from "../virtio/constants.ts";
 import { Queue } from "../virtio/queue.ts";
 import { attachVirtioMmio } from "../vmm/virtio_mmio.ts";
+import { benchOnKvm } from "../portable/bench.ts";
+
+await benchOnKvm(import.meta.url);
 
 function chainsPerSecond(): number {
   const size = 256;
