@@ -185,15 +185,17 @@ export class BlockDevice implements VirtioBackend {
     if (epoch !== this.#epoch) return; // the device was reset meanwhile
     this.#inflight--;
     this.stats.requests++;
-    const q = ctx.queues[index]!;
-    if (chain.error || chain.writableLen === 0) {
-      q.addUsed(ctx.mem, chain.head, 0); // nowhere to put a status
-    } else {
-      const last = chain.writable[chain.writable.length - 1]!;
-      ctx.mem.writeU8(last.addr + last.len - 1, status);
-      q.addUsed(ctx.mem, chain.head, dataLen + 1);
-    }
-    ctx.signalUsed(index);
+    ctx.guard(`virtio-blk queue ${index}`, () => {
+      const q = ctx.queues[index]!;
+      const at = statusByte(chain);
+      if (chain.error || at === undefined) {
+        q.addUsed(ctx.mem, chain.head, 0); // nowhere to put a status
+      } else {
+        ctx.mem.writeU8(at, status);
+        q.addUsed(ctx.mem, chain.head, dataLen + 1);
+      }
+      ctx.signalUsed(index);
+    });
   }
 
   /** Serves one request; resolves with its status and the data bytes written to the guest. */
@@ -295,6 +297,19 @@ export class BlockDevice implements VirtioBackend {
     }
     return sector * SECTOR;
   }
+}
+
+/**
+ * The guest address of the status byte: the last byte of the chain's writable area
+ * (zero-length descriptors hold no byte, so they are skipped), or undefined when the chain
+ * has no writable byte at all.
+ */
+export function statusByte(chain: DescriptorChain): number | undefined {
+  for (let i = chain.writable.length - 1; i >= 0; i--) {
+    const b = chain.writable[i]!;
+    if (b.len > 0) return b.addr + b.len - 1;
+  }
+  return undefined;
 }
 
 /** The pieces of `bufs` covering [skip, skip+len) of their concatenation. */

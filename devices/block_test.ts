@@ -243,3 +243,49 @@ Deno.test("FileDisk: virtio-blk reads, writes and flushes a real image file", as
     await Deno.remove(path);
   }
 });
+
+/** The next used entry of `q`, waiting up to a second for the asynchronous completion. */
+async function usedOf(q: { getUsed(): { id: number; len: number } | null }) {
+  for (let i = 0; i < 1000; i++) {
+    const u = q.getUsed();
+    if (u) return u;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  throw new Error("the request never completed");
+}
+
+Deno.test("virtio-blk: a zero-length last writable descriptor puts the status in the last real byte", async () => {
+  // Issue 12.1: the status went to addr + len - 1 of the last descriptor even when its length
+  // was 0: one byte before that buffer (at guest address 0, an exception that ended the VMM).
+  for (const zeroAt of [0, 0x9000]) {
+    const h = live(new MemoryDisk(MiB));
+    const hdr = new Uint8Array(16); // IN, sector 0
+    const data = h.driver.inBuffer(512);
+    const status = h.driver.inBuffer(1);
+    h.mem.writeU8(status.addr, 0xff);
+    h.mem.writeU8(zeroAt === 0 ? 0 : zeroAt - 1, 0x77);
+    const id = h.q.add([
+      h.driver.outBuffer(hdr),
+      data,
+      status,
+      { addr: zeroAt, len: 0, write: true },
+    ]);
+    h.driver.kick(h.q);
+    const u = await usedOf(h.q);
+    assertEquals(u.id, id);
+    assertEquals(u.len, 513);
+    assertEquals(h.mem.readU8(status.addr), BLK_S.OK, "the status byte is the last real byte");
+    assertEquals(h.mem.readU8(zeroAt === 0 ? 0 : zeroAt - 1), 0x77, "no byte outside the chain");
+    assertEquals(h.driver.status & 0x40, 0, "the device is not broken");
+  }
+});
+
+Deno.test("virtio-blk: a chain with only zero-length writable descriptors completes with no status", async () => {
+  const h = live(new MemoryDisk(MiB));
+  h.mem.writeU8(0, 0x55);
+  const id = h.q.add([h.driver.outBuffer(new Uint8Array(16)), { addr: 0, len: 0, write: true }]);
+  h.driver.kick(h.q);
+  const u = await usedOf(h.q);
+  assertEquals([u.id, u.len], [id, 0]);
+  assertEquals(h.mem.readU8(0), 0x55);
+});

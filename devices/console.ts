@@ -126,6 +126,10 @@ export class ConsoleDevice implements VirtioBackend {
 
   /** Moves pending input into the receive buffers the guest has posted. */
   #fill(): void {
+    this.#ctx?.guard("console receive queue", () => this.#fillRx());
+  }
+
+  #fillRx(): void {
     const ctx = this.#ctx;
     if (!ctx || !ctx.canProcess() || this.#pendingBytes === 0) return;
     const q = ctx.queues[RX]!;

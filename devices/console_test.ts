@@ -97,3 +97,13 @@ Deno.test("virtio-console: save/restore carries pending input and size; bad stat
     RangeError,
   );
 });
+
+Deno.test("virtio-console: host input after the guest corrupts its receive ring marks the device broken, never throws", () => {
+  // Issue 12.3: Queue.pop's QueueError escaped from input() to the host caller.
+  const h = live();
+  h.mem.writeU16(h.rx.avail + 2, 0x8000); // avail.idx far beyond the ring size
+  assertEquals(h.backend.input(new TextEncoder().encode("x")), 1);
+  assertEquals(h.driver.status & 0x40, 0x40, "DEVICE_NEEDS_RESET");
+  assert(h.log.some((l) => /needs reset.*console receive queue/i.test(l)), h.log.join("\n"));
+  assertEquals(h.irq.count > 0, true, "a config interrupt tells the driver");
+});

@@ -156,6 +156,10 @@ export class NetDevice implements VirtioBackend {
 
   /** The backend has frames (call from its readiness callback; edge-triggered is fine). */
   backendReadable(): void {
+    this.#ctx?.guard("net receive queue", () => this.#receive());
+  }
+
+  #receive(): void {
     const ctx = this.#ctx;
     if (!ctx || !ctx.canProcess()) return;
     const q = ctx.queues[RX]!;

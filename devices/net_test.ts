@@ -140,3 +140,13 @@ Deno.test("virtio-net stop/resume and save/restore keep a staged frame", async (
     "MAC",
   );
 });
+
+Deno.test("virtio-net: backend readiness after the guest corrupts its receive ring marks the device broken, never throws", () => {
+  // Issue 12.3: Queue.pop's QueueError escaped from backendReadable() to the TAP poller.
+  const h = live();
+  h.mem.writeU16(h.rx.avail + 2, 0x8000);
+  h.be.inbox.push(frame("after corruption"));
+  h.backend.backendReadable();
+  assertEquals(h.driver.status & 0x40, 0x40, "DEVICE_NEEDS_RESET");
+  assert(h.log.some((l) => /needs reset.*net receive queue/i.test(l)), h.log.join("\n"));
+});

@@ -446,6 +446,10 @@ export class VsockDevice implements VirtioBackend {
 
   /** Fills receive buffers: control packets first, then pending data within credit. */
   #flush(): void {
+    this.#ctx?.guard("vsock receive queue", () => this.#fillRx());
+  }
+
+  #fillRx(): void {
     const ctx = this.#ctx;
     if (!ctx || !ctx.canProcess()) return;
     const q = ctx.queues[RX]!;
@@ -515,6 +519,10 @@ export class VsockDevice implements VirtioBackend {
 
   /** Sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (after a restore, host sockets are gone). */
   #sendReset(): void {
+    this.#ctx?.guard("vsock event queue", () => this.#writeReset());
+  }
+
+  #writeReset(): void {
     const ctx = this.#ctx;
     if (!this.#resetPending || !ctx || !ctx.canProcess()) return;
     const q = ctx.queues[EVENT]!;

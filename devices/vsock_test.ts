@@ -77,7 +77,7 @@ function live() {
     ev = h.driver.setupQueue(2, 4);
   h.driver.driverOk();
   const g = new VsockGuest(h.driver, rx, tx, ev);
-  return { ...h, host, g };
+  return { ...h, host, g, rx };
 }
 
 Deno.test("vsock config holds the guest CID", () => {
@@ -259,4 +259,29 @@ Deno.test("vsock: a guest cannot hold more than VSOCK_MAX_CONNECTIONS connection
   await settle();
   h.g.receive();
   assertEquals(h.backend.connections, VSOCK_MAX_CONNECTIONS);
+});
+
+Deno.test("vsock: host events after the guest corrupts its receive ring mark the device broken, never escape", async () => {
+  // Issue 12.2: a host connect, host data or a credit update walked the corrupted ring from
+  // an async callback; the QueueError escaped there and ended the process.
+  const h = live();
+  const rejections: unknown[] = [];
+  const onRejection = (e: PromiseRejectionEvent) => {
+    rejections.push(e.reason);
+    e.preventDefault();
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  try {
+    h.mem.writeU16(h.rx.avail + 2, 0x8000);
+    const opened = h.backend.connectToGuest(52, new MemConn());
+    await settle();
+    assertEquals(h.driver.status & 0x40, 0x40, "DEVICE_NEEDS_RESET");
+    assert(h.log.some((l) => /needs reset.*vsock receive queue/i.test(l)), h.log.join("\n"));
+    h.driver.writeReg(0x070, 0); // the driver resets the broken device
+    assertEquals(await opened, null, "the pending connect ends with the reset");
+    await settle();
+    assertEquals(rejections, []);
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+  }
 });

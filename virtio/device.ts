@@ -34,6 +34,13 @@ export interface DeviceContext {
   configChanged(): void;
   /** An error the device cannot recover from: DEVICE_NEEDS_RESET and a config interrupt. */
   fail(reason: string): void;
+  /**
+   * Runs `fn`, which walks the queues for `what` (a host event: input, backend readiness, a
+   * timer, a completion). A `QueueError` or any other exception from it becomes
+   * DEVICE_NEEDS_RESET with a config interrupt and a log line, never an exception to the
+   * caller. Every device entry that touches a queue outside `processQueue` goes through it.
+   */
+  guard(what: string, fn: () => void): void;
 }
 
 /** A device model: one small table of operations. */
@@ -143,6 +150,7 @@ export class VirtioDevice {
       signalUsed: (i) => this.#signalUsed(i),
       configChanged: () => this.configChanged(),
       fail: (r) => this.fail(r),
+      guard: (what, fn) => this.guard(what, fn),
     };
   }
 
@@ -336,11 +344,16 @@ export class VirtioDevice {
     const q = this.queues[index];
     if (!q) return this.#log(`Ignored notify of queue ${index}: no such queue`);
     if (!this.#canProcess() || !q.ready) return;
+    this.guard(`queue ${index}`, () => this.backend.processQueue(index));
+  }
+
+  /** See {@link DeviceContext.guard}: an exception from `fn` marks the device broken. */
+  guard(what: string, fn: () => void): void {
     try {
-      this.backend.processQueue(index);
+      fn();
     } catch (e) {
-      if (e instanceof QueueError) this.fail(`queue ${index}: ${e.message}`);
-      else this.fail(`queue ${index}: device error: ${e instanceof Error ? e.message : String(e)}`);
+      if (e instanceof QueueError) this.fail(`${what}: ${e.message}`);
+      else this.fail(`${what}: device error: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 

@@ -312,8 +312,31 @@ async function serveApi(path: string, opts: ApiOptions): Promise<number> {
   }
 }
 
+/**
+ * The process's last line of defence: an exception or rejection that escaped every device
+ * guard is logged and the process (and every VM in it) keeps running; the guard that
+ * should have caught it is the bug to fix.
+ */
+function installLastDefence(): void {
+  const say = (what: unknown) =>
+    console.error(
+      `denovm: error: internal error, kept running: ${
+        what instanceof Error ? what.stack ?? what.message : String(what)
+      }`,
+    );
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    say(e.reason);
+  });
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    say(e.error);
+  });
+}
+
 /** Runs the CLI as a program: usage errors exit 2, VMM errors 1, else the guest's code. */
 export async function run(args: string[]): Promise<number> {
+  installLastDefence();
   let code: number;
   try {
     code = await main(args);
