@@ -10,22 +10,23 @@
  * @module
  */
 
-import "./vmm/prewarm.ts";
-import type { CliRequest } from "./vmm/cli_main.ts";
+import type { CliRequest } from "./frontend/cli_main.ts";
 
 export type { CliRequest };
 
 /** Parses command-line arguments into a validated request (throws on usage errors). */
 export async function configFromArgs(args: string[]): Promise<CliRequest> {
-  return (await import("./vmm/cli_main.ts")).configFromArgs(args);
+  return (await import("./frontend/cli_main.ts")).configFromArgs(args);
 }
 
 /** Runs the CLI with `args`; resolves with the process exit code (errors throw). */
 export async function main(args: string[]): Promise<number> {
-  return (await import("./vmm/cli_main.ts")).main(args);
+  return (await import("./frontend/cli_main.ts")).main(args);
 }
 
 if (import.meta.main) {
-  const cli = await import("./vmm/cli_main.ts");
+  // Only when run as the program (importing this module has no side effects).
+  (await import("./vstate/worker_pool.ts")).prewarmVcpuWorkers(1);
+  const cli = await import("./frontend/cli_main.ts");
   Deno.exit(await cli.run(Deno.args));
 }

@@ -35,7 +35,7 @@ export {
   type VmConfig,
   type VsockConfig,
 } from "./vmm/config.ts";
-export { AGENT_PORT, exec, ExecError, type ExecOptions, type ExecResult } from "./vmm/exec.ts";
+export { AGENT_PORT, exec, ExecError, type ExecOptions, type ExecResult } from "./host/exec.ts";
 export {
   createLogger,
   type LogFields,
@@ -44,15 +44,16 @@ export {
   type LogLevel,
   silentLogger,
 } from "./vmm/log.ts";
-export { type ApiOptions, ApiServer } from "./vmm/api.ts";
+export { type ApiOptions, ApiServer } from "./frontend/api.ts";
 export { SnapshotError } from "./snapshot/format.ts";
-export { Machine, type MachineOptions, ramLayout } from "./vmm/machine.ts";
-export { Bus, type BusDevice } from "./vmm/bus.ts";
-export { type DemoOptions, runDemo } from "./vmm/demo.ts";
-export { checkHost, type HostCheck, type KvmStatus, KvmUnavailableError } from "./vmm/host.ts";
-export type { LocalDeviceSpec } from "./vmm/local_devices.ts";
-export type { StopReason } from "./vmm/vcpu_worker.ts";
-export { VcpuThread } from "./vmm/vcpu_thread.ts";
+export { Machine, type MachineOptions } from "./vstate/machine.ts";
+export { ramLayout } from "./boot/x86.ts";
+export { Bus, type BusDevice } from "./bus/bus.ts";
+export { type DemoOptions, runDemo } from "./frontend/demo.ts";
+export { checkHost, type HostCheck, type KvmStatus, KvmUnavailableError } from "./vstate/host.ts";
+export type { LocalDeviceSpec } from "./vstate/local_devices.ts";
+export type { StopReason } from "./vstate/vcpu_worker.ts";
+export { VcpuThread } from "./vstate/vcpu_thread.ts";
 export { GuestMemory, GuestMemoryError, type Region } from "./memory/guest_memory.ts";
 export { MmapGuestMemory } from "./memory/mmap.ts";
 export * as kvm from "./kvm/mod.ts";

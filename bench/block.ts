@@ -9,8 +9,8 @@ import { BLK_T, BlockDevice } from "../devices/block.ts";
 import { closeFd, libc, O_RDONLY, openFile } from "../kvm/mod.ts";
 import { MmapGuestMemory } from "../memory/mmap.ts";
 import { harness } from "../testing/setup.ts";
-import { Ticker } from "../vmm/ticker.ts";
-import { FileDisk } from "../vmm/disk_file.ts";
+import { Ticker } from "../vstate/ticker.ts";
+import { FileDisk } from "../host/disk_file.ts";
 import { benchWithoutKvm } from "../portable/bench.ts";
 
 benchWithoutKvm();

@@ -8,7 +8,7 @@
  *   `boot64_to_marker_ms N`, which runs on any KVM host, this one included.
  */
 
-import { writeBootFiles } from "../tests/boot_guest_test.ts";
+import { writeBootFiles } from "../testing/boot_files.ts";
 import { benchOnKvm } from "../portable/bench.ts";
 
 await benchOnKvm(import.meta.url);

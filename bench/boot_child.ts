@@ -1,7 +1,10 @@
 /** Boots with the CLI's flags and prints `marker_ms N`: process start to the boot marker. */
-import "../vmm/prewarm.ts";
-import { configFromArgs } from "../cli.ts";
-import { Vmm } from "../vmm/vmm.ts";
+import { prewarmVcpuWorkers } from "../vstate/worker_pool.ts";
+
+// The vCPU thread starts first, then the rest of the VMM loads (as cli.ts does).
+prewarmVcpuWorkers(1);
+const { configFromArgs } = await import("../cli.ts");
+const { Vmm } = await import("../vmm/vmm.ts");
 
 const { config } = await configFromArgs(Deno.args);
 const vm = await Vmm.create({ ...config, console: "none" });

@@ -11,8 +11,8 @@
  * Prints one `name value` per line.
  */
 
-import { buildGuest } from "../tests/guests/build.ts";
-import { bootGuest } from "../tests/helpers.ts";
+import { buildGuest } from "../testing/guest_build.ts";
+import { bootGuest } from "../testing/kvm_guests.ts";
 import { benchOnKvm } from "../portable/bench.ts";
 
 await benchOnKvm(import.meta.url);

@@ -1,7 +1,7 @@
 /** `deno task bench`: host-side micro-benchmarks of the hot paths (no KVM needed). */
 
 import { GuestMemory } from "../memory/guest_memory.ts";
-import { Bus } from "../vmm/bus.ts";
+import { Bus } from "../bus/bus.ts";
 
 const mem = GuestMemory.allocate([{ gpa: 0, size: 1 << 20 }, { gpa: 0x100000, size: 1 << 20 }]);
 let sink = 0;

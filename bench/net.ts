@@ -9,7 +9,7 @@
 import { NET_HDR, NetDevice } from "../devices/net.ts";
 import { TEST_ETHERTYPE, TestNetns } from "../testing/netns.ts";
 import { harness } from "../testing/setup.ts";
-import { Ticker } from "../vmm/ticker.ts";
+import { Ticker } from "../vstate/ticker.ts";
 import { benchWithoutKvm } from "../portable/bench.ts";
 
 benchWithoutKvm();

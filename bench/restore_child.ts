@@ -3,8 +3,11 @@
  * does (vCPU thread started at process start), and prints `restore_ms N`: from the
  * `Vmm.restore()` call until the vCPUs run, process start not counted.
  */
-import "../vmm/prewarm.ts";
-import { Vmm } from "../vmm/vmm.ts";
+import { prewarmVcpuWorkers } from "../vstate/worker_pool.ts";
+
+// The vCPU thread starts first, then the rest of the VMM loads (as cli.ts does).
+prewarmVcpuWorkers(1);
+const { Vmm } = await import("../vmm/vmm.ts");
 
 const dir = Deno.args[0];
 if (!dir) throw new Error("usage: restore_child.ts <snapshot dir>");

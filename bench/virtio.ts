@@ -12,7 +12,7 @@
 
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { DummyDevice } from "../testing/dummy_device.ts";
-import { bootGuest } from "../tests/helpers.ts";
+import { bootGuest } from "../testing/kvm_guests.ts";
 import { DESC_F } from "../virtio/constants.ts";
 import { Queue } from "../virtio/queue.ts";
 import { attachVirtioMmio } from "../vmm/virtio_mmio.ts";

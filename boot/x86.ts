@@ -12,6 +12,23 @@
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import type { Regs, Segment, Sregs } from "../kvm/mod.ts";
 
+/** Where the x86 MMIO gap below 4 GiB starts; RAM above it continues at 4 GiB. */
+export const MMIO_GAP_START = 0xc000_0000;
+export const MMIO_GAP_END = 0x1_0000_0000;
+
+/** The RAM layout for `memMiB`: below the MMIO gap, then from 4 GiB. */
+export function ramLayout(memMiB: number): { gpa: number; size: number }[] {
+  if (!Number.isInteger(memMiB) || memMiB < 1 || memMiB > 1024 * 1024) {
+    throw new RangeError(`Cannot size guest RAM: ${memMiB} MiB is not between 1 and 1048576`);
+  }
+  const bytes = memMiB * 1024 * 1024;
+  if (bytes <= MMIO_GAP_START) return [{ gpa: 0, size: bytes }];
+  return [{ gpa: 0, size: MMIO_GAP_START }, {
+    gpa: MMIO_GAP_END,
+    size: bytes - MMIO_GAP_START,
+  }];
+}
+
 /** Guest-physical addresses of the boot structures (all in the first MiB). */
 export const BOOT = {
   GDT: 0x500,

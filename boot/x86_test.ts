@@ -2,7 +2,6 @@
 
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { GuestMemory } from "../memory/guest_memory.ts";
-import { ramLayout } from "../vmm/machine.ts";
 import { bootMsrs, cpuidFor } from "./cpu.ts";
 import { KernelError, parseBzImage, parseElf, parseKernel } from "./kernel.ts";
 import {
@@ -16,6 +15,7 @@ import {
   mpTable,
   placeInitrd,
   pvhStartInfo,
+  ramLayout,
   segmentFor,
   writeBootTables,
   ZP,

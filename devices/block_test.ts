@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertFalse } from "@std/assert";
 import { harness } from "../testing/setup.ts";
 import { bit } from "../virtio/constants.ts";
-import { FileDisk } from "../vmm/disk_file.ts";
+import { FileDisk } from "../host/disk_file.ts";
 import { BLK_F, BLK_S, BLK_T, BlockDevice, type DiskImage, MemoryDisk } from "./block.ts";
 
 const MiB = 1 << 20;

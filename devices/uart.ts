@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Interrupt } from "../virtio/device.ts";
+import type { Interrupt } from "../bus/interrupt.ts";
 
 /** Register offsets. */
 export const UART_REG = {

@@ -1,7 +1,7 @@
 /**
  * virtio-vsock (device type 19), stream sockets between the guest and the host, with the
  * spec's credit-based flow control. The host side is a {@link VsockHost}: in the VMM,
- * Unix sockets in the Firecracker style (`vmm/vsock_unix.ts`).
+ * Unix sockets in the Firecracker style (`host/vsock_unix.ts`).
  *
  * - A guest connect to host port P asks the host for a connection to P (REQUEST →
  *   RESPONSE, or RST when refused).

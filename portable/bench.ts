@@ -8,7 +8,7 @@
  * @module
  */
 
-import { checkHost } from "../vmm/host.ts";
+import { checkHost } from "../vstate/host.ts";
 import { PORTABLE_HOST, runPortable } from "./machine.ts";
 
 /**

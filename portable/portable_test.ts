@@ -4,9 +4,6 @@ import { assert, assertEquals, assertThrows } from "@std/assert";
 import { loadOrder, moduleDepends, moduleName } from "./assets.ts";
 import { cpioNewc } from "./cpio.ts";
 import { qemuArgs } from "./machine.ts";
-import { portableNotice, portableRefusal } from "./cli_portable.ts";
-import { parseConfig } from "../vmm/config.ts";
-import { describeHost } from "../vmm/host.ts";
 
 /** Reads a newc archive back: [path, mode, data] per entry, trailer excluded. */
 function readNewc(a: Uint8Array): [string, number, Uint8Array][] {
@@ -92,23 +89,4 @@ Deno.test("qemu arguments: TCG with -cpu max, stdio on ttyS0, the shares", () =>
   assert(s.includes("local,path=/data,mount_tag=rw0,security_model=none"));
   assert(s.includes("local,path=/snap,mount_tag=rw1,security_model=none"));
   assert(!s.includes("-enable-kvm"), "the portable machine never needs the host's KVM");
-});
-
-Deno.test("portable CLI: refuses what does not cross the machine yet, names why it runs there", () => {
-  const base = { quiet: false, help: false, log: { level: "warn" as const, json: false } };
-  assertEquals(portableRefusal({ ...base, config: parseConfig({}) }), undefined);
-  assertEquals(portableRefusal({ ...base, config: parseConfig({}), apiSock: "/x" }), "--api-sock");
-  assertEquals(
-    portableRefusal({ ...base, config: parseConfig({ vsock: { cid: 3, path: "/v" } }) }),
-    "--vsock",
-  );
-  assertEquals(
-    portableRefusal({ ...base, config: parseConfig({ nets: [{ tap: "tap0" }] }) }),
-    "--net",
-  );
-  const missing = describeHost("none", { status: "missing", detail: "/dev/kvm is missing" });
-  const line = portableNotice(missing, false);
-  assert(line.includes("portable machine") && line.includes("/dev/kvm is missing"), line);
-  assert(line.includes("native speed"), line);
-  assert(!line.includes("\n"), "one line");
 });

@@ -9,7 +9,7 @@
  */
 
 import type { GuestMemory } from "../memory/guest_memory.ts";
-import type { BusDevice } from "../vmm/bus.ts";
+import type { BusDevice } from "../bus/bus.ts";
 import {
   bit,
   DESC_F,

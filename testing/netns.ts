@@ -8,7 +8,7 @@
  */
 
 import { closeFd, O_RDONLY, openFile, setns } from "../kvm/mod.ts";
-import { Tap } from "../vmm/tap.ts";
+import { Tap } from "../host/tap.ts";
 
 const CLONE_NEWNET = 0x4000_0000;
 /** The EtherType of test frames. */

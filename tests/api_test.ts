@@ -2,8 +2,8 @@
 /** The control API over a real Unix socket: configure, start, pause, snapshot, load; bad requests. */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { ApiServer } from "../vmm/api.ts";
-import { buildGuest } from "./guests/build.ts";
+import { ApiServer } from "../frontend/api.ts";
+import { buildGuest } from "../testing/guest_build.ts";
 
 /** One HTTP/1.1 request over the Unix socket at `sock`. */
 async function call(sock: string, method: string, path: string, body?: unknown | string) {

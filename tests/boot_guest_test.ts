@@ -8,26 +8,8 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { Vmm } from "../vmm/vmm.ts";
-import { buildGuest } from "./guests/build.ts";
-import { deadline } from "./helpers.ts";
-
-/** The boot64 test guest as a bzImage: setup sectors, then the 64-bit part. */
-export async function buildBoot64(): Promise<Uint8Array> {
-  const setup = await buildGuest("boot64_setup", { base: 0 });
-  const kernel = await buildGuest("boot64", { base: 0x100000, arch: "x86_64" });
-  const image = new Uint8Array(setup.byteLength + kernel.byteLength);
-  image.set(setup);
-  image.set(kernel, setup.byteLength);
-  return image;
-}
-
-/** Writes `bzImage` (boot64) and `initrd` (4 KiB starting "INITRD-OK") into `dir`. */
-export async function writeBootFiles(dir: string): Promise<void> {
-  await Deno.writeFile(`${dir}/bzImage`, await buildBoot64());
-  const initrd = new Uint8Array(4096);
-  initrd.set(new TextEncoder().encode("INITRD-OK"));
-  await Deno.writeFile(`${dir}/initrd`, initrd);
-}
+import { buildBoot64, writeBootFiles } from "../testing/boot_files.ts";
+import { deadline } from "../testing/kvm_guests.ts";
 
 Deno.test({
   name: "boot64 test guest: loaded like Linux (bzImage, zero page, long mode), passes its checks",
@@ -168,7 +150,7 @@ Deno.test({
 Deno.test({
   name: "cli --kernel on a host without vmx/svm refuses plainly unless --allow-emulated",
   async fn() {
-    const { checkHost } = await import("../vmm/host.ts");
+    const { checkHost } = await import("../vstate/host.ts");
     if ((await checkHost()).native) return; // a host with hardware virtualization boots it
     const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
     try {

@@ -6,7 +6,7 @@
  */
 
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { buildGuest } from "./guests/build.ts";
+import { buildGuest } from "../testing/guest_build.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 

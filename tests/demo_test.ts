@@ -2,9 +2,9 @@
 /** The embedded demo guest and the CLI's demo path. */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { runDemo } from "../vmm/demo.ts";
-import { DEMO_GUEST } from "../vmm/demo_guest.ts";
-import { buildGuest } from "./guests/build.ts";
+import { runDemo } from "../frontend/demo.ts";
+import { DEMO_GUEST } from "../guest/demo_guest.ts";
+import { buildGuest } from "../testing/guest_build.ts";
 
 Deno.test("DEMO_GUEST equals a fresh build of tests/guests/demo.S", async () => {
   assertEquals(DEMO_GUEST, await buildGuest("demo"));

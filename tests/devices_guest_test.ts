@@ -8,9 +8,9 @@ import { assert, assertEquals } from "@std/assert";
 import { BlockDevice } from "../devices/block.ts";
 import { RngDevice } from "../devices/rng.ts";
 import { REG } from "../transports/mmio.ts";
-import { FileDisk } from "../vmm/disk_file.ts";
+import { FileDisk } from "../host/disk_file.ts";
 import { attachVirtioMmio } from "../vmm/virtio_mmio.ts";
-import { bootGuest, deadline, guestProgress } from "./helpers.ts";
+import { bootGuest, deadline, guestProgress } from "../testing/kvm_guests.ts";
 
 Deno.test({
   name: "real-mode guest: virtio-blk write/read-back on an image file, and virtio-rng",

@@ -17,7 +17,7 @@ import { Prng } from "../testing/prng.ts";
 import { harness } from "../testing/setup.ts";
 import { STATUS } from "../virtio/constants.ts";
 import type { VirtioBackend } from "../virtio/device.ts";
-import { Ticker } from "../vmm/ticker.ts";
+import { Ticker } from "../vstate/ticker.ts";
 
 const CASES = Math.max(1, Math.floor(Number(Deno.env.get("PROPERTY_CASES") ?? 50_000) / 10));
 const SEED = Number(Deno.env.get("PROPERTY_SEED") ?? 20261121);

@@ -5,7 +5,7 @@
  */
 
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { exec, ExecError } from "../vmm/exec.ts";
+import { exec, ExecError } from "../host/exec.ts";
 import { buildAgent } from "../guest/build.ts";
 
 const hasGcc = (() => {

@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { closeFd, eventfd, eventfdRead, eventfdWrite } from "../kvm/mod.ts";
 import type { Regs } from "../kvm/mod.ts";
-import { bootGuest, deadline, TEST_PORT } from "./helpers.ts";
+import { bootGuest, deadline, TEST_PORT } from "../testing/kvm_guests.ts";
 
 const opts = { sanitizeResources: true, sanitizeOps: true };
 

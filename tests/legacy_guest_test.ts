@@ -5,9 +5,9 @@
 import { assertEquals } from "@std/assert";
 import { I8042 } from "../devices/i8042.ts";
 import { SerialPort } from "../vmm/serial.ts";
-import { deadline, LOW_RAM, standardLocal } from "./helpers.ts";
-import { Machine } from "../vmm/machine.ts";
-import { buildGuest, GUEST_LOAD } from "./guests/build.ts";
+import { deadline, LOW_RAM, standardLocal } from "../testing/kvm_guests.ts";
+import { Machine } from "../vstate/machine.ts";
+import { buildGuest, GUEST_LOAD } from "../testing/guest_build.ts";
 
 Deno.test({
   name: "real-mode guest: UART output, interrupt-driven input with echo, and i8042 reset",

@@ -3,7 +3,7 @@
 
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { Vmm } from "../mod.ts";
-import { buildGuest } from "./guests/build.ts";
+import { buildGuest } from "../testing/guest_build.ts";
 
 Deno.test({
   name: "library: boot the demo, wait for its greeting, stop — in five lines",

@@ -7,7 +7,7 @@
 import { BlockDevice } from "../devices/block.ts";
 import { RngDevice } from "../devices/rng.ts";
 import { Vmm } from "../vmm/vmm.ts";
-import { PROGRESS_ADDR } from "./helpers.ts";
+import { PROGRESS_ADDR } from "../testing/kvm_guests.ts";
 
 const [dir, disk] = Deno.args;
 const t0 = performance.now();

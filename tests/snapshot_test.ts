@@ -12,10 +12,10 @@ import type { DiskImage } from "../devices/block.ts";
 import type { BlockDevice } from "../devices/block.ts";
 import type { RngDevice } from "../devices/rng.ts";
 import { SnapshotError } from "../snapshot/format.ts";
-import { FileDisk } from "../vmm/disk_file.ts";
+import { FileDisk } from "../host/disk_file.ts";
 import { Vmm } from "../vmm/vmm.ts";
-import { buildGuest } from "./guests/build.ts";
-import { deadline, guestProgress, LOW_RAM } from "./helpers.ts";
+import { buildGuest } from "../testing/guest_build.ts";
+import { deadline, guestProgress, LOW_RAM } from "../testing/kvm_guests.ts";
 
 const N = 60;
 

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { checkHost } from "../vmm/host.ts";
+import { checkHost } from "../vstate/host.ts";
 import { PORTABLE_HOST, runPortable } from "../portable/machine.ts";
 
 const REPO = new URL("../", import.meta.url).pathname.replace(/\/$/, "");

@@ -10,7 +10,7 @@ import { DummyDevice } from "../testing/dummy_device.ts";
 import { REG } from "../transports/mmio.ts";
 import { STATUS } from "../virtio/constants.ts";
 import { attachVirtioMmio } from "../vmm/virtio_mmio.ts";
-import { bootGuest, deadline, guestProgress } from "./helpers.ts";
+import { bootGuest, deadline, guestProgress } from "../testing/kvm_guests.ts";
 
 Deno.test({
   name: "real-mode guest: virtio handshake, request via ioeventfd, completion via irqfd",

@@ -4,7 +4,7 @@ import { assert, assertEquals } from "@std/assert";
 import { OP, VsockDevice } from "../devices/vsock.ts";
 import { harness } from "../testing/setup.ts";
 import { VsockGuest } from "../testing/vsock_guest.ts";
-import { UnixVsockHost } from "../vmm/vsock_unix.ts";
+import { UnixVsockHost } from "../host/vsock_unix.ts";
 
 const settle = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -1,12 +1,12 @@
-/** Regenerates vmm/demo_guest.ts from tests/guests/demo.S (run: deno task gen:demo). @module */
+/** Regenerates guest/demo_guest.ts from tests/guests/demo.S (run: deno task gen:demo). @module */
 
-import { buildGuest } from "../tests/guests/build.ts";
+import { buildGuest } from "../testing/guest_build.ts";
 const b = await buildGuest("demo");
 const hex = Array.from(b, (x) => "0x" + x.toString(16).padStart(2, "0"));
 const lines = [];
 for (let i = 0; i < hex.length; i += 12) lines.push("  " + hex.slice(i, i + 12).join(", ") + ",");
 await Deno.writeTextFile(
-  new URL("../vmm/demo_guest.ts", import.meta.url),
+  new URL("../guest/demo_guest.ts", import.meta.url),
   `/**
  * The embedded demo guest, assembled from \`tests/guests/demo.S\` (load at 0x1000, enter in
  * real mode at 0000:1000). Embedded so the demo runs on a host without binutils;
@@ -23,4 +23,4 @@ ${lines.join("\n")}
 `,
 );
 console.log(b.length, "bytes");
-console.log("run deno fmt vmm/demo_guest.ts to format");
+console.log("run deno fmt guest/demo_guest.ts to format");

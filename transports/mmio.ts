@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { BusDevice } from "../vmm/bus.ts";
+import type { BusDevice } from "../bus/bus.ts";
 import type { VirtioDevice } from "../virtio/device.ts";
 
 /** Register offsets. */

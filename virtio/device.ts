@@ -12,13 +12,9 @@
  */
 
 import type { GuestMemory } from "../memory/guest_memory.ts";
+import type { Interrupt } from "../bus/interrupt.ts";
 import { bit, F, ISR, STATUS } from "./constants.ts";
 import { Queue, QueueError, type QueueState } from "./queue.ts";
-
-/** Something that raises the device's interrupt line (irqfd, or a test counter). */
-export interface Interrupt {
-  trigger(): void;
-}
 
 /** What a backend may do once activated. */
 export interface DeviceContext {

@@ -27,7 +27,7 @@ export interface NetConfig {
 export interface VsockConfig {
   /** Guest CID (3 or more). */
   cid: number;
-  /** Unix socket path of the host side (see vmm/vsock_unix.ts). */
+  /** Unix socket path of the host side (see host/vsock_unix.ts). */
   path: string;
 }
 

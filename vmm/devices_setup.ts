@@ -15,11 +15,11 @@ import { RngDevice } from "../devices/rng.ts";
 import { VsockDevice } from "../devices/vsock.ts";
 import type { VirtioBackend } from "../virtio/device.ts";
 import type { VmConfig } from "./config.ts";
-import { FileDisk } from "./disk_file.ts";
-import type { Machine } from "./machine.ts";
-import { Tap } from "./tap.ts";
+import { FileDisk } from "../host/disk_file.ts";
+import type { Machine } from "../vstate/machine.ts";
+import { Tap } from "../host/tap.ts";
 import { type AttachedVirtio, attachVirtioMmio } from "./virtio_mmio.ts";
-import { UnixVsockHost } from "./vsock_unix.ts";
+import { UnixVsockHost } from "../host/vsock_unix.ts";
 
 /** First virtio-mmio window (inside the MMIO gap below 4 GiB). */
 export const VIRTIO_MMIO_BASE = 0xd000_0000;

@@ -8,9 +8,9 @@
 
 import { Uart } from "../devices/uart.ts";
 import { closeFd, eventfd, eventfdWrite } from "../kvm/mod.ts";
-import { ByteRing } from "./byte_ring.ts";
-import type { LocalDeviceSpec } from "./local_devices.ts";
-import type { Machine } from "./machine.ts";
+import { ByteRing } from "../vstate/byte_ring.ts";
+import type { LocalDeviceSpec } from "../vstate/local_devices.ts";
+import type { Machine } from "../vstate/machine.ts";
 
 /** COM1. */
 export const COM1_PORT = 0x3f8, COM1_IRQ = 4;

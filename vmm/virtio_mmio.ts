@@ -8,9 +8,10 @@
 
 import { closeFd, eventfd, eventfdWrite, type Vm } from "../kvm/mod.ts";
 import { MMIO_WINDOW, MmioTransport, type NotifyBinder, REG } from "../transports/mmio.ts";
-import { type Interrupt, type VirtioBackend, VirtioDevice } from "../virtio/device.ts";
-import type { EventPoller } from "./event_poller.ts";
-import type { Machine } from "./machine.ts";
+import type { Interrupt } from "../bus/interrupt.ts";
+import { type VirtioBackend, VirtioDevice } from "../virtio/device.ts";
+import type { EventPoller } from "../vstate/event_poller.ts";
+import type { Machine } from "../vstate/machine.ts";
 
 /** An interrupt line driven through an irqfd. */
 export class IrqfdInterrupt implements Interrupt {

@@ -7,25 +7,33 @@
  * @module
  */
 
-import type { I8042State } from "../devices/i8042.ts";
 import type { DiskImage } from "../devices/block.ts";
-import type { UartState } from "../devices/uart.ts";
-import { closeFd, fdatasync, IRQCHIP, O_RDWR, openFile, pwriteAll, type Vcpu } from "../kvm/mod.ts";
+import { IRQCHIP, type Vcpu } from "../kvm/mod.ts";
 import { decodeState, encodeState, SnapshotError, writeAtomic } from "../snapshot/format.ts";
 import { validateVcpuState, type VcpuState } from "../snapshot/vcpu_state.ts";
-import type { MmioState } from "../transports/mmio.ts";
+import {
+  applyDiffs,
+  DIFF_FILE,
+  dirtyRanges,
+  MEMORY_FILE,
+  type MemoryLayer,
+  PAGE,
+  writeDiff,
+  writeMemory,
+} from "../snapshot/memory_file.ts";
+import { checkState, type SnapshotState, STATE_FILE } from "./snapshot_state.ts";
 import { defaultConfig, parseConfig, type VmConfig } from "./config.ts";
-import { DEMO_GUEST } from "./demo_guest.ts";
+import { DEMO_GUEST } from "../guest/demo_guest.ts";
 import { attachDevices, type Devices, VIRTIO_MMIO_BASE } from "./devices_setup.ts";
-import { Machine, ramLayout } from "./machine.ts";
+import { Machine } from "../vstate/machine.ts";
+import { ramLayout } from "../boot/x86.ts";
 import { parseKernel } from "../boot/kernel.ts";
-import { type BootLayout, loadKernel } from "../boot/setup.ts";
-import type { GuestMemory } from "../memory/guest_memory.ts";
+import { type BootLayout, loadKernel } from "./kernel_boot.ts";
 import { SerialPort } from "./serial.ts";
 import { Console } from "./console_api.ts";
 import { type Logger, silentLogger } from "./log.ts";
-import { exec, ExecError, type ExecOptions, type ExecResult } from "./exec.ts";
-import type { StopReason } from "./vcpu_worker.ts";
+import { exec, ExecError, type ExecOptions, type ExecResult } from "../host/exec.ts";
+import type { StopReason } from "../vstate/vcpu_worker.ts";
 
 /** The exit port: a guest write of V stops the VM with `{kind: "exit", code: V}`. */
 export const EXIT_PORT = 0x501;
@@ -86,31 +94,6 @@ export interface BootTimings {
   bootMarker?: number;
 }
 
-/** One layer of guest memory in a snapshot: a full file, or the pages a diff changed. */
-interface MemoryLayer {
-  /** File name (relative to the snapshot directory) or absolute path. */
-  file: string;
-  /** For a diff: [file offset, length] runs, page aligned; absent for a full file. */
-  ranges?: [number, number][];
-}
-
-/** What a snapshot's state file holds. */
-interface SnapshotState {
-  kind: "denovm-snapshot";
-  config: VmConfig;
-  machine: { ram: { gpa: number; size: number }[]; mmioBase: number; vcpus: number };
-  vcpus: VcpuState[];
-  vm: {
-    pic: [Uint8Array, Uint8Array];
-    ioapic: Uint8Array;
-    pit: Uint8Array;
-    clock: bigint;
-    clockFlags: number;
-  };
-  devices: { uart: UartState; i8042: I8042State; virtio: { name: string; state: MmioState }[] };
-  memory: { size: number; layers: MemoryLayer[] };
-}
-
 /** Overrides for {@link Vmm.restore}. */
 export interface RestoreOptions extends Omit<VmmOptions, "ram" | "mmioBase" | "image"> {
   /** Disk image paths to attach instead of the saved ones (same order). */
@@ -129,12 +112,6 @@ export interface SnapshotOptions {
    */
   diff?: boolean;
 }
-
-const MEMORY_FILE = "memory.bin";
-const DIFF_FILE = "memory.diff";
-const PAGE = 4096;
-const MAX_RANGES = 1 << 20;
-const STATE_FILE = "state.bin";
 
 /**
  * A microVM.
@@ -630,160 +607,5 @@ async function readInput(path: string, what: string): Promise<Uint8Array> {
     throw new Error(
       `Cannot read the ${what} ${path}: ${e instanceof Error ? e.message : String(e)}`,
     );
-  }
-}
-
-async function writeMemory(path: string, regions: Uint8Array[]): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-  try {
-    for (const r of regions) {
-      for (let o = 0; o < r.byteLength;) {
-        o += await f.write(r.subarray(o, Math.min(r.byteLength, o + (8 << 20))));
-      }
-    }
-    await f.syncData();
-  } finally {
-    f.close();
-  }
-  await Deno.rename(tmp, path);
-}
-
-/** The top-level shape of a snapshot state (the parts are validated where they are used). */
-function checkState(x: unknown): SnapshotState {
-  const s = x as SnapshotState;
-  const bad = (what: string): never => {
-    throw new SnapshotError(`Cannot restore: ${what}`);
-  };
-  if (typeof s !== "object" || s === null || s.kind !== "denovm-snapshot") {
-    bad("not a denovm snapshot state");
-  }
-  const m = s.machine;
-  if (!m || !Array.isArray(m.ram) || m.ram.length === 0 || m.ram.length > 4) {
-    bad("bad machine RAM layout");
-  }
-  for (const r of m.ram) {
-    if (
-      !Number.isSafeInteger(r?.gpa) || !Number.isSafeInteger(r?.size) || r.size <= 0 ||
-      r.size % 4096 || r.gpa % 4096
-    ) {
-      bad("bad machine RAM region");
-    }
-  }
-  if (!Number.isSafeInteger(m.mmioBase) || m.mmioBase % 4096) bad("bad MMIO base");
-  if (!Number.isInteger(m.vcpus) || m.vcpus < 1 || m.vcpus > 64) bad("bad vCPU count");
-  if (!Array.isArray(s.vcpus) || s.vcpus.length !== m.vcpus) {
-    bad("vCPU states do not match the vCPU count");
-  }
-  const v = s.vm;
-  const blob = (b: unknown, n: number) => b instanceof Uint8Array && b.byteLength === n;
-  if (
-    !v || !Array.isArray(v.pic) || !blob(v.pic[0], 512) || !blob(v.pic[1], 512) ||
-    !blob(v.ioapic, 512)
-  ) {
-    bad("bad irqchip state");
-  }
-  if (!blob(v.pit, 112)) bad("bad PIT state");
-  if (typeof v.clock !== "bigint" || v.clock < 0n) bad("bad clock");
-  const d = s.devices;
-  if (!d || !Array.isArray(d.virtio) || !d.uart || !d.i8042) bad("bad device states");
-  const mem = s.memory;
-  if (
-    !mem || !Number.isSafeInteger(mem.size) || !Array.isArray(mem.layers) ||
-    mem.layers.length < 1 ||
-    mem.layers.length > 64
-  ) bad("bad memory section");
-  for (const [i, l] of mem.layers.entries()) {
-    if (typeof l?.file !== "string" || l.file.length === 0 || l.file.includes("\0")) {
-      bad("bad memory layer file");
-    }
-    if (i === 0 && l.ranges !== undefined) bad("the first memory layer must be a full file");
-    if (i > 0) {
-      if (!Array.isArray(l.ranges) || l.ranges.length > MAX_RANGES) bad("bad diff layer ranges");
-      for (const r of l.ranges!) {
-        const [o, n] = Array.isArray(r) ? r : [NaN, NaN];
-        if (
-          !Number.isSafeInteger(o) || !Number.isSafeInteger(n) || o < 0 || n <= 0 || o % PAGE ||
-          n % PAGE ||
-          o + n > mem.size
-        ) bad("a diff range lies outside the memory");
-      }
-    }
-  }
-  return s;
-}
-
-/** Page-aligned [offset, length] runs of set bits, as offsets in the concatenated memory. */
-function dirtyRanges(bitmaps: Uint8Array[], sizes: number[]): [number, number][] {
-  const out: [number, number][] = [];
-  let base = 0;
-  for (const [r, bits] of bitmaps.entries()) {
-    const pages = sizes[r]! / PAGE;
-    let start = -1;
-    for (let p = 0; p <= pages; p++) {
-      const set = p < pages && (bits[p >>> 3]! & (1 << (p & 7))) !== 0;
-      if (set && start < 0) start = p;
-      if (!set && start >= 0) {
-        out.push([base + start * PAGE, (p - start) * PAGE]);
-        start = -1;
-      }
-    }
-    base += sizes[r]!;
-  }
-  return out;
-}
-
-/** The region holding [off, off+len) of the concatenated memory, and the offset in it. */
-function locate(regions: Uint8Array[], off: number, len: number): [Uint8Array, number] {
-  let base = 0;
-  for (const r of regions) {
-    if (off >= base && off + len <= base + r.byteLength) return [r, off - base];
-    base += r.byteLength;
-  }
-  throw new SnapshotError(`Cannot use memory range ${off}+${len}: it spans regions`);
-}
-
-/** A sparse file of `size` bytes holding only `ranges` of the memory (one pwrite each). */
-async function writeDiff(
-  path: string,
-  regions: Uint8Array[],
-  ranges: [number, number][],
-  size: number,
-) {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeFile(tmp, new Uint8Array(0), { mode: 0o600 });
-  await Deno.truncate(tmp, size);
-  const fd = openFile(tmp, O_RDWR);
-  try {
-    for (const [off, len] of ranges) {
-      const [r, o] = locate(regions, off, len);
-      pwriteAll(fd, r.subarray(o, o + len), off);
-    }
-    fdatasync(fd);
-  } finally {
-    closeFd(fd);
-  }
-  await Deno.rename(tmp, path);
-}
-
-/** Copies each diff layer's pages over the base mapping (they become private pages). */
-async function applyDiffs(mem: GuestMemory, layers: MemoryLayer[]): Promise<void> {
-  const regions = mem.regions.map((r) => r.bytes);
-  for (const l of layers) {
-    const f = await Deno.open(l.file, { read: true });
-    try {
-      for (const [off, len] of l.ranges!) {
-        const [r, o] = locate(regions, off, len);
-        const dst = r.subarray(o, o + len);
-        await f.seek(off, Deno.SeekMode.Start);
-        for (let got = 0; got < len;) {
-          const n = await f.read(dst.subarray(got));
-          if (n === null) throw new SnapshotError(`Cannot restore: ${l.file} ends early`);
-          got += n;
-        }
-      }
-    } finally {
-      f.close();
-    }
   }
 }

@@ -6,7 +6,7 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { checkHost } from "../../vmm/host.ts";
+import { checkHost } from "../../vstate/host.ts";
 import { Vmm, type Vmm as VmmT } from "../../vmm/vmm.ts";
 import type { VmConfig } from "../../vmm/config.ts";
 

@@ -13,7 +13,7 @@
 
 import { buildInitramfs, buildKernel } from "../../guest/build.ts";
 import { PORTABLE_HOST, runPortable } from "../../portable/machine.ts";
-import { checkHost } from "../../vmm/host.ts";
+import { checkHost } from "../../vstate/host.ts";
 
 const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 const args = Deno.args.filter((a) => a !== "--portable");

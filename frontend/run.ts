@@ -6,11 +6,11 @@
  * @module
  */
 
-import type { VmConfig } from "./config.ts";
-import { Terminal } from "./terminal.ts";
-import type { StopReason } from "./vcpu_worker.ts";
-import { type BootTimings, type RealModeImage, Vmm } from "./vmm.ts";
-import { createLogger, type Logger } from "./log.ts";
+import type { VmConfig } from "../vmm/config.ts";
+import { Terminal } from "../host/terminal.ts";
+import type { StopReason } from "../vstate/vcpu_worker.ts";
+import { type BootTimings, type RealModeImage, Vmm } from "../vmm/vmm.ts";
+import { createLogger, type Logger } from "../vmm/log.ts";
 
 /** When to take the snapshot: a signal name, or a regular expression on console output. */
 export type SnapshotTrigger = { signal: Deno.Signal } | { pattern: RegExp };

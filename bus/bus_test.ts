@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { Bus } from "./bus.ts";
-import { ByteRing } from "./byte_ring.ts";
+import { ByteRing } from "../vstate/byte_ring.ts";
 
 Deno.test("Bus.register() rejects overlapping ranges and bad ranges", () => {
   const bus = new Bus("mmio");

@@ -8,9 +8,9 @@
  */
 
 import { CAP, type Fpu, type Regs, type Sregs } from "../kvm/mod.ts";
-import type { Machine } from "../vmm/machine.ts";
-import { bootFpu, bootMsrs, cpuidFor } from "./cpu.ts";
-import { KERNEL_LOAD, KernelError, type KernelImage } from "./kernel.ts";
+import type { Machine } from "../vstate/machine.ts";
+import { bootFpu, bootMsrs, cpuidFor } from "../boot/cpu.ts";
+import { KERNEL_LOAD, KernelError, type KernelImage } from "../boot/kernel.ts";
 import {
   BOOT,
   bootParams,
@@ -23,7 +23,7 @@ import {
   pvhSregs,
   pvhStartInfo,
   writeBootTables,
-} from "./x86.ts";
+} from "../boot/x86.ts";
 
 /** What {@link loadKernel} needs besides the kernel. */
 export interface BootOptions {

@@ -1,12 +1,13 @@
 /**
- * Builds the test guests in this folder from source with binutils, into a cache keyed by
- * the hash of the source (and of the shared includes), so a test run assembles each guest
- * once. Nothing built is committed.
+ * Builds the test guests (`tests/guests/*.S`) from source with binutils, into a cache keyed
+ * by the hash of the source (and of the shared includes), so a test run assembles each
+ * guest once. Nothing built is committed. Tests and benchmarks both use it.
  *
  * @module
  */
 
-const HERE = new URL(".", import.meta.url);
+/** Where the guests' sources are. */
+const HERE = new URL("../tests/guests/", import.meta.url);
 /** Where every real-mode guest is loaded and entered (0000:1000). */
 export const GUEST_LOAD = 0x1000;
 

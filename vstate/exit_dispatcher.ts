@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Bus } from "./bus.ts";
+import type { Bus } from "../bus/bus.ts";
 import { ACCESS, DOORBELL_BYTES, type Mailbox, MB, MB_STATE } from "./mailbox.ts";
 import { Ticker } from "./ticker.ts";
 

@@ -11,7 +11,7 @@
 
 import { describeExit, gettid, Vcpu } from "../kvm/mod.ts";
 import { readableMsrs, restoreVcpu, saveVcpu, type VcpuState } from "../snapshot/vcpu_state.ts";
-import { Bus } from "./bus.ts";
+import { Bus } from "../bus/bus.ts";
 import { type LocalDeviceSpec, type LocalEffects, registerLocalDevices } from "./local_devices.ts";
 import { ACCESS, CTL, Mailbox, MB, MB_STATE, REQ, SPIN_ITERATIONS, VSTATE } from "./mailbox.ts";
 

@@ -1,8 +1,8 @@
 /** Shared helpers for the KVM integration tests. @module */
 
-import { Machine, type MachineOptions } from "../vmm/machine.ts";
-import { buildGuest, GUEST_LOAD } from "./guests/build.ts";
-import type { LocalDeviceSpec } from "../vmm/local_devices.ts";
+import { Machine, type MachineOptions } from "../vstate/machine.ts";
+import { buildGuest, GUEST_LOAD } from "./guest_build.ts";
+import type { LocalDeviceSpec } from "../vstate/local_devices.ts";
 
 /** Ports shared by the test guests (see tests/guests/common.inc). */
 export const EXIT_PORT = 0x501, COUNTER_PORT = 0x510, TEST_PORT = 0x520;

@@ -14,12 +14,12 @@
  */
 
 import { decodeState } from "../snapshot/format.ts";
-import type { CliRequest } from "../vmm/cli_main.ts";
+import type { CliRequest } from "./cli_main.ts";
 import { parseConfig } from "../vmm/config.ts";
-import type { HostCheck } from "../vmm/host.ts";
+import type { HostCheck } from "../vstate/host.ts";
 import type { Logger } from "../vmm/log.ts";
-import { MissingToolError } from "./apt.ts";
-import { runPortable } from "./machine.ts";
+import { MissingToolError } from "../portable/apt.ts";
+import { runPortable } from "../portable/machine.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 

@@ -6,12 +6,12 @@
  */
 
 import { parseArgs } from "@std/cli/parse-args";
-import { ConfigError, loadConfig, parseConfig, type VmConfig } from "./config.ts";
-import { checkHost } from "./host.ts";
+import { ConfigError, loadConfig, parseConfig, type VmConfig } from "../vmm/config.ts";
+import { checkHost } from "../vstate/host.ts";
 import { type ApiOptions, ApiServer } from "./api.ts";
-import { createLogger, type LogLevel, parseLogLevel } from "./log.ts";
+import { createLogger, type LogLevel, parseLogLevel } from "../vmm/log.ts";
 import { parseTrigger, runVm, type SnapshotTrigger } from "./run.ts";
-import { drainVcpuWorkerPool } from "./worker_pool.ts";
+import { drainVcpuWorkerPool } from "../vstate/worker_pool.ts";
 
 const USAGE = `Usage: deno run -A cli.ts [options]
 
@@ -240,7 +240,7 @@ export async function main(args: string[]): Promise<number> {
   const mode = Deno.env.get("DENOVM_PORTABLE_INSIDE") === "1" ? "off" : req.portable ?? "auto";
   const needsNative = config.kernel !== undefined && !req.allowEmulated;
   if (mode === "on" || (mode === "auto" && (!host.usable || (needsNative && !host.native)))) {
-    const { runCliPortable } = await import("../portable/cli_portable.ts");
+    const { runCliPortable } = await import("./portable_mode.ts");
     return await runCliPortable(args, req, host, logger);
   }
   if (!quiet || !host.native) logger.notice(host.message.replace(/^denovm: /, ""));

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { defaultConfig, type VmConfig } from "./config.ts";
+import { defaultConfig, type VmConfig } from "../vmm/config.ts";
 import { runVm } from "./run.ts";
 
-export { EXIT_PORT } from "./vmm.ts";
+export { EXIT_PORT } from "../vmm/vmm.ts";
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
   /** Receives the guest's serial output (default: stdout). */

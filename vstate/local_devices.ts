@@ -8,7 +8,7 @@
 
 import { Uart } from "../devices/uart.ts";
 import { eventfdWrite } from "../kvm/mod.ts";
-import type { Bus, BusDevice } from "./bus.ts";
+import type { Bus, BusDevice } from "../bus/bus.ts";
 import { ByteRing } from "./byte_ring.ts";
 
 /** A worker-local device, as plain data. */

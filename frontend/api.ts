@@ -13,9 +13,9 @@
  * @module
  */
 
-import { parseConfig, type VmConfig } from "./config.ts";
-import { type RealModeImage, Vmm } from "./vmm.ts";
-import type { Logger } from "./log.ts";
+import { parseConfig, type VmConfig } from "../vmm/config.ts";
+import { type RealModeImage, Vmm } from "../vmm/vmm.ts";
+import type { Logger } from "../vmm/log.ts";
 import { watchTimings } from "./run.ts";
 
 class BadRequest extends Error {}

@@ -7,18 +7,16 @@
 
 import { Kvm, type Vm } from "../kvm/mod.ts";
 import { MmapGuestMemory } from "../memory/mmap.ts";
-import { Bus } from "./bus.ts";
+import { Bus } from "../bus/bus.ts";
 import { EventPoller } from "./event_poller.ts";
 import { ExitDispatcher } from "./exit_dispatcher.ts";
 import type { LocalDeviceSpec } from "./local_devices.ts";
 import { VcpuThread } from "./vcpu_thread.ts";
 import { describeHost, KvmUnavailableError, probeKvm } from "./host.ts";
 import { takeVcpuWorker } from "./worker_pool.ts";
+import { ramLayout } from "../boot/x86.ts";
 import type { StopReason } from "./vcpu_worker.ts";
 
-/** Where the x86 MMIO gap below 4 GiB starts; RAM above it continues at 4 GiB. */
-export const MMIO_GAP_START = 0xc000_0000;
-export const MMIO_GAP_END = 0x1_0000_0000;
 /** Addresses KVM needs for its TSS (3 pages) and EPT identity map (1 page) on Intel. */
 export const TSS_ADDR = 0xfffb_d000;
 export const IDENTITY_MAP_ADDR = 0xfffb_c000;
@@ -41,19 +39,6 @@ export interface MachineOptions {
   dirtyLog?: boolean;
   /** Map guest RAM copy-on-write from this file (a snapshot's memory) instead of zeros. */
   memoryFile?: string;
-}
-
-/** The RAM layout for `memMiB`: below the MMIO gap, then from 4 GiB. */
-export function ramLayout(memMiB: number): { gpa: number; size: number }[] {
-  if (!Number.isInteger(memMiB) || memMiB < 1 || memMiB > 1024 * 1024) {
-    throw new RangeError(`Cannot size guest RAM: ${memMiB} MiB is not between 1 and 1048576`);
-  }
-  const bytes = memMiB * 1024 * 1024;
-  if (bytes <= MMIO_GAP_START) return [{ gpa: 0, size: bytes }];
-  return [{ gpa: 0, size: MMIO_GAP_START }, {
-    gpa: MMIO_GAP_END,
-    size: bytes - MMIO_GAP_START,
-  }];
 }
 
 /** Opens /dev/kvm; where it cannot be used, a {@link KvmUnavailableError} that says why. */
