@@ -14,6 +14,7 @@
  */
 
 import { parseConfig, type VmConfig } from "../vmm/config.ts";
+import { removeStaleSocket } from "../host/unix_socket.ts";
 import { type RealModeImage, Vmm } from "../vmm/vmm.ts";
 import type { Logger } from "../vmm/log.ts";
 import { watchTimings } from "./run.ts";
@@ -79,20 +80,26 @@ export class ApiServer {
   /** Listens on `path` (replacing a stale socket), owner-only. */
   static async listen(path: string, opts: ApiOptions = {}): Promise<ApiServer> {
     const s = new ApiServer(path, opts);
-    try {
-      await Deno.remove(path);
-    } catch {
-      // no stale socket
-    }
+    // Only a stale socket is replaced: a file, a directory or a live socket is refused.
+    await removeStaleSocket(path, "API");
     // Bind inside a private directory, then move the socket into place: no moment where
     // anyone else could connect to it.
     const dir = await Deno.makeTempDir({ prefix: "denovm-api-" });
-    await Deno.chmod(dir, 0o700);
     const tmp = `${dir}/api.sock`;
-    const ready = Promise.withResolvers<void>();
-    s.#server = Deno.serve({ path: tmp, onListen: () => ready.resolve() }, (req) => s.#handle(req));
-    await ready.promise;
-    await Deno.chmod(tmp, 0o600);
+    try {
+      await Deno.chmod(dir, 0o700);
+      const ready = Promise.withResolvers<void>();
+      s.#server = Deno.serve(
+        { path: tmp, onListen: () => ready.resolve() },
+        (req) => s.#handle(req),
+      );
+      await ready.promise;
+      await Deno.chmod(tmp, 0o600);
+    } catch (e) {
+      await s.#server?.shutdown();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw e;
+    }
     // Configured to boot at once: start before the socket appears, so the first request
     // already sees a running VM.
     if (opts.config) s.#config = opts.config;

@@ -100,9 +100,13 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Connects to the agent through the vsock device; null when the guest refused. */
+/**
+ * Connects to the agent through the vsock device; null when the guest refused. A guest that
+ * neither accepts nor refuses is given up on after `waitMs` (an ExecError).
+ */
 async function connectAgent(
   socketPath: string,
+  waitMs: number,
 ): Promise<{ conn: Deno.UnixConn; r: Reader } | null> {
   let conn: Deno.UnixConn;
   try {
@@ -111,12 +115,26 @@ async function connectAgent(
     throw new ExecError(`Cannot reach the vsock device at ${socketPath}: ${(e as Error).message}`);
   }
   const r = new Reader(conn);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.close();
+  }, Math.max(0, waitMs));
   try {
     await conn.write(new TextEncoder().encode(`CONNECT ${AGENT_PORT}\n`));
     const ok = await r.line(64);
     if (ok !== null && /^OK \d+$/.test(ok)) return { conn, r };
   } catch {
-    // reset by the device: refused
+    // reset by the device (refused), or closed by the timer
+  } finally {
+    clearTimeout(timer);
+  }
+  if (timedOut) {
+    throw new ExecError(
+      `Timed out after ${
+        Math.round(waitMs)
+      } ms: the guest neither accepted nor refused the connection to vsock port ${AGENT_PORT}`,
+    );
   }
   conn.close();
   return null;
@@ -146,7 +164,7 @@ export async function exec(
   const retryUntil = start + Math.min(timeout, opts.agentWait ?? 3000);
   let attempt: { conn: Deno.UnixConn; r: Reader } | null = null;
   for (let delay = 20; attempt === null; delay = Math.min(delay * 2, 250)) {
-    attempt = await connectAgent(socketPath);
+    attempt = await connectAgent(socketPath, timeout - (performance.now() - start));
     if (attempt === null) {
       if (performance.now() + delay > retryUntil) {
         throw new ExecError(

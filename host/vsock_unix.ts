@@ -9,11 +9,16 @@
  */
 
 import type { VsockConn, VsockDevice, VsockHost } from "../devices/vsock.ts";
+import { removeStaleSocket } from "./unix_socket.ts";
 
 const MAX_CONNECT_LINE = 64;
 
 /** A Unix stream connection as the vsock device sees it (with bytes read ahead first). */
-function wrap(conn: Deno.UnixConn, ahead = new Uint8Array(0)): VsockConn {
+function wrap(
+  conn: Deno.UnixConn,
+  ahead = new Uint8Array(0),
+  onClose: () => void = () => {},
+): VsockConn {
   let pre = ahead;
   let closed = false;
   return {
@@ -40,6 +45,7 @@ function wrap(conn: Deno.UnixConn, ahead = new Uint8Array(0)): VsockConn {
     close() {
       if (closed) return;
       closed = true;
+      onClose();
       try {
         conn.close();
       } catch {
@@ -53,6 +59,7 @@ function wrap(conn: Deno.UnixConn, ahead = new Uint8Array(0)): VsockConn {
 export class UnixVsockHost implements VsockHost {
   #listener: Deno.Listener<Deno.UnixConn> | undefined;
   #open = new Set<Deno.UnixConn>();
+  #created = false;
 
   constructor(readonly path: string) {}
 
@@ -61,20 +68,21 @@ export class UnixVsockHost implements VsockHost {
     try {
       const c = await Deno.connect({ transport: "unix", path: `${this.path}_${port}` });
       this.#open.add(c);
-      return wrap(c);
+      return wrap(c, undefined, () => this.#open.delete(c));
     } catch {
       return null;
     }
   }
 
-  /** Accepts host connections on `path` and forwards each to the guest port it names. */
-  listen(device: VsockDevice): void {
-    try {
-      Deno.removeSync(this.path);
-    } catch {
-      // no stale socket
-    }
+  /**
+   * Accepts host connections on `path` and forwards each to the guest port it names. Only a
+   * stale socket (one nobody listens on) is replaced; anything else at `path` is refused,
+   * never deleted.
+   */
+  async listen(device: VsockDevice): Promise<void> {
+    await removeStaleSocket(this.path, "vsock");
     this.#listener = Deno.listen({ transport: "unix", path: this.path });
+    this.#created = true;
     Deno.chmodSync(this.path, 0o600);
     void this.#accept(device, this.#listener);
   }
@@ -105,7 +113,7 @@ export class UnixVsockHost implements VsockHost {
     const m = /^CONNECT (\d{1,10})$/.exec(line.trim());
     const port = m ? Number(m[1]) : -1;
     if (port < 0 || port > 0xffff_ffff) return this.#drop(conn);
-    const vc = wrap(conn, buf.slice(nl + 1, n));
+    const vc = wrap(conn, buf.slice(nl + 1, n), () => this.#open.delete(conn));
     const local = await device.connectToGuest(port, vc);
     if (local === null) return this.#drop(conn);
     try {
@@ -133,10 +141,17 @@ export class UnixVsockHost implements VsockHost {
     }
     this.#listener = undefined;
     for (const c of this.#open) this.#drop(c);
+    if (!this.#created) return;
+    this.#created = false;
     try {
       Deno.removeSync(this.path);
     } catch {
       // gone already
     }
+  }
+
+  /** Host connections open now (tests: a closed one must not stay here). */
+  get openConnections(): number {
+    return this.#open.size;
   }
 }

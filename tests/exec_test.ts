@@ -190,6 +190,23 @@ Deno.test("exec() turns a misbehaving agent into an ExecError, never a hang", as
       "Timed out",
     );
     await silent.close();
+    // Issue 12.5: a guest that ignores the connect (the device never answers CONNECT): the
+    // timeout covers the connect too, instead of waiting for ever.
+    const ignoring = Deno.listen({ transport: "unix", path: `${dir}/ignore` });
+    const held: Deno.Conn[] = [];
+    const accept = (async () => {
+      for await (const c of ignoring) held.push(c); // read nothing, answer nothing
+    })();
+    const t0 = performance.now();
+    await assertRejects(
+      () => exec(`${dir}/ignore`, "true", { timeout: 200 }),
+      ExecError,
+      "neither accepted nor refused",
+    );
+    assert(performance.now() - t0 < 5000, "gave up at the timeout");
+    ignoring.close();
+    for (const c of held) c.close();
+    await accept.catch(() => {});
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

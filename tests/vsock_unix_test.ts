@@ -1,6 +1,6 @@
 /** virtio-vsock with its real host side: Unix sockets in the Firecracker style. */
 
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { OP, VsockDevice } from "../devices/vsock.ts";
 import { harness } from "../testing/setup.ts";
 import { VsockGuest } from "../testing/vsock_guest.ts";
@@ -36,7 +36,7 @@ Deno.test({
       h.driver.setupQueue(2, 4),
     );
     h.driver.driverOk();
-    host.listen(h.backend);
+    await host.listen(h.backend);
     assertEquals((await Deno.stat(path)).mode! & 0o777, 0o600, "owner-only socket");
     const svc = Deno.listen({ transport: "unix", path: `${path}_1234` });
     try {
@@ -80,6 +80,66 @@ Deno.test({
     } finally {
       svc.close();
       host.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "vsock host side: closed connections are forgotten; only a stale socket is replaced",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/v.sock`;
+    try {
+      // Issue 12.10: whatever was at the path was deleted. A regular file is refused and kept.
+      await Deno.writeTextFile(path, "precious");
+      const refused = new UnixVsockHost(path);
+      const h0 = harness(new VsockDevice({ cid: 3, host: refused }), { memSize: 0x400000 });
+      await assertRejects(
+        () => refused.listen(h0.backend),
+        Error,
+        "not a socket is there (not removed)",
+      );
+      refused.close();
+      assertEquals(await Deno.readTextFile(path), "precious", "the file is still there");
+      await Deno.remove(path);
+      // A live socket is refused; a stale one (nobody listening) is replaced.
+      const live = Deno.listen({ transport: "unix", path });
+      await assertRejects(() => refused.listen(h0.backend), Error, "another process listens");
+      live.close();
+      await settle(20);
+
+      // Issue 12.6: every guest connection left an entry behind in the host side's set.
+      const host = new UnixVsockHost(path);
+      const h = harness(new VsockDevice({ cid: 3, host }), { memSize: 0x400000 });
+      assert(h.driver.init().ok);
+      const g = new VsockGuest(
+        h.driver,
+        h.driver.setupQueue(0, 32),
+        h.driver.setupQueue(1, 32),
+        h.driver.setupQueue(2, 4),
+      );
+      h.driver.driverOk();
+      await host.listen(h.backend);
+      const svc = Deno.listen({ transport: "unix", path: `${path}_1234` });
+      try {
+        for (let i = 0; i < 5; i++) {
+          g.send(OP.REQUEST, 5000 + i, 1234);
+          const accepted = await svc.accept();
+          await until(() => g.receive().find((p) => p.hdr.op === OP.RESPONSE), "RESPONSE");
+          g.send(OP.RST, 5000 + i, 1234);
+          await until(() => host.openConnections === 0 ? true : undefined, "connection forgotten");
+          accepted.close();
+        }
+        assertEquals(host.openConnections, 0);
+      } finally {
+        svc.close();
+        host.close();
+      }
+      assertEquals(await Deno.lstat(path).then(() => true, () => false), false, "ours: removed");
+    } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },

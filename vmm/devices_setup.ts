@@ -52,7 +52,11 @@ export function defaultMac(i: number): string {
 }
 
 /** Opens the backends named in `cfg` and attaches every device to `m`. */
-export function attachDevices(m: Machine, cfg: VmConfig, io: DeviceIo = {}): Devices {
+export async function attachDevices(
+  m: Machine,
+  cfg: VmConfig,
+  io: DeviceIo = {},
+): Promise<Devices> {
   const i8042 = new I8042({
     onReset: () => void m.requestStop({ kind: "reset" }),
     // IRQ 1 is edge-triggered on the ISA side: a pulse.
@@ -102,8 +106,8 @@ export function attachDevices(m: Machine, cfg: VmConfig, io: DeviceIo = {}): Dev
     const host = new UnixVsockHost(cfg.vsock.path);
     const vsock = new VsockDevice({ cid: cfg.vsock.cid, host, ...(io.log ? { log: io.log } : {}) });
     add("vsock", vsock);
-    host.listen(vsock);
     m.onClose(() => host.close());
+    await host.listen(vsock);
   }
   return devices;
 }

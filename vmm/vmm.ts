@@ -249,7 +249,7 @@ export class Vmm {
     try {
       if (opts.trackDirtyPages) m.memory.trackDirty(true);
       serial.attach(m);
-      const devices = attachDevices(m, cfg, {
+      const devices = await attachDevices(m, cfg, {
         consoleOutput: output,
         mmioBase,
         ...(opts.diskImages ? { diskImages: opts.diskImages } : {}),
