@@ -11,8 +11,17 @@
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# Module parameters from the command line: portable.kvm_amd="vgif=0 ..." and the like.
+kvm_amd_params=""
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    portable.kvm_amd=*) kvm_amd_params="$(echo "${arg#portable.kvm_amd=}" | tr , ' ')" ;;
+  esac
+done
 for m in $(cat /modules/order); do
-  insmod "/modules/$m" || echo "portable: insmod $m failed"
+  params=""
+  [ "$m" = kvm_amd.ko ] && params="$kvm_amd_params"
+  insmod "/modules/$m" $params || echo "portable: insmod $m failed"
 done
 p9="trans=virtio,version=9p2000.L,msize=512000"
 mount -t 9p -o "$p9" ctl /ctl || { echo "portable: no control share"; poweroff -f; }

@@ -80,6 +80,22 @@ async function concat(stream: ReadableStream<Uint8Array>, each?: (b: Uint8Array)
   return out;
 }
 
+/**
+ * How QEMU's software CPU and the KVM inside it are run, chosen from what was measured in
+ * this machine (see the README's portable mode section):
+ * - single-threaded TCG: with multi-threaded TCG, a guest with two vCPUs running at once got
+ *   registers of the L1 kernel (RIP 0xffffffffc0...) or garbage in 2-3 of 8 runs; with
+ *   single-threaded TCG, none in 14;
+ * - `kvm_amd vgif=0`: with the virtual GIF that QEMU's TCG offers, a Linux guest on 1 vCPU
+ *   deadlocked with interrupts off in `queued_spin_lock_slowpath` (3 of 3 runs of the
+ *   snapshot scenario); with vgif=0, it ran through.
+ * Both can be overridden for experiments: DENOVM_PORTABLE_TCG_THREAD=multi,
+ * DENOVM_PORTABLE_KVM_AMD="vgif=1".
+ */
+export const TCG_THREAD = "single";
+/** kvm_amd module parameters inside the portable machine (see {@link TCG_THREAD}). */
+export const KVM_AMD_PARAMS = "vgif=0";
+
 /** The QEMU command line for a portable machine (exported for tests). */
 export function qemuArgs(a: PortableAssets, ctl: string, o: {
   memMiB: number;
@@ -88,7 +104,7 @@ export function qemuArgs(a: PortableAssets, ctl: string, o: {
 }): string[] {
   const args = [
     "-accel",
-    `tcg,thread=${Deno.env.get("DENOVM_PORTABLE_TCG_THREAD") ?? "single"}`,
+    `tcg,thread=${Deno.env.get("DENOVM_PORTABLE_TCG_THREAD") ?? TCG_THREAD}`,
     "-cpu",
     "max",
     "-smp",
@@ -100,7 +116,9 @@ export function qemuArgs(a: PortableAssets, ctl: string, o: {
     "-initrd",
     a.initrd,
     "-append",
-    "console=ttyS2 loglevel=4 panic=-1 quiet",
+    `console=ttyS2 loglevel=4 panic=-1 quiet portable.kvm_amd=${
+      (Deno.env.get("DENOVM_PORTABLE_KVM_AMD") ?? KVM_AMD_PARAMS).replaceAll(" ", ",")
+    }`,
     "-nodefaults",
     "-no-user-config",
     "-display",

@@ -192,6 +192,44 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a vCPU paused right after a port read has completed it: its registers hold the value",
+  ...opts,
+  async fn() {
+    // KVM finishes an I/O instruction only on the next KVM_RUN. A vCPU parked straight after
+    // the exit must re-enter once (immediate_exit) so that its saved state is whole; without
+    // that, a snapshot taken here restored a guest in the middle of an instruction (a Linux
+    // guest deadlocked in the lane).
+    await using m = await bootGuest("inpause");
+    let paused: Promise<void> | undefined;
+    m.pio.register(TEST_PORT, 1, {
+      read: (_o, d) => {
+        d.fill(0x5a);
+        paused = m.pause(); // asked while the vCPU waits for this very access
+      },
+      write: () => {},
+    }, "pause-on-read");
+    m.run();
+    await deadline(
+      (async () => {
+        while (!paused) await new Promise((r) => setTimeout(r, 1));
+        await paused;
+      })(),
+      10_000,
+      "the pause during the read",
+    );
+    const r = await m.vcpus[0]!.call<Regs>("getRegs");
+    assertEquals(Number(r.rax & 0xffn), 0x5a, "the in's value is in AL");
+    assertEquals(Number(r.rip), 0x1000 + 7, "RIP is past the in (xor eax 3 bytes, mov dx 3, in 1)");
+    m.resume();
+    assertEquals(await deadline(m.whenExit(), 10_000, "exit"), {
+      kind: "exit",
+      code: 0x5a,
+      vcpu: 0,
+    });
+  },
+});
+
+Deno.test({
   name: "two vCPUs run at once in their own workers",
   ...opts,
   async fn() {

@@ -132,12 +132,39 @@ function cross(kind: number, addr: number, data: Uint8Array): void {
   Atomics.store(w, MB.STATE, MB_STATE.IDLE);
 }
 
+/**
+ * Lets KVM finish the instruction of the last I/O or MMIO exit without running any other:
+ * KVM completes a port or MMIO access (the value of an `in`, the instruction pointer past an
+ * `out`) only when `KVM_RUN` is entered again, and keeps that pending state where
+ * KVM_GET_REGS and the other state ioctls do not see it. A vCPU that parks right after such
+ * an exit would be saved in the middle of an instruction (the KVM API documentation asks
+ * for exactly this before saving state). `immediate_exit` makes KVM return EINTR as soon as
+ * the access is complete.
+ */
+function completePendingAccess(): void {
+  vcpu.immediateExit = 1;
+  const e = vcpu.run();
+  if (e.kind !== "intr") {
+    throw new Error(`vCPU ${vcpu.id}: completing a pending access exited with ${e.kind}`);
+  }
+}
+
+/** Whether KVM needs one more KVM_RUN to complete the instruction behind this exit. */
+function needsCompletion(kind: string): boolean {
+  return kind === "io_out" || kind === "io_in" || kind === "mmio_write" || kind === "mmio_read";
+}
+
 function runLoop(): StopReason {
   vcpu.immediateExit = 0;
+  let pending = false;
   for (;;) {
     const req = Atomics.load(ctl, CTL.REQUEST);
-    if (req !== REQ.RUN) return req === REQ.PAUSE ? { kind: "paused" } : { kind: "stopped" };
+    if (req !== REQ.RUN) {
+      if (pending) completePendingAccess();
+      return req === REQ.PAUSE ? { kind: "paused" } : { kind: "stopped" };
+    }
     const e = vcpu.run();
+    pending = needsCompletion(e.kind);
     Atomics.add(ctl, CTL.EXITS, 1);
     switch (e.kind) {
       case "io_out":
