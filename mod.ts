@@ -56,4 +56,4 @@ export type { StopReason } from "./vstate/vcpu_worker.ts";
 export { VcpuThread } from "./vstate/vcpu_thread.ts";
 export { GuestMemory, GuestMemoryError, type Region } from "./memory/guest_memory.ts";
 export { MmapGuestMemory } from "./memory/mmap.ts";
-export * as kvm from "./kvm/mod.ts";
+export * as kvm from "@denovm/deno-kvm-ffi";

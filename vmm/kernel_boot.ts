@@ -7,7 +7,7 @@
  * @module
  */
 
-import { CAP, type Fpu, type Regs, type Sregs } from "../kvm/mod.ts";
+import { CAP, type Fpu, type Regs, type Sregs } from "@denovm/deno-kvm-ffi";
 import type { Machine } from "../vstate/machine.ts";
 import { bootFpu, bootMsrs, cpuidFor } from "../boot/cpu.ts";
 import { KERNEL_LOAD, KernelError, type KernelImage } from "../boot/kernel.ts";

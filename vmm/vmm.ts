@@ -8,7 +8,7 @@
  */
 
 import type { DiskImage } from "../devices/block.ts";
-import { IRQCHIP, type Vcpu } from "../kvm/mod.ts";
+import { IRQCHIP, type Vcpu } from "@denovm/deno-kvm-ffi";
 import { decodeState, encodeState, SnapshotError, writeAtomic } from "../snapshot/format.ts";
 import { validateVcpuState, type VcpuState } from "../snapshot/vcpu_state.ts";
 import {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { hostVirtualization, Kvm, KvmError } from "../kvm/mod.ts";
+import { hostVirtualization, Kvm, KvmError } from "@denovm/deno-kvm-ffi";
 
 /** Why KVM can or cannot be used here. */
 export type KvmStatus = "ok" | "missing" | "eacces" | "enodev" | "api-version" | "error";

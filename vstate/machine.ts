@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Kvm, type Vm } from "../kvm/mod.ts";
+import { Kvm, type Vm } from "@denovm/deno-kvm-ffi";
 import { MmapGuestMemory } from "../memory/mmap.ts";
 import { Bus } from "../bus/bus.ts";
 import { EventPoller } from "./event_poller.ts";

@@ -9,7 +9,7 @@
 
 /// <reference lib="deno.worker" />
 
-import { describeExit, gettid, Vcpu } from "../kvm/mod.ts";
+import { describeExit, gettid, Vcpu } from "@denovm/deno-kvm-ffi";
 import { readableMsrs, restoreVcpu, saveVcpu, type VcpuState } from "../snapshot/vcpu_state.ts";
 import { Bus } from "../bus/bus.ts";
 import { type LocalDeviceSpec, type LocalEffects, registerLocalDevices } from "./local_devices.ts";
