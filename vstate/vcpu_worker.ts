@@ -7,8 +7,6 @@
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
 import { describeExit, gettid, Vcpu } from "@denovm/deno-kvm-ffi";
 import { readableMsrs, restoreVcpu, saveVcpu, type VcpuState } from "../snapshot/vcpu_state.ts";
 import { Bus } from "../bus/bus.ts";
@@ -88,6 +86,16 @@ export const VCPU_OPS = [
   "restoreState",
 ] as const;
 export type VcpuOp = (typeof VCPU_OPS)[number];
+
+/**
+ * The worker's global scope, as much of it as this file uses. Typed here instead of with
+ * `/// <reference lib="deno.worker" />`, which a published package may not carry.
+ */
+declare const self: {
+  postMessage(message: FromWorker): void;
+  onmessage: ((ev: MessageEvent<ToWorker>) => void) | null;
+  close(): void;
+};
 
 let vcpu: Vcpu;
 let ctl: Int32Array;
