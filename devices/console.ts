@@ -41,7 +41,7 @@ export interface ConsoleOptions {
 export class ConsoleDevice implements VirtioBackend {
   readonly deviceType = DEVICE_ID.CONSOLE;
   readonly queueMaxSizes: number[];
-  readonly features = bit(F.EVENT_IDX) | bit(F.INDIRECT_DESC) | bit(CONSOLE_F.SIZE) |
+  readonly features: bigint = bit(F.EVENT_IDX) | bit(F.INDIRECT_DESC) | bit(CONSOLE_F.SIZE) |
     bit(CONSOLE_F.EMERG_WRITE);
   readonly configSize = 12;
   #config = new Uint8Array(12);
