@@ -33,9 +33,13 @@ export interface BootOptions {
 
 /** Where things went (for logs and tests). */
 export interface BootLayout {
+  /** The guest-physical address vCPU 0 starts at. */
   entry: number;
+  /** The boot protocol: the Linux 64-bit entry (zero page in RSI) or PVH (start info in RBX). */
   mode: "64-bit" | "pvh";
+  /** The command line given to the kernel. */
   cmdline: string;
+  /** Where the initrd was placed in guest memory, and its size in bytes. */
   initrd?: { addr: number; size: number };
 }
 

@@ -73,9 +73,13 @@ export class IoeventfdNotifier implements NotifyBinder {
 
 /** A virtio device attached to a machine. */
 export interface AttachedVirtio {
+  /** The device core: feature negotiation, status, queues, around the backend. */
   device: VirtioDevice;
+  /** The virtio-mmio register window the guest programs. */
   transport: MmioTransport;
+  /** Guest-physical address of the 4 KiB MMIO window. */
   base: number;
+  /** The device's interrupt line (GSI). */
   gsi: number;
 }
 
