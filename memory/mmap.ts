@@ -24,7 +24,9 @@ import { GuestMemory } from "./guest_memory.ts";
 
 /** A region as posted between threads: where it is for the guest and for the host. */
 export interface HostRegion {
+  /** Guest-physical address of the region. */
   gpa: number;
+  /** Size in bytes (a multiple of 4 KiB). */
   size: number;
   /** Host virtual address of the mapping. */
   hostAddr: bigint;
@@ -96,6 +98,7 @@ export class MmapGuestMemory extends GuestMemory {
     for (const r of this.hostRegions) unmap(r);
   }
 
+  /** {@link close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

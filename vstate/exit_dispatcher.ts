@@ -41,6 +41,7 @@ export class ExitDispatcher {
   #ticker: Ticker | undefined;
   #stopped: Promise<void> = new Promise((r) => (this.#wakeStop = r));
 
+  /** A dispatcher serving on `opts.pio` and `opts.mmio`; it waits for {@link start}. */
   constructor(opts: DispatcherOptions) {
     this.#o = opts;
   }

@@ -85,6 +85,10 @@ export const VCPU_OPS = [
   "saveState",
   "restoreState",
 ] as const;
+/**
+ * An operation a worker runs on request: a Vcpu method by name, or "setRealMode",
+ * "saveState" and "restoreState" (the whole vCPU state, for snapshots).
+ */
 export type VcpuOp = (typeof VCPU_OPS)[number];
 
 /**
