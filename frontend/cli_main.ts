@@ -73,7 +73,7 @@ function num(v: string | undefined, flag: string): number | undefined {
 export interface CliRequest {
   /** The machine, from the flags or the `--config` file, validated. */
   config: VmConfig;
-  /** `--quiet`: leave out the host check line (still printed where KVM only emulates). */
+  /** `--quiet`: leave out the host check line (still printed where guests cannot run natively). */
   quiet: boolean;
   /** `-h`/`--help`: print the usage and exit 0; the other fields are then defaults. */
   help: boolean;

@@ -48,7 +48,7 @@ export interface VmConfig {
   memMiB: number;
   /** Number of vCPUs, 1 to 64. */
   vcpus: number;
-  /** virtio-blk disks, in the order the guest finds them. */
+  /** virtio-blk disks, in order. */
   disks: DiskConfig[];
   /** virtio-net interfaces, in order. */
   nets: NetConfig[];
