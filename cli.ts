@@ -13,6 +13,10 @@
 import type { CliRequest } from "./frontend/cli_main.ts";
 
 export type { CliRequest };
+// The types a CliRequest names (type-only, so nothing more loads with this module).
+export type { SnapshotTrigger } from "./frontend/run.ts";
+export type { DiskConfig, NetConfig, VmConfig, VsockConfig } from "./vmm/config.ts";
+export type { LOG_LEVELS, LogLevel } from "./vmm/log.ts";
 
 /** Parses command-line arguments into a validated request (throws on usage errors). */
 export async function configFromArgs(args: string[]): Promise<CliRequest> {

@@ -56,4 +56,45 @@ export type { StopReason } from "./vstate/vcpu_worker.ts";
 export { VcpuThread } from "./vstate/vcpu_thread.ts";
 export { GuestMemory, GuestMemoryError, type Region } from "./memory/guest_memory.ts";
 export { MmapGuestMemory } from "./memory/mmap.ts";
-export * as kvm from "./kvm/mod.ts";
+export * as kvm from "@denovm/deno-kvm-ffi";
+
+// Types the API above names (the type of a property, parameter or result), exported so
+// scripts can name them. Type-only: their values are not part of the library.
+export type { LOG_LEVELS } from "./vmm/log.ts";
+export type { BootLayout } from "./vmm/kernel_boot.ts";
+export type { Console, WaitOptions } from "./vmm/console_api.ts";
+export type { Devices } from "./vmm/devices_setup.ts";
+export type { SerialPort } from "./vmm/serial.ts";
+export type { AttachedVirtio } from "./vmm/virtio_mmio.ts";
+export type { ExitDispatcher } from "./vstate/exit_dispatcher.ts";
+export type { EventPoller } from "./vstate/event_poller.ts";
+export type { Mailbox } from "./vstate/mailbox.ts";
+export type { VCPU_OPS, VcpuOp } from "./vstate/vcpu_worker.ts";
+export type { HostRegion } from "./memory/mmap.ts";
+export type { DiskImage } from "./devices/block.ts";
+export type { ConsoleDevice } from "./devices/console.ts";
+export type { I8042, I8042State } from "./devices/i8042.ts";
+export type { Uart, UartState } from "./devices/uart.ts";
+export type { MmioState, MmioTransport } from "./transports/mmio.ts";
+export type { DeviceContext, VirtioBackend, VirtioDevice, VirtioState } from "./virtio/device.ts";
+export type { Buffer, DescriptorChain, Queue, QueueState } from "./virtio/queue.ts";
+export type {
+  ClockData,
+  CpuidEntry,
+  DebugRegs,
+  DTable,
+  FdHandle,
+  Fpu,
+  IoeventfdOptions,
+  Kvm,
+  MemoryRegion,
+  MsrEntry,
+  REG_NAMES,
+  Regs,
+  Segment,
+  Sregs,
+  Vcpu,
+  VcpuExit,
+  Vm,
+  Xcrs,
+} from "@denovm/deno-kvm-ffi";

@@ -6,7 +6,7 @@
  */
 
 import { BLK_T, BlockDevice } from "../devices/block.ts";
-import { closeFd, libc, O_RDONLY, openFile } from "../kvm/mod.ts";
+import { closeFd, libc, O_RDONLY, openFile } from "@denovm/deno-kvm-ffi";
 import { MmapGuestMemory } from "../memory/mmap.ts";
 import { harness } from "../testing/setup.ts";
 import { Ticker } from "../vstate/ticker.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CpuidEntry, Fpu, MsrEntry } from "../kvm/mod.ts";
+import type { CpuidEntry, Fpu, MsrEntry } from "@denovm/deno-kvm-ffi";
 
 const HYPERVISOR_BIT = 1 << 31, HTT_BIT = 1 << 28, TSC_DEADLINE_BIT = 1 << 24;
 const KVM_SIGNATURE = [0x4b4d564b, 0x564b4d56, 0x0000004d]; // "KVMKVMKVM\0\0\0" as EBX, ECX, EDX

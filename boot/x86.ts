@@ -10,7 +10,7 @@
  */
 
 import type { GuestMemory } from "../memory/guest_memory.ts";
-import type { Regs, Segment, Sregs } from "../kvm/mod.ts";
+import type { Regs, Segment, Sregs } from "@denovm/deno-kvm-ffi";
 
 /** Where the x86 MMIO gap below 4 GiB starts; RAM above it continues at 4 GiB. */
 export const MMIO_GAP_START = 0xc000_0000;

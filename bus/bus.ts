@@ -7,7 +7,9 @@
 
 /** A device on a bus. `data` is the access: fill it on read, read it on write. */
 export interface BusDevice {
+  /** A read of `data.length` bytes at `offset` into the device's range: fill `data`. */
   read(offset: number, data: Uint8Array): void;
+  /** A write of `data` at `offset` into the device's range. */
   write(offset: number, data: Uint8Array): void;
 }
 
@@ -37,6 +39,7 @@ export class Bus {
   #ranges: Range[] = [];
   #last: Range | undefined;
 
+  /** An empty bus; `kind` ("pio" or "mmio") names it in messages. */
   constructor(kind: string) {
     this.kind = kind;
   }

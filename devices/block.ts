@@ -17,6 +17,7 @@ import { serveQueue } from "../virtio/serve.ts";
 export interface DiskImage {
   /** Size in bytes (a multiple of 512). */
   readonly size: number;
+  /** Refuse writes; the device offers VIRTIO_BLK_F_RO. */
   readonly readOnly: boolean;
   /** Fills `dst` from `offset`; throws on error or end of file. */
   read(dst: Uint8Array, offset: number): Promise<void>;

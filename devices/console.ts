@@ -39,9 +39,9 @@ export interface ConsoleOptions {
  * ```
  */
 export class ConsoleDevice implements VirtioBackend {
-  readonly deviceType = DEVICE_ID.CONSOLE;
+  readonly deviceType: number = DEVICE_ID.CONSOLE;
   readonly queueMaxSizes: number[];
-  readonly features = bit(F.EVENT_IDX) | bit(F.INDIRECT_DESC) | bit(CONSOLE_F.SIZE) |
+  readonly features: bigint = bit(F.EVENT_IDX) | bit(F.INDIRECT_DESC) | bit(CONSOLE_F.SIZE) |
     bit(CONSOLE_F.EMERG_WRITE);
   readonly configSize = 12;
   #config = new Uint8Array(12);
@@ -50,6 +50,7 @@ export class ConsoleDevice implements VirtioBackend {
   #pendingBytes = 0;
   readonly #output: (bytes: Uint8Array) => void;
 
+  /** A one-port console, `cols`×`rows` (default 80×25); guest output goes to `opts.output`. */
   constructor(opts: ConsoleOptions) {
     this.#output = opts.output;
     const qs = opts.queueSize ?? 256;
@@ -65,10 +66,12 @@ export class ConsoleDevice implements VirtioBackend {
     return this.#pendingBytes;
   }
 
+  /** Reads `virtio_console_config`: cols, rows, max_nr_ports (1), emerg_wr. */
   readConfig(offset: number, data: Uint8Array): void {
     data.set(this.#config.subarray(offset, offset + data.byteLength));
   }
 
+  /** A write to `emerg_wr` (offset 8), once negotiated, prints its character; others do nothing. */
   writeConfig(offset: number, data: Uint8Array): void {
     // emerg_wr (offset 8): a write-only register whose low byte is a character to print.
     if (offset === 8 && this.#ctx && this.#ctx.features & bit(CONSOLE_F.EMERG_WRITE)) {

@@ -27,8 +27,11 @@ const AUX_TIMEOUT = 0x200;
 
 /** Saved i8042 state. */
 export interface I8042State {
+  /** The controller configuration byte ("command byte"). */
   ctr: number;
+  /** The output port; bit 0 low asserts the CPU reset line. */
   outp: number;
+  /** A command waiting for its data byte on port 0x60, or -1. */
   pendingCommand: number;
   /** Output bytes, oldest first; AUX-side bytes have 0x100 set (0x200 too for a timeout). */
   buffer: number[];
@@ -69,6 +72,7 @@ export class I8042 {
   readonly #onReset: () => void;
   readonly #onInterrupt: (() => void) | undefined;
 
+  /** A controller in the state firmware leaves it in; `opts.onReset` is its reset line. */
   constructor(opts: I8042Options) {
     this.#onReset = opts.onReset;
     this.#onInterrupt = opts.onInterrupt;
@@ -173,6 +177,7 @@ export class I8042 {
     }
   }
 
+  /** The controller's state, for a snapshot. */
   save(): I8042State {
     return {
       ctr: this.#ctr,
@@ -182,6 +187,7 @@ export class I8042 {
     };
   }
 
+  /** Loads a saved state; throws a RangeError (and changes nothing) when it is malformed. */
   restore(s: I8042State): void {
     const byte = (v: unknown) =>
       typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xff;

@@ -64,16 +64,27 @@ const STATE_BYTES = RX_BYTE + UART_FIFO;
 
 /** Saved UART state (plain data). */
 export interface UartState {
+  /** Interrupt Enable Register. */
   ier: number;
+  /** Line Control Register (bit 7: divisor latch access). */
   lcr: number;
+  /** Modem Control Register. */
   mcr: number;
+  /** Line Status error bits not yet read (overrun). */
   lsrErrors: number;
+  /** Modem Status Register. */
   msr: number;
+  /** Scratch register. */
   scr: number;
+  /** Divisor latch, low byte. */
   dll: number;
+  /** Divisor latch, high byte. */
   dlm: number;
+  /** FIFO Control Register: the enable, DMA mode and trigger level bits last written. */
   fcr: number;
+  /** A transmitter-empty (THRE) interrupt is pending. */
   thrPending: boolean;
+  /** The receive FIFO's bytes, oldest first. */
   rx: number[];
 }
 
@@ -98,11 +109,13 @@ export interface UartOptions {
  * ```
  */
 export class Uart {
+  /** The shared state: registers, lock and receive FIFO; post it to build other views. */
   readonly state: SharedArrayBuffer;
   readonly #w: Int32Array;
   readonly #rx: Uint8Array;
   readonly #o: UartOptions;
 
+  /** A view of `state` (from {@link Uart.createState}); throws a RangeError on a wrong size. */
   constructor(state: SharedArrayBuffer, opts: UartOptions) {
     if (state.byteLength !== STATE_BYTES) throw new RangeError("Cannot use UART state: wrong size");
     this.state = state;

@@ -63,6 +63,7 @@ export interface ApiOptions {
 
 /** The control API server for one VM. */
 export class ApiServer {
+  /** The Unix socket the API is served on. */
   readonly path: string;
   #config: VmConfig = parseConfig({});
   #vm: Vmm | undefined;

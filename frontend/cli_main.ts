@@ -71,19 +71,27 @@ function num(v: string | undefined, flag: string): number | undefined {
 
 /** What the flags ask for. */
 export interface CliRequest {
+  /** The machine, from the flags or the `--config` file, validated. */
   config: VmConfig;
+  /** `--quiet`: leave out the host check line (still printed where guests cannot run natively). */
   quiet: boolean;
+  /** `-h`/`--help`: print the usage and exit 0; the other fields are then defaults. */
   help: boolean;
+  /** `--image`: a flat real-mode image to boot at 0x1000 instead of the demo guest. */
   image?: string;
+  /** `--restore`: the snapshot directory to restore and run. */
   restore?: string;
   /** Boot a kernel even when KVM only emulates (small test kernels). */
   allowEmulated?: boolean;
+  /** `--snapshot` and `--snapshot-on`: where to write a snapshot, and on which signal or output. */
   snapshot?: { dir: string; on: SnapshotTrigger };
   /** Serve the control API on this Unix socket. */
   apiSock?: string;
   /** With --api-sock: machine flags or --config were given, so boot at once. */
   configured?: boolean;
+  /** `--log-level` (default "warn") and `--log-json`. */
   log: { level: LogLevel; json: boolean };
+  /** `--timings`: print the boot phase times once the guest's init reports in. */
   timings?: boolean;
   /** Run inside the portable machine: "auto" where this host cannot run the guest. */
   portable?: "auto" | "on" | "off";

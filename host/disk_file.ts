@@ -6,7 +6,7 @@
  * @module
  */
 
-import { closeFd, libc, O_RDONLY, O_RDWR, openFile } from "../kvm/mod.ts";
+import { closeFd, libc, O_RDONLY, O_RDWR, openFile } from "@denovm/deno-kvm-ffi";
 import type { DiskImage } from "../devices/block.ts";
 
 const FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2, FALLOC_FL_ZERO_RANGE = 0x10;

@@ -22,7 +22,9 @@ const MAX_OUTPUT = 64 * 1024 * 1024;
 export interface ExecResult {
   /** The exit code, or 128 + the signal number when a signal ended it. */
   code: number;
+  /** Standard output, decoded as UTF-8. */
   stdout: string;
+  /** Standard error, decoded as UTF-8. */
   stderr: string;
   /** Standard output as bytes (for binary output). */
   stdoutBytes: Uint8Array;
@@ -40,6 +42,7 @@ export interface ExecOptions {
 
 /** vm.exec failed: no agent, a broken reply, or a timeout. */
 export class ExecError extends Error {
+  /** Always "ExecError". */
   override name = "ExecError";
 }
 

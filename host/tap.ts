@@ -16,7 +16,7 @@ import {
   openFile,
   readFd,
   writeFd,
-} from "../kvm/mod.ts";
+} from "@denovm/deno-kvm-ffi";
 import type { NetBackend } from "../devices/net.ts";
 
 const TUNSETIFF = 0x400454ca, TUNSETOFFLOAD = 0x400454d0, TUNSETVNETHDRSZ = 0x400454d8;

@@ -179,8 +179,11 @@ export class Kvm extends FdHandle {
 
 /** One guest memory slot (`struct kvm_userspace_memory_region`). */
 export interface MemoryRegion {
+  /** `slot`: the slot number; setting a slot again replaces it (size 0 deletes it). */
   slot: number;
+  /** `guest_phys_addr`: where the slot starts in guest-physical memory. */
   guestPhysAddr: number;
+  /** `memory_size`: bytes in the slot (a multiple of the page size). */
   size: number;
   /** Host virtual address of the backing mapping. */
   userspaceAddr: bigint;
@@ -595,6 +598,7 @@ export class Vcpu {
     closeFd(this.fd);
   }
 
+  /** {@link close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

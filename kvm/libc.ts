@@ -8,6 +8,7 @@
 
 import { errnoName } from "./errno.ts";
 
+/** The libc functions bound here, as `Deno.dlopen` takes them. */
 const symbols = {
   ioctl: { name: "ioctl", parameters: ["i32", "u64", "pointer"], result: "i32" },
   ioctlInt: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
@@ -65,7 +66,10 @@ const symbols = {
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
+/** The type of the symbol table given to `Deno.dlopen` (exported as a type only). */
+export type { symbols as LIBC_SYMBOLS };
+/** The bound libc functions, as {@link libc} returns them. */
+export type Libc = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
 // Opened when this module loads, once per thread, and kept for the thread's lifetime.
 const lib: Deno.DynamicLibrary<typeof symbols> = Deno.dlopen("libc.so.6", symbols);
@@ -92,6 +96,8 @@ export class KvmError extends Error {
   readonly code: string;
 
   /**
+   * The error for `op` failing with `errno`; `detail` (e.g. a path) goes in the message.
+   *
    * @example
    * ```ts
    * import { KvmError } from "./libc.ts";
@@ -119,9 +125,17 @@ const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 
 /** Protection and flag bits for {@link mmap}. */
 export const PROT_READ = 1, PROT_WRITE = 2;
+/**
+ * {@link mmap} flags: MAP_SHARED writes reach the file, MAP_PRIVATE keeps them in this
+ * process (copy-on-write), MAP_ANONYMOUS maps zeros instead of a file, MAP_NORESERVE
+ * reserves no swap space.
+ */
 export const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
+/** open(2) access modes and flags, for {@link openFile} (which adds O_CLOEXEC itself). */
 export const O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 0o2000000, O_NONBLOCK = 0o4000;
+/** eventfd(2) flags: close on exec; fail with EAGAIN instead of blocking. */
 export const EFD_CLOEXEC = 0o2000000, EFD_NONBLOCK = 0o4000;
+/** madvise(2) advice: drop the pages; the next access reads zeros (anonymous) or the file. */
 export const MADV_DONTNEED = 4;
 
 /** mmap(2); throws KvmError on MAP_FAILED. */
@@ -163,6 +177,7 @@ export class FdHandle {
   readonly fd: number;
   #closed = false;
 
+  /** Takes ownership of `fd`. */
   constructor(fd: number) {
     this.fd = fd;
   }
@@ -179,6 +194,7 @@ export class FdHandle {
     closeFd(this.fd);
   }
 
+  /** {@link close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -279,6 +295,7 @@ export const SIGUSR2 = 12;
 
 /** `epoll_event.events` bits. */
 export const EPOLLIN = 0x001, EPOLLOUT = 0x004, EPOLLERR = 0x008, EPOLLHUP = 0x010;
+/** `epoll_event.events` bit: edge-triggered (report a change once, not a level). */
 export const EPOLLET = 0x8000_0000;
 const EPOLL_CLOEXEC = 0o2000000, EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2;
 /** `struct epoll_event` is packed on x86-64: u32 events, u64 data. */
@@ -305,6 +322,10 @@ export class Epoll extends FdHandle {
   readonly #asyncOut: Uint8Array;
   #waiting = false;
 
+  /**
+   * A new epoll instance (or one wrapping `fd`) that reports up to `maxEvents` events a
+   * wait.
+   */
   constructor(readonly maxEvents = 64, fd?: number) {
     super(fd ?? check("epoll_create1", libc().epoll_create1(EPOLL_CLOEXEC)));
     this.#out = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);

@@ -30,6 +30,7 @@ export const REG_NAMES = [
 
 /** `struct kvm_regs`. */
 export type Regs = { [K in (typeof REG_NAMES)[number]]: bigint };
+/** `sizeof(struct kvm_regs)`. */
 export const REGS_SIZE = 144;
 
 /** Decodes `struct kvm_regs`. */
@@ -50,19 +51,32 @@ export function encodeRegs(r: Regs): Uint8Array {
 
 /** `struct kvm_segment`. */
 export interface Segment {
+  /** `base`: the segment's base address. */
   base: bigint;
+  /** `limit`: the segment limit in bytes (granularity already applied). */
   limit: number;
+  /** `selector`: the selector loaded in the segment register. */
   selector: number;
+  /** `type`: the 4-bit descriptor type (e.g. 0xb: code, execute/read, accessed). */
   type: number;
+  /** `present`: the P bit (1 = present). */
   present: number;
+  /** `dpl`: the descriptor privilege level, 0 to 3. */
   dpl: number;
+  /** `db`: the D/B bit (1 = 32-bit default operand size). */
   db: number;
+  /** `s`: the S bit (1 = code or data, 0 = system segment). */
   s: number;
+  /** `l`: the L bit (1 = 64-bit code segment). */
   l: number;
+  /** `g`: the G bit (1 = limit counted in 4 KiB units in the descriptor). */
   g: number;
+  /** `avl`: the AVL bit, free for software. */
   avl: number;
+  /** `unusable`: KVM's flag for a segment register that holds no usable segment. */
   unusable: number;
 }
+/** `sizeof(struct kvm_segment)`. */
 export const SEGMENT_SIZE = 24;
 /** Byte offsets in `struct kvm_segment`. */
 export const SEGMENT_OFFSETS = {
@@ -100,31 +114,52 @@ function encodeSegment(v: DataView, o: number, s: Segment): void {
 
 /** `struct kvm_dtable`. */
 export interface DTable {
+  /** `base`: the table's linear address. */
   base: bigint;
+  /** `limit`: the table's size in bytes minus one, as LGDT/LIDT take it. */
   limit: number;
 }
 
 /** `struct kvm_sregs`. */
 export interface Sregs {
+  /** `cs`: the code segment. */
   cs: Segment;
+  /** `ds`: the data segment. */
   ds: Segment;
+  /** `es`: an extra data segment. */
   es: Segment;
+  /** `fs`: an extra data segment (thread-local storage in 64-bit code). */
   fs: Segment;
+  /** `gs`: an extra data segment (per-CPU data in the Linux kernel). */
   gs: Segment;
+  /** `ss`: the stack segment. */
   ss: Segment;
+  /** `tr`: the task register (the TSS). */
   tr: Segment;
+  /** `ldt`: the local descriptor table register. */
   ldt: Segment;
+  /** `gdt`: the global descriptor table register. */
   gdt: DTable;
+  /** `idt`: the interrupt descriptor table register. */
   idt: DTable;
+  /** `cr0`: control register 0 (PE, PG, ...). */
   cr0: bigint;
+  /** `cr2`: the page-fault linear address. */
   cr2: bigint;
+  /** `cr3`: the page table root. */
   cr3: bigint;
+  /** `cr4`: control register 4 (PAE, ...). */
   cr4: bigint;
+  /** `cr8`: the task priority (the local APIC's TPR bits 7:4). */
   cr8: bigint;
+  /** `efer`: the IA32_EFER MSR (LME, LMA, NXE, SCE). */
   efer: bigint;
+  /** `apic_base`: the IA32_APIC_BASE MSR. */
   apicBase: bigint;
+  /** `interrupt_bitmap`: an external interrupt pending injection, one bit per vector 0-255. */
   interruptBitmap: [bigint, bigint, bigint, bigint];
 }
+/** `sizeof(struct kvm_sregs)`. */
 export const SREGS_SIZE = 312;
 const SEG_NAMES = ["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"] as const;
 const CR_NAMES = ["cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apicBase"] as const;
@@ -189,16 +224,26 @@ export function encodeSregs(s: Sregs): Uint8Array {
 
 /** `struct kvm_fpu`: x87 registers as 8 × 16 bytes, SSE registers as 16 × 16 bytes. */
 export interface Fpu {
+  /** `fpr`: the x87/MMX registers ST0-ST7, 16 bytes each (128 bytes). */
   fpr: Uint8Array;
+  /** `fcw`: the x87 control word. */
   fcw: number;
+  /** `fsw`: the x87 status word. */
   fsw: number;
+  /** `ftwx`: the x87 tag word, abridged to one bit per register (FXSAVE format). */
   ftwx: number;
+  /** `last_opcode`: the opcode of the last x87 instruction (FOP). */
   lastOpcode: number;
+  /** `last_ip`: the address of the last x87 instruction. */
   lastIp: bigint;
+  /** `last_dp`: the address of the last x87 memory operand. */
   lastDp: bigint;
+  /** `xmm`: the SSE registers XMM0-XMM15, 16 bytes each (256 bytes). */
   xmm: Uint8Array;
+  /** `mxcsr`: the SSE control and status register. */
   mxcsr: number;
 }
+/** `sizeof(struct kvm_fpu)`. */
 export const FPU_SIZE = 416;
 /** Byte offsets in `struct kvm_fpu`. */
 export const FPU_OFFSETS = {
@@ -249,10 +294,14 @@ export function encodeFpu(f: Fpu): Uint8Array {
 
 /** One MSR: `struct kvm_msr_entry` (16 bytes: index, reserved, data). */
 export interface MsrEntry {
+  /** `index`: the MSR number (what RDMSR takes in ECX). */
   index: number;
+  /** `data`: the MSR's 64-bit value. */
   data: bigint;
 }
+/** Bytes of `struct kvm_msrs` before its entries (`nmsrs` and padding). */
 export const MSRS_HEADER_SIZE = 8;
+/** `sizeof(struct kvm_msr_entry)`. */
 export const MSR_ENTRY_SIZE = 16;
 
 /** Encodes `struct kvm_msrs` with its entries. */
@@ -281,15 +330,24 @@ export function decodeMsrs(b: Uint8Array, count: number): MsrEntry[] {
 
 /** One CPUID leaf: `struct kvm_cpuid_entry2` (40 bytes). */
 export interface CpuidEntry {
+  /** `function`: the leaf (CPUID's EAX input). */
   function: number;
+  /** `index`: the subleaf (CPUID's ECX input), where the leaf has subleaves. */
   index: number;
+  /** `flags`: `KVM_CPUID_FLAG_*` bits; bit 0 says `index` is significant. */
   flags: number;
+  /** `eax`: the EAX output. */
   eax: number;
+  /** `ebx`: the EBX output. */
   ebx: number;
+  /** `ecx`: the ECX output. */
   ecx: number;
+  /** `edx`: the EDX output. */
   edx: number;
 }
+/** Bytes of `struct kvm_cpuid2` before its entries (`nent` and padding). */
 export const CPUID2_HEADER_SIZE = 8;
+/** `sizeof(struct kvm_cpuid_entry2)`. */
 export const CPUID_ENTRY_SIZE = 40;
 /** Byte offsets in `struct kvm_cpuid_entry2`. */
 export const CPUID_ENTRY_OFFSETS = {
@@ -336,9 +394,12 @@ export const XSAVE_SIZE = 4096;
 
 /** `struct kvm_xcrs`: up to 16 extended control registers. */
 export interface Xcrs {
+  /** `flags`: none are defined; 0. */
   flags: number;
+  /** `xcrs[nr_xcrs]`: each register's number (`xcr`, 0 for XCR0) and value. */
   xcrs: { xcr: number; value: bigint }[];
 }
+/** `sizeof(struct kvm_xcrs)`. */
 export const XCRS_SIZE = 392;
 const XCRS_MAX = 16;
 
@@ -371,6 +432,7 @@ export function encodeXcrs(x: Xcrs): Uint8Array {
 
 /** `struct kvm_vcpu_events` is kept as its 64 raw bytes; these are its field offsets. */
 export const VCPU_EVENTS_SIZE = 64;
+/** Byte offsets in `struct kvm_vcpu_events` (its sub-structs and fields). */
 export const VCPU_EVENTS_OFFSETS = {
   exception: 0,
   interrupt: 8,
@@ -385,11 +447,16 @@ export const VCPU_EVENTS_OFFSETS = {
 
 /** `struct kvm_debugregs`. */
 export interface DebugRegs {
+  /** `db`: the breakpoint address registers DR0-DR3. */
   db: [bigint, bigint, bigint, bigint];
+  /** `dr6`: the debug status register. */
   dr6: bigint;
+  /** `dr7`: the debug control register. */
   dr7: bigint;
+  /** `flags`: none are defined; 0. */
   flags: bigint;
 }
+/** `sizeof(struct kvm_debugregs)`. */
 export const DEBUGREGS_SIZE = 128;
 
 /** Decodes `struct kvm_debugregs`. */
@@ -412,6 +479,7 @@ export function encodeDebugRegs(d: DebugRegs): Uint8Array {
 
 /** `struct kvm_irqchip`: chip id then 512 bytes of PIC or IOAPIC state. */
 export const IRQCHIP_SIZE = 520;
+/** Offset of the `chip` union (the PIC or IOAPIC state) in `struct kvm_irqchip`. */
 export const IRQCHIP_DATA_OFFSET = 8;
 /** `struct kvm_pit_state2`: three 24-byte channels then flags. */
 export const PIT_STATE2_SIZE = 112;
@@ -420,11 +488,16 @@ export const PIT_CONFIG_SIZE = 64;
 
 /** `struct kvm_clock_data`. */
 export interface ClockData {
+  /** `clock`: the guest's kvmclock time, in ns. */
   clock: bigint;
+  /** `flags`: `KVM_CLOCK_*` bits, e.g. which of the fields below are valid. */
   flags: number;
+  /** `realtime`: the host's CLOCK_REALTIME in ns at that moment (with KVM_CLOCK_REALTIME). */
   realtime: bigint;
+  /** `host_tsc`: the host's TSC at that moment (with KVM_CLOCK_HOST_TSC). */
   hostTsc: bigint;
 }
+/** `sizeof(struct kvm_clock_data)`. */
 export const CLOCK_DATA_SIZE = 48;
 
 /** Decodes `struct kvm_clock_data`. */

@@ -21,6 +21,7 @@ export class GuestMemoryError extends RangeError {
   /** The access length in bytes. */
   readonly len: number;
 
+  /** The error for an access of `len` bytes at guest-physical `addr`. */
   constructor(addr: number, len: number) {
     super(`Cannot access guest memory: 0x${addr.toString(16)}+${len} is outside guest RAM`);
     this.name = "GuestMemoryError";
@@ -157,16 +158,19 @@ export class GuestMemory {
       this.#find(addr, len) !== undefined;
   }
 
+  /** The byte at `addr`. */
   readU8(addr: number): number {
     const s = this.#slot(addr, 1);
     return s.dv.getUint8(addr - s.gpa);
   }
 
+  /** A little-endian u16. */
   readU16(addr: number): number {
     const s = this.#slot(addr, 2);
     return s.dv.getUint16(addr - s.gpa, true);
   }
 
+  /** A little-endian u32. */
   readU32(addr: number): number {
     const s = this.#slot(addr, 4);
     return s.dv.getUint32(addr - s.gpa, true);
@@ -211,24 +215,28 @@ export class GuestMemory {
     return s.u16 ??= new Uint16Array(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength >>> 1);
   }
 
+  /** Writes the byte `v` at `addr`. */
   writeU8(addr: number, v: number): void {
     const s = this.#slot(addr, 1);
     if (s.dirty) this.#mark(s, addr, 1);
     s.dv.setUint8(addr - s.gpa, v);
   }
 
+  /** Writes `v` as a little-endian u16. */
   writeU16(addr: number, v: number): void {
     const s = this.#slot(addr, 2);
     if (s.dirty) this.#mark(s, addr, 2);
     s.dv.setUint16(addr - s.gpa, v, true);
   }
 
+  /** Writes `v` as a little-endian u32. */
   writeU32(addr: number, v: number): void {
     const s = this.#slot(addr, 4);
     if (s.dirty) this.#mark(s, addr, 4);
     s.dv.setUint32(addr - s.gpa, v, true);
   }
 
+  /** Writes `v` as a little-endian u64 (reduced modulo 2^64). */
   writeU64(addr: number, v: bigint | number): void {
     const s = this.#slot(addr, 8);
     if (s.dirty) this.#mark(s, addr, 8);

@@ -19,12 +19,14 @@ import {
   openFile,
   PROT_READ,
   PROT_WRITE,
-} from "../kvm/libc.ts";
+} from "@denovm/deno-kvm-ffi";
 import { GuestMemory } from "./guest_memory.ts";
 
 /** A region as posted between threads: where it is for the guest and for the host. */
 export interface HostRegion {
+  /** Guest-physical address of the region. */
   gpa: number;
+  /** Size in bytes (a multiple of 4 KiB). */
   size: number;
   /** Host virtual address of the mapping. */
   hostAddr: bigint;
@@ -96,6 +98,7 @@ export class MmapGuestMemory extends GuestMemory {
     for (const r of this.hostRegions) unmap(r);
   }
 
+  /** {@link close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

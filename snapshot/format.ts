@@ -21,6 +21,7 @@ const HEADER = 8 + 4 + 4 + 32;
 
 /** A snapshot file that cannot be used, and why. */
 export class SnapshotError extends Error {
+  /** `message` says what is wrong with the snapshot; the name is "SnapshotError". */
   constructor(message: string) {
     super(message);
     this.name = "SnapshotError";

@@ -21,7 +21,7 @@ import {
   VCPU_EVENTS_SIZE,
   type Xcrs,
   XSAVE_SIZE,
-} from "../kvm/mod.ts";
+} from "@denovm/deno-kvm-ffi";
 import { SnapshotError } from "./format.ts";
 
 /** Everything KVM keeps for one vCPU. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { closeFd, O_RDONLY, openFile, setns } from "../kvm/mod.ts";
+import { closeFd, O_RDONLY, openFile, setns } from "@denovm/deno-kvm-ffi";
 import { Tap } from "../host/tap.ts";
 
 const CLONE_NEWNET = 0x4000_0000;

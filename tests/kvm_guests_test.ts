@@ -5,8 +5,8 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { closeFd, eventfd, eventfdRead, eventfdWrite } from "../kvm/mod.ts";
-import type { Regs } from "../kvm/mod.ts";
+import { closeFd, eventfd, eventfdRead, eventfdWrite } from "@denovm/deno-kvm-ffi";
+import type { Regs } from "@denovm/deno-kvm-ffi";
 import { bootGuest, deadline, TEST_PORT } from "../testing/kvm_guests.ts";
 
 const opts = { sanitizeResources: true, sanitizeOps: true };

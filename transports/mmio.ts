@@ -77,6 +77,7 @@ const MAX_DEFERRED_WRITES = 4096;
 
 /** A virtio device on the MMIO bus. */
 export class MmioTransport implements BusDevice {
+  /** The device core behind the registers. */
   readonly device: VirtioDevice;
   /** 2 (modern) or 1 (legacy), chosen by the device's interface. */
   readonly version: number;
@@ -91,6 +92,7 @@ export class MmioTransport implements BusDevice {
   #bound = new Set<number>();
   #deferred: [number, Uint8Array][] = [];
 
+  /** The register window of `device`: version 1 if the device is legacy, else 2. */
   constructor(device: VirtioDevice, opts: MmioOptions = {}) {
     this.device = device;
     this.version = device.legacy ? 1 : 2;
@@ -377,11 +379,18 @@ export class MmioTransport implements BusDevice {
 
 /** Saved virtio-mmio transport state. */
 export interface MmioState {
+  /** DeviceFeaturesSel: which 32-bit word of the device features reads return. */
   deviceFeaturesSel: number;
+  /** DriverFeaturesSel: which 32-bit word of the driver features writes set. */
   driverFeaturesSel: number;
+  /** QueueSel: the queue the queue registers address. */
   queueSel: number;
+  /** GuestPageSize (legacy interface): the unit of QueuePFN, in bytes. */
   guestPageSize: number;
+  /** QueueAlign (legacy) per queue, as [queue index, alignment in bytes] pairs. */
   queueAlign: [number, number][];
+  /** QueuePFN (legacy) per queue, as [queue index, page frame number] pairs. */
   queuePfn: [number, number][];
+  /** The device core's state. */
   device: import("../virtio/device.ts").VirtioState;
 }

@@ -18,7 +18,9 @@ import { Queue, QueueError, type QueueState } from "./queue.ts";
 
 /** What a backend may do once activated. */
 export interface DeviceContext {
+  /** Guest memory, where the queues' buffers are. */
   readonly mem: GuestMemory;
+  /** The device's queues, in index order. */
   readonly queues: readonly Queue[];
   /** The negotiated features. */
   readonly features: bigint;
@@ -51,7 +53,9 @@ export interface VirtioBackend {
   readonly configSize: number;
   /** Whether the device can work with `acked` (a subset of the offer); false refuses FEATURES_OK. */
   acceptFeatures?(acked: bigint): boolean;
+  /** Fills `data` from config space at `offset` (the range is inside `configSize`). */
   readConfig(offset: number, data: Uint8Array): void;
+  /** The driver writes `data` to config space at `offset` (inside `configSize`). */
   writeConfig(offset: number, data: Uint8Array): void;
   /** DRIVER_OK: start using the queues. Throw to fail activation. */
   activate(ctx: DeviceContext): void;
@@ -69,12 +73,19 @@ export interface VirtioBackend {
 
 /** Saved state of a virtio device (core part). */
 export interface VirtioState {
+  /** The device type, checked on restore. */
   deviceType: number;
+  /** The device status register (ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK, ...). */
   status: number;
+  /** The features the driver acknowledged, in hex (a u64). */
   driverFeatures: string;
+  /** The interrupt status bits not yet acknowledged (used buffer, config change). */
   isr: number;
+  /** The config generation counter. */
   configGeneration: number;
+  /** Each queue's state, in index order. */
   queues: QueueState[];
+  /** The backend's {@link VirtioBackend.saveState} output, if it has one. */
   backend?: unknown;
 }
 
@@ -107,9 +118,13 @@ type Phase = "running" | "stopping" | "stopped";
  * ```
  */
 export class VirtioDevice {
+  /** The device model. */
   readonly backend: VirtioBackend;
+  /** Guest memory, where the queues' buffers are. */
   readonly mem: GuestMemory;
+  /** The legacy interface (virtio-mmio version 1). */
   readonly legacy: boolean;
+  /** The queues, sized by the backend's `queueMaxSizes`. */
   readonly queues: Queue[];
   /** Features offered to the driver. */
   readonly offered: bigint;
@@ -125,6 +140,7 @@ export class VirtioDevice {
   #drained: (() => void)[] = [];
   #ctx: DeviceContext;
 
+  /** A device in reset state around `backend`, offering its features (plus VERSION_1 if modern). */
   constructor(backend: VirtioBackend, opts: VirtioDeviceOptions) {
     this.backend = backend;
     this.mem = opts.mem;
@@ -383,6 +399,7 @@ export class VirtioDevice {
     this.#isr &= ~bits;
   }
 
+  /** A config space read: the backend fills `data`; outside config space it reads zeros. */
   readConfig(offset: number, data: Uint8Array): void {
     data.fill(0);
     if (offset < 0 || offset + data.byteLength > this.backend.configSize) {
@@ -391,6 +408,7 @@ export class VirtioDevice {
     this.backend.readConfig(offset, data);
   }
 
+  /** A config space write, passed to the backend once the driver is in (DRIVER); else logged. */
   writeConfig(offset: number, data: Uint8Array): void {
     if (offset < 0 || offset + data.byteLength > this.backend.configSize) {
       return this.#log(`Config write at ${offset}+${data.byteLength} outside config space`);

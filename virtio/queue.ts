@@ -25,7 +25,9 @@ export class QueueError extends Error {
 
 /** One buffer of a chain. */
 export interface Buffer {
+  /** Guest-physical address. */
   addr: number;
+  /** Length in bytes. */
   len: number;
 }
 
@@ -41,7 +43,9 @@ export interface DescriptorChain {
   readable: Buffer[];
   /** Device-writable buffers, in order. */
   writable: Buffer[];
+  /** Total bytes of the readable buffers. */
   readableLen: number;
+  /** Total bytes of the writable buffers. */
   writableLen: number;
   /** Why the chain is unusable, when it is. */
   error?: string;
@@ -49,16 +53,27 @@ export interface DescriptorChain {
 
 /** The saved form of a queue (plain data). */
 export interface QueueState {
+  /** Negotiated size (QueueNum). */
   size: number;
+  /** Whether the driver enabled the queue. */
   ready: boolean;
+  /** Descriptor table address. */
   descAddr: number;
+  /** Avail ring address. */
   availAddr: number;
+  /** Used ring address. */
   usedAddr: number;
+  /** Next avail ring entry the device will read. */
   nextAvail: number;
+  /** Next used ring entry the device will write. */
   nextUsed: number;
+  /** Used index at the last interrupt decision. */
   signalledUsed: number;
+  /** Whether `signalledUsed` holds a decision. */
   signalledUsedValid: boolean;
+  /** VIRTIO_F_EVENT_IDX negotiated. */
   eventIdx: boolean;
+  /** VIRTIO_F_INDIRECT_DESC negotiated. */
   indirect: boolean;
 }
 
@@ -86,8 +101,11 @@ export class Queue {
   size: number;
   /** Whether the driver enabled the queue. */
   ready = false;
+  /** Guest-physical address of the descriptor table (16-byte aligned). */
   descAddr = 0;
+  /** Guest-physical address of the avail (driver) ring (2-byte aligned). */
   availAddr = 0;
+  /** Guest-physical address of the used (device) ring (4-byte aligned). */
   usedAddr = 0;
   /** Next avail ring entry the device will read (free-running 16-bit). */
   nextAvail = 0;
@@ -95,12 +113,14 @@ export class Queue {
   nextUsed = 0;
   /** Used index at the last interrupt decision (event-index mode). */
   signalledUsed = 0;
+  /** Whether `signalledUsed` holds a decision (false after reset: the next one interrupts). */
   signalledUsedValid = false;
   /** VIRTIO_F_EVENT_IDX negotiated. */
   eventIdx = false;
   /** VIRTIO_F_INDIRECT_DESC negotiated. */
   indirect = false;
 
+  /** A queue in reset state; `maxSize` must be a power of two up to 32768. */
   constructor(maxSize: number) {
     if (!isPow2(maxSize) || maxSize > 32768) {
       throw new RangeError(

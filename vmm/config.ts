@@ -10,6 +10,7 @@
 export interface DiskConfig {
   /** Raw image file. */
   path: string;
+  /** Open the image read-only; the guest sees a read-only disk (VIRTIO_BLK_F_RO). */
   readOnly?: boolean;
   /** Serial returned to GET_ID (up to 20 bytes). */
   id?: string;
@@ -35,21 +36,33 @@ export interface VsockConfig {
 export interface VmConfig {
   /** Linux kernel (bzImage or vmlinux); none boots the embedded demo guest. */
   kernel?: string;
+  /** initramfs loaded with the kernel (needs `kernel`). */
   initrd?: string;
+  /**
+   * Kernel command line; the default names the console (`console=ttyS0` or `hvc0`) and
+   * sets `reboot=k panic=1 pci=off` and friends. The virtio-mmio devices'
+   * `virtio_mmio.device=` entries are appended either way.
+   */
   cmdline?: string;
   /** Guest RAM in MiB. */
   memMiB: number;
+  /** Number of vCPUs, 1 to 64. */
   vcpus: number;
+  /** virtio-blk disks, in order. */
   disks: DiskConfig[];
+  /** virtio-net interfaces, in order. */
   nets: NetConfig[];
+  /** Add a virtio-rng device. */
   rng: boolean;
   /** Where the guest console goes: the 8250 UART, virtio-console, or nowhere. */
   console: "serial" | "virtio" | "none";
+  /** A virtio-vsock device, with its host side on a Unix socket. */
   vsock?: VsockConfig;
 }
 
 /** A configuration error that names the field. */
 export class ConfigError extends TypeError {
+  /** `field` is the path of the wrong field, e.g. `disks[0].path` ("" for the whole object). */
   constructor(readonly field: string, message: string) {
     super(`${field}: ${message}`);
     this.name = "ConfigError";

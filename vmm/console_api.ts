@@ -27,6 +27,7 @@ export class Console {
   #partial = "";
   #closed = false;
 
+  /** A console whose {@link Console.write} goes to `input` (the guest's console input). */
   constructor(readonly input: (bytes: Uint8Array) => void) {}
 
   /** Called by the VMM with console output. */

@@ -30,8 +30,11 @@ export const VIRTIO_FIRST_GSI = 5;
 export interface Devices {
   /** `virtio_mmio.device=...` cmdline entries, one per virtio device. */
   announce: string[];
+  /** The virtio devices in window order, named "disk0", "net0", "rng", "console", "vsock". */
   virtio: (AttachedVirtio & { name: string })[];
+  /** The virtio-console, when the config's console is "virtio". */
   console?: ConsoleDevice;
+  /** The i8042 at port 0x60: the guest's keyboard probe and its reset command. */
   i8042: I8042;
 }
 

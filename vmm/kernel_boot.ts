@@ -7,7 +7,7 @@
  * @module
  */
 
-import { CAP, type Fpu, type Regs, type Sregs } from "../kvm/mod.ts";
+import { CAP, type Fpu, type Regs, type Sregs } from "@denovm/deno-kvm-ffi";
 import type { Machine } from "../vstate/machine.ts";
 import { bootFpu, bootMsrs, cpuidFor } from "../boot/cpu.ts";
 import { KERNEL_LOAD, KernelError, type KernelImage } from "../boot/kernel.ts";
@@ -33,9 +33,13 @@ export interface BootOptions {
 
 /** Where things went (for logs and tests). */
 export interface BootLayout {
+  /** The guest-physical address vCPU 0 starts at. */
   entry: number;
+  /** The boot protocol: the Linux 64-bit entry (zero page in RSI) or PVH (start info in RBX). */
   mode: "64-bit" | "pvh";
+  /** The command line given to the kernel. */
   cmdline: string;
+  /** Where the initrd was placed in guest memory, and its size in bytes. */
   initrd?: { addr: number; size: number };
 }
 

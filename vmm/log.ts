@@ -16,13 +16,19 @@ export type LogFields = Record<string, string | number | boolean | undefined>;
 
 /** Where log entries go. */
 export interface Logger {
+  /** The least severe level written. */
   readonly level: LogLevel;
   /** Whether entries at `level` are written. */
   enabled(level: LogLevel): boolean;
+  /** Writes `msg` with `fields` at `level`, if that level is enabled. */
   log(level: LogLevel, msg: string, fields?: LogFields): void;
+  /** `log("error", ...)`: the VM or a request failed. */
   error(msg: string, fields?: LogFields): void;
+  /** `log("warn", ...)`: something went wrong and the VM goes on (a device fault). */
   warn(msg: string, fields?: LogFields): void;
+  /** `log("info", ...)`: lifecycle steps (created, started, paused, snapshot written). */
   info(msg: string, fields?: LogFields): void;
+  /** `log("debug", ...)`: detail for finding a fault. */
   debug(msg: string, fields?: LogFields): void;
   /**
    * A result the user asked for (a snapshot written, boot timings): written at any level,

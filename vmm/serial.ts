@@ -7,7 +7,7 @@
  */
 
 import { Uart } from "../devices/uart.ts";
-import { closeFd, eventfd, eventfdWrite } from "../kvm/mod.ts";
+import { closeFd, eventfd, eventfdWrite } from "@denovm/deno-kvm-ffi";
 import { ByteRing } from "../vstate/byte_ring.ts";
 import type { LocalDeviceSpec } from "../vstate/local_devices.ts";
 import type { Machine } from "../vstate/machine.ts";
@@ -17,7 +17,9 @@ export const COM1_PORT = 0x3f8, COM1_IRQ = 4;
 
 /** A serial port: create it before the machine (its spec goes to the vCPU workers). */
 export class SerialPort {
+  /** The UART's first I/O port (eight ports from here). */
   readonly port: number;
+  /** The UART's interrupt line. */
   readonly irq: number;
   /** The device thread's view of the UART (input, snapshots). */
   readonly uart: Uart;
@@ -27,6 +29,7 @@ export class SerialPort {
   #pendingInput: Uint8Array = new Uint8Array(0);
   #closed = false;
 
+  /** A UART at `port` and `irq` (default COM1) whose transmitted bytes go to `output`. */
   constructor(opts: { port?: number; irq?: number; output: (bytes: Uint8Array) => void }) {
     this.port = opts.port ?? COM1_PORT;
     this.irq = opts.irq ?? COM1_IRQ;
@@ -85,6 +88,10 @@ export class SerialPort {
     this.#pendingInput = this.#pendingInput.subarray(n);
   }
 
+  /**
+   * Forwards the last output, unbinds the interrupt from `m`'s VM and closes the eventfd.
+   * Idempotent.
+   */
   close(m?: Machine): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { closeFd, eventfd, eventfdWrite, type Vm } from "../kvm/mod.ts";
+import { closeFd, eventfd, eventfdWrite, type Vm } from "@denovm/deno-kvm-ffi";
 import { MMIO_WINDOW, MmioTransport, type NotifyBinder, REG } from "../transports/mmio.ts";
 import type { Interrupt } from "../bus/interrupt.ts";
 import { type VirtioBackend, VirtioDevice } from "../virtio/device.ts";
@@ -73,9 +73,13 @@ export class IoeventfdNotifier implements NotifyBinder {
 
 /** A virtio device attached to a machine. */
 export interface AttachedVirtio {
+  /** The device core: feature negotiation, status, queues, around the backend. */
   device: VirtioDevice;
+  /** The virtio-mmio register window the guest programs. */
   transport: MmioTransport;
+  /** Guest-physical address of the 4 KiB MMIO window. */
   base: number;
+  /** The device's interrupt line (GSI). */
   gsi: number;
 }
 

@@ -8,7 +8,7 @@
  */
 
 import type { DiskImage } from "../devices/block.ts";
-import { IRQCHIP, type Vcpu } from "../kvm/mod.ts";
+import { IRQCHIP, type Vcpu } from "@denovm/deno-kvm-ffi";
 import { decodeState, encodeState, SnapshotError, writeAtomic } from "../snapshot/format.ts";
 import { validateVcpuState, type VcpuState } from "../snapshot/vcpu_state.ts";
 import {
@@ -53,9 +53,11 @@ export function defaultCmdline(console: VmConfig["console"]): string {
 
 /** A real-mode image to run instead of a kernel (the demo, test guests). */
 export interface RealModeImage {
+  /** The image, copied into guest memory at `load`. */
   bytes: Uint8Array;
   /** Load and entry address (0000:addr). */
   load: number;
+  /** vCPU 0's initial stack pointer (default 0x7000); vCPU n starts 0x400 × n lower. */
   sp?: number;
 }
 
@@ -125,9 +127,13 @@ export interface SnapshotOptions {
  * ```
  */
 export class Vmm {
+  /** The validated configuration the VM was built from. */
   readonly config: VmConfig;
+  /** The machine below: KVM VM, guest memory, vCPU threads, buses. */
   readonly machine: Machine;
+  /** The 8250 UART at COM1 (0x3f8, IRQ 4). */
   readonly serial: SerialPort;
+  /** The devices built from the config: virtio devices and the i8042. */
   readonly devices: Devices;
   readonly #mmioBase: number;
   readonly #ram: { gpa: number; size: number }[];
@@ -590,6 +596,7 @@ export class Vmm {
     this.#logger.debug("vm released");
   }
 
+  /** {@link Vmm.stop}, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }

@@ -18,7 +18,7 @@ import {
   eventfd,
   eventfdRead,
   eventfdWrite,
-} from "../kvm/mod.ts";
+} from "@denovm/deno-kvm-ffi";
 import { within } from "./timeout.ts";
 
 const MAX_FD = 4096;

@@ -29,7 +29,7 @@ export interface DispatcherOptions {
 /** Serves the mailboxes of a VM's vCPUs. */
 export class ExitDispatcher {
   /** The doorbell SharedArrayBuffer to hand to every vCPU worker. */
-  readonly doorbell = new SharedArrayBuffer(DOORBELL_BYTES);
+  readonly doorbell: SharedArrayBuffer = new SharedArrayBuffer(DOORBELL_BYTES);
   readonly #bell = new Int32Array(this.doorbell);
   readonly #mailboxes: Mailbox[] = [];
   readonly #o: DispatcherOptions;
@@ -41,6 +41,7 @@ export class ExitDispatcher {
   #ticker: Ticker | undefined;
   #stopped: Promise<void> = new Promise((r) => (this.#wakeStop = r));
 
+  /** A dispatcher serving on `opts.pio` and `opts.mmio`; it waits for {@link start}. */
   constructor(opts: DispatcherOptions) {
     this.#o = opts;
   }

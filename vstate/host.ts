@@ -7,7 +7,7 @@
  * @module
  */
 
-import { hostVirtualization, Kvm, KvmError } from "../kvm/mod.ts";
+import { hostVirtualization, Kvm, KvmError } from "@denovm/deno-kvm-ffi";
 
 /** Why KVM can or cannot be used here. */
 export type KvmStatus = "ok" | "missing" | "eacces" | "enodev" | "api-version" | "error";
@@ -32,11 +32,16 @@ export interface HostCheck {
 
 /** KVM cannot be used on this host; `reason` says why and `message` how to fix it. */
 export class KvmUnavailableError extends Error {
+  /** Always "KvmUnavailableError". */
   override name = "KvmUnavailableError";
   /** Why (the same values as {@link HostCheck.kvm}). */
   readonly reason: KvmStatus;
 
-  /** @param check the failed host check */
+  /**
+   * The error for a failed host check: its message is the check's line with the fix.
+   *
+   * @param check the failed host check
+   */
   constructor(check: HostCheck) {
     super(check.message.replace(/^denovm: /, ""));
     this.reason = check.kvm;

@@ -7,7 +7,7 @@
  */
 
 import { Uart } from "../devices/uart.ts";
-import { eventfdWrite } from "../kvm/mod.ts";
+import { eventfdWrite } from "@denovm/deno-kvm-ffi";
 import type { Bus, BusDevice } from "../bus/bus.ts";
 import { ByteRing } from "./byte_ring.ts";
 

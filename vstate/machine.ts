@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Kvm, type Vm } from "../kvm/mod.ts";
+import { Kvm, type Vm } from "@denovm/deno-kvm-ffi";
 import { MmapGuestMemory } from "../memory/mmap.ts";
 import { Bus } from "../bus/bus.ts";
 import { EventPoller } from "./event_poller.ts";
@@ -54,12 +54,19 @@ function openKvm(): Kvm {
 
 /** A running (or paused) set of vCPUs over one VM. */
 export class Machine {
+  /** The open `/dev/kvm` (system ioctls). */
   readonly kvm: Kvm;
+  /** The KVM VM (VM ioctls: memory slots, irqchip, irqfd, ioeventfd, clock). */
   readonly vm: Vm;
+  /** Guest RAM, mapped in this process and registered as KVM memory slots. */
   readonly memory: MmapGuestMemory;
+  /** The port I/O bus: devices the device thread serves on `in`/`out` exits. */
   readonly pio: Bus = new Bus("pio");
+  /** The MMIO bus: devices the device thread serves on MMIO exits. */
   readonly mmio: Bus = new Bus("mmio");
+  /** Serves the exits the vCPU workers hand over, on `pio` and `mmio`. */
   readonly dispatcher: ExitDispatcher;
+  /** The vCPU threads; index = vCPU id. */
   readonly vcpus: VcpuThread[] = [];
   #exits: ((r: StopReason & { vcpu: number }) => void)[] = [];
   #firstExit: (StopReason & { vcpu: number }) | undefined;
@@ -229,6 +236,7 @@ export class Machine {
     this.kvm.close();
   }
 
+  /** {@link close}, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

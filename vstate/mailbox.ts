@@ -59,14 +59,18 @@ export const SPIN_ITERATIONS = 2000;
 
 /** Views of one mailbox. */
 export class Mailbox {
+  /** The mailbox words, indexed by {@link MB}. */
   readonly i32: Int32Array;
+  /** The access's data: 8 bytes, the first `LEN` of them used. */
   readonly data: Uint8Array;
 
+  /** Views of a mailbox in `sab` ({@link MB}.BYTES long), shared with the other thread. */
   constructor(readonly sab: SharedArrayBuffer) {
     this.i32 = new Int32Array(sab, 0, MB.BYTES / 4);
     this.data = new Uint8Array(sab, MB.DATA_BYTE, 8);
   }
 
+  /** A new, zeroed (IDLE) mailbox. */
   static create(): Mailbox {
     return new Mailbox(new SharedArrayBuffer(MB.BYTES));
   }

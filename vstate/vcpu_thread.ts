@@ -6,7 +6,7 @@
  * @module
  */
 
-import { getpid, SIGUSR2, tgkill, type Vcpu } from "../kvm/mod.ts";
+import { getpid, SIGUSR2, tgkill, type Vcpu } from "@denovm/deno-kvm-ffi";
 import type { LocalDeviceSpec } from "./local_devices.ts";
 import { CTL, Mailbox, REQ, VSTATE } from "./mailbox.ts";
 import { within } from "./timeout.ts";

@@ -7,9 +7,7 @@
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
-import { describeExit, gettid, Vcpu } from "../kvm/mod.ts";
+import { describeExit, gettid, Vcpu } from "@denovm/deno-kvm-ffi";
 import { readableMsrs, restoreVcpu, saveVcpu, type VcpuState } from "../snapshot/vcpu_state.ts";
 import { Bus } from "../bus/bus.ts";
 import { type LocalDeviceSpec, type LocalEffects, registerLocalDevices } from "./local_devices.ts";
@@ -87,7 +85,21 @@ export const VCPU_OPS = [
   "saveState",
   "restoreState",
 ] as const;
+/**
+ * An operation a worker runs on request: a Vcpu method by name, or "setRealMode",
+ * "saveState" and "restoreState" (the whole vCPU state, for snapshots).
+ */
 export type VcpuOp = (typeof VCPU_OPS)[number];
+
+/**
+ * The worker's global scope, as much of it as this file uses. Typed here instead of with
+ * `/// <reference lib="deno.worker" />`, which a published package may not carry.
+ */
+declare const self: {
+  postMessage(message: FromWorker): void;
+  onmessage: ((ev: MessageEvent<ToWorker>) => void) | null;
+  close(): void;
+};
 
 let vcpu: Vcpu;
 let ctl: Int32Array;
