@@ -51,6 +51,12 @@ export { ramLayout } from "./boot/x86.ts";
 export { Bus, type BusDevice } from "./bus/bus.ts";
 export { type DemoOptions, runDemo } from "./frontend/demo.ts";
 export { checkHost, type HostCheck, type KvmStatus, KvmUnavailableError } from "./vstate/host.ts";
+export {
+  PORTABLE_HOST,
+  type PortableOptions,
+  type PortableResult,
+  runPortable,
+} from "./portable/machine.ts";
 export type { LocalDeviceSpec } from "./vstate/local_devices.ts";
 export type { StopReason } from "./vstate/vcpu_worker.ts";
 export { VcpuThread } from "./vstate/vcpu_thread.ts";
