@@ -89,7 +89,6 @@ export type {
   CpuidEntry,
   DebugRegs,
   DTable,
-  FdHandle,
   Fpu,
   IoeventfdOptions,
   Kvm,
@@ -104,3 +103,4 @@ export type {
   Vm,
   Xcrs,
 } from "@denovm/deno-kvm-ffi";
+export type { FdHandle } from "@denovm/sys";

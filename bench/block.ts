@@ -6,7 +6,7 @@
  */
 
 import { BLK_T, BlockDevice } from "../devices/block.ts";
-import { closeFd, libc, O_RDONLY, openFile } from "@denovm/deno-kvm-ffi";
+import { closeFd, O_RDONLY, openFile, preadSync } from "@denovm/sys";
 import { MmapGuestMemory } from "../memory/mmap.ts";
 import { harness } from "../testing/setup.ts";
 import { Ticker } from "../vstate/ticker.ts";
@@ -90,14 +90,7 @@ try {
   while (performance.now() - t0 < SECONDS * 1000) {
     for (let off = 0; off < IMAGE; off += REQ) {
       const dst = mem.slice(0x1000000 + (off / REQ % INFLIGHT) * REQ, REQ);
-      const n = Number(
-        libc().pread(
-          fd,
-          Deno.UnsafePointer.of(dst as Uint8Array<ArrayBuffer>),
-          BigInt(REQ),
-          BigInt(off),
-        ),
-      );
+      const n = preadSync(fd, dst, off);
       if (n !== REQ) throw new Error("short pread");
       bytes += REQ;
     }

@@ -6,10 +6,20 @@
  * @module
  */
 
-import { closeFd, libc, O_RDONLY, O_RDWR, openFile } from "@denovm/deno-kvm-ffi";
+import {
+  closeFd,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  FALLOC_FL_ZERO_RANGE,
+  fallocateOffThread,
+  fdatasyncOffThread,
+  O_RDONLY,
+  O_RDWR,
+  openFile,
+  preadOffThread,
+  pwriteOffThread,
+} from "@denovm/sys";
 import type { DiskImage } from "../devices/block.ts";
-
-const FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2, FALLOC_FL_ZERO_RANGE = 0x10;
 
 /** A raw image file opened for a virtio-blk device. */
 export class FileDisk implements DiskImage {
@@ -49,14 +59,7 @@ export class FileDisk implements DiskImage {
       this.#live();
       const part = dst.subarray(done);
       // dst is a view of guest RAM (or a test buffer) that stays mapped during the call.
-      const n = Number(
-        await libc().preadAsync(
-          this.#fd,
-          Deno.UnsafePointer.of(part as Uint8Array<ArrayBuffer>),
-          BigInt(part.byteLength),
-          BigInt(offset + done),
-        ),
-      );
+      const n = await preadOffThread(this.#fd, part, offset + done);
       if (n < 0) throw new Error(`pread of ${this.path} at ${offset + done} failed`);
       if (n === 0) throw new Error(`pread of ${this.path} at ${offset + done}: end of file`);
       done += n;
@@ -70,14 +73,7 @@ export class FileDisk implements DiskImage {
       this.#live();
       const part = src.subarray(done);
       // src is a view of guest RAM (or a test buffer) that stays mapped during the call.
-      const n = Number(
-        await libc().pwriteAsync(
-          this.#fd,
-          Deno.UnsafePointer.of(part as Uint8Array<ArrayBuffer>),
-          BigInt(part.byteLength),
-          BigInt(offset + done),
-        ),
-      );
+      const n = await pwriteOffThread(this.#fd, part, offset + done);
       if (n <= 0) throw new Error(`pwrite of ${this.path} at ${offset + done} failed`);
       done += n;
     }
@@ -85,7 +81,7 @@ export class FileDisk implements DiskImage {
 
   async flush(): Promise<void> {
     this.#live();
-    if ((await libc().fdatasyncAsync(this.#fd)) < 0) {
+    if ((await fdatasyncOffThread(this.#fd)) < 0) {
       throw new Error(`fdatasync of ${this.path} failed`);
     }
   }
@@ -94,16 +90,16 @@ export class FileDisk implements DiskImage {
     this.#live();
     const mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
     // A filesystem without hole punching keeps the data: discard is only a hint.
-    await libc().fallocateAsync(this.#fd, mode, BigInt(offset), BigInt(len));
+    await fallocateOffThread(this.#fd, mode, offset, len);
   }
 
   async writeZeroes(offset: number, len: number): Promise<void> {
     this.#live();
-    const r = await libc().fallocateAsync(
+    const r = await fallocateOffThread(
       this.#fd,
       FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-      BigInt(offset),
-      BigInt(len),
+      offset,
+      len,
     );
     if (r === 0) return;
     const zeros = new Uint8Array(Math.min(len, 1 << 20));

@@ -8,21 +8,22 @@
 
 import {
   closeFd,
-  KvmError,
-  lastErrno,
-  libc,
+  IFF_NO_PI,
+  IFF_TAP,
+  IFF_VNET_HDR,
   O_NONBLOCK,
   O_RDWR,
   openFile,
   readFd,
+  TUN_F,
+  tunSetIff,
+  tunSetOffload,
+  tunSetVnetHdrSize,
   writeFd,
-} from "@denovm/deno-kvm-ffi";
+} from "@denovm/sys";
 import type { NetBackend } from "../devices/net.ts";
 
-const TUNSETIFF = 0x400454ca, TUNSETOFFLOAD = 0x400454d0, TUNSETVNETHDRSZ = 0x400454d8;
-const IFF_TAP = 0x0002, IFF_NO_PI = 0x1000, IFF_VNET_HDR = 0x4000;
-/** TUNSETOFFLOAD flags. */
-export const TUN_F = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, TSO_ECN: 0x08 } as const;
+export { TUN_F };
 
 /** An open TAP device. */
 export class Tap implements NetBackend {
@@ -43,16 +44,8 @@ export class Tap implements NetBackend {
     }
     const fd = openFile("/dev/net/tun", O_RDWR | O_NONBLOCK);
     try {
-      const ifr = new Uint8Array(40); // struct ifreq
-      ifr.set(enc);
-      new DataView(ifr.buffer).setUint16(16, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, true);
-      if (libc().ioctl(fd, BigInt(TUNSETIFF), Deno.UnsafePointer.of(ifr)) < 0) {
-        throw new KvmError("TUNSETIFF", lastErrno(), name);
-      }
-      const sz = new Int32Array([12]);
-      if (libc().ioctl(fd, BigInt(TUNSETVNETHDRSZ), Deno.UnsafePointer.of(sz)) < 0) {
-        throw new KvmError("TUNSETVNETHDRSZ", lastErrno(), name);
-      }
+      tunSetIff(fd, name, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR);
+      tunSetVnetHdrSize(fd, 12);
       const t = new Tap(fd, name);
       t.setOffload(0);
       return t;
@@ -64,9 +57,7 @@ export class Tap implements NetBackend {
 
   /** TUNSETOFFLOAD: which offloads the guest accepts in received frames (`TUN_F` bits). */
   setOffload(flags: number): void {
-    if (libc().ioctlInt(this.fd, BigInt(TUNSETOFFLOAD), BigInt(flags)) < 0) {
-      throw new KvmError("TUNSETOFFLOAD", lastErrno(), this.name);
-    }
+    tunSetOffload(this.fd, flags);
   }
 
   /** Reads one frame (with its header) into `buf`; 0 when none is waiting. */

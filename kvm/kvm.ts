@@ -10,7 +10,6 @@ import { decodeExit, type VcpuExit } from "./exit.ts";
 import {
   closeFd,
   FdHandle,
-  KvmError,
   lastErrno,
   libc,
   MAP_SHARED,
@@ -20,7 +19,8 @@ import {
   openFile,
   PROT_READ,
   PROT_WRITE,
-} from "./libc.ts";
+  SysError,
+} from "@denovm/sys";
 import {
   CLOCK_DATA_SIZE,
   type ClockData,
@@ -68,6 +68,24 @@ import {
   XCRS_SIZE,
   XSAVE_SIZE,
 } from "./structs.ts";
+
+/** A KVM ioctl failed: names the request and the errno (`KVM_CREATE_VCPU failed: EEXIST`). */
+export class KvmError extends SysError {
+  /**
+   * The error for ioctl `op` failing with `errno`.
+   *
+   * @example
+   * ```ts
+   * import { KvmError } from "./kvm.ts";
+   * const e = new KvmError("KVM_CREATE_VCPU", 17);
+   * console.assert(e.message === "KVM_CREATE_VCPU failed: EEXIST");
+   * ```
+   */
+  constructor(op: string, errno: number, detail?: string) {
+    super(op, errno, detail);
+    this.name = "KvmError";
+  }
+}
 
 const EINTR = 4, E2BIG = 7, EAGAIN = 11;
 

@@ -13,6 +13,4 @@
 export * from "./consts.ts";
 export * from "./exit.ts";
 export * from "./kvm.ts";
-export * from "./libc.ts";
 export * from "./structs.ts";
-export { errnoName } from "./errno.ts";

@@ -19,7 +19,7 @@ import {
   openFile,
   PROT_READ,
   PROT_WRITE,
-} from "@denovm/deno-kvm-ffi";
+} from "@denovm/sys";
 import { GuestMemory } from "./guest_memory.ts";
 
 /** A region as posted between threads: where it is for the guest and for the host. */

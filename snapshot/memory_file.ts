@@ -5,7 +5,7 @@
  * @module
  */
 
-import { closeFd, fdatasync, O_RDWR, openFile, pwriteAll } from "@denovm/deno-kvm-ffi";
+import { closeFd, fdatasync, O_RDWR, openFile, pwriteAll } from "@denovm/sys";
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import { SnapshotError } from "./format.ts";
 

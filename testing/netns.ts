@@ -7,7 +7,7 @@
  * @module
  */
 
-import { closeFd, O_RDONLY, openFile, setns } from "@denovm/deno-kvm-ffi";
+import { closeFd, O_RDONLY, openFile, setns } from "@denovm/sys";
 import { Tap } from "../host/tap.ts";
 
 const CLONE_NEWNET = 0x4000_0000;

@@ -5,7 +5,7 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { closeFd, eventfd, eventfdRead, eventfdWrite } from "@denovm/deno-kvm-ffi";
+import { closeFd, eventfd, eventfdRead, eventfdWrite } from "@denovm/sys";
 import type { Regs } from "@denovm/deno-kvm-ffi";
 import { bootGuest, deadline, TEST_PORT } from "../testing/kvm_guests.ts";
 

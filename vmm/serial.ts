@@ -7,7 +7,7 @@
  */
 
 import { Uart } from "../devices/uart.ts";
-import { closeFd, eventfd, eventfdWrite } from "@denovm/deno-kvm-ffi";
+import { closeFd, eventfd, eventfdWrite } from "@denovm/sys";
 import { ByteRing } from "../vstate/byte_ring.ts";
 import type { LocalDeviceSpec } from "../vstate/local_devices.ts";
 import type { Machine } from "../vstate/machine.ts";

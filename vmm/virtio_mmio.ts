@@ -6,7 +6,8 @@
  * @module
  */
 
-import { closeFd, eventfd, eventfdWrite, type Vm } from "@denovm/deno-kvm-ffi";
+import { type Vm } from "@denovm/deno-kvm-ffi";
+import { closeFd, eventfd, eventfdWrite } from "@denovm/sys";
 import { MMIO_WINDOW, MmioTransport, type NotifyBinder, REG } from "../transports/mmio.ts";
 import type { Interrupt } from "../bus/interrupt.ts";
 import { type VirtioBackend, VirtioDevice } from "../virtio/device.ts";

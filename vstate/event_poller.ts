@@ -10,15 +10,7 @@
  * @module
  */
 
-import {
-  closeFd,
-  Epoll,
-  EPOLLET,
-  EPOLLIN,
-  eventfd,
-  eventfdRead,
-  eventfdWrite,
-} from "@denovm/deno-kvm-ffi";
+import { closeFd, Epoll, EPOLLET, EPOLLIN, eventfd, eventfdRead, eventfdWrite } from "@denovm/sys";
 import { within } from "./timeout.ts";
 
 const MAX_FD = 4096;

@@ -7,7 +7,7 @@
  */
 
 import { Uart } from "../devices/uart.ts";
-import { eventfdWrite } from "@denovm/deno-kvm-ffi";
+import { eventfdWrite } from "@denovm/sys";
 import type { Bus, BusDevice } from "../bus/bus.ts";
 import { ByteRing } from "./byte_ring.ts";
 

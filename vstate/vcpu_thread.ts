@@ -6,7 +6,8 @@
  * @module
  */
 
-import { getpid, SIGUSR2, tgkill, type Vcpu } from "@denovm/deno-kvm-ffi";
+import { type Vcpu } from "@denovm/deno-kvm-ffi";
+import { getpid, SIGUSR2, tgkill } from "@denovm/sys";
 import type { LocalDeviceSpec } from "./local_devices.ts";
 import { CTL, Mailbox, REQ, VSTATE } from "./mailbox.ts";
 import { within } from "./timeout.ts";

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { describeExit, gettid, Vcpu } from "@denovm/deno-kvm-ffi";
+import { describeExit, Vcpu } from "@denovm/deno-kvm-ffi";
+import { gettid } from "@denovm/sys";
 import { readableMsrs, restoreVcpu, saveVcpu, type VcpuState } from "../snapshot/vcpu_state.ts";
 import { Bus } from "../bus/bus.ts";
 import { type LocalDeviceSpec, type LocalEffects, registerLocalDevices } from "./local_devices.ts";
@@ -144,23 +145,6 @@ function cross(kind: number, addr: number, data: Uint8Array): void {
   Atomics.store(w, MB.STATE, MB_STATE.IDLE);
 }
 
-/**
- * Lets KVM finish the instruction of the last I/O or MMIO exit without running any other:
- * KVM completes a port or MMIO access (the value of an `in`, the instruction pointer past an
- * `out`) only when `KVM_RUN` is entered again, and keeps that pending state where
- * KVM_GET_REGS and the other state ioctls do not see it. A vCPU that parks right after such
- * an exit would be saved in the middle of an instruction (the KVM API documentation asks
- * for exactly this before saving state). `immediate_exit` makes KVM return EINTR as soon as
- * the access is complete.
- */
-function completePendingAccess(): void {
-  vcpu.immediateExit = 1;
-  const e = vcpu.run();
-  if (e.kind !== "intr") {
-    throw new Error(`vCPU ${vcpu.id}: completing a pending access exited with ${e.kind}`);
-  }
-}
-
 /** Whether KVM needs one more KVM_RUN to complete the instruction behind this exit. */
 function needsCompletion(kind: string): boolean {
   return kind === "io_out" || kind === "io_in" || kind === "mmio_write" || kind === "mmio_read";
@@ -168,12 +152,19 @@ function needsCompletion(kind: string): boolean {
 
 function runLoop(): StopReason {
   vcpu.immediateExit = 0;
+  // Whether the last exit was an I/O or MMIO access: KVM completes such an instruction (the
+  // value of an `in`, RIP past an `out`) only on the next KVM_RUN, and keeps that pending
+  // state where KVM_GET_REGS and the other state ioctls do not see it. A vCPU must not park
+  // in the middle of an instruction (its saved state would be wrong; the KVM API asks for
+  // this before saving), so it re-enters once with immediate_exit, which completes the
+  // access and returns EINTR before any other instruction runs. (An access KVM splits comes
+  // back as one more exit first, served like any other.)
   let pending = false;
   for (;;) {
     const req = Atomics.load(ctl, CTL.REQUEST);
     if (req !== REQ.RUN) {
-      if (pending) completePendingAccess();
-      return req === REQ.PAUSE ? { kind: "paused" } : { kind: "stopped" };
+      if (!pending) return req === REQ.PAUSE ? { kind: "paused" } : { kind: "stopped" };
+      vcpu.immediateExit = 1;
     }
     const e = vcpu.run();
     pending = needsCompletion(e.kind);

@@ -174,7 +174,7 @@ Deno.test({
   name: "linux: virtio-net over a TAP: the guest pings the host side",
   ignore,
   async fn() {
-    const { closeFd, O_RDONLY, openFile, setns } = await import("@denovm/deno-kvm-ffi");
+    const { closeFd, O_RDONLY, openFile, setns } = await import("@denovm/sys");
     const sh = async (...args: string[]) => {
       const o = await new Deno.Command(args[0]!, { args: args.slice(1), stderr: "piped" }).output();
       assert(o.success, `${args.join(" ")}: ${new TextDecoder().decode(o.stderr)}`);

@@ -6,10 +6,10 @@ import {
   eventfd,
   eventfdRead,
   eventfdWrite,
-  KvmError,
   mmap,
   O_RDONLY,
   openFile,
+  SysError,
 } from "./libc.ts";
 import { errnoName } from "./errno.ts";
 
@@ -37,11 +37,11 @@ Deno.test("Epoll reports the tag of a ready eventfd and nothing after a drain", 
   closeFd(b);
 });
 
-Deno.test("libc failures raise KvmError naming the call and the errno", () => {
-  const e = assertThrows(() => openFile("/nonexistent/denovm", O_RDONLY), KvmError);
+Deno.test("libc failures raise SysError naming the call and the errno", () => {
+  const e = assertThrows(() => openFile("/nonexistent/denovm", O_RDONLY), SysError);
   assertEquals(e.code, "ENOENT");
   assertEquals(e.message, "open failed: ENOENT (/nonexistent/denovm)");
-  assertThrows(() => mmap(0, 3, 0x22), KvmError, "mmap failed: EINVAL"); // length 0
+  assertThrows(() => mmap(0, 3, 0x22), SysError, "mmap failed: EINVAL"); // length 0
   assertEquals(errnoName(17), "EEXIST");
   assertEquals(errnoName(9999), "errno 9999");
 });

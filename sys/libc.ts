@@ -1,7 +1,9 @@
 /**
- * The libc calls the KVM binding needs, opened once per thread (each Worker has its own
- * isolate, so each opens its own handle). errno is read on the calling thread right after
- * a failed call, before any other FFI call can overwrite it.
+ * The libc calls the VMM needs (files, memory maps, eventfd, epoll, signals, disk I/O off
+ * the calling thread; `ioctl` for the KVM package and the TUN calls), opened once per
+ * thread (each Worker has its own isolate, so each opens its own handle). errno is read on
+ * the calling thread right after a failed call, before any other FFI call can overwrite it.
+ * The only module besides `@denovm/deno-kvm-ffi` and `memory/` that touches FFI.
  *
  * @module
  */
@@ -86,8 +88,8 @@ export function lastErrno(): number {
   return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32(0);
 }
 
-/** An error from a libc call or a KVM ioctl, naming the call and the errno. */
-export class KvmError extends Error {
+/** An error from a system call, naming the call and the errno (`pread failed: EIO`). */
+export class SysError extends Error {
   /** The call that failed, e.g. `KVM_CREATE_VCPU` or `mmap`. */
   readonly op: string;
   /** The numeric errno. */
@@ -100,24 +102,24 @@ export class KvmError extends Error {
    *
    * @example
    * ```ts
-   * import { KvmError } from "./libc.ts";
-   * const e = new KvmError("KVM_CREATE_VCPU", 17);
-   * console.assert(e.message === "KVM_CREATE_VCPU failed: EEXIST");
+   * import { SysError } from "./libc.ts";
+   * const e = new SysError("open", 2, "/nope");
+   * console.assert(e.message === "open failed: ENOENT (/nope)");
    * ```
    */
   constructor(op: string, errno: number, detail?: string) {
     const code = errnoName(errno);
     super(`${op} failed: ${code}${detail ? ` (${detail})` : ""}`);
-    this.name = "KvmError";
+    this.name = "SysError";
     this.op = op;
     this.errno = errno;
     this.code = code;
   }
 }
 
-/** Throws a {@link KvmError} for `op` when `ret` is negative; returns `ret` otherwise. */
+/** Throws a {@link SysError} for `op` when `ret` is negative; returns `ret` otherwise. */
 export function check(op: string, ret: number): number {
-  if (ret < 0) throw new KvmError(op, lastErrno());
+  if (ret < 0) throw new SysError(op, lastErrno());
   return ret;
 }
 
@@ -138,7 +140,7 @@ export const EFD_CLOEXEC = 0o2000000, EFD_NONBLOCK = 0o4000;
 /** madvise(2) advice: drop the pages; the next access reads zeros (anonymous) or the file. */
 export const MADV_DONTNEED = 4;
 
-/** mmap(2); throws KvmError on MAP_FAILED. */
+/** mmap(2); throws SysError on MAP_FAILED. */
 export function mmap(
   length: number,
   prot: number,
@@ -148,7 +150,7 @@ export function mmap(
 ): Deno.PointerObject {
   const p = libc().mmap(null, BigInt(length), prot, flags, fd, BigInt(offset));
   if (p === null || Deno.UnsafePointer.value(p) === MAP_FAILED) {
-    throw new KvmError("mmap", lastErrno(), `${length} bytes`);
+    throw new SysError("mmap", lastErrno(), `${length} bytes`);
   }
   return p;
 }
@@ -162,7 +164,7 @@ export function munmap(p: Deno.PointerObject, length: number): void {
 export function openFile(path: string, flags: number, mode = 0o600): number {
   const c = new TextEncoder().encode(path + "\0");
   const fd = libc().open(c, flags | O_CLOEXEC, mode);
-  if (fd < 0) throw new KvmError("open", lastErrno(), path);
+  if (fd < 0) throw new SysError("open", lastErrno(), path);
   return fd;
 }
 
@@ -210,18 +212,20 @@ const u64buf = new BigUint64Array(1);
 /** Adds `value` to an eventfd's counter. */
 export function eventfdWrite(fd: number, value = 1n): void {
   u64buf[0] = value;
+  // In bounds: u64buf is 8 bytes, the length passed.
   const n = Number(libc().write(fd, Deno.UnsafePointer.of(u64buf), 8n));
-  if (n !== 8) throw new KvmError("write(eventfd)", lastErrno());
+  if (n !== 8) throw new SysError("write(eventfd)", lastErrno());
 }
 
 /** Reads and clears an eventfd's counter; 0 when it was zero (non-blocking fd, EAGAIN). */
 export function eventfdRead(fd: number): bigint {
   u64buf[0] = 0n;
+  // In bounds: u64buf is 8 bytes, the length passed.
   const n = Number(libc().read(fd, Deno.UnsafePointer.of(u64buf), 8n));
   if (n === 8) return u64buf[0]!;
   const e = lastErrno();
   if (e === 11) return 0n; // EAGAIN: nothing pending
-  throw new KvmError("read(eventfd)", e);
+  throw new SysError("read(eventfd)", e);
 }
 
 /** Moves the calling thread into the namespace `fd` refers to (`setns(2)`). */
@@ -231,24 +235,26 @@ export function setns(fd: number, nstype = 0): void {
 
 /** read(2) into `buf`; returns the byte count, or -1 for EAGAIN (non-blocking fd). */
 export function readFd(fd: number, buf: Uint8Array): number {
+  // In bounds: the length passed is buf's own, and the call is synchronous.
   const n = Number(
     libc().read(fd, Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>), BigInt(buf.byteLength)),
   );
   if (n >= 0) return n;
   const e = lastErrno();
   if (e === 11) return -1;
-  throw new KvmError("read", e);
+  throw new SysError("read", e);
 }
 
 /** write(2) of all of `buf` in one call; returns the byte count, or -1 for EAGAIN. */
 export function writeFd(fd: number, buf: Uint8Array): number {
+  // In bounds: the length passed is buf's own, and the call is synchronous.
   const n = Number(
     libc().write(fd, Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>), BigInt(buf.byteLength)),
   );
   if (n >= 0) return n;
   const e = lastErrno();
   if (e === 11) return -1;
-  throw new KvmError("write", e);
+  throw new SysError("write", e);
 }
 
 /** pwrite(2) of all of `bytes` at `offset`, retrying short writes; throws on error. */
@@ -265,10 +271,78 @@ export function pwriteAll(fd: number, bytes: Uint8Array, offset: number): void {
         BigInt(offset + done),
       ),
     );
-    if (n <= 0) throw new KvmError("pwrite", lastErrno(), `at ${offset + done}`);
+    if (n <= 0) throw new SysError("pwrite", lastErrno(), `at ${offset + done}`);
     done += n;
   }
 }
+
+/** pread(2) into `buf` at `offset` on this thread; the byte count (0 at end of file). */
+export function preadSync(fd: number, buf: Uint8Array, offset: number): number {
+  // In bounds: the length passed is buf's own, and the call is synchronous.
+  const n = Number(
+    libc().pread(
+      fd,
+      Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>),
+      BigInt(buf.byteLength),
+      BigInt(offset),
+    ),
+  );
+  if (n < 0) throw new SysError("pread", lastErrno(), `at ${offset}`);
+  return n;
+}
+
+/**
+ * pread(2) into `buf` at `offset`, run on a thread of Deno's blocking pool so this thread's
+ * event loop keeps running; the byte count (0 at end of file), or -1 when it failed (errno
+ * belongs to the pool thread and is not visible here). `buf` must stay mapped (guest RAM
+ * or a buffer the caller keeps) until the promise settles.
+ */
+export async function preadOffThread(fd: number, buf: Uint8Array, offset: number): Promise<number> {
+  // In bounds: the length passed is buf's own; the caller keeps buf alive until it settles.
+  return Number(
+    await libc().preadAsync(
+      fd,
+      Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>),
+      BigInt(buf.byteLength),
+      BigInt(offset),
+    ),
+  );
+}
+
+/** pwrite(2) of `buf` at `offset` off this thread, like {@link preadOffThread}. */
+export async function pwriteOffThread(
+  fd: number,
+  buf: Uint8Array,
+  offset: number,
+): Promise<number> {
+  // In bounds: the length passed is buf's own; the caller keeps buf alive until it settles.
+  return Number(
+    await libc().pwriteAsync(
+      fd,
+      Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>),
+      BigInt(buf.byteLength),
+      BigInt(offset),
+    ),
+  );
+}
+
+/** fdatasync(2) off this thread; 0, or -1 when it failed. */
+export async function fdatasyncOffThread(fd: number): Promise<number> {
+  return await libc().fdatasyncAsync(fd);
+}
+
+/** fallocate(2) with `mode` over [offset, offset + len) off this thread; 0, or -1. */
+export async function fallocateOffThread(
+  fd: number,
+  mode: number,
+  offset: number,
+  len: number,
+): Promise<number> {
+  return await libc().fallocateAsync(fd, mode, BigInt(offset), BigInt(len));
+}
+
+/** fallocate(2) modes. */
+export const FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2, FALLOC_FL_ZERO_RANGE = 0x10;
 
 /** fdatasync(2). */
 export function fdatasync(fd: number): void {
@@ -342,6 +416,7 @@ export class Epoll extends FdHandle {
     const v = new DataView(this.#ev.buffer);
     v.setUint32(0, events, true);
     v.setBigUint64(4, BigInt(tag >>> 0), true);
+    // In bounds: #ev is one 12-byte epoll_event, which the kernel only reads.
     check(
       "epoll_ctl",
       libc().epoll_ctl(this.fd, EPOLL_CTL_ADD, fd, Deno.UnsafePointer.of(this.#ev)),
@@ -350,6 +425,7 @@ export class Epoll extends FdHandle {
 
   /** Stops watching `fd`. */
   remove(fd: number): void {
+    // In bounds: #ev is one epoll_event (ignored by EPOLL_CTL_DEL, but must be valid).
     check(
       "epoll_ctl",
       libc().epoll_ctl(this.fd, EPOLL_CTL_DEL, fd, Deno.UnsafePointer.of(this.#ev)),
@@ -358,6 +434,7 @@ export class Epoll extends FdHandle {
 
   /** Waits up to `timeoutMs` (-1: forever) and returns the ready tags; EINTR gives []. */
   wait(timeoutMs: number): { tag: number; events: number }[] {
+    // In bounds: #out holds maxEvents epoll_event records, the count passed.
     const n = libc().epoll_wait(
       this.fd,
       Deno.UnsafePointer.of(this.#out),
@@ -367,7 +444,7 @@ export class Epoll extends FdHandle {
     if (n < 0) {
       const e = lastErrno();
       if (e === 4) return [];
-      throw new KvmError("epoll_wait", e);
+      throw new SysError("epoll_wait", e);
     }
     return decodeEvents(this.#out, n);
   }
