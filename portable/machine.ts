@@ -38,7 +38,7 @@ export interface PortableOptions {
   onStderr?: (chunk: Uint8Array) => void;
   /** L1 memory in MiB (default 4096). */
   memMiB?: number;
-  /** L1 CPUs (default: this host's, at most 4). */
+  /** CPUs of the portable machine (default {@link PORTABLE_CPUS}). */
   cpus?: number;
   /** Give up after this many seconds (default: no limit). */
   timeoutS?: number;
@@ -81,20 +81,22 @@ async function concat(stream: ReadableStream<Uint8Array>, each?: (b: Uint8Array)
 }
 
 /**
- * How QEMU's software CPU and the KVM inside it are run, chosen from what was measured in
- * this machine (see the README's portable mode section):
- * - single-threaded TCG: with multi-threaded TCG, a guest with two vCPUs running at once got
- *   registers of the L1 kernel (RIP 0xffffffffc0...) or garbage in 2-3 of 8 runs; with
- *   single-threaded TCG, none in 14;
- * - `kvm_amd vgif=0`: with the virtual GIF that QEMU's TCG offers, a Linux guest on 1 vCPU
- *   deadlocked with interrupts off in `queued_spin_lock_slowpath` (3 of 3 runs of the
- *   snapshot scenario); with vgif=0, it ran through.
- * Both can be overridden for experiments: DENOVM_PORTABLE_TCG_THREAD=multi,
- * DENOVM_PORTABLE_KVM_AMD="vgif=1".
+ * CPUs of the portable machine. One, measured: with two, KVM inside lost cross-CPU events
+ * under QEMU's emulation, and guests broke in ways no guest on real hardware does. Under
+ * multi-threaded TCG a two-vCPU test guest got the L1 kernel's registers (RIP
+ * 0xffffffffc0...) or garbage in 2-3 of 8 runs; under single-threaded TCG a two-vCPU Linux
+ * guest hit `kernel BUG at kernel/time/hrtimer.c:1854` or RCU stalls in 2 of 5 boots, and a
+ * one-vCPU Linux guest deadlocked with interrupts off in `queued_spin_lock_slowpath` in 3
+ * of 4 snapshot runs. With one CPU: 6 of 6 two-vCPU boots and 2 of 2 snapshot runs clean.
+ * Single-threaded TCG costs nothing more with one CPU. DENOVM_PORTABLE_CPUS,
+ * DENOVM_PORTABLE_TCG_THREAD and DENOVM_PORTABLE_KVM_AMD (kvm_amd module parameters, e.g.
+ * "vgif=0") override these for experiments.
  */
+export const PORTABLE_CPUS = 1;
+/** TCG threading of the portable machine (see {@link PORTABLE_CPUS}). */
 export const TCG_THREAD = "single";
-/** kvm_amd module parameters inside the portable machine (see {@link TCG_THREAD}). */
-export const KVM_AMD_PARAMS = "vgif=0";
+/** kvm_amd module parameters inside the portable machine: the module's defaults. */
+export const KVM_AMD_PARAMS = "";
 
 /** The QEMU command line for a portable machine (exported for tests). */
 export function qemuArgs(a: PortableAssets, ctl: string, o: {
@@ -188,7 +190,7 @@ export async function runPortable(o: PortableOptions): Promise<PortableResult> {
     }
     const args = qemuArgs(assets, ctl, {
       memMiB: o.memMiB ?? 4096,
-      cpus: o.cpus ?? Math.min(4, navigator.hardwareConcurrency),
+      cpus: o.cpus ?? Number(Deno.env.get("DENOVM_PORTABLE_CPUS") ?? PORTABLE_CPUS),
       shares,
     });
     const piped = (o.stdio ?? "piped") === "piped";
