@@ -5,7 +5,7 @@
  * takes console input and runs to the guest's i8042 reset.
  */
 
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { buildGuest } from "../testing/guest_build.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
@@ -41,13 +41,18 @@ Deno.test({
         "--snapshot",
         `${dir}/snap`,
         "--snapshot-on",
-        "pattern:ready",
+        // The whole line: a pattern of "ready" alone may pause the guest between the "\r"
+        // and the "\n" (it did in the portable machine), and the "\n" then comes after
+        // the restore, correctly but not where this test looks for it.
+        "pattern:ready\\r\\n",
       ]);
       assertEquals(a.code, 0, a.stderr);
-      assertStringIncludes(a.stdout, "ready");
+      assert(a.stdout.endsWith("ready\r\n"), JSON.stringify(a.stdout));
       assertStringIncludes(a.stderr, `snapshot written to ${dir}/snap`);
       const b = await cli(["--restore", `${dir}/snap`], "resumed\n");
       assertEquals(b.code, 0, b.stderr);
+      // Exactly this: nothing the first process printed comes out again (a vCPU parked
+      // mid-instruction would repeat its last port write after the restore).
       assertEquals(b.stdout, "RESUMEDbye\r\n", "the restored guest echoed the input and reset");
       const bad = await cli(["--restore", `${dir}/nope`]);
       assertEquals(bad.code, 1);
