@@ -11,59 +11,13 @@
  * @module
  */
 
+import { ensurePackages, sh } from "../portable/apt.ts";
+import { cacheDir, contentHash } from "../portable/cache.ts";
+
 const HERE = new URL(".", import.meta.url).pathname;
-
-function cacheDir(): string {
-  const base = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`;
-  return `${base}/denovm/guest`;
-}
-
-async function sh(cmd: string, opts: { cwd?: string; quiet?: boolean } = {}): Promise<string> {
-  const out = await new Deno.Command("bash", {
-    args: ["-c", cmd],
-    ...(opts.cwd ? { cwd: opts.cwd } : {}),
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(
-      `${cmd} failed (${out.code}):\n${new TextDecoder().decode(out.stderr).slice(-4000)}`,
-    );
-  }
-  return text;
-}
-
-async function hash(...parts: (string | Uint8Array)[]): Promise<string> {
-  const enc = parts.map((p) => typeof p === "string" ? new TextEncoder().encode(p) : p);
-  const all = new Uint8Array(enc.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const p of enc) {
-    all.set(p, o);
-    o += p.byteLength;
-  }
-  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return Array.from(h.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 async function exists(p: string): Promise<boolean> {
   return await Deno.stat(p).then(() => true, () => false);
-}
-
-/** Installs Debian packages that are missing (root; apt-get update first). */
-async function ensurePackages(pkgs: string[]): Promise<void> {
-  const missing = [];
-  for (const p of pkgs) {
-    const ok = await sh(`dpkg-query -W -f='\${Status}' ${p} 2>/dev/null || true`);
-    if (!ok.includes("install ok installed")) missing.push(p);
-  }
-  if (missing.length === 0) return;
-  console.error(`guest: installing ${missing.join(" ")}`);
-  await sh(
-    `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${
-      missing.join(" ")
-    }`,
-  );
 }
 
 /** Builds (or finds in the cache) a kernel from a config fragment; returns the bzImage path. */
@@ -76,13 +30,13 @@ export async function buildKernel(fragmentPath = `${HERE}kernel.fragment`): Prom
     "bison",
     "libelf-dev",
     "xz-utils",
-  ]);
+  ], "the guest recipes");
   const tarball = (await sh("ls /usr/src/linux-source-*.tar.xz | sort -V | tail -1")).trim();
   if (!tarball) {
     throw new Error("linux-source is installed but no /usr/src/linux-source-*.tar.xz was found");
   }
   const fragment = await Deno.readFile(fragmentPath);
-  const out = `${cacheDir()}/kernel-${await hash(tarball, fragment)}`;
+  const out = `${cacheDir("guest")}/kernel-${await contentHash([tarball, fragment])}`;
   if (await exists(`${out}/bzImage`)) return `${out}/bzImage`;
   const work = await Deno.makeTempDir({ prefix: "denovm-kernel-" });
   try {
@@ -108,12 +62,12 @@ export async function buildKernel(fragmentPath = `${HERE}kernel.fragment`): Prom
 
 /** Builds (or finds in the cache) the static guest agent (`agent.c`); returns its path. */
 export async function buildAgent(): Promise<string> {
-  await ensurePackages(["gcc", "libc6-dev"]);
+  await ensurePackages(["gcc", "libc6-dev"], "the guest recipes");
   const src = await Deno.readFile(`${HERE}agent.c`);
   const flags = "-static -Os -s -Wall -Werror";
-  const out = `${cacheDir()}/agent-${await hash(src, flags)}`;
+  const out = `${cacheDir("guest")}/agent-${await contentHash([src, flags])}`;
   if (await exists(out)) return out;
-  await Deno.mkdir(cacheDir(), { recursive: true });
+  await Deno.mkdir(cacheDir("guest"), { recursive: true });
   await sh(`gcc ${flags} -o ${out}.tmp ${HERE}agent.c && mv ${out}.tmp ${out}`);
   return out;
 }
@@ -123,15 +77,15 @@ export async function buildAgent(): Promise<string> {
  * agent at /bin/denovm-agent; returns its path.
  */
 export async function buildInitramfs(initPath = `${HERE}init`): Promise<string> {
-  await ensurePackages(["busybox-static", "cpio"]);
+  await ensurePackages(["busybox-static", "cpio"], "the guest recipes");
   const busybox = await Deno.readFile("/bin/busybox");
   const init = await Deno.readFile(initPath);
   const agent = await buildAgent();
-  const out = `${cacheDir()}/initramfs-${await hash(
+  const out = `${cacheDir("guest")}/initramfs-${await contentHash([
     busybox,
     init,
     await Deno.readFile(agent),
-  )}.cpio.gz`;
+  ])}.cpio.gz`;
   if (await exists(out)) return out;
   const work = await Deno.makeTempDir({ prefix: "denovm-initramfs-" });
   try {
@@ -142,7 +96,7 @@ export async function buildInitramfs(initPath = `${HERE}init`): Promise<string> 
     await Deno.copyFile(initPath, `${work}/init`);
     await Deno.chmod(`${work}/init`, 0o755);
     await Deno.chmod(`${work}/bin/busybox`, 0o755);
-    await Deno.mkdir(cacheDir(), { recursive: true });
+    await Deno.mkdir(cacheDir("guest"), { recursive: true });
     await sh(`find . | cpio -o -H newc --quiet | gzip -9 > ${out}.tmp && mv ${out}.tmp ${out}`, {
       cwd: work,
     });

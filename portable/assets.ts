@@ -9,6 +9,7 @@
  */
 
 import { aptUpdate, ensurePackages, MissingToolError, sh } from "./apt.ts";
+import { cacheDir, contentHash } from "./cache.ts";
 import { type CpioEntry, cpioGzip } from "./cpio.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
@@ -28,8 +29,7 @@ export interface PortableAssets {
 
 /** The cache directory for the portable machine. */
 export function portableCacheDir(): string {
-  const base = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`;
-  return `${base}/denovm/portable`;
+  return cacheDir("portable");
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -163,28 +163,12 @@ async function ensureKernel(cache: string): Promise<{ dir: string; release: stri
   }
 }
 
-async function hash(parts: Uint8Array[]): Promise<string> {
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    all.set(p, o);
-    o += p.byteLength;
-  }
-  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return Array.from(h.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** Builds (or finds) the L1 initramfs: busybox-static, the modules and init.sh. */
 async function ensureInitramfs(cache: string, kernelDir: string): Promise<string> {
   const busybox = await Deno.readFile("/bin/busybox");
   const init = await Deno.readFile(`${HERE}init.sh`);
   const order = await Deno.readFile(`${kernelDir}/modules/order`);
-  const out = `${cache}/initramfs-${await hash([
-    busybox,
-    init,
-    order,
-    new TextEncoder().encode(kernelDir),
-  ])}.cpio.gz`;
+  const out = `${cache}/initramfs-${await contentHash([busybox, init, order, kernelDir])}.cpio.gz`;
   if (await exists(out)) return out;
   const entries: CpioEntry[] = [
     { path: "bin", mode: 0o755 },

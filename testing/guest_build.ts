@@ -6,26 +6,12 @@
  * @module
  */
 
+import { cacheDir, contentHash } from "../portable/cache.ts";
+
 /** Where the guests' sources are. */
 const HERE = new URL("../tests/guests/", import.meta.url);
 /** Where every real-mode guest is loaded and entered (0000:1000). */
 export const GUEST_LOAD = 0x1000;
-
-function cacheDir(): string {
-  const base = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`;
-  return `${base}/denovm/guests`;
-}
-
-async function sha256(...parts: Uint8Array[]): Promise<string> {
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    all.set(p, o);
-    o += p.byteLength;
-  }
-  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return Array.from(h.subarray(0, 12), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 async function run(cmd: string, args: string[]): Promise<void> {
   let out: Deno.CommandOutput;
@@ -69,8 +55,8 @@ export async function buildGuest(name: string, opts: BuildOptions = {}): Promise
   ) {
     incs.push(await Deno.readFile(new URL(e.name, HERE)));
   }
-  const key = await sha256(src, ...incs, new TextEncoder().encode(`${base}:${arch}`));
-  const dir = cacheDir();
+  const key = await contentHash([src, ...incs, `${base}:${arch}`], 12);
+  const dir = cacheDir("guests");
   const bin = `${dir}/${name}-${key}.bin`;
   try {
     return await Deno.readFile(bin);

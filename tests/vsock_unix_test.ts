@@ -19,6 +19,20 @@ async function until<T>(f: () => T | undefined, what: string): Promise<T> {
   throw new Error(`Timed out waiting for ${what}`);
 }
 
+/** A vsock device on `host`, with the driver side set up and a guest-side helper. */
+function liveDevice(host: UnixVsockHost) {
+  const h = harness(new VsockDevice({ cid: 3, host }), { memSize: 0x400000 });
+  assert(h.driver.init().ok);
+  const g = new VsockGuest(
+    h.driver,
+    h.driver.setupQueue(0, 32),
+    h.driver.setupQueue(1, 32),
+    h.driver.setupQueue(2, 4),
+  );
+  h.driver.driverOk();
+  return { h, g };
+}
+
 Deno.test({
   name: "vsock over Unix sockets: guest → <path>_P, and host CONNECT P → guest listener",
   sanitizeResources: false, // Deno closes accepted Unix streams asynchronously
@@ -27,15 +41,7 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     const path = `${dir}/v.sock`;
     const host = new UnixVsockHost(path);
-    const h = harness(new VsockDevice({ cid: 3, host }), { memSize: 0x400000 });
-    assert(h.driver.init().ok);
-    const g = new VsockGuest(
-      h.driver,
-      h.driver.setupQueue(0, 32),
-      h.driver.setupQueue(1, 32),
-      h.driver.setupQueue(2, 4),
-    );
-    h.driver.driverOk();
+    const { h, g } = liveDevice(host);
     await host.listen(h.backend);
     assertEquals((await Deno.stat(path)).mode! & 0o777, 0o600, "owner-only socket");
     const svc = Deno.listen({ transport: "unix", path: `${path}_1234` });
@@ -113,15 +119,7 @@ Deno.test({
 
       // Issue 12.6: every guest connection left an entry behind in the host side's set.
       const host = new UnixVsockHost(path);
-      const h = harness(new VsockDevice({ cid: 3, host }), { memSize: 0x400000 });
-      assert(h.driver.init().ok);
-      const g = new VsockGuest(
-        h.driver,
-        h.driver.setupQueue(0, 32),
-        h.driver.setupQueue(1, 32),
-        h.driver.setupQueue(2, 4),
-      );
-      h.driver.driverOk();
+      const { h, g } = liveDevice(host);
       await host.listen(h.backend);
       const svc = Deno.listen({ transport: "unix", path: `${path}_1234` });
       try {
