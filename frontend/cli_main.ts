@@ -6,7 +6,13 @@
  */
 
 import { parseArgs } from "@std/cli/parse-args";
-import { ConfigError, loadConfig, parseConfig, type VmConfig } from "../vmm/config.ts";
+import {
+  checkDiskFiles,
+  ConfigError,
+  loadConfig,
+  parseConfig,
+  type VmConfig,
+} from "../vmm/config.ts";
 import { checkHost } from "../vstate/host.ts";
 import { type ApiOptions, ApiServer } from "./api.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../vmm/log.ts";
@@ -64,7 +70,7 @@ function many(v: unknown): string[] {
 function num(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) {
-    throw new UsageError(`${flag} expects a whole number, got ${JSON.stringify(v)}`);
+    throw new UsageError(`${flag} expects a whole number, got ${shown(v)}`);
   }
   return Number(v);
 }
@@ -97,8 +103,47 @@ export interface CliRequest {
   portable?: "auto" | "on" | "off";
 }
 
+/** Flags that take a value. */
+const VALUE_FLAGS = [
+  "kernel",
+  "initrd",
+  "cmdline",
+  "mem",
+  "cpus",
+  "disk",
+  "net",
+  "console",
+  "vsock",
+  "config",
+  "image",
+  "snapshot",
+  "snapshot-on",
+  "restore",
+  "api-sock",
+  "log-level",
+  "portable",
+];
+
+/** A value as an error shows it: quoted, and cut to 80 characters. */
+function shown(v: string): string {
+  return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+}
+
+/** An empty or missing value is a usage error that names its flag. */
+function checkValues(args: string[]): void {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const m = /^--([a-z-]+)(=(.*))?$/s.exec(a);
+    if (!m || !VALUE_FLAGS.includes(m[1]!)) continue;
+    const v = m[2] !== undefined ? m[3]! : args[i + 1];
+    if (v === undefined || v === "") throw new UsageError(`--${m[1]} expects a value`);
+    if (m[2] === undefined) i++;
+  }
+}
+
 /** The configuration the flags describe (validated by parseConfig). */
 export async function configFromArgs(args: string[]): Promise<CliRequest> {
+  checkValues(args);
   const f = parseArgs(args, {
     string: [
       "kernel",
@@ -123,8 +168,8 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
     collect: ["disk", "net"],
     alias: { h: "help" },
     unknown: (arg: string) => {
-      if (arg.startsWith("-")) throw new UsageError(`Unknown option: ${arg}`);
-      throw new UsageError(`Unexpected argument: ${arg}`);
+      if (arg.startsWith("-")) throw new UsageError(`Unknown option: ${shown(arg)}`);
+      throw new UsageError(`Unexpected argument: ${shown(arg)}`);
     },
   });
   if (f.help) {
@@ -149,7 +194,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
   if (f.timings) extra.timings = true;
   if (f.portable !== undefined) {
     if (!["auto", "on", "off"].includes(f.portable)) {
-      throw new UsageError(`--portable expects auto, on or off, got ${JSON.stringify(f.portable)}`);
+      throw new UsageError(`--portable expects auto, on or off, got ${shown(f.portable)}`);
     }
     extra.portable = f.portable as "auto" | "on" | "off";
   }
@@ -194,14 +239,16 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
         `--config cannot be combined with machine flags (${others.join(", ") || "devices"})`,
       );
     }
-    return { config: await loadConfig(f.config), quiet: f.quiet, help: false, ...extra };
+    const config = await loadConfig(f.config);
+    await checkDiskFiles(config.disks);
+    return { config, quiet: f.quiet, help: false, ...extra };
   }
   const raw: Record<string, unknown> = {
     disks: many(f.disk).map((d) => {
       const [path, ...opts] = d.split(",");
       for (const o of opts) {
         if (o !== "ro") {
-          throw new UsageError(`--disk option ${JSON.stringify(o)}: only "ro" is known`);
+          throw new UsageError(`--disk option ${shown(o)}: only "ro" is known`);
         }
       }
       return { path, ...(opts.includes("ro") ? { readOnly: true } : {}) };
@@ -211,7 +258,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
       const net: Record<string, string> = { tap: tap ?? "" };
       for (const o of opts) {
         if (!o.startsWith("mac=")) {
-          throw new UsageError(`--net option ${JSON.stringify(o)}: only "mac=" is known`);
+          throw new UsageError(`--net option ${shown(o)}: only "mac=" is known`);
         }
         net.mac = o.slice(4);
       }
@@ -228,10 +275,12 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
   if (f.console !== undefined) raw.console = f.console;
   if (f.vsock !== undefined) {
     const m = /^(\d+),(.+)$/.exec(f.vsock);
-    if (!m) throw new UsageError(`--vsock expects <cid>,<path>, got ${JSON.stringify(f.vsock)}`);
+    if (!m) throw new UsageError(`--vsock expects <cid>,<path>, got ${shown(f.vsock)}`);
     raw.vsock = { cid: Number(m[1]), path: m[2] };
   }
-  return { config: parseConfig(raw), quiet: f.quiet, help: false, ...extra };
+  const config = parseConfig(raw);
+  await checkDiskFiles(config.disks);
+  return { config, quiet: f.quiet, help: false, ...extra };
 }
 
 /** Runs the CLI with `args`; resolves with the process exit code. */

@@ -204,10 +204,48 @@ export function parseConfig(input: unknown): VmConfig {
   return c;
 }
 
-/** Reads and validates a JSON config file. */
+/** The largest config file read (a real one is a few hundred bytes). */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
+/**
+ * Checks the disk files before anything else happens: each must be a regular file (not a
+ * directory, FIFO or device) whose size is a whole number of 512-byte sectors, and no file
+ * may be attached twice when either attachment is writable. Errors name the field.
+ */
+export async function checkDiskFiles(disks: readonly DiskConfig[]): Promise<void> {
+  const seen = new Map<string, { i: number; readOnly: boolean }>();
+  for (const [i, d] of disks.entries()) {
+    const f = `disks[${i}].path`;
+    let info: Deno.FileInfo;
+    let real: string;
+    try {
+      info = await Deno.stat(d.path);
+      real = await Deno.realPath(d.path);
+    } catch (e) {
+      throw new ConfigError(f, `cannot open ${d.path}: ${e instanceof Error ? e.message : e}`);
+    }
+    if (!info.isFile) throw new ConfigError(f, `${d.path} is not a regular file`);
+    if (info.size % 512) {
+      throw new ConfigError(f, `${d.path} is ${info.size} bytes, not a multiple of 512`);
+    }
+    const other = seen.get(real);
+    if (other && (!other.readOnly || !d.readOnly)) {
+      throw new ConfigError(
+        f,
+        `${d.path} is already disks[${other.i}]; one file may be attached twice only read-only`,
+      );
+    }
+    seen.set(real, { i, readOnly: d.readOnly ?? false });
+  }
+}
+
+/** Reads and validates a JSON config file (a regular file of at most 1 MiB). */
 export async function loadConfig(path: string): Promise<VmConfig> {
   let text: string;
   try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw new Error("not a regular file");
+    if (info.size > MAX_CONFIG_BYTES) throw new Error(`${info.size} bytes, over 1 MiB`);
     text = await Deno.readTextFile(path);
   } catch (e) {
     throw new ConfigError(

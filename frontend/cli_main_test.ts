@@ -1,0 +1,60 @@
+/** The CLI's argument checks (no VM is started, no KVM needed): issue 12, item 13. */
+
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { configFromArgs } from "./cli_main.ts";
+import { ConfigError } from "../vmm/config.ts";
+
+Deno.test("cli args: an empty value names its flag", async () => {
+  for (const flag of ["--disk", "--net", "--api-sock", "--kernel", "--config"]) {
+    const e = await assertRejects(() => configFromArgs([flag, ""]));
+    assertEquals((e as Error).message, `${flag} expects a value`);
+    const e2 = await assertRejects(() => configFromArgs([`${flag}=`]));
+    assertEquals((e2 as Error).message, `${flag} expects a value`);
+  }
+  const last = await assertRejects(() => configFromArgs(["--disk"]));
+  assertEquals((last as Error).message, "--disk expects a value");
+});
+
+Deno.test("cli args: errors show at most 80 characters of a bad value", async () => {
+  const big = "x".repeat(1 << 20);
+  for (const args of [[big], ["--mem", big], ["--disk", `a.img,${big}`], [`--${big}`]]) {
+    const e = await assertRejects(() => configFromArgs(args));
+    assert((e as Error).message.length < 200, `${(e as Error).message.length} characters`);
+  }
+});
+
+Deno.test("cli args: disk files are checked before any VM exists (config errors, exit 2)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const good = `${dir}/good.img`;
+    await Deno.writeFile(good, new Uint8Array(4096));
+    await Deno.writeFile(`${dir}/odd.img`, new Uint8Array(1000));
+    await Deno.mkdir(`${dir}/d`);
+    const fifo = `${dir}/fifo`;
+    await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    const cases: [string[], string][] = [
+      [["--disk", `${dir}/d`], "is not a regular file"],
+      [["--disk", fifo], "is not a regular file"],
+      [["--disk", "/dev/zero"], "is not a regular file"],
+      [["--disk", `${dir}/odd.img`], "not a multiple of 512"],
+      [["--disk", `${dir}/missing.img`], "cannot open"],
+      [["--disk", good, "--disk", good], "one file may be attached twice only read-only"],
+      [["--disk", good, "--disk", `${good},ro`], "one file may be attached twice only read-only"],
+    ];
+    for (const [args, message] of cases) {
+      const e = await assertRejects(() => configFromArgs(args), ConfigError);
+      assert(e.message.includes(message), `${args.join(" ")}: ${e.message}`);
+      assert(e.message.startsWith("disks["), e.message);
+    }
+    const ok = await configFromArgs(["--disk", `${good},ro`, "--disk", `${good},ro`]);
+    assertEquals(ok.config.disks.length, 2, "the same file twice, both read-only, is fine");
+    // A config file must be a regular file of at most 1 MiB, checked before it is read.
+    await Deno.writeFile(`${dir}/big.json`, new Uint8Array((1 << 20) + 1));
+    const big = await assertRejects(() => configFromArgs(["--config", `${dir}/big.json`]));
+    assert((big as Error).message.includes("over 1 MiB"), (big as Error).message);
+    const dev = await assertRejects(() => configFromArgs(["--config", "/dev/zero"]));
+    assert((dev as Error).message.includes("not a regular file"), (dev as Error).message);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
