@@ -23,6 +23,39 @@ class BadRequest extends Error {}
 
 type Json = Record<string, unknown>;
 
+/** The largest request body accepted, in bytes. */
+const MAX_BODY = 1 << 20;
+
+/**
+ * The request body as text, read with a byte cap: a larger declared Content-Length is
+ * refused before reading, and a stream that goes past the cap is cancelled there.
+ */
+async function readBody(req: Request, max: number): Promise<string> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > max) throw new BadRequest("request body over 1 MiB");
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.byteLength;
+    if (n > max) {
+      await reader.cancel().catch(() => {});
+      throw new BadRequest("request body over 1 MiB");
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    all.set(p, o);
+    o += p.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
 function obj(body: unknown, keys: string[], required: string[] = []): Json {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new BadRequest("expected a JSON object");
@@ -130,8 +163,7 @@ export class ApiServer {
     let body: unknown = undefined;
     try {
       if (req.method === "PUT" || req.method === "PATCH") {
-        const text = await req.text();
-        if (text.length > 1 << 20) throw new BadRequest("request body over 1 MiB");
+        const text = await readBody(req, MAX_BODY);
         try {
           body = text ? JSON.parse(text) : {};
         } catch (e) {

@@ -1,6 +1,6 @@
 /** The control API's socket handling, without a VM (no KVM needed). */
 
-import { assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { ApiServer } from "./api.ts";
 
 const apiTemps = async () => {
@@ -36,6 +36,62 @@ Deno.test("api socket: a regular file at the path is refused and kept; nothing l
     await s.close();
     assertEquals(await apiTemps(), before, "no private bind directory left behind");
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Sends raw bytes to the socket and returns the start of the reply. */
+async function rawRequest(path: string, head: string, body: Uint8Array): Promise<string> {
+  const c = await Deno.connect({ transport: "unix", path });
+  try {
+    await c.write(new TextEncoder().encode(head));
+    try {
+      for (let o = 0; o < body.byteLength;) o += await c.write(body.subarray(o));
+    } catch {
+      // the server may answer and close before the whole body is sent
+    }
+    const buf = new Uint8Array(4096);
+    const n = await c.read(buf);
+    return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+  } finally {
+    c.close();
+  }
+}
+
+Deno.test("api body cap: a declared or streamed body over 1 MiB gets 400 without being read whole", async () => {
+  // Issue 12.8: the cap was checked after the whole body was read, and counted characters.
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/api.sock`;
+  const s = await ApiServer.listen(path);
+  try {
+    const declared = await rawRequest(
+      path,
+      "PUT /machine-config HTTP/1.1\r\nHost: x\r\nContent-Length: 268435456\r\n\r\n",
+      new Uint8Array(0),
+    );
+    assert(declared.startsWith("HTTP/1.1 400"), declared);
+    assert(declared.includes("request body over 1 MiB"), declared);
+    // Chunked, 2 MiB of multi-byte characters: 1 MiB of bytes is reached at half the length.
+    const chunk = new TextEncoder().encode("é".repeat(1 << 18)); // 512 KiB a chunk
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < 4; i++) {
+      parts.push(new TextEncoder().encode(`${chunk.byteLength.toString(16)}\r\n`), chunk);
+      parts.push(new TextEncoder().encode("\r\n"));
+    }
+    parts.push(new TextEncoder().encode("0\r\n\r\n"));
+    const body = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let o = 0;
+    for (const p of parts) body.set(p, (o += p.byteLength) - p.byteLength);
+    const streamed = await rawRequest(
+      path,
+      "PUT /machine-config HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+      body,
+    );
+    // 2 MiB of bytes but exactly 1 Mi characters: counted in characters it passed the cap.
+    assert(streamed.startsWith("HTTP/1.1 400"), streamed);
+    assert(streamed.includes("request body over 1 MiB"), streamed);
+  } finally {
+    await s.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -13,6 +13,7 @@ import {
   parseConfig,
   type VmConfig,
 } from "../vmm/config.ts";
+import { readBounded } from "../host/files.ts";
 import { checkHost } from "../vstate/host.ts";
 import { type ApiOptions, ApiServer } from "./api.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../vmm/log.ts";
@@ -316,9 +317,9 @@ export async function main(args: string[]): Promise<number> {
   let image;
   if (req.image !== undefined) {
     try {
-      image = { bytes: await Deno.readFile(req.image), load: 0x1000 };
+      image = { bytes: await readBounded(req.image, 0x90000, "--image"), load: 0x1000 };
     } catch (e) {
-      throw new UsageError(`Cannot read --image ${req.image}: ${(e as Error).message}`);
+      throw new UsageError((e as Error).message);
     }
     if (image.bytes.byteLength === 0 || image.bytes.byteLength > 0x90000) {
       throw new UsageError(`--image ${req.image} must be 1 byte to 576 KiB`);

@@ -32,6 +32,7 @@ import { type BootLayout, loadKernel } from "./kernel_boot.ts";
 import { SerialPort } from "./serial.ts";
 import { Console } from "./console_api.ts";
 import { type Logger, silentLogger } from "./log.ts";
+import { readBounded } from "../host/files.ts";
 import { exec, ExecError, type ExecOptions, type ExecResult } from "../host/exec.ts";
 import type { StopReason } from "../vstate/vcpu_worker.ts";
 
@@ -476,7 +477,7 @@ export class Vmm {
   static async restore(dir: string, opts: RestoreOptions = {}): Promise<Vmm> {
     let raw: Uint8Array;
     try {
-      raw = await Deno.readFile(`${dir}/${STATE_FILE}`);
+      raw = await readBounded(`${dir}/${STATE_FILE}`, MAX_STATE_BYTES, "snapshot state");
     } catch (e) {
       throw new SnapshotError(
         `Cannot read snapshot ${dir}: ${e instanceof Error ? e.message : String(e)}`,
@@ -607,12 +608,10 @@ export class Vmm {
   }
 }
 
-async function readInput(path: string, what: string): Promise<Uint8Array> {
-  try {
-    return await Deno.readFile(path);
-  } catch (e) {
-    throw new Error(
-      `Cannot read the ${what} ${path}: ${e instanceof Error ? e.message : String(e)}`,
-    );
-  }
+/** Caps on the files a boot reads (each far above any real one). */
+const MAX_KERNEL_BYTES = 256 << 20, MAX_INITRD_BYTES = 1 << 30, MAX_STATE_BYTES = 64 << 20;
+
+/** A kernel or initrd: a regular file under its cap (the error names the file and why). */
+function readInput(path: string, what: "kernel" | "initrd"): Promise<Uint8Array> {
+  return readBounded(path, what === "kernel" ? MAX_KERNEL_BYTES : MAX_INITRD_BYTES, what);
 }
