@@ -169,8 +169,9 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
     collect: ["disk", "net"],
     alias: { h: "help" },
     unknown: (arg: string) => {
-      if (arg.startsWith("-")) throw new UsageError(`Unknown option: ${shown(arg)}`);
-      throw new UsageError(`Unexpected argument: ${shown(arg)}`);
+      const a = arg.length > 80 ? `${arg.slice(0, 80)}…` : arg;
+      if (arg.startsWith("-")) throw new UsageError(`Unknown option: ${a}`);
+      throw new UsageError(`Unexpected argument: ${a}`);
     },
   });
   if (f.help) {

@@ -56,15 +56,20 @@ Deno.test("loadConfig() reads a file and reports unreadable or non-JSON files", 
 });
 
 Deno.test("CLI flags become the same config as the file", async () => {
+  // The CLI checks disk files before anything else: they must exist.
+  const dir = await Deno.makeTempDir();
+  const a = `${dir}/a.img`, b = `${dir}/b.img`;
+  await Deno.writeFile(a, new Uint8Array(512));
+  await Deno.writeFile(b, new Uint8Array(512));
   const { config } = await configFromArgs([
     "--mem",
     "256",
     "--cpus",
     "2",
     "--disk",
-    "a.img,ro",
+    `${a},ro`,
     "--disk",
-    "b.img",
+    b,
     "--net",
     "tap0,mac=52:54:00:00:00:01",
     "--rng",
@@ -78,7 +83,7 @@ Deno.test("CLI flags become the same config as the file", async () => {
     parseConfig({
       memMiB: 256,
       vcpus: 2,
-      disks: [{ path: "a.img", readOnly: true }, { path: "b.img" }],
+      disks: [{ path: a, readOnly: true }, { path: b }],
       nets: [{ tap: "tap0", mac: "52:54:00:00:00:01" }],
       rng: true,
       console: "virtio",
@@ -88,6 +93,7 @@ Deno.test("CLI flags become the same config as the file", async () => {
   await assertRejects(["--disk", "a.img,rw"], 'only "ro"');
   await assertRejects(["--vsock", "3"], "<cid>,<path>");
   await assertRejects(["--config", "x.json", "--rng"], "cannot be combined");
+  await Deno.remove(dir, { recursive: true });
 });
 
 async function assertRejects(args: string[], msg: string) {
