@@ -123,7 +123,7 @@ const VALUE_FLAGS = [
   "api-sock",
   "log-level",
   "portable",
-];
+] as const;
 
 /** A value as an error shows it: quoted, and cut to 80 characters. */
 function shown(v: string): string {
@@ -135,7 +135,7 @@ function checkValues(args: string[]): void {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const m = /^--([a-z-]+)(=(.*))?$/s.exec(a);
-    if (!m || !VALUE_FLAGS.includes(m[1]!)) continue;
+    if (!m || !(VALUE_FLAGS as readonly string[]).includes(m[1]!)) continue;
     const v = m[2] !== undefined ? m[3]! : args[i + 1];
     if (v === undefined || v === "") throw new UsageError(`--${m[1]} expects a value`);
     if (m[2] === undefined) i++;
@@ -146,25 +146,7 @@ function checkValues(args: string[]): void {
 export async function configFromArgs(args: string[]): Promise<CliRequest> {
   checkValues(args);
   const f = parseArgs(args, {
-    string: [
-      "kernel",
-      "initrd",
-      "cmdline",
-      "mem",
-      "cpus",
-      "disk",
-      "net",
-      "console",
-      "vsock",
-      "config",
-      "image",
-      "snapshot",
-      "snapshot-on",
-      "restore",
-      "api-sock",
-      "log-level",
-      "portable",
-    ],
+    string: VALUE_FLAGS,
     boolean: ["help", "quiet", "rng", "allow-emulated", "log-json", "timings"],
     collect: ["disk", "net"],
     alias: { h: "help" },
