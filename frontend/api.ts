@@ -67,6 +67,11 @@ function obj(body: unknown, keys: string[], required: string[] = []): Json {
   return body as Json;
 }
 
+function bool(v: unknown, name: string): boolean {
+  if (typeof v !== "boolean") throw new BadRequest(`'${name}' must be true or false`);
+  return v;
+}
+
 function str(v: unknown, name: string): string {
   if (typeof v !== "string" || v === "") {
     throw new BadRequest(`'${name}' must be a non-empty string`);
@@ -100,6 +105,10 @@ export class ApiServer {
   readonly path: string;
   #config: VmConfig = parseConfig({});
   #vm: Vmm | undefined;
+  /** A VM is being created or loaded (the request awaits it): no second one meanwhile. */
+  #starting = false;
+  /** The iface_id of each entry of the config's `nets`, in order. */
+  #ifaceIds: string[] = [];
   #server: Deno.HttpServer | undefined;
   #stopped: (() => void) | undefined;
   /** Resolves when the VM stopped (or the server was closed). */
@@ -153,6 +162,11 @@ export class ApiServer {
     return s;
   }
 
+  /** The configuration so far (what InstanceStart would boot). */
+  get config(): VmConfig {
+    return this.#config;
+  }
+
   /** The VM, once started or loaded. */
   get vm(): Vmm | undefined {
     return this.#vm;
@@ -178,7 +192,19 @@ export class ApiServer {
   }
 
   #preBoot(what: string): void {
-    if (this.#vm) throw new BadRequest(`${what} is only allowed before InstanceStart`);
+    if (this.#vm || this.#starting) {
+      throw new BadRequest(`${what} is only allowed before InstanceStart`);
+    }
+  }
+
+  /** Runs `create` as the one start in progress; a concurrent start is refused. */
+  async #startOnce(create: () => Promise<Vmm>, run = true): Promise<void> {
+    this.#starting = true;
+    try {
+      this.#start(await create(), run);
+    } finally {
+      this.#starting = false;
+    }
   }
 
   async #route(method: string, path: string, body: unknown): Promise<Response> {
@@ -204,6 +230,10 @@ export class ApiServer {
           this.#preBoot("machine-config");
           {
             const b = obj(body, ["vcpu_count", "mem_size_mib", "smt", "track_dirty_pages"]);
+            if (b.smt !== undefined && bool(b.smt, "smt")) {
+              throw new BadRequest("'smt' true is not supported (vCPUs are single-threaded cores)");
+            }
+            if (b.track_dirty_pages !== undefined) bool(b.track_dirty_pages, "track_dirty_pages");
             this.#set({
               ...(b.vcpu_count !== undefined ? { vcpus: b.vcpu_count } : {}),
               ...(b.mem_size_mib !== undefined ? { memMiB: b.mem_size_mib } : {}),
@@ -258,7 +288,13 @@ export class ApiServer {
             tap: str(b.host_dev_name, "host_dev_name"),
             ...(b.guest_mac !== undefined ? { mac: b.guest_mac } : {}),
           };
-          this.#set({ nets: [...this.#config.nets, net] });
+          // A second PUT of the same iface_id replaces that interface (Firecracker's way).
+          const at = this.#ifaceIds.indexOf(id);
+          const nets: unknown[] = [...this.#config.nets];
+          if (at >= 0) nets[at] = net;
+          else nets.push(net);
+          this.#set({ nets });
+          if (at < 0) this.#ifaceIds.push(id);
           return noContent();
         }
         case "vsock": {
@@ -280,7 +316,7 @@ export class ApiServer {
           if (b.action_type === "InstanceStart") {
             this.#preBoot("InstanceStart");
             this.#boot();
-            this.#start(await Vmm.create(this.#config, this.#vmmOptions()));
+            await this.#startOnce(() => Vmm.create(this.#config, this.#vmmOptions()));
             return noContent();
           }
           if (b.action_type === "SendCtrlAltDel") {
@@ -326,18 +362,20 @@ export class ApiServer {
               "resume_vm",
               "enable_diff_snapshots",
             ], ["snapshot_path"]);
-            let vm: Vmm;
-            try {
-              vm = await Vmm.restore(str(b.snapshot_path, "snapshot_path"), {
-                paused: b.resume_vm !== true,
-                ...(this.opts.output ? { output: this.opts.output } : {}),
-                ...(this.opts.logger ? { logger: this.opts.logger } : {}),
-              });
-            } catch (e) {
-              // A missing or damaged snapshot is the caller's input, not a VMM fault.
-              throw new BadRequest((e as Error).message);
-            }
-            this.#start(vm, false);
+            const snapshotPath = str(b.snapshot_path, "snapshot_path");
+            if (b.resume_vm !== undefined) bool(b.resume_vm, "resume_vm");
+            await this.#startOnce(async () => {
+              try {
+                return await Vmm.restore(snapshotPath, {
+                  paused: b.resume_vm !== true,
+                  ...(this.opts.output ? { output: this.opts.output } : {}),
+                  ...(this.opts.logger ? { logger: this.opts.logger } : {}),
+                });
+              } catch (e) {
+                // A missing or damaged snapshot is the caller's input, not a VMM fault.
+                throw new BadRequest((e as Error).message);
+              }
+            }, false);
             return noContent();
           }
           return notFound(path);

@@ -95,3 +95,41 @@ Deno.test("api body cap: a declared or streamed body over 1 MiB gets 400 without
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("api requests: a NIC PUT twice is replaced, not added; flags must be booleans", async () => {
+  // Issue 12.12: each PUT /network-interfaces/eth0 added another NIC; smt and
+  // track_dirty_pages took any type.
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/api.sock`;
+  const s = await ApiServer.listen(path);
+  const put = async (p: string, body: unknown) => {
+    const json = JSON.stringify(body);
+    return await rawRequest(
+      path,
+      `PUT ${p} HTTP/1.1\r\nHost: x\r\nContent-Length: ${json.length}\r\n\r\n${json}`,
+      new Uint8Array(0),
+    );
+  };
+  try {
+    const ok = (r: string) => assert(r.startsWith("HTTP/1.1 204"), r);
+    ok(await put("/network-interfaces/eth0", { iface_id: "eth0", host_dev_name: "tap0" }));
+    ok(await put("/network-interfaces/eth0", { iface_id: "eth0", host_dev_name: "tap9" }));
+    assertEquals(s.config.nets.map((n) => n.tap), ["tap9"], "replaced");
+    ok(await put("/network-interfaces/eth1", { iface_id: "eth1", host_dev_name: "tap1" }));
+    assertEquals(s.config.nets.map((n) => n.tap), ["tap9", "tap1"]);
+    for (
+      const [body, message] of [
+        [{ smt: "yes" }, "'smt' must be true or false"],
+        [{ smt: true }, "'smt' true is not supported"],
+        [{ track_dirty_pages: 1 }, "'track_dirty_pages' must be true or false"],
+      ] as const
+    ) {
+      const r = await put("/machine-config", body);
+      assert(r.startsWith("HTTP/1.1 400") && r.includes(message), r);
+    }
+    ok(await put("/machine-config", { smt: false, track_dirty_pages: true }));
+  } finally {
+    await s.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
