@@ -2,7 +2,9 @@
  * Reading files the VMM does not trust (kernels, initrds, images, snapshot state, config):
  * opened once, checked to be a regular file no larger than a cap before a byte is read, and
  * read through the same handle, so a FIFO cannot hang the VMM, a device like /dev/zero
- * cannot grow it, and a file swapped after the check is not what gets read.
+ * cannot grow it, and the size read is the opened handle's own (checked again after open).
+ * A FIFO swapped in between the stat and the open would still block the open: the window is
+ * one system call wide, and closing it needs O_NONBLOCK, which Deno.open does not offer.
  *
  * @module
  */
@@ -19,8 +21,8 @@ export class FileBoundsError extends Error {
 export async function readBounded(path: string, max: number, what: string): Promise<Uint8Array> {
   let f: Deno.FsFile;
   try {
-    // O_NONBLOCK-free open of a FIFO would block until a writer comes: refuse it by type
-    // first (stat follows links like open does), then check the opened handle again.
+    // Opening a FIFO blocks until a writer comes: refuse it by type first (stat follows
+    // links as open does), then check the opened handle again.
     const pre = await Deno.stat(path);
     if (!pre.isFile) {
       throw new FileBoundsError(`Cannot read the ${what} ${path}: not a regular file`);

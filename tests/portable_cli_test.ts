@@ -6,6 +6,7 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { buildGuest } from "../testing/guest_build.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
@@ -36,4 +37,57 @@ Deno.test("cli --portable: a bad mode is a usage error (exit 2)", async () => {
   }).output();
   assertEquals(out.code, 2);
   assertStringIncludes(new TextDecoder().decode(out.stderr), "--portable expects auto, on or off");
+});
+
+Deno.test({
+  name: "cli --portable on from a terminal: typed input reaches the guest and Ctrl-A x ends it",
+  sanitizeResources: false, // script(1)'s pipes close after its process ends
+  async fn() {
+    // script(1) gives the CLI a pseudo-terminal, as a user's terminal would: the portable
+    // machine then carries keystrokes to the guest's serial console both ways.
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeFile(`${dir}/uart.bin`, await buildGuest("uart"));
+      const cmd = `${Deno.execPath()} run -A ${CLI} --image ${dir}/uart.bin --portable on`;
+      const run = async (keys: string) => {
+        const child = new Deno.Command("script", {
+          args: ["-qec", cmd, "/dev/null"],
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const w = child.stdin.getWriter();
+        let out = "";
+        const dec = new TextDecoder();
+        const reader = (async () => {
+          for await (const c of child.stdout) {
+            out += dec.decode(c, { stream: true });
+            if (out.includes("ready") && keys) {
+              const k = keys;
+              keys = "";
+              await w.write(new TextEncoder().encode(k));
+            }
+          }
+        })();
+        const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+        const status = await child.status;
+        clearTimeout(timer);
+        await reader;
+        await w.close().catch(() => {});
+        await child.stderr.cancel();
+        return { code: status.code, out };
+      };
+      // "hi" then a newline: the guest echoes it upper-cased, says bye and resets (exit 0).
+      const typed = await run("hi\n");
+      assertEquals(typed.code, 0, typed.out);
+      assertStringIncludes(typed.out, "HI");
+      assertStringIncludes(typed.out, "bye");
+      // Ctrl-A x ends a guest that would otherwise wait for ever; also exit 0.
+      const quit = await run("\x01x");
+      assertEquals(quit.code, 0, quit.out);
+      assert(!quit.out.includes("bye"), "the guest did not get there itself");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
