@@ -18,6 +18,11 @@ export const CONSOLE_F = { SIZE: 0n, MULTIPORT: 1n, EMERG_WRITE: 2n } as const;
 const RX = 0, TX = 1;
 /** Host input held while the guest posts no receive buffers. */
 export const CONSOLE_MAX_PENDING = 1 << 20;
+/**
+ * Largest piece of a transmit chain handed to the output at once: a chain may describe
+ * gigabytes, the host copies at most this much per call (one reused buffer).
+ */
+export const CONSOLE_TX_PIECE = 1 << 16;
 
 /** Options of {@link ConsoleDevice}. */
 export interface ConsoleOptions {
@@ -119,10 +124,11 @@ export class ConsoleDevice implements VirtioBackend {
     const ctx = this.#ctx;
     if (!ctx) return;
     serveQueue(ctx, TX, (chain) => {
-      if (!chain.error && chain.readableLen > 0) {
-        const r = new ChainReader(ctx.mem, chain);
-        this.#output(r.read(r.remaining));
-      }
+      if (chain.error || chain.readableLen === 0) return 0;
+      // Bounded by the device, not by the chain: one piece at a time, each a fresh copy
+      // (the sink may keep it) of at most CONSOLE_TX_PIECE bytes.
+      const r = new ChainReader(ctx.mem, chain);
+      while (r.remaining > 0) this.#output(r.read(Math.min(r.remaining, CONSOLE_TX_PIECE)));
       return 0;
     });
   }
