@@ -40,12 +40,21 @@ const TYPE_STREAM = 1;
 const RX = 0, TX = 1, EVENT = 2;
 /** Our receive buffer per connection (advertised as buf_alloc). */
 export const VSOCK_BUF_ALLOC = 256 * 1024;
-/** The most payload one RW packet carries. */
-const MAX_PAYLOAD = 64 * 1024;
-/** Control packets waiting for receive buffers before the device gives up on the guest. */
-const MAX_PENDING_CONTROL = 1024;
+/** The most payload one RW packet carries (Linux's VIRTIO_VSOCK_MAX_PKT_BUF_SIZE). */
+export const VSOCK_MAX_PAYLOAD = 64 * 1024;
+/**
+ * Resets for connections that do not exist, held while the guest posts no receive
+ * buffers. Control packets of open connections are never dropped (they are flags on the
+ * connection, at most one of each kind); past this many resets for unknown ports the
+ * device counts and reports the ones it drops ({@link VsockDevice.droppedResets}).
+ */
+export const VSOCK_MAX_PENDING_RESETS = 4096;
 /** The most connections a guest may hold open at once (more are reset). */
 export const VSOCK_MAX_CONNECTIONS = 1024;
+/** Control packets a connection owes the guest: flags, so a full ring never loses one. */
+const CTL_REQUEST = 1, CTL_RESPONSE = 2, CTL_CREDIT = 4, CTL_SHUTDOWN = 8;
+/** How long a host connect waits for the guest to answer before it is reset (ms). */
+export const VSOCK_CONNECT_TIMEOUT_MS = 10_000;
 /** Host-initiated connections use local ports from here up. */
 const EPHEMERAL_BASE = 0x4000_0000;
 
@@ -141,8 +150,10 @@ interface Conn {
   hostEof: boolean;
   /** SHUTDOWN flags the guest sent so far (RCV: it takes no more data; SEND: it sends none). */
   peerShutdown: number;
+  /** Control packets owed to the guest (CTL_* flags). */
+  ctl: number;
   /** Host-initiated: settles when the guest answers (with our port, or null). */
-  opened?: { resolve: (port: number | null) => void };
+  opened?: { resolve: (port: number | null) => void; timer: ReturnType<typeof setTimeout> };
   writeChain: Promise<void>;
 }
 
@@ -163,6 +174,7 @@ function newConn(hostPort: number, guestPort: number, host: VsockConn | undefine
     reading: false,
     hostEof: false,
     peerShutdown: 0,
+    ctl: 0,
     writeChain: Promise.resolve(),
   };
 }
@@ -195,7 +207,11 @@ export class VsockDevice implements VirtioBackend {
   #host: VsockHost;
   #ctx: DeviceContext | undefined;
   #conns = new Map<string, Conn>();
-  #control: Uint8Array[] = [];
+  /** Connections owing the guest a control packet, in the order they asked. */
+  #ctlConns = new Set<Conn>();
+  /** Resets owed for unknown connections: key → [host port, guest port]. */
+  #resets = new Map<string, [number, number]>();
+  #droppedResets = 0;
   #nextEphemeral = EPHEMERAL_BASE;
   #resetPending = false;
   #log: (m: string) => void;
@@ -211,9 +227,14 @@ export class VsockDevice implements VirtioBackend {
     this.#log = opts.log ?? (() => {});
   }
 
-  /** Open connections. */
+  /** Open connections (including host connects the guest has not answered yet). */
   get connections(): number {
     return this.#conns.size;
+  }
+
+  /** Resets for unknown connections dropped because too many waited for receive buffers. */
+  get droppedResets(): number {
+    return this.#droppedResets;
   }
 
   readConfig(offset: number, data: Uint8Array): void {
@@ -273,11 +294,27 @@ export class VsockDevice implements VirtioBackend {
     });
   }
 
-  #queueControl(pkt: Uint8Array): void {
-    if (this.#control.length >= MAX_PENDING_CONTROL) {
-      return this.#log("vsock: the guest posts no receive buffers; dropping a control packet");
+  /** `c` owes the guest a control packet (coalesced: one of each kind at most). */
+  #queueCtl(c: Conn, flag: number): void {
+    c.ctl |= flag;
+    this.#ctlConns.add(c);
+    this.#flush();
+  }
+
+  /** A reset for a connection that does not exist (or no longer does). */
+  #queueRst(hostPort: number, guestPort: number): void {
+    const key = this.#key(hostPort, guestPort);
+    if (this.#resets.has(key)) return;
+    if (this.#resets.size >= VSOCK_MAX_PENDING_RESETS) {
+      if (this.#droppedResets++ % 1024 === 0) {
+        this.#log(
+          `vsock: ${VSOCK_MAX_PENDING_RESETS} resets wait for receive buffers the guest does ` +
+            `not post; dropped ${this.#droppedResets} so far`,
+        );
+      }
+      return;
     }
-    this.#control.push(pkt);
+    this.#resets.set(key, [hostPort, guestPort]);
     this.#flush();
   }
 
@@ -289,29 +326,45 @@ export class VsockDevice implements VirtioBackend {
       if (!chain.error && chain.readableLen >= VSOCK_HDR) {
         const r = new ChainReader(ctx.mem, chain);
         const h = decodeHeader(r.read(VSOCK_HDR));
-        const len = Math.min(h.len, r.remaining, MAX_PAYLOAD);
-        this.#packet(h, len > 0 ? r.read(len) : new Uint8Array(0));
+        if (h.op === OP.RW && (h.len > VSOCK_MAX_PAYLOAD || h.len > r.remaining)) {
+          this.#malformed(h, r.remaining);
+        } else {
+          this.#packet(h, h.op === OP.RW && h.len > 0 ? r.read(h.len) : new Uint8Array(0));
+        }
       }
       return 0;
     });
     this.#flush();
   }
 
+  /** An RW packet longer than the protocol allows or than its own buffers: reset, said. */
+  #malformed(h: VsockHeader, carried: number): void {
+    this.#log(
+      `vsock: guest port ${h.srcPort} sent a data packet of ${h.len} bytes ` +
+        (h.len > VSOCK_MAX_PAYLOAD
+          ? `(the most is ${VSOCK_MAX_PAYLOAD})`
+          : `but its buffers hold ${carried}`) +
+        "; resetting the connection",
+    );
+    const c = this.#conns.get(this.#key(h.dstPort, h.srcPort));
+    if (c && h.srcCid === this.cid) this.#drop(c, true);
+    else this.#queueRst(h.dstPort, h.srcPort);
+  }
+
   #packet(h: VsockHeader, payload: Uint8Array): void {
     if (h.srcCid !== this.cid || h.dstCid !== BigInt(HOST_CID) || h.type !== TYPE_STREAM) {
-      if (h.op !== OP.RST) this.#queueControl(this.#rst(h.dstPort, h.srcPort));
+      if (h.op !== OP.RST) this.#queueRst(h.dstPort, h.srcPort);
       return;
     }
     const key = this.#key(h.dstPort, h.srcPort);
     const c = this.#conns.get(key);
     if (h.op === OP.REQUEST) {
-      if (c || this.#conns.size >= VSOCK_MAX_CONNECTIONS) {
-        return this.#queueControl(this.#rst(h.dstPort, h.srcPort));
-      }
+      if (c) return this.#drop(c, true); // a second REQUEST on an open connection
+      if (this.#conns.size >= VSOCK_MAX_CONNECTIONS) return this.#queueRst(h.dstPort, h.srcPort);
       return this.#guestConnect(h);
     }
     if (!c) {
-      if (h.op !== OP.RST) this.#queueControl(this.#rst(h.dstPort, h.srcPort));
+      if (h.op !== OP.RST) this.#queueRst(h.dstPort, h.srcPort);
       return;
     }
     c.peerBufAlloc = h.bufAlloc;
@@ -320,6 +373,7 @@ export class VsockDevice implements VirtioBackend {
       case OP.RESPONSE:
         if (c.state === "connecting" && c.opened) {
           c.state = "connected";
+          clearTimeout(c.opened.timer);
           c.opened.resolve(c.hostPort);
           delete c.opened;
           this.#pump(c);
@@ -373,8 +427,7 @@ export class VsockDevice implements VirtioBackend {
   }
 
   #creditUpdate(c: Conn): void {
-    c.fwdCntSent = c.fwdCnt;
-    this.#queueControl(this.#header(c, OP.CREDIT_UPDATE));
+    this.#queueCtl(c, CTL_CREDIT);
   }
 
   #guestConnect(h: VsockHeader): void {
@@ -389,7 +442,7 @@ export class VsockDevice implements VirtioBackend {
         if (!conn) return this.#drop(c, true);
         c.host = conn;
         c.state = "connected";
-        this.#queueControl(this.#header(c, OP.RESPONSE));
+        this.#queueCtl(c, CTL_RESPONSE);
         this.#pump(c);
       },
       () => this.#drop(c, true),
@@ -398,17 +451,30 @@ export class VsockDevice implements VirtioBackend {
 
   /**
    * Opens a connection from the host to guest port `port`, carried by `host`. Resolves
-   * with the host-side port once the guest accepts, or null when it refuses (RST).
+   * with the host-side port once the guest accepts, or null when it refuses (RST), does
+   * not answer within `timeoutMs`, or {@link VSOCK_MAX_CONNECTIONS} are open already.
    */
-  connectToGuest(port: number, host: VsockConn): Promise<number | null> {
+  connectToGuest(
+    port: number,
+    host: VsockConn,
+    timeoutMs: number = VSOCK_CONNECT_TIMEOUT_MS,
+  ): Promise<number | null> {
     if (!this.#ctx) return Promise.resolve(null);
+    if (this.#conns.size >= VSOCK_MAX_CONNECTIONS) {
+      this.#log(`vsock: ${VSOCK_MAX_CONNECTIONS} connections open; host connect refused`);
+      return Promise.resolve(null);
+    }
     const hostPort = this.#nextEphemeral++;
     if (this.#nextEphemeral > 0xffff_fff0) this.#nextEphemeral = EPHEMERAL_BASE;
     const c = newConn(hostPort, port, host);
     this.#conns.set(this.#key(hostPort, port), c);
     return new Promise((resolve) => {
-      c.opened = { resolve };
-      this.#queueControl(this.#header(c, OP.REQUEST));
+      const timer = setTimeout(() => {
+        this.#log(`vsock: guest port ${port} did not answer a host connect in ${timeoutMs} ms`);
+        this.#drop(c, true);
+      }, timeoutMs);
+      c.opened = { resolve, timer };
+      this.#queueCtl(c, CTL_REQUEST);
     });
   }
 
@@ -424,14 +490,14 @@ export class VsockDevice implements VirtioBackend {
     if (c.pending) return this.#flush(); // the flush pumps again once it is sent
     if (c.reading || c.hostEof || this.#credit(c) <= 0 || !this.#ctx?.canProcess()) return;
     c.reading = true;
-    const buf = new Uint8Array(Math.min(MAX_PAYLOAD, this.#credit(c)));
+    const buf = new Uint8Array(Math.min(VSOCK_MAX_PAYLOAD, this.#credit(c)));
     c.host.read(buf).then(
       (n) => {
         c.reading = false;
         if (c.state !== "connected") return;
         if (n === null) {
           c.hostEof = true;
-          this.#queueControl(this.#header(c, OP.SHUTDOWN, 0, SHUTDOWN_RCV | SHUTDOWN_SEND));
+          this.#queueCtl(c, CTL_SHUTDOWN); // sent after any data still pending
           return;
         }
         if (n > 0) c.pending = buf.subarray(0, n);
@@ -466,21 +532,53 @@ export class VsockDevice implements VirtioBackend {
         }
       }
     };
-    while (this.#control.length && !out) {
+    /**
+     * Writes one packet into the next receive buffer: true when written, false when that
+     * buffer was too small or broken (the packet stays owed), null when none is left.
+     */
+    const put = (pkt: Uint8Array): boolean | null => {
       const chain = pop();
-      if (!chain) break;
-      const pkt = this.#control[0]!;
+      if (!chain) return null;
       const w = new ChainWriter(ctx.mem, chain);
-      if (!chain.error && w.remaining >= pkt.byteLength) {
-        w.write(pkt);
-        this.#control.shift();
-      }
+      const ok = !chain.error && w.remaining >= pkt.byteLength;
+      if (ok) w.write(pkt);
       q.addUsed(ctx.mem, chain.head, w.written);
       used = true;
+      return ok;
+    };
+    for (const [key, [hostPort, guestPort]] of this.#resets) {
+      if (out) break;
+      if (put(this.#rst(hostPort, guestPort))) this.#resets.delete(key);
     }
+    // Connection set-up and credit first, then data, then SHUTDOWN (after the data).
+    const control = (kinds: number) => {
+      for (const c of this.#ctlConns) {
+        if (out) return;
+        while (!out && c.ctl & kinds) {
+          const flag = c.ctl & kinds & -(c.ctl & kinds); // lowest: REQUEST, RESPONSE, CREDIT
+          if (flag === CTL_SHUTDOWN && c.pending) break;
+          const op = flag === CTL_REQUEST
+            ? OP.REQUEST
+            : flag === CTL_RESPONSE
+            ? OP.RESPONSE
+            : flag === CTL_CREDIT
+            ? OP.CREDIT_UPDATE
+            : OP.SHUTDOWN;
+          const pkt = this.#header(c, op, 0, op === OP.SHUTDOWN ? SHUTDOWN_RCV | SHUTDOWN_SEND : 0);
+          const ok = put(pkt);
+          if (ok === null) break;
+          if (ok) {
+            c.ctl &= ~flag;
+            if (flag === CTL_CREDIT) c.fwdCntSent = c.fwdCnt;
+          }
+        }
+        if (c.ctl === 0) this.#ctlConns.delete(c);
+      }
+    };
+    control(CTL_REQUEST | CTL_RESPONSE | CTL_CREDIT);
     const emptied: Conn[] = [];
     for (const c of this.#conns.values()) {
-      while (!out && c.pending && c.state === "connected" && this.#control.length === 0) {
+      while (!out && c.pending && c.state === "connected" && !(c.ctl & CTL_RESPONSE)) {
         if (this.#credit(c) <= 0) break; // wait for a CREDIT_UPDATE
         const chain = pop();
         if (!chain) break;
@@ -498,6 +596,7 @@ export class VsockDevice implements VirtioBackend {
         used = true;
       }
     }
+    control(CTL_SHUTDOWN);
     if (used) ctx.signalUsed(RX);
     for (const c of emptied) this.#pump(c);
   }
@@ -507,14 +606,18 @@ export class VsockDevice implements VirtioBackend {
     if (this.#conns.get(key) !== c) return;
     this.#conns.delete(key);
     c.state = "closing";
+    c.ctl = 0;
+    this.#ctlConns.delete(c);
     c.host?.close();
+    if (c.opened) clearTimeout(c.opened.timer);
     c.opened?.resolve(null);
-    if (sendRst) this.#queueControl(this.#rst(c.hostPort, c.guestPort));
+    if (sendRst) this.#queueRst(c.hostPort, c.guestPort);
   }
 
   #closeAll(): void {
     for (const c of [...this.#conns.values()]) this.#drop(c, false);
-    this.#control = [];
+    this.#ctlConns.clear();
+    this.#resets.clear();
   }
 
   /** Sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (after a restore, host sockets are gone). */

@@ -5,6 +5,9 @@ import {
   OP,
   SHUTDOWN_RCV,
   SHUTDOWN_SEND,
+  VSOCK_MAX_CONNECTIONS,
+  VSOCK_MAX_PAYLOAD,
+  VSOCK_MAX_PENDING_RESETS,
   type VsockConn,
   VsockDevice,
   type VsockHost,
@@ -70,14 +73,17 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 
 function live() {
   const host = new MemHost();
-  const h = harness(new VsockDevice({ cid: 3, host }), { memSize: 0x400000 });
+  const log: string[] = [];
+  const h = harness(new VsockDevice({ cid: 3, host, log: (m) => log.push(m) }), {
+    memSize: 0x400000,
+  });
   assert(h.driver.init().ok);
   const rx = h.driver.setupQueue(0, 32),
     tx = h.driver.setupQueue(1, 32),
     ev = h.driver.setupQueue(2, 4);
   h.driver.driverOk();
   const g = new VsockGuest(h.driver, rx, tx, ev);
-  return { ...h, host, g, rx };
+  return { ...h, host, g, rx, vlog: log };
 }
 
 Deno.test("vsock config holds the guest CID", () => {
@@ -284,4 +290,96 @@ Deno.test("vsock: host events after the guest corrupts its receive ring mark the
   } finally {
     globalThis.removeEventListener("unhandledrejection", onRejection);
   }
+});
+
+Deno.test("vsock: control packets of open connections survive a full receive ring", async () => {
+  // Issue 12.7: control packets went to one queue capped at 1024 and were dropped silently
+  // when the guest's receive ring was full (3912 of 5000 in one run).
+  const h = live();
+  h.host.listening.add(80);
+  const N = 300;
+  for (let p = 0; p < N; p++) h.g.send(OP.REQUEST, 20_000 + p, 80);
+  await settle();
+  for (let i = 0; i < 5000; i++) h.g.send(OP.CREDIT_REQUEST, 20_000 + (i % N), 80);
+  await settle();
+  const got: { op: number; port: number }[] = [];
+  for (let round = 0; round < 200; round++) {
+    const pkts = h.g.receive();
+    got.push(...pkts.map((p) => ({ op: p.hdr.op, port: p.hdr.dstPort })));
+    await settle();
+    if (pkts.length === 0 && round > 2) break;
+  }
+  const ports = (op: number) => new Set(got.filter((p) => p.op === op).map((p) => p.port));
+  assertEquals(ports(OP.RESPONSE).size, N, "every connection got its RESPONSE");
+  assertEquals(ports(OP.CREDIT_UPDATE).size, N, "every connection got a CREDIT_UPDATE");
+  assertEquals(got.filter((p) => p.op === OP.RST).length, 0);
+  assert(got.length < 4 * N, `coalesced, not one per request (${got.length})`);
+  assertEquals(h.backend.connections, N);
+  assertEquals(h.vlog, []);
+});
+
+Deno.test("vsock: resets for unknown ports are bounded, and a drop is said", async () => {
+  const h = live();
+  // The guest posts nothing more: its 32 buffers fill and the rest wait.
+  for (let p = 0; p < VSOCK_MAX_PENDING_RESETS + 100; p++) h.g.send(OP.RW, 30_000 + p, 9);
+  assertEquals(h.backend.droppedResets, 100 - 32);
+  assert(h.vlog.some((l) => /resets wait for receive buffers.*dropped/.test(l)), h.vlog.join());
+});
+
+Deno.test("vsock: an oversized or short data packet resets its connection, nothing is cut", async () => {
+  // Issue 12.7: a 100 KiB packet was cut to 64 KiB without notice.
+  const h = live();
+  h.host.listening.add(81);
+  h.g.send(OP.REQUEST, 6000, 81);
+  await settle();
+  assertEquals(h.g.receive().map((p) => p.hdr.op), [OP.RESPONSE]);
+  h.g.send(OP.RW, 6000, 81, new Uint8Array(100 * 1024).fill(7));
+  await settle();
+  assertEquals(h.host.conns[0]!.written.length, 0, "no truncated data reached the host");
+  assertEquals(h.g.receive().map((p) => p.hdr.op), [OP.RST]);
+  assertEquals(h.backend.connections, 0);
+  assert(h.vlog.some((l) => l.includes(`the most is ${VSOCK_MAX_PAYLOAD}`)), h.vlog.join());
+  // A header that claims more than the chain carries.
+  h.g.send(OP.REQUEST, 6001, 81);
+  await settle();
+  h.g.receive();
+  const pkt = new Uint8Array(44 + 10);
+  const { encodeHeader, HOST_CID } = await import("./vsock.ts");
+  pkt.set(encodeHeader({
+    srcCid: 3n,
+    dstCid: BigInt(HOST_CID),
+    srcPort: 6001,
+    dstPort: 81,
+    len: 1000,
+    type: 1,
+    op: OP.RW,
+    flags: 0,
+    bufAlloc: 65536,
+    fwdCnt: 0,
+  }));
+  h.g.tx.add([h.driver.outBuffer(pkt)]);
+  h.driver.kick(h.g.tx);
+  await settle();
+  assertEquals(h.host.conns[1]!.written.length, 0);
+  assertEquals(h.g.receive().map((p) => p.hdr.op), [OP.RST]);
+  assert(h.vlog.some((l) => l.includes("its buffers hold 10")), h.vlog.join());
+});
+
+Deno.test("vsock: host connects count against the cap and time out when the guest is silent", async () => {
+  const h = live();
+  // A guest that never answers: the host connect ends (null) and the guest gets a RST.
+  const silent = await h.backend.connectToGuest(52, new MemConn(), 30);
+  assertEquals(silent, null);
+  assertEquals(h.backend.connections, 0);
+  assertEquals(h.g.receive().map((p) => p.hdr.op), [OP.REQUEST, OP.RST]);
+  // Connects in flight are connections: past the cap the next is refused at once.
+  const pending: Promise<number | null>[] = [];
+  for (let i = 0; i < VSOCK_MAX_CONNECTIONS; i++) {
+    pending.push(h.backend.connectToGuest(1000 + i, new MemConn(), 60_000));
+  }
+  assertEquals(h.backend.connections, VSOCK_MAX_CONNECTIONS);
+  assertEquals(await h.backend.connectToGuest(99, new MemConn()), null);
+  assert(h.vlog.some((l) => /connections open; host connect refused/.test(l)), h.vlog.join());
+  h.driver.writeReg(0x070, 0); // reset: every pending connect ends, no timer is left
+  assertEquals((await Promise.all(pending)).every((p) => p === null), true);
 });

@@ -8,10 +8,17 @@
  * @module
  */
 
-import type { VsockConn, VsockDevice, VsockHost } from "../devices/vsock.ts";
+import {
+  VSOCK_MAX_CONNECTIONS,
+  type VsockConn,
+  type VsockDevice,
+  type VsockHost,
+} from "../devices/vsock.ts";
 import { removeStaleSocket } from "./unix_socket.ts";
 
 const MAX_CONNECT_LINE = 64;
+/** A host program must send its `CONNECT <port>` line within this (ms). */
+export const CONNECT_LINE_TIMEOUT_MS = 10_000;
 
 /** A Unix stream connection as the vsock device sees it (with bytes read ahead first). */
 function wrap(
@@ -61,7 +68,22 @@ export class UnixVsockHost implements VsockHost {
   #open = new Set<Deno.UnixConn>();
   #created = false;
 
-  constructor(readonly path: string) {}
+  readonly #maxConnections: number;
+  readonly #lineTimeoutMs: number;
+
+  /**
+   * Serves `path`. `opts.maxConnections` (default {@link VSOCK_MAX_CONNECTIONS}) bounds the
+   * Unix connections open at once, those still handshaking included;
+   * `opts.connectLineTimeoutMs` (default {@link CONNECT_LINE_TIMEOUT_MS}) is how long a host
+   * program may take to send its `CONNECT` line.
+   */
+  constructor(
+    readonly path: string,
+    opts: { maxConnections?: number; connectLineTimeoutMs?: number } = {},
+  ) {
+    this.#maxConnections = opts.maxConnections ?? VSOCK_MAX_CONNECTIONS;
+    this.#lineTimeoutMs = opts.connectLineTimeoutMs ?? CONNECT_LINE_TIMEOUT_MS;
+  }
 
   /** A guest connect to `port`: `<path>_<port>`, or null when nobody listens there. */
   async connect(port: number): Promise<VsockConn | null> {
@@ -89,7 +111,12 @@ export class UnixVsockHost implements VsockHost {
 
   async #accept(device: VsockDevice, l: Deno.Listener<Deno.UnixConn>): Promise<void> {
     try {
-      for await (const conn of l) void this.#handshake(device, conn);
+      for await (const conn of l) {
+        // Host connections waiting for their CONNECT line or for the guest count too:
+        // past the device's cap a new one is closed at once.
+        if (this.#open.size >= this.#maxConnections) this.#drop(conn);
+        else void this.#handshake(device, conn);
+      }
     } catch {
       // listener closed
     }
@@ -99,6 +126,7 @@ export class UnixVsockHost implements VsockHost {
     this.#open.add(conn);
     const buf = new Uint8Array(MAX_CONNECT_LINE);
     let n = 0, nl = -1;
+    const timer = setTimeout(() => this.#drop(conn), this.#lineTimeoutMs);
     try {
       while (nl < 0 && n < buf.byteLength) {
         const r = await conn.read(buf.subarray(n));
@@ -107,7 +135,9 @@ export class UnixVsockHost implements VsockHost {
         nl = buf.subarray(0, n).indexOf(0x0a);
       }
     } catch {
-      // the peer went away
+      // the peer went away, or the line did not come in time
+    } finally {
+      clearTimeout(timer);
     }
     const line = nl >= 0 ? new TextDecoder().decode(buf.subarray(0, nl)) : "";
     const m = /^CONNECT (\d{1,10})$/.exec(line.trim());

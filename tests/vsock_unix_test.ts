@@ -142,3 +142,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "vsock host side: connections are capped, a silent host program is cut off",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Issue 12.7: host connects in flight were not counted against any cap, and a program
+    // that never sent its CONNECT line held its connection for ever.
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/v.sock`;
+    const host = new UnixVsockHost(path, { maxConnections: 3, connectLineTimeoutMs: 100 });
+    const { h } = liveDevice(host);
+    await host.listen(h.backend);
+    const clients: Deno.UnixConn[] = [];
+    try {
+      for (let i = 0; i < 3; i++) clients.push(await Deno.connect({ transport: "unix", path }));
+      await until(() => host.openConnections === 3 ? true : undefined, "three handshaking");
+      // The fourth is closed at once: it reads end of stream.
+      const extra = await Deno.connect({ transport: "unix", path });
+      clients.push(extra);
+      assertEquals(await extra.read(new Uint8Array(8)), null, "over the cap: closed");
+      assertEquals(host.openConnections, 3);
+      // The silent three are cut off once their line is late.
+      await until(() => host.openConnections === 0 ? true : undefined, "silent ones closed");
+      assertEquals(await clients[0]!.read(new Uint8Array(8)), null);
+    } finally {
+      for (const c of clients) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      host.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
