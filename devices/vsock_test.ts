@@ -318,7 +318,7 @@ Deno.test("vsock: control packets of open connections survive a full receive rin
   assertEquals(h.vlog, []);
 });
 
-Deno.test("vsock: resets for unknown ports are bounded, and a drop is said", async () => {
+Deno.test("vsock: resets for unknown ports are bounded, and a drop is said", () => {
   const h = live();
   // The guest posts nothing more: its 32 buffers fill and the rest wait.
   for (let p = 0; p < VSOCK_MAX_PENDING_RESETS + 100; p++) h.g.send(OP.RW, 30_000 + p, 9);
