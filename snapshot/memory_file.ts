@@ -11,7 +11,10 @@ import { SnapshotError } from "./format.ts";
 
 /** One layer of guest memory in a snapshot: a full file, or the pages a diff changed. */
 export interface MemoryLayer {
-  /** File name (relative to the snapshot directory) or absolute path. */
+  /**
+   * In a state file: a plain file name inside the snapshot directory (a snapshot directory
+   * holds every layer it needs). In memory, after a restore: the absolute path.
+   */
   file: string;
   /** For a diff: [file offset, length] runs, page aligned; absent for a full file. */
   ranges?: [number, number][];
@@ -37,6 +40,25 @@ export async function writeMemory(path: string, regions: Uint8Array[]): Promise<
     f.close();
   }
   await Deno.rename(tmp, path);
+}
+
+/**
+ * Puts memory layer `src` at `dst` (atomically): a hard link where the file system allows
+ * one, else a copy. Nothing to do when both name the same file. The memory files are
+ * always replaced by rename, never rewritten in place, so a linked layer never changes
+ * under another snapshot.
+ */
+export async function placeLayer(src: string, dst: string): Promise<void> {
+  const [a, b] = await Promise.all([Deno.stat(src), Deno.stat(dst).catch(() => undefined)]);
+  if (b && a.dev === b.dev && a.ino === b.ino) return;
+  const tmp = `${dst}.tmp-${Deno.pid}`;
+  await Deno.remove(tmp).catch(() => {}); // our own leftover name
+  try {
+    await Deno.link(src, tmp);
+  } catch {
+    await Deno.copyFile(src, tmp);
+  }
+  await Deno.rename(tmp, dst);
 }
 
 /** Page-aligned [offset, length] runs of set bits, as offsets in the concatenated memory. */

@@ -257,6 +257,12 @@ Deno.test({
         assert(pages > 0 && pages < total / 4, `${pages} of ${total} pages in the diff`);
       }
       disk.close();
+      // The diff directory holds every layer it needs: the full snapshot can go.
+      assertEquals(
+        [...Deno.readDirSync(`${dir}/diff`)].map((e) => e.name).sort(),
+        ["memory.bin", "memory.diff.1", "state.bin"],
+      );
+      await Deno.remove(`${dir}/full`, { recursive: true });
       const r = await child(`${dir}/diff`, `${dir}/b.img`);
       assertEquals(r.exit, { kind: "exit", code: 0, vcpu: 0 });
       assertEquals(r.counter, N);

@@ -346,26 +346,7 @@ export class MmioTransport implements BusDevice {
 
   /** Restores {@link save} output (untrusted: validated). */
   restore(s: MmioState): void {
-    const u32 = (v: unknown, n: string) => {
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
-        throw new RangeError(`Cannot restore virtio-mmio transport: ${n} is not a u32`);
-      }
-      return v;
-    };
-    const pairs = (v: unknown, n: string) => {
-      if (!Array.isArray(v) || v.length > this.device.queues.length) {
-        throw new RangeError(`Cannot restore virtio-mmio transport: bad ${n}`);
-      }
-      return new Map(v.map((p) => [u32(p?.[0], n), u32(p?.[1], n)] as [number, number]));
-    };
-    const next = {
-      dfs: u32(s.deviceFeaturesSel, "deviceFeaturesSel"),
-      drs: u32(s.driverFeaturesSel, "driverFeaturesSel"),
-      qs: u32(s.queueSel, "queueSel"),
-      gps: u32(s.guestPageSize, "guestPageSize"),
-      qa: pairs(s.queueAlign, "queueAlign"),
-      qp: pairs(s.queuePfn, "queuePfn"),
-    };
+    const next = checkMmioRegisters(s, this.device.queues.length);
     this.device.restore(s.device);
     this.#deviceFeaturesSel = next.dfs;
     this.#driverFeaturesSel = next.drs;
@@ -375,6 +356,47 @@ export class MmioTransport implements BusDevice {
     this.#queuePfn = next.qp;
     this.rebind();
   }
+}
+
+/** The transport registers of a saved {@link MmioState}, checked. */
+export interface MmioRegisters {
+  dfs: number;
+  drs: number;
+  qs: number;
+  gps: number;
+  qa: Map<number, number>;
+  qp: Map<number, number>;
+}
+
+/**
+ * Validates the transport's own registers in a saved state (untrusted) for a device with
+ * `queueCount` queues. Pure: the device core part is checked by `checkVirtioState`.
+ */
+export function checkMmioRegisters(s: unknown, queueCount: number): MmioRegisters {
+  if (typeof s !== "object" || s === null) {
+    throw new RangeError("Cannot restore virtio-mmio transport: no state");
+  }
+  const m = s as MmioState;
+  const u32 = (v: unknown, n: string) => {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
+      throw new RangeError(`Cannot restore virtio-mmio transport: ${n} is not a u32`);
+    }
+    return v;
+  };
+  const pairs = (v: unknown, n: string) => {
+    if (!Array.isArray(v) || v.length > queueCount) {
+      throw new RangeError(`Cannot restore virtio-mmio transport: bad ${n}`);
+    }
+    return new Map(v.map((p) => [u32(p?.[0], n), u32(p?.[1], n)] as [number, number]));
+  };
+  return {
+    dfs: u32(m.deviceFeaturesSel, "deviceFeaturesSel"),
+    drs: u32(m.driverFeaturesSel, "driverFeaturesSel"),
+    qs: u32(m.queueSel, "queueSel"),
+    gps: u32(m.guestPageSize, "guestPageSize"),
+    qa: pairs(m.queueAlign, "queueAlign"),
+    qp: pairs(m.queuePfn, "queuePfn"),
+  };
 }
 
 /** Saved virtio-mmio transport state. */

@@ -14,7 +14,7 @@
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import type { Interrupt } from "../bus/interrupt.ts";
 import { bit, F, ISR, STATUS } from "./constants.ts";
-import { Queue, QueueError, type QueueState } from "./queue.ts";
+import { checkQueueState, Queue, QueueError, type QueueState, type RamMap } from "./queue.ts";
 
 /** What a backend may do once activated. */
 export interface DeviceContext {
@@ -89,6 +89,70 @@ export interface VirtioState {
   backend?: unknown;
 }
 
+/** The features a device around a backend with `features` offers. */
+export function offeredFeatures(features: bigint, legacy: boolean): bigint {
+  return legacy ? features & 0xffff_ffffn & ~bit(F.VERSION_1) : features | bit(F.VERSION_1);
+}
+
+/** What a saved device state is checked against. */
+export interface VirtioStateSpec {
+  deviceType: number;
+  /** The offered features ({@link offeredFeatures}). */
+  offered: bigint;
+  /** Each queue's max size, in index order. */
+  queueMaxSizes: readonly number[];
+}
+
+/**
+ * Validates a saved device core state (untrusted) against a device of `spec`: device type,
+ * features within the offer, status bits, ISR, generation and every queue (ready queues
+ * inside `ram`). Pure: returns the state with checked queues, or throws a RangeError. The
+ * backend's own part is checked by its `restoreState`.
+ */
+export function checkVirtioState(s: unknown, spec: VirtioStateSpec, ram: RamMap): VirtioState {
+  if (typeof s !== "object" || s === null) throw new RangeError("Cannot restore device: no state");
+  const v = s as VirtioState;
+  if (v.deviceType !== spec.deviceType) {
+    throw new RangeError(
+      `Cannot restore device: state is for type ${v.deviceType}, device is ${spec.deviceType}`,
+    );
+  }
+  if (typeof v.driverFeatures !== "string" || !/^[0-9a-f]{1,16}$/.test(v.driverFeatures)) {
+    throw new RangeError("Cannot restore device: driverFeatures is not a hex string");
+  }
+  const features = BigInt("0x" + v.driverFeatures);
+  if (features & ~spec.offered) {
+    throw new RangeError(
+      `Cannot restore device: features 0x${
+        (features & ~spec.offered).toString(16)
+      } were not offered`,
+    );
+  }
+  if (!Number.isInteger(v.status) || v.status < 0 || v.status > 0xff) {
+    throw new RangeError(`Cannot restore device: status ${v.status} is not a byte`);
+  }
+  if (!Array.isArray(v.queues) || v.queues.length !== spec.queueMaxSizes.length) {
+    throw new RangeError(
+      `Cannot restore device: ${v.queues?.length} queues, device has ${spec.queueMaxSizes.length}`,
+    );
+  }
+  if (!Number.isInteger(v.isr) || v.isr < 0 || v.isr > 3) {
+    throw new RangeError("Cannot restore device: bad isr");
+  }
+  if (!Number.isInteger(v.configGeneration) || v.configGeneration < 0) {
+    throw new RangeError("Cannot restore device: bad config generation");
+  }
+  return {
+    deviceType: v.deviceType,
+    status: v.status,
+    driverFeatures: v.driverFeatures,
+    isr: v.isr,
+    configGeneration: v.configGeneration,
+    queues: v.queues.map((q, i) => checkQueueState(q, spec.queueMaxSizes[i]!, ram)),
+    ...(v.backend !== undefined ? { backend: v.backend } : {}),
+  };
+}
+
 /** Options of {@link VirtioDevice}. */
 export interface VirtioDeviceOptions {
   mem: GuestMemory;
@@ -148,9 +212,7 @@ export class VirtioDevice {
     this.#interrupt = opts.interrupt;
     this.#log = opts.log ?? (() => {});
     this.queues = backend.queueMaxSizes.map((m) => new Queue(m));
-    this.offered = this.legacy
-      ? backend.features & 0xffff_ffffn & ~bit(F.VERSION_1)
-      : backend.features | bit(F.VERSION_1);
+    this.offered = offeredFeatures(backend.features, this.legacy);
     const features = () => this.#driverFeatures;
     this.#ctx = {
       mem: this.mem,
@@ -487,43 +549,16 @@ export class VirtioDevice {
    * bits, queue count and each queue are validated before anything is applied. The device
    * comes back stopped: nothing is processed until {@link resume}.
    */
-  restore(s: VirtioState): void {
-    if (typeof s !== "object" || s === null) {
-      throw new RangeError("Cannot restore device: no state");
-    }
-    if (s.deviceType !== this.backend.deviceType) {
-      throw new RangeError(
-        `Cannot restore device: state is for type ${s.deviceType}, device is ${this.backend.deviceType}`,
-      );
-    }
-    if (typeof s.driverFeatures !== "string" || !/^[0-9a-f]{1,16}$/.test(s.driverFeatures)) {
-      throw new RangeError("Cannot restore device: driverFeatures is not a hex string");
-    }
+  restore(saved: VirtioState): void {
+    const s = checkVirtioState(saved, {
+      deviceType: this.backend.deviceType,
+      offered: this.offered,
+      queueMaxSizes: this.queues.map((q) => q.maxSize),
+    }, this.mem);
     const features = BigInt("0x" + s.driverFeatures);
-    if (features & ~this.offered) {
-      throw new RangeError(
-        `Cannot restore device: features 0x${
-          (features & ~this.offered).toString(16)
-        } were not offered`,
-      );
-    }
-    if (!Number.isInteger(s.status) || s.status < 0 || s.status > 0xff) {
-      throw new RangeError(`Cannot restore device: status ${s.status} is not a byte`);
-    }
-    if (!Array.isArray(s.queues) || s.queues.length !== this.queues.length) {
-      throw new RangeError(
-        `Cannot restore device: ${s.queues?.length} queues, device has ${this.queues.length}`,
-      );
-    }
-    if (!Number.isInteger(s.isr) || s.isr < 0 || s.isr > 3) {
-      throw new RangeError("Cannot restore device: bad isr");
-    }
-    if (!Number.isInteger(s.configGeneration) || s.configGeneration < 0) {
-      throw new RangeError("Cannot restore device: bad config generation");
-    }
     const before = this.queues.map((q) => q.save());
     try {
-      s.queues.forEach((qs, i) => this.queues[i]!.restore(qs, this.mem));
+      s.queues.forEach((qs, i) => Object.assign(this.queues[i]!, qs));
       if (s.backend !== undefined) this.backend.restoreState?.(s.backend);
     } catch (e) {
       before.forEach((qs, i) => Object.assign(this.queues[i]!, qs));

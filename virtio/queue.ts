@@ -79,6 +79,93 @@ export interface QueueState {
 
 const MAX_CHAIN_BYTES = 0x1_0000_0000;
 
+/**
+ * What a queue's rings are checked against: guest memory, or only its layout (a snapshot
+ * is validated before any memory exists).
+ */
+export interface RamMap {
+  /** Whether the whole range [addr, addr+len) lies in one RAM region. */
+  contains(addr: number, len: number): boolean;
+}
+
+/** A {@link RamMap} for a RAM layout (regions of `size` bytes at `gpa`). */
+export function layoutRamMap(layout: readonly { gpa: number; size: number }[]): RamMap {
+  return {
+    contains: (addr, len) =>
+      Number.isSafeInteger(addr) && addr >= 0 && Number.isSafeInteger(len) && len >= 0 &&
+      layout.some((r) => addr >= r.gpa && addr < r.gpa + r.size && len <= r.gpa + r.size - addr),
+  };
+}
+
+/**
+ * Why queue placement `q` cannot be used, or undefined when it can: size a power of two
+ * up to `maxSize`, rings aligned (16, 2, 4) and wholly inside RAM.
+ */
+export function queuePlacementError(
+  q: Pick<QueueState, "size" | "descAddr" | "availAddr" | "usedAddr">,
+  maxSize: number,
+  ram: RamMap,
+): string | undefined {
+  const n = q.size;
+  if (!isPow2(n) || n > maxSize) return `size ${n} is not a power of two <= ${maxSize}`;
+  if (q.descAddr % 16) return `descriptor table 0x${q.descAddr.toString(16)} not 16-aligned`;
+  if (q.availAddr % 2) return `avail ring 0x${q.availAddr.toString(16)} not 2-aligned`;
+  if (q.usedAddr % 4) return `used ring 0x${q.usedAddr.toString(16)} not 4-aligned`;
+  if (!ram.contains(q.descAddr, 16 * n)) return "descriptor table outside guest RAM";
+  if (!ram.contains(q.availAddr, 6 + 2 * n)) return "avail ring outside guest RAM";
+  if (!ram.contains(q.usedAddr, 6 + 8 * n)) return "used ring outside guest RAM";
+  return undefined;
+}
+
+/**
+ * Validates a saved queue (untrusted) for a queue of `maxSize`: every field checked the
+ * way the driver's register writes are, and a ready queue must lie in `ram`. Pure: returns
+ * the state to apply, or throws a RangeError saying what is wrong.
+ */
+export function checkQueueState(s: unknown, maxSize: number, ram: RamMap): QueueState {
+  const u16 = (v: unknown, name: string) => {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff) {
+      throw new RangeError(`Cannot restore queue: ${name} ${String(v)} is not a 16-bit index`);
+    }
+    return v;
+  };
+  const addr = (v: unknown, name: string) => {
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+      throw new RangeError(`Cannot restore queue: ${name} ${String(v)} is not an address`);
+    }
+    return v;
+  };
+  const bool = (v: unknown, name: string) => {
+    if (typeof v !== "boolean") {
+      throw new RangeError(`Cannot restore queue: ${name} is not a boolean`);
+    }
+    return v;
+  };
+  if (typeof s !== "object" || s === null) throw new RangeError("Cannot restore queue: no state");
+  const q = s as Record<keyof QueueState, unknown>;
+  if (!isPow2(q.size as number) || (q.size as number) > maxSize) {
+    throw new RangeError(
+      `Cannot restore queue: size ${String(q.size)} is not a power of two <= ${maxSize}`,
+    );
+  }
+  const next: QueueState = {
+    size: q.size as number,
+    ready: bool(q.ready, "ready"),
+    descAddr: addr(q.descAddr, "descAddr"),
+    availAddr: addr(q.availAddr, "availAddr"),
+    usedAddr: addr(q.usedAddr, "usedAddr"),
+    nextAvail: u16(q.nextAvail, "nextAvail"),
+    nextUsed: u16(q.nextUsed, "nextUsed"),
+    signalledUsed: u16(q.signalledUsed, "signalledUsed"),
+    signalledUsedValid: bool(q.signalledUsedValid, "signalledUsedValid"),
+    eventIdx: bool(q.eventIdx, "eventIdx"),
+    indirect: bool(q.indirect, "indirect"),
+  };
+  const why = next.ready ? queuePlacementError(next, maxSize, ram) : undefined;
+  if (why) throw new RangeError(`Cannot restore queue: ${why}`);
+  return next;
+}
+
 function isPow2(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 }
@@ -145,18 +232,8 @@ export class Queue {
    * Why the queue cannot be used with `mem`, or undefined when it can: size a power of
    * two up to the max, rings aligned (16, 2, 4) and wholly inside guest RAM.
    */
-  invalidReason(mem: GuestMemory): string | undefined {
-    const n = this.size;
-    if (!isPow2(n) || n > this.maxSize) return `size ${n} is not a power of two <= ${this.maxSize}`;
-    if (this.descAddr % 16) {
-      return `descriptor table 0x${this.descAddr.toString(16)} not 16-aligned`;
-    }
-    if (this.availAddr % 2) return `avail ring 0x${this.availAddr.toString(16)} not 2-aligned`;
-    if (this.usedAddr % 4) return `used ring 0x${this.usedAddr.toString(16)} not 4-aligned`;
-    if (!mem.contains(this.descAddr, 16 * n)) return "descriptor table outside guest RAM";
-    if (!mem.contains(this.availAddr, 6 + 2 * n)) return "avail ring outside guest RAM";
-    if (!mem.contains(this.usedAddr, 6 + 8 * n)) return "used ring outside guest RAM";
-    return undefined;
+  invalidReason(mem: RamMap): string | undefined {
+    return queuePlacementError(this, this.maxSize, mem);
   }
 
   /** The driver's avail.idx. */
@@ -325,51 +402,8 @@ export class Queue {
    * Rebuilds the queue from saved state, which is untrusted: every field is checked the
    * way the driver's register writes are, and a ready queue must be valid in `mem`.
    */
-  restore(s: QueueState, mem: GuestMemory): void {
-    const u16 = (v: unknown, name: string) => {
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff) {
-        throw new RangeError(`Cannot restore queue: ${name} ${String(v)} is not a 16-bit index`);
-      }
-      return v;
-    };
-    const addr = (v: unknown, name: string) => {
-      if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
-        throw new RangeError(`Cannot restore queue: ${name} ${String(v)} is not an address`);
-      }
-      return v;
-    };
-    const bool = (v: unknown, name: string) => {
-      if (typeof v !== "boolean") {
-        throw new RangeError(`Cannot restore queue: ${name} is not a boolean`);
-      }
-      return v;
-    };
-    if (typeof s !== "object" || s === null) throw new RangeError("Cannot restore queue: no state");
-    if (!isPow2(s.size) || s.size > this.maxSize) {
-      throw new RangeError(
-        `Cannot restore queue: size ${s.size} is not a power of two <= ${this.maxSize}`,
-      );
-    }
-    const next: QueueState = {
-      size: s.size,
-      ready: bool(s.ready, "ready"),
-      descAddr: addr(s.descAddr, "descAddr"),
-      availAddr: addr(s.availAddr, "availAddr"),
-      usedAddr: addr(s.usedAddr, "usedAddr"),
-      nextAvail: u16(s.nextAvail, "nextAvail"),
-      nextUsed: u16(s.nextUsed, "nextUsed"),
-      signalledUsed: u16(s.signalledUsed, "signalledUsed"),
-      signalledUsedValid: bool(s.signalledUsedValid, "signalledUsedValid"),
-      eventIdx: bool(s.eventIdx, "eventIdx"),
-      indirect: bool(s.indirect, "indirect"),
-    };
-    const saved = this.save();
-    Object.assign(this, next);
-    const why = next.ready ? this.invalidReason(mem) : undefined;
-    if (why) {
-      Object.assign(this, saved);
-      throw new RangeError(`Cannot restore queue: ${why}`);
-    }
+  restore(s: QueueState, mem: RamMap): void {
+    Object.assign(this, checkQueueState(s, this.maxSize, mem));
   }
 }
 

@@ -54,6 +54,64 @@ export function defaultMac(i: number): string {
   return `52:54:00:12:34:${(0x56 + i).toString(16).padStart(2, "0")}`;
 }
 
+/** One virtio device a config asks for, in window order. */
+export type PlannedVirtio =
+  | { name: string; kind: "disk"; index: number; disk: VmConfig["disks"][number] }
+  | { name: string; kind: "net"; index: number; net: VmConfig["nets"][number] }
+  | { name: string; kind: "rng" }
+  | { name: string; kind: "console" }
+  | { name: string; kind: "vsock"; vsock: NonNullable<VmConfig["vsock"]> };
+
+/**
+ * The virtio devices of `cfg` in window order ("disk0".., "net0".., "rng", "console",
+ * "vsock"): the one list both {@link attachDevices} and snapshot validation follow.
+ */
+export function planVirtio(cfg: VmConfig): PlannedVirtio[] {
+  const plan: PlannedVirtio[] = [];
+  cfg.disks.forEach((disk, index) =>
+    plan.push({ name: `disk${index}`, kind: "disk", index, disk })
+  );
+  cfg.nets.forEach((net, index) => plan.push({ name: `net${index}`, kind: "net", index, net }));
+  if (cfg.rng) plan.push({ name: "rng", kind: "rng" });
+  if (cfg.console === "virtio") plan.push({ name: "console", kind: "console" });
+  if (cfg.vsock) plan.push({ name: "vsock", kind: "vsock", vsock: cfg.vsock });
+  return plan;
+}
+
+/**
+ * The device model `p` describes over inert host sides (an empty disk of the configured
+ * mode, a TAP that never has frames, a vsock host that refuses): the same features, queues
+ * and state checks as the real one, with no host resource opened. Snapshot restore runs
+ * the saved state through these before it touches anything.
+ */
+export function shadowBackend(p: PlannedVirtio): VirtioBackend {
+  switch (p.kind) {
+    case "disk": {
+      const none = () => Promise.reject(new Error("shadow disk"));
+      const disk: DiskImage = {
+        size: 0,
+        readOnly: p.disk.readOnly ?? false,
+        read: none,
+        write: none,
+        flush: none,
+        discard: none,
+        writeZeroes: none,
+      };
+      return new BlockDevice(disk, { id: p.disk.id ?? p.name });
+    }
+    case "net":
+      return new NetDevice({ read: () => 0, write: () => false, setOffload: () => {} }, {
+        mac: p.net.mac ?? defaultMac(p.index),
+      });
+    case "rng":
+      return new RngDevice();
+    case "console":
+      return new ConsoleDevice({ output: () => {} });
+    case "vsock":
+      return new VsockDevice({ cid: p.vsock.cid, host: { connect: () => Promise.resolve(null) } });
+  }
+}
+
 /** Opens the backends named in `cfg` and attaches every device to `m`. */
 export async function attachDevices(
   m: Machine,
@@ -79,38 +137,54 @@ export async function attachDevices(
     devices.announce.push(`virtio_mmio.device=4K@0x${base.toString(16)}:${gsi}`);
   };
   m.pio.register(0x60, 5, i8042, "i8042");
-  for (const [i, d] of cfg.disks.entries()) {
-    let disk: DiskImage | undefined = io.diskImages?.[i];
-    if (!disk) {
-      const file = FileDisk.open(d.path, { readOnly: d.readOnly ?? false });
-      m.onClose(() => file.close());
-      disk = file;
+  for (const p of planVirtio(cfg)) {
+    switch (p.kind) {
+      case "disk": {
+        let disk: DiskImage | undefined = io.diskImages?.[p.index];
+        if (!disk) {
+          const file = FileDisk.open(p.disk.path, { readOnly: p.disk.readOnly ?? false });
+          m.onClose(() => file.close());
+          disk = file;
+        }
+        add(
+          p.name,
+          new BlockDevice(disk, {
+            id: p.disk.id ?? p.name,
+            ...(io.log ? { onError: io.log } : {}),
+          }),
+        );
+        break;
+      }
+      case "net": {
+        const tap = Tap.open(p.net.tap);
+        m.onClose(() => tap.close());
+        const net = new NetDevice(tap, { mac: p.net.mac ?? defaultMac(p.index) });
+        add(p.name, net);
+        m.events.watch(tap.fd, () => net.backendReadable(), { passive: true });
+        break;
+      }
+      case "rng":
+        add(p.name, new RngDevice());
+        break;
+      case "console":
+        devices.console = new ConsoleDevice({
+          output: io.consoleOutput ?? ((b) => Deno.stdout.writeSync(b)),
+        });
+        add(p.name, devices.console);
+        break;
+      case "vsock": {
+        const host = new UnixVsockHost(p.vsock.path);
+        const vsock = new VsockDevice({
+          cid: p.vsock.cid,
+          host,
+          ...(io.log ? { log: io.log } : {}),
+        });
+        add(p.name, vsock);
+        m.onClose(() => host.close());
+        await host.listen(vsock);
+        break;
+      }
     }
-    add(
-      `disk${i}`,
-      new BlockDevice(disk, { id: d.id ?? `disk${i}`, ...(io.log ? { onError: io.log } : {}) }),
-    );
-  }
-  for (const [i, n] of cfg.nets.entries()) {
-    const tap = Tap.open(n.tap);
-    m.onClose(() => tap.close());
-    const net = new NetDevice(tap, { mac: n.mac ?? defaultMac(i) });
-    add(`net${i}`, net);
-    m.events.watch(tap.fd, () => net.backendReadable(), { passive: true });
-  }
-  if (cfg.rng) add("rng", new RngDevice());
-  if (cfg.console === "virtio") {
-    devices.console = new ConsoleDevice({
-      output: io.consoleOutput ?? ((b) => Deno.stdout.writeSync(b)),
-    });
-    add("console", devices.console);
-  }
-  if (cfg.vsock) {
-    const host = new UnixVsockHost(cfg.vsock.path);
-    const vsock = new VsockDevice({ cid: cfg.vsock.cid, host, ...(io.log ? { log: io.log } : {}) });
-    add("vsock", vsock);
-    m.onClose(() => host.close());
-    await host.listen(vsock);
   }
   return devices;
 }

@@ -1,17 +1,21 @@
 /**
- * What a snapshot's state file holds, and the check of its top-level shape (the parts are
- * validated where they are used).
+ * What a snapshot's state file holds, and its validation: the whole state is checked
+ * ({@link validateSnapshot}) before a restore touches any host resource.
  *
  * @module
  */
 
-import type { I8042State } from "../devices/i8042.ts";
-import type { UartState } from "../devices/uart.ts";
+import { MMIO_GAP_END, MMIO_GAP_START } from "../boot/x86.ts";
+import { I8042, type I8042State } from "../devices/i8042.ts";
+import { Uart, type UartState } from "../devices/uart.ts";
 import { SnapshotError } from "../snapshot/format.ts";
 import { MAX_RANGES, type MemoryLayer, PAGE } from "../snapshot/memory_file.ts";
-import type { VcpuState } from "../snapshot/vcpu_state.ts";
-import type { MmioState } from "../transports/mmio.ts";
-import type { VmConfig } from "./config.ts";
+import { validateVcpuState, type VcpuState } from "../snapshot/vcpu_state.ts";
+import { checkMmioRegisters, type MmioState } from "../transports/mmio.ts";
+import { checkVirtioState, offeredFeatures } from "../virtio/device.ts";
+import { layoutRamMap } from "../virtio/queue.ts";
+import { checkDiskFiles, parseConfig, type VmConfig } from "./config.ts";
+import { planVirtio, shadowBackend } from "./devices_setup.ts";
 
 /** The state file's name in a snapshot directory. */
 export const STATE_FILE = "state.bin";
@@ -95,4 +99,178 @@ export function checkState(x: unknown): SnapshotState {
     }
   }
   return s;
+}
+
+/** A snapshot checked whole, before any host resource is touched. */
+export interface ValidatedSnapshot {
+  state: SnapshotState;
+  /** The saved config, with the caller's disk and TAP overrides applied. */
+  config: VmConfig;
+  vcpus: VcpuState[];
+  /** The memory layers, as absolute paths inside the snapshot directory. */
+  layers: MemoryLayer[];
+}
+
+/** Caller overrides of a restore (trusted: they come from the caller, not the file). */
+export interface SnapshotOverrides {
+  /** Disk paths instead of the saved ones (same order and count). */
+  disks?: string[];
+  /** TAP names instead of the saved ones (same order and count). */
+  taps?: string[];
+  /** Disk images given in memory: the saved disk paths are then not opened. */
+  diskImages?: boolean;
+}
+
+/** A memory layer's file: a plain name inside the snapshot directory. */
+const LAYER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Checks a decoded snapshot state whole: its shape, the saved config (a bad one is a
+ * {@link SnapshotError}, not a usage error), the RAM layout (aligned, sorted, disjoint, out
+ * of the MMIO gap, no more than the config's memory, device windows clear of RAM), every
+ * vCPU, the UART, the i8042 and each virtio device (transport registers, core state and
+ * the device model's own part, on inert copies of the models), the disk files, and the
+ * memory layers (plain names that resolve inside `dir`, regular files of the right size).
+ * Nothing is opened for writing, bound or mapped: every refusal is a SnapshotError.
+ */
+export async function validateSnapshot(
+  raw: unknown,
+  dir: string,
+  overrides: SnapshotOverrides = {},
+): Promise<ValidatedSnapshot> {
+  const bad = (what: string): never => {
+    throw new SnapshotError(`Cannot restore ${dir}: ${what}`);
+  };
+  const s = checkState(raw);
+  let cfg: VmConfig;
+  try {
+    cfg = parseConfig(s.config);
+  } catch (e) {
+    return bad(`the saved config is invalid (${msg(e)})`);
+  }
+  if (overrides.disks) {
+    if (overrides.disks.length !== cfg.disks.length) {
+      bad(`${overrides.disks.length} disk overrides for ${cfg.disks.length} disks`);
+    }
+    cfg.disks = cfg.disks.map((d, i) => ({ ...d, path: overrides.disks![i]! }));
+  }
+  if (overrides.taps) {
+    if (overrides.taps.length !== cfg.nets.length) {
+      bad(`${overrides.taps.length} TAP overrides for ${cfg.nets.length} nets`);
+    }
+    cfg.nets = cfg.nets.map((n, i) => ({ ...n, tap: overrides.taps![i]! }));
+  }
+
+  // The machine section must describe a machine this config can have.
+  const ram = s.machine.ram;
+  if (s.machine.vcpus !== cfg.vcpus) {
+    bad(`the machine has ${s.machine.vcpus} vCPUs, its config ${cfg.vcpus}`);
+  }
+  let total = 0;
+  for (const [i, r] of ram.entries()) {
+    if (r.gpa < 0) bad(`RAM region ${i} starts below 0`);
+    const prev = ram[i - 1];
+    if (prev && prev.gpa + prev.size > r.gpa) {
+      bad(`RAM regions ${i - 1} and ${i} overlap or are out of order`);
+    }
+    if (r.gpa < MMIO_GAP_END && r.gpa + r.size > MMIO_GAP_START) {
+      bad(`RAM region ${i} lies in the MMIO gap`);
+    }
+    total += r.size;
+  }
+  if (total > cfg.memMiB * 1024 * 1024) {
+    bad(`the machine has ${total} bytes of RAM, its config ${cfg.memMiB} MiB`);
+  }
+  if (s.memory.size !== total) bad(`memory section of ${s.memory.size} bytes for ${total} of RAM`);
+  const plan = planVirtio(cfg);
+  const windows = { start: s.machine.mmioBase, end: s.machine.mmioBase + plan.length * 0x1000 };
+  if (windows.end > MMIO_GAP_END) bad("the device windows end above 4 GiB");
+  if (ram.some((r) => r.gpa < windows.end && windows.start < r.gpa + r.size)) {
+    bad("the device windows overlap RAM");
+  }
+
+  const vcpus = s.vcpus.map((v, i) => {
+    try {
+      return validateVcpuState(v, i);
+    } catch (e) {
+      return bad(msg(e));
+    }
+  });
+  const check = (what: string, f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      bad(`${what}: ${msg(e)}`);
+    }
+  };
+  check(
+    "UART",
+    () =>
+      new Uart(Uart.createState(), { output: () => {}, interrupt: { trigger() {} } }).restore(
+        s.devices.uart,
+      ),
+  );
+  check("i8042", () => new I8042({ onReset: () => {} }).restore(s.devices.i8042));
+  const names = plan.map((p) => p.name), saved = s.devices.virtio.map((d) => d?.name);
+  if (names.join(",") !== saved.join(",")) {
+    bad(`devices [${saved}] in the snapshot, [${names}] configured`);
+  }
+  const map = layoutRamMap(ram);
+  for (const [i, p] of plan.entries()) {
+    check(p.name, () => {
+      const shadow = shadowBackend(p);
+      const st = s.devices.virtio[i]!.state;
+      checkMmioRegisters(st, shadow.queueMaxSizes.length);
+      const core = checkVirtioState(st?.device, {
+        deviceType: shadow.deviceType,
+        offered: offeredFeatures(shadow.features, false),
+        queueMaxSizes: shadow.queueMaxSizes,
+      }, map);
+      if (core.backend !== undefined) shadow.restoreState?.(core.backend);
+    });
+  }
+
+  if (!overrides.diskImages) {
+    try {
+      await checkDiskFiles(cfg.disks);
+    } catch (e) {
+      bad(msg(e));
+    }
+  }
+
+  let real: string;
+  try {
+    real = await Deno.realPath(dir);
+  } catch (e) {
+    return bad(msg(e));
+  }
+  const layers: MemoryLayer[] = [];
+  for (const l of s.memory.layers) {
+    if (!LAYER_NAME.test(l.file)) {
+      bad(
+        `memory layer ${
+          JSON.stringify(l.file.slice(0, 80))
+        } is not a file name in the snapshot directory`,
+      );
+    }
+    const path = `${real}/${l.file}`;
+    let info: Deno.FileInfo, where: string;
+    try {
+      where = await Deno.realPath(path);
+      info = await Deno.stat(where);
+    } catch {
+      return bad(`memory file ${l.file} is missing`);
+    }
+    if (!where.startsWith(`${real}/`)) {
+      bad(`memory file ${l.file} leads out of the snapshot directory`);
+    }
+    if (!info.isFile) bad(`memory file ${l.file} is not a regular file`);
+    if (info.size !== total) {
+      bad(`memory file ${l.file} is ${info.size} bytes, the snapshot needs ${total}`);
+    }
+    layers.push({ ...l, file: path });
+  }
+  return { state: s, config: cfg, vcpus, layers };
 }

@@ -10,7 +10,7 @@
 import type { DiskImage } from "../devices/block.ts";
 import { IRQCHIP, type Vcpu } from "@denovm/deno-kvm-ffi";
 import { decodeState, encodeState, SnapshotError, writeAtomic } from "../snapshot/format.ts";
-import { validateVcpuState, type VcpuState } from "../snapshot/vcpu_state.ts";
+import type { VcpuState } from "../snapshot/vcpu_state.ts";
 import {
   applyDiffs,
   DIFF_FILE,
@@ -18,10 +18,11 @@ import {
   MEMORY_FILE,
   type MemoryLayer,
   PAGE,
+  placeLayer,
   writeDiff,
   writeMemory,
 } from "../snapshot/memory_file.ts";
-import { checkState, type SnapshotState, STATE_FILE } from "./snapshot_state.ts";
+import { type SnapshotState, STATE_FILE, validateSnapshot } from "./snapshot_state.ts";
 import { defaultConfig, parseConfig, type VmConfig } from "./config.ts";
 import { DEMO_GUEST } from "../guest/demo_guest.ts";
 import { attachDevices, type Devices, VIRTIO_MMIO_BASE } from "./devices_setup.ts";
@@ -435,19 +436,25 @@ export class Vmm {
     const abs = await Deno.realPath(dir);
     const dirty = this.#tracking ? this.#takeDirty() : undefined;
     if (opts.diff) {
+      // The earlier layers come along (hard links where possible): the directory holds
+      // everything a restore needs, and a restore reads nothing outside it.
+      const prev = this.#layers!;
+      const names = prev.map((_, i) => (i === 0 ? MEMORY_FILE : `${DIFF_FILE}.${i}`));
+      for (const [i, l] of prev.entries()) await placeLayer(l.file, `${abs}/${names[i]}`);
+      const name = `${DIFF_FILE}.${prev.length}`;
       const ranges = dirtyRanges(dirty!, m.memory.regions.map((r) => r.bytes.byteLength));
-      await writeDiff(`${dir}/${DIFF_FILE}`, m.memory.regions.map((r) => r.bytes), ranges, size);
-      state.memory.layers = [...this.#layers!, { file: DIFF_FILE, ranges }];
+      await writeDiff(`${abs}/${name}`, m.memory.regions.map((r) => r.bytes), ranges, size);
+      state.memory.layers = [
+        ...prev.map((l, i) => ({ ...l, file: names[i]! })),
+        { file: name, ranges },
+      ];
     } else {
-      await writeMemory(`${dir}/${MEMORY_FILE}`, m.memory.regions.map((r) => r.bytes));
+      await writeMemory(`${abs}/${MEMORY_FILE}`, m.memory.regions.map((r) => r.bytes));
       state.memory.layers = [{ file: MEMORY_FILE }];
     }
     await writeAtomic(`${dir}/${STATE_FILE}`, await encodeState(state));
-    // Later diffs build on this snapshot; earlier layers keep their absolute paths.
-    this.#layers = state.memory.layers.map((l) => ({
-      ...l,
-      file: l.file.startsWith("/") ? l.file : `${abs}/${l.file}`,
-    }));
+    // Later diffs build on this snapshot's layers.
+    this.#layers = state.memory.layers.map((l) => ({ ...l, file: `${abs}/${l.file}` }));
   }
 
   /** The pages dirtied since the last call: KVM's log (guest writes) or ours (devices). */
@@ -483,40 +490,13 @@ export class Vmm {
         `Cannot read snapshot ${dir}: ${e instanceof Error ? e.message : String(e)}`,
       );
     }
-    const s = checkState(await decodeState(raw));
-    const cfg = parseConfig(s.config);
-    if (opts.disks) {
-      if (opts.disks.length !== cfg.disks.length) {
-        throw new SnapshotError(
-          `Cannot restore: ${opts.disks.length} disk overrides for ${cfg.disks.length} disks`,
-        );
-      }
-      cfg.disks = cfg.disks.map((d, i) => ({ ...d, path: opts.disks![i]! }));
-    }
-    if (opts.taps) {
-      if (opts.taps.length !== cfg.nets.length) {
-        throw new SnapshotError(
-          `Cannot restore: ${opts.taps.length} TAP overrides for ${cfg.nets.length} nets`,
-        );
-      }
-      cfg.nets = cfg.nets.map((n, i) => ({ ...n, tap: opts.taps![i]! }));
-    }
-    const abs = await Deno.realPath(dir);
-    const layers = s.memory.layers.map((l) => ({
-      ...l,
-      file: l.file.startsWith("/") ? l.file : `${abs}/${l.file}`,
-    }));
-    const want = s.machine.ram.reduce((n, r) => n + r.size, 0);
-    for (const l of layers) {
-      const size = (await Deno.stat(l.file).catch(() => undefined))?.size;
-      if (size !== want || s.memory.size !== want) {
-        throw new SnapshotError(
-          `Cannot restore: memory file ${l.file} is ${
-            size ?? "missing"
-          } bytes, the snapshot needs ${want}`,
-        );
-      }
-    }
+    // Everything is checked before KVM, a disk, a TAP or the vsock path is touched.
+    const v = await validateSnapshot(await decodeState(raw), dir, {
+      ...(opts.disks ? { disks: opts.disks } : {}),
+      ...(opts.taps ? { taps: opts.taps } : {}),
+      diskImages: opts.diskImages !== undefined,
+    });
+    const { state: s, config: cfg, layers } = v;
     const vmm = await Vmm.#build(cfg, {
       ...opts,
       ram: s.machine.ram,
@@ -526,7 +506,7 @@ export class Vmm {
       await applyDiffs(vmm.machine.memory, layers.slice(1));
       if (vmm.#tracking) vmm.#takeDirty(); // start clean: memory equals the layers now
       vmm.#layers = layers;
-      await vmm.#apply(s);
+      await vmm.#apply(s, v.vcpus);
     } catch (e) {
       await vmm.stop();
       throw e instanceof SnapshotError
@@ -540,12 +520,12 @@ export class Vmm {
     return vmm;
   }
 
-  async #apply(s: SnapshotState): Promise<void> {
+  /** Applies a state {@link validateSnapshot} passed (the checks here are the last line). */
+  async #apply(s: SnapshotState, vcpus: VcpuState[]): Promise<void> {
     const m = this.machine;
-    if (s.vcpus.length !== m.vcpus.length) {
+    if (vcpus.length !== m.vcpus.length) {
       throw new SnapshotError("Cannot restore: vCPU count mismatch");
     }
-    const vcpus = s.vcpus.map((v, i) => validateVcpuState(v, i));
     const names = this.devices.virtio.map((d) => d.name);
     const saved = s.devices.virtio.map((d) => d.name);
     if (names.join(",") !== saved.join(",")) {
