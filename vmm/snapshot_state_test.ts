@@ -214,3 +214,28 @@ Deno.test("snapshot validation: every defect is a SnapshotError, and nothing is 
     await Deno.remove(f.dir, { recursive: true });
   }
 });
+
+Deno.test("Vmm.restore refuses a bad snapshot before it needs KVM; a bad config is no usage error", async () => {
+  // Issue 12 item 11: a bad config in state.bin came out as a ConfigError, which the CLI
+  // turns into a usage error (exit 2 and the usage text). And the checks now come first:
+  // this runs the same on a host with no /dev/kvm at all.
+  const f = await fixture();
+  try {
+    const { encodeState } = await import("../snapshot/format.ts");
+    const { Vmm } = await import("./vmm.ts");
+    const { ConfigError } = await import("./config.ts");
+    const s = copy(f.state);
+    (s.config as unknown as Record<string, unknown>).vcpus = "many";
+    await Deno.writeFile(`${f.snap}/state.bin`, await encodeState(s));
+    const e = await assertRejects(() => Vmm.restore(f.snap), SnapshotError);
+    assert(!(e instanceof ConfigError));
+    assert(e.message.includes("saved config is invalid"), e.message);
+    const t = copy(f.state);
+    t.memory.layers = [{ file: "../disk.img" }];
+    await Deno.writeFile(`${f.snap}/state.bin`, await encodeState(t));
+    await assertRejects(() => Vmm.restore(f.snap), SnapshotError, "not a file name");
+    assertEquals(await Deno.lstat(`${f.dir}/v.sock`).then(() => true, () => false), false);
+  } finally {
+    await Deno.remove(f.dir, { recursive: true });
+  }
+});
