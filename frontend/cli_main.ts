@@ -358,7 +358,7 @@ async function serveApi(path: string, opts: ApiOptions): Promise<number> {
  * guard is logged and the process (and every VM in it) keeps running; the guard that
  * should have caught it is the bug to fix.
  */
-function installLastDefence(): void {
+export function installLastDefence(): void {
   const say = (what: unknown) =>
     console.error(
       `denovm: error: internal error, kept running: ${

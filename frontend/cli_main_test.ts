@@ -1,4 +1,4 @@
-/** The CLI's argument checks (no VM is started, no KVM needed): issue 12, item 13. */
+/** The CLI: its argument checks (no VM is started, no KVM needed; issue 12, item 13) and its last line of defence. */
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { configFromArgs } from "./cli_main.ts";
@@ -57,4 +57,28 @@ Deno.test("cli args: disk files are checked before any VM exists (config errors,
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("last line of defence: an escaped rejection or exception is logged, the process lives on", async () => {
+  // Issue 12, systemic: whatever escapes every device guard must not end the process (and
+  // with it every VM it runs); it is logged as the bug it is.
+  const script = `
+    import { installLastDefence } from ${
+    JSON.stringify(new URL("./cli_main.ts", import.meta.url).href)
+  };
+    installLastDefence();
+    Promise.reject(new Error("escaped rejection"));
+    setTimeout(() => { throw new Error("escaped exception"); }, 0);
+    setTimeout(() => console.log("still alive"), 50);
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-check", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(new TextDecoder().decode(out.stdout).trim(), "still alive");
+  assertEquals(out.code, 0, stderr);
+  assert(stderr.includes("internal error, kept running: Error: escaped rejection"), stderr);
+  assert(stderr.includes("internal error, kept running: Error: escaped exception"), stderr);
 });

@@ -57,3 +57,62 @@ Deno.test({
     assert(e.message.includes("Timed out after 50 ms waiting for /nothing/"));
   },
 });
+
+Deno.test({
+  name:
+    "library: a ring the guest breaks raises device-error; the VM and the other devices live on",
+  async fn() {
+    // Issue 12, systemic: a broken queue becomes DEVICE_NEEDS_RESET + a config interrupt +
+    // a `device-error` event, never an exception out of the VMM.
+    const { LOW_RAM } = await import("../testing/kvm_guests.ts");
+    const { deadline } = await import("../testing/kvm_guests.ts");
+    const dir = await Deno.makeTempDir({ prefix: "denovm-deverr-" });
+    try {
+      await Deno.writeFile(`${dir}/d.img`, new Uint8Array(128 * 512));
+      await using vm = await Vmm.create({
+        disks: [{ path: `${dir}/d.img` }],
+        rng: true,
+        console: "none",
+      }, {
+        ram: LOW_RAM,
+        mmioBase: 0xd0000,
+        image: { bytes: await buildGuest("snap"), load: 0x1000 },
+      });
+      vm.machine.memory.writeU32(0x6004, 1_000_000);
+      const errors: string[] = [];
+      vm.events.addEventListener("device-error", (e) => errors.push((e as CustomEvent).detail));
+      vm.start();
+      const mem = vm.machine.memory;
+      await deadline(
+        (async () => {
+          while (mem.readU32(0x6000) < 2) await new Promise((r) => setTimeout(r, 5));
+        })(),
+        60_000,
+        "two iterations",
+      );
+      await vm.pause();
+      // The guest "corrupts" its rng ring: avail.idx a thousand entries ahead.
+      const rng = vm.devices.virtio.find((d) => d.name === "rng")!;
+      const q = rng.device.queues[0]!;
+      mem.writeU16(q.availAddr + 2, (q.nextAvail + 1000) & 0xffff);
+      vm.resume(); // the resume re-kicks the queue and finds the broken ring
+      await deadline(
+        (async () => {
+          while (errors.length === 0) await new Promise((r) => setTimeout(r, 5));
+        })(),
+        60_000,
+        "device-error",
+      );
+      assertStringIncludes(errors[0]!, "rng");
+      assertStringIncludes(errors[0]!.toLowerCase(), "needs reset");
+      assertEquals(rng.device.status & 0x40, 0x40, "DEVICE_NEEDS_RESET");
+      assertEquals(rng.device.isr & 2, 2, "a config interrupt");
+      const disk = vm.devices.virtio.find((d) => d.name === "disk0")!;
+      assertEquals(disk.device.status & 0x40, 0, "the disk is unaffected");
+      assertEquals(vm.state, "running");
+      await vm.stop();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
