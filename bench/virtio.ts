@@ -24,10 +24,10 @@ function chainsPerSecond(): number {
   const size = 256;
   const mem = GuestMemory.allocate([{ gpa: 0, size: 0x100000 }]);
   const q = new Queue(size);
-  q.descAddr = 0x10000;
-  q.availAddr = 0x20000;
-  q.usedAddr = 0x30000;
-  q.ready = true;
+  q.setAddress("descAddr", 0x10000);
+  q.setAddress("availAddr", 0x20000);
+  q.setAddress("usedAddr", 0x30000);
+  q.setReady(true);
   q.eventIdx = true;
   for (let i = 0; i < size; i++) {
     mem.writeU64(q.descAddr + 16 * i, 0x40000 + 64 * i);

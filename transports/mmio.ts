@@ -201,18 +201,14 @@ export class MmioTransport implements BusDevice {
         return;
       case REG.QUEUE_NUM:
         if (queueReg("QueueNum")) {
-          if (v === 0 || v > q!.maxSize || (v & (v - 1)) !== 0) {
-            this.#log(`Ignored QueueNum ${v}: not a power of two <= ${q!.maxSize}`);
-          } else q!.size = v;
+          const why = q!.setSize(v);
+          if (why) this.#log(`Ignored QueueNum ${v}: ${why}`);
         }
         return;
       case REG.QUEUE_READY:
         if (this.version !== 2) return this.#log("Ignored QueueReady on a legacy device");
-        if (v === 0 && q) {
-          q.ready = false;
-          return;
-        }
-        if (queueReg("QueueReady")) q!.ready = v === 1;
+        if (v === 0 && q) return q.setReady(false);
+        if (queueReg("QueueReady")) q!.setReady(v === 1);
         return;
       case REG.QUEUE_DESC_LOW:
       case REG.QUEUE_DESC_HIGH:
@@ -230,11 +226,9 @@ export class MmioTransport implements BusDevice {
         const high = (offset & 4) !== 0;
         const cur = q![field];
         const lo = cur % 0x1_0000_0000, hi = Math.floor(cur / 0x1_0000_0000);
-        // Addresses above 2^53 cannot be guest RAM; keep them unusable rather than wrong.
-        const newHi = high ? v : hi;
-        q![field] = newHi >= 0x20_0000
-          ? Number.MAX_SAFE_INTEGER
-          : newHi * 0x1_0000_0000 + (high ? lo : v);
+        // Beyond 2^53 the setter stores an address no RAM holds: unusable rather than wrong.
+        const why = q!.setAddress(field, (high ? v : hi) * 0x1_0000_0000 + (high ? lo : v));
+        if (why) this.#log(`Ignored queue address write: ${why}`);
         return;
       }
       case REG.QUEUE_NOTIFY:
@@ -257,7 +251,7 @@ export class MmioTransport implements BusDevice {
         if (this.version !== 1) return this.#log("Ignored QueuePFN on a modern device");
         if (!q) return this.#log(`Ignored QueuePFN: queue ${this.#queueSel} does not exist`);
         if (v === 0) {
-          q.ready = false;
+          q.setReady(false);
           this.#queuePfn.set(this.#queueSel, 0);
           return;
         }
@@ -278,10 +272,10 @@ export class MmioTransport implements BusDevice {
     const desc = pfn * this.#guestPageSize;
     const avail = desc + 16 * q.size;
     const used = Math.ceil((avail + 6 + 2 * q.size) / align) * align;
-    q.descAddr = desc;
-    q.availAddr = avail;
-    q.usedAddr = used;
-    q.ready = true;
+    const why = q.setAddress("descAddr", desc) ?? q.setAddress("availAddr", avail) ??
+      q.setAddress("usedAddr", used);
+    if (why) return this.#log(`Ignored QueuePFN ${pfn}: ${why}`);
+    q.setReady(true);
     this.#queuePfn.set(this.#queueSel, pfn);
   }
 

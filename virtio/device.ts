@@ -89,6 +89,28 @@ export interface VirtioState {
   backend?: unknown;
 }
 
+const ACK = STATUS.ACKNOWLEDGE, DRV = STATUS.DRIVER;
+
+/**
+ * The driver's side of the status handshake, as a table: from each status (FAILED and
+ * DEVICE_NEEDS_RESET aside) the one bit a driver may set next. Anything else is ignored
+ * (and logged); 0 resets from anywhere; FAILED may be set at any time; FEATURES_OK may be
+ * refused (the bit stays clear for the driver's re-read) and DRIVER_OK activates.
+ */
+export const STATUS_STEPS: {
+  readonly modern: ReadonlyMap<number, number>;
+  readonly legacy: ReadonlyMap<number, number>;
+} = {
+  modern: new Map([
+    [0, ACK],
+    [ACK, DRV],
+    [ACK | DRV, STATUS.FEATURES_OK],
+    [ACK | DRV | STATUS.FEATURES_OK, STATUS.DRIVER_OK],
+  ]),
+  // The legacy interface has no FEATURES_OK: features are final at DRIVER_OK.
+  legacy: new Map([[0, ACK], [ACK, DRV], [ACK | DRV, STATUS.DRIVER_OK]]),
+};
+
 /** The features a device around a backend with `features` offers. */
 export function offeredFeatures(features: bigint, legacy: boolean): bigint {
   return legacy ? features & 0xffff_ffffn & ~bit(F.VERSION_1) : features | bit(F.VERSION_1);
@@ -361,14 +383,9 @@ export class VirtioDevice {
     }
   }
 
-  /** The single status bit the driver may add next. */
+  /** The single status bit the driver may add next ({@link STATUS_STEPS}), or 0. */
   #nextStep(s: number): number {
-    if (s === 0) return STATUS.ACKNOWLEDGE;
-    if (s === STATUS.ACKNOWLEDGE) return STATUS.DRIVER;
-    const ackDrv = STATUS.ACKNOWLEDGE | STATUS.DRIVER;
-    if (s === ackDrv) return this.legacy ? STATUS.DRIVER_OK : STATUS.FEATURES_OK;
-    if (!this.legacy && s === (ackDrv | STATUS.FEATURES_OK)) return STATUS.DRIVER_OK;
-    return 0;
+    return (this.legacy ? STATUS_STEPS.legacy : STATUS_STEPS.modern).get(s) ?? 0;
   }
 
   #activate(): void {
@@ -556,14 +573,9 @@ export class VirtioDevice {
       queueMaxSizes: this.queues.map((q) => q.maxSize),
     }, this.mem);
     const features = BigInt("0x" + s.driverFeatures);
-    const before = this.queues.map((q) => q.save());
-    try {
-      s.queues.forEach((qs, i) => Object.assign(this.queues[i]!, qs));
-      if (s.backend !== undefined) this.backend.restoreState?.(s.backend);
-    } catch (e) {
-      before.forEach((qs, i) => Object.assign(this.queues[i]!, qs));
-      throw e;
-    }
+    // The backend checks its part before changing anything; the queues were checked above.
+    if (s.backend !== undefined) this.backend.restoreState?.(s.backend);
+    s.queues.forEach((qs, i) => this.queues[i]!.restore(qs, this.mem));
     this.#status = s.status;
     this.#driverFeatures = features;
     this.#isr = s.isr;

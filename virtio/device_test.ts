@@ -6,6 +6,7 @@ import type { MmioDriver, VirtqueueDriver } from "../testing/driver.ts";
 import { harness } from "../testing/setup.ts";
 import { REG } from "../transports/mmio.ts";
 import { bit, F, ISR, STATUS } from "./constants.ts";
+import { STATUS_STEPS } from "./device.ts";
 
 const ACK = STATUS.ACKNOWLEDGE,
   DRV = STATUS.DRIVER,
@@ -384,4 +385,71 @@ Deno.test("restore() refuses a wrong device type, unoffered features and bad que
     RangeError,
     "dummy",
   );
+});
+
+Deno.test("status table: every write from every reachable status obeys the table (modern and legacy)", () => {
+  // Exhaustive: breadth-first over the statuses a driver can reach by writes, then all 256
+  // byte values from each. A write is 0 (reset), or keeps every bit and adds at most the
+  // table's next step plus FAILED; FEATURES_OK only with features the device accepts.
+  for (const legacy of [false, true]) {
+    const steps = legacy ? STATUS_STEPS.legacy : STATUS_STEPS.modern;
+    const reach = (path: number[]) => {
+      const h = harness(new DummyDevice({}), { legacy });
+      for (const v of path) {
+        h.driver.writeReg(REG.STATUS, v);
+        if (!legacy && (h.device.status & 0x0f) === (ACK | DRV)) {
+          // Features the device accepts (VERSION_1, bit 32), so FEATURES_OK can be taken.
+          h.driver.writeReg(REG.DRIVER_FEATURES_SEL, 1);
+          h.driver.writeReg(REG.DRIVER_FEATURES, 1);
+        }
+      }
+      return h;
+    };
+    const seen = new Map<number, number[]>([[0, []]]);
+    const todo = [0];
+    let writes = 0;
+    while (todo.length) {
+      const s = todo.shift()!;
+      const path = seen.get(s)!;
+      for (let v = 0; v < 256; v++) {
+        const h = reach(path);
+        assertEquals(h.device.status, s, `replay of ${path}`);
+        h.driver.writeReg(REG.STATUS, v);
+        writes++;
+        const r = h.device.status;
+        const where = `${legacy ? "legacy" : "modern"} 0x${s.toString(16)} + write 0x${
+          v.toString(16)
+        } -> 0x${r.toString(16)}`;
+        if (v === 0) {
+          assertEquals(r, 0, where);
+          continue;
+        }
+        assertEquals(r & s, s, `${where}: a bit was cleared`);
+        const added = r & ~s;
+        const base = s & ~STATUS.FAILED & ~STATUS.DEVICE_NEEDS_RESET;
+        const next = s & STATUS.FAILED ? 0 : steps.get(base) ?? 0;
+        assertEquals(added & ~(next | STATUS.FAILED), 0, `${where}: more than the next step`);
+        if (added & next) {
+          assertEquals(v & ~r & ~STATUS.DEVICE_NEEDS_RESET, 0, `${where}: a step lost a bit`);
+        }
+        if (v === (s | next) && next) assertEquals(added, next, `${where}: the step was refused`);
+        if (!seen.has(r)) {
+          seen.set(r, [...path, v]);
+          todo.push(r);
+        }
+      }
+    }
+    // The handshake's states, each with and without FAILED, and nothing else.
+    const states = [
+      ...steps.keys(),
+      [...steps.keys()].reduce((a, b) => a | b) | [...steps.values()].at(-1)!,
+    ];
+    const expect = new Set(states.flatMap((k) => [k, k | STATUS.FAILED]));
+    assertEquals(
+      new Set(seen.keys()),
+      expect,
+      `${legacy ? "legacy" : "modern"} reachable statuses`,
+    );
+    assert(writes >= 256 * expect.size);
+  }
 });

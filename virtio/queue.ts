@@ -97,6 +97,29 @@ export function layoutRamMap(layout: readonly { gpa: number; size: number }[]): 
   };
 }
 
+/** The rings of a split virtqueue, with the alignment the spec requires of each. */
+export const RING_ALIGN = { descAddr: 16, availAddr: 2, usedAddr: 4 } as const;
+/** One of a queue's ring addresses. */
+export type RingField = keyof typeof RING_ALIGN;
+/** Where a queue address the guest set beyond 2^53 goes: aligned, never guest RAM. */
+export const UNUSABLE_RING_ADDR = 2 ** 53 - 4096;
+
+/** Why `n` cannot be a queue's size (QueueNum), or undefined when it can. */
+export function queueSizeProblem(n: unknown, maxSize: number): string | undefined {
+  return isPow2(n as number) && (n as number) <= maxSize
+    ? undefined
+    : `size ${String(n)} is not a power of two <= ${maxSize}`;
+}
+
+/** Why `addr` cannot be the address of ring `field`, or undefined when it can. */
+export function ringAddrProblem(field: RingField, addr: unknown): string | undefined {
+  if (typeof addr !== "number" || !Number.isSafeInteger(addr) || addr < 0) {
+    return `${field} ${String(addr)} is not an address`;
+  }
+  const a = RING_ALIGN[field];
+  return addr % a ? `${field} 0x${addr.toString(16)} is not ${a}-aligned` : undefined;
+}
+
 /**
  * Why queue placement `q` cannot be used, or undefined when it can: size a power of two
  * up to `maxSize`, rings aligned (16, 2, 4) and wholly inside RAM.
@@ -107,10 +130,9 @@ export function queuePlacementError(
   ram: RamMap,
 ): string | undefined {
   const n = q.size;
-  if (!isPow2(n) || n > maxSize) return `size ${n} is not a power of two <= ${maxSize}`;
-  if (q.descAddr % 16) return `descriptor table 0x${q.descAddr.toString(16)} not 16-aligned`;
-  if (q.availAddr % 2) return `avail ring 0x${q.availAddr.toString(16)} not 2-aligned`;
-  if (q.usedAddr % 4) return `used ring 0x${q.usedAddr.toString(16)} not 4-aligned`;
+  const bad = queueSizeProblem(n, maxSize) ?? ringAddrProblem("descAddr", q.descAddr) ??
+    ringAddrProblem("availAddr", q.availAddr) ?? ringAddrProblem("usedAddr", q.usedAddr);
+  if (bad) return bad;
   if (!ram.contains(q.descAddr, 16 * n)) return "descriptor table outside guest RAM";
   if (!ram.contains(q.availAddr, 6 + 2 * n)) return "avail ring outside guest RAM";
   if (!ram.contains(q.usedAddr, 6 + 8 * n)) return "used ring outside guest RAM";
@@ -129,11 +151,11 @@ export function checkQueueState(s: unknown, maxSize: number, ram: RamMap): Queue
     }
     return v;
   };
-  const addr = (v: unknown, name: string) => {
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
-      throw new RangeError(`Cannot restore queue: ${name} ${String(v)} is not an address`);
-    }
-    return v;
+  // The same checks as the driver's register writes (Queue.setSize, Queue.setAddress).
+  const addr = (v: unknown, name: RingField) => {
+    const why = ringAddrProblem(name, v);
+    if (why) throw new RangeError(`Cannot restore queue: ${why}`);
+    return v as number;
   };
   const bool = (v: unknown, name: string) => {
     if (typeof v !== "boolean") {
@@ -143,11 +165,8 @@ export function checkQueueState(s: unknown, maxSize: number, ram: RamMap): Queue
   };
   if (typeof s !== "object" || s === null) throw new RangeError("Cannot restore queue: no state");
   const q = s as Record<keyof QueueState, unknown>;
-  if (!isPow2(q.size as number) || (q.size as number) > maxSize) {
-    throw new RangeError(
-      `Cannot restore queue: size ${String(q.size)} is not a power of two <= ${maxSize}`,
-    );
-  }
+  const sizeWhy = queueSizeProblem(q.size, maxSize);
+  if (sizeWhy) throw new RangeError(`Cannot restore queue: ${sizeWhy}`);
   const next: QueueState = {
     size: q.size as number,
     ready: bool(q.ready, "ready"),
@@ -177,23 +196,19 @@ function isPow2(n: number): boolean {
  * ```ts
  * import { Queue } from "./queue.ts";
  * const q = new Queue(256);
- * q.size = 16; // the driver's QueueNum
+ * q.setSize(16); // the driver's QueueNum
  * console.assert(q.save().size === 16);
+ * console.assert(q.setSize(24) !== undefined); // refused: not a power of two
  * ```
  */
 export class Queue {
   /** The largest size the device allows (QueueNumMax). */
   readonly maxSize: number;
-  /** Negotiated size: a power of two up to maxSize (QueueNum). */
-  size: number;
-  /** Whether the driver enabled the queue. */
-  ready = false;
-  /** Guest-physical address of the descriptor table (16-byte aligned). */
-  descAddr = 0;
-  /** Guest-physical address of the avail (driver) ring (2-byte aligned). */
-  availAddr = 0;
-  /** Guest-physical address of the used (device) ring (4-byte aligned). */
-  usedAddr = 0;
+  #size: number;
+  #ready = false;
+  #descAddr = 0;
+  #availAddr = 0;
+  #usedAddr = 0;
   /** Next avail ring entry the device will read (free-running 16-bit). */
   nextAvail = 0;
   /** Next used ring entry the device will write (free-running 16-bit). */
@@ -215,14 +230,66 @@ export class Queue {
       );
     }
     this.maxSize = maxSize;
-    this.size = maxSize;
+    this.#size = maxSize;
+  }
+
+  /** Negotiated size: a power of two up to maxSize (QueueNum). */
+  get size(): number {
+    return this.#size;
+  }
+  /** Whether the driver enabled the queue. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+  /** Guest-physical address of the descriptor table (16-byte aligned). */
+  get descAddr(): number {
+    return this.#descAddr;
+  }
+  /** Guest-physical address of the avail (driver) ring (2-byte aligned). */
+  get availAddr(): number {
+    return this.#availAddr;
+  }
+  /** Guest-physical address of the used (device) ring (4-byte aligned). */
+  get usedAddr(): number {
+    return this.#usedAddr;
+  }
+
+  /**
+   * QueueNum: sets the size unless it is not a power of two up to {@link maxSize}; returns
+   * why it was refused (the size is then unchanged), or undefined.
+   */
+  setSize(n: number): string | undefined {
+    const why = queueSizeProblem(n, this.maxSize);
+    if (!why) this.#size = n;
+    return why;
+  }
+
+  /**
+   * Sets a ring address unless it is misaligned (16, 2, 4 bytes); returns why it was
+   * refused (the address is then unchanged), or undefined. An address beyond 2^53 (a
+   * guest can write one in two halves) becomes {@link UNUSABLE_RING_ADDR}, which no RAM
+   * contains: the queue then fails at activation instead of using a wrong address.
+   */
+  setAddress(field: RingField, addr: number): string | undefined {
+    if (Number.isInteger(addr) && addr > Number.MAX_SAFE_INTEGER) addr = UNUSABLE_RING_ADDR;
+    const why = ringAddrProblem(field, addr);
+    if (why) return why;
+    if (field === "descAddr") this.#descAddr = addr;
+    else if (field === "availAddr") this.#availAddr = addr;
+    else this.#usedAddr = addr;
+    return undefined;
+  }
+
+  /** QueueReady (or a legacy QueuePFN): the driver enables or disables the queue. */
+  setReady(ready: boolean): void {
+    this.#ready = ready;
   }
 
   /** Back to the reset state (size = max, not ready, zero addresses and indices). */
   reset(): void {
-    this.size = this.maxSize;
-    this.ready = false;
-    this.descAddr = this.availAddr = this.usedAddr = 0;
+    this.#size = this.maxSize;
+    this.#ready = false;
+    this.#descAddr = this.#availAddr = this.#usedAddr = 0;
     this.nextAvail = this.nextUsed = this.signalledUsed = 0;
     this.signalledUsedValid = false;
     this.eventIdx = this.indirect = false;
@@ -238,15 +305,15 @@ export class Queue {
 
   /** The driver's avail.idx. */
   availIdx(mem: GuestMemory): number {
-    return mem.loadU16Atomic(this.availAddr + 2);
+    return mem.loadU16Atomic(this.#availAddr + 2);
   }
 
   /** How many chains are waiting; throws QueueError when the driver claims more than size. */
   pending(mem: GuestMemory): number {
     const n = wrap16(this.availIdx(mem) - this.nextAvail);
-    if (n > this.size) {
+    if (n > this.#size) {
       throw new QueueError(
-        `avail index is ${n} entries ahead of the device, more than the size ${this.size}`,
+        `avail index is ${n} entries ahead of the device, more than the size ${this.#size}`,
       );
     }
     return n;
@@ -258,11 +325,11 @@ export class Queue {
    */
   pop(mem: GuestMemory): DescriptorChain | null {
     if (this.pending(mem) === 0) return null;
-    const slot = this.nextAvail & (this.size - 1);
-    const head = mem.readU16(this.availAddr + 4 + 2 * slot);
-    if (head >= this.size) {
+    const slot = this.nextAvail & (this.#size - 1);
+    const head = mem.readU16(this.#availAddr + 4 + 2 * slot);
+    if (head >= this.#size) {
       throw new QueueError(
-        `avail ring entry ${slot} names descriptor ${head}, beyond size ${this.size}`,
+        `avail ring entry ${slot} names descriptor ${head}, beyond size ${this.#size}`,
       );
     }
     this.nextAvail = wrap16(this.nextAvail + 1);
@@ -282,8 +349,8 @@ export class Queue {
       readableLen: 0,
       writableLen: 0,
     };
-    let table = this.descAddr, tableSize = this.size, index = head;
-    let inIndirect = false, ttl = this.size, total = 0;
+    let table = this.#descAddr, tableSize = this.#size, index = head;
+    let inIndirect = false, ttl = this.#size, total = 0;
     for (;;) {
       if (ttl-- <= 0) return fail(chain, "chain longer than its table (a loop?)");
       if (index >= tableSize) {
@@ -304,8 +371,8 @@ export class Queue {
           return fail(chain, `indirect table length ${len} is not a multiple of 16`);
         }
         const entries = len / 16;
-        if (entries > this.size) {
-          return fail(chain, `indirect table of ${entries} entries exceeds size ${this.size}`);
+        if (entries > this.#size) {
+          return fail(chain, `indirect table of ${entries} entries exceeds size ${this.#size}`);
         }
         if (!mem.contains(addr, len)) return fail(chain, "indirect table outside guest RAM");
         table = addr;
@@ -335,13 +402,13 @@ export class Queue {
 
   /** Puts `head` in the used ring with `len` bytes written, and publishes used.idx. */
   addUsed(mem: GuestMemory, head: number, len: number): void {
-    const slot = this.nextUsed & (this.size - 1);
-    const e = this.usedAddr + 4 + 8 * slot;
+    const slot = this.nextUsed & (this.#size - 1);
+    const e = this.#usedAddr + 4 + 8 * slot;
     mem.writeU32(e, head);
     mem.writeU32(e + 4, len);
     this.nextUsed = wrap16(this.nextUsed + 1);
     // The element is written before the index (Atomics orders the two stores).
-    mem.storeU16Atomic(this.usedAddr + 2, this.nextUsed);
+    mem.storeU16Atomic(this.#usedAddr + 2, this.nextUsed);
   }
 
   /**
@@ -351,13 +418,13 @@ export class Queue {
    */
   needsInterrupt(mem: GuestMemory): boolean {
     if (!this.eventIdx) {
-      return (mem.loadU16Atomic(this.availAddr) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
+      return (mem.loadU16Atomic(this.#availAddr) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
     }
     const old = this.signalledUsed, valid = this.signalledUsedValid;
     this.signalledUsed = this.nextUsed;
     this.signalledUsedValid = true;
     if (!valid) return true;
-    const usedEvent = mem.loadU16Atomic(this.availAddr + 4 + 2 * this.size);
+    const usedEvent = mem.loadU16Atomic(this.#availAddr + 4 + 2 * this.#size);
     return vringNeedEvent(usedEvent, this.nextUsed, old);
   }
 
@@ -367,7 +434,7 @@ export class Queue {
    */
   disableNotification(mem: GuestMemory): void {
     if (this.eventIdx) return;
-    mem.storeU16Atomic(this.usedAddr, VRING_USED_F_NO_NOTIFY);
+    mem.storeU16Atomic(this.#usedAddr, VRING_USED_F_NO_NOTIFY);
   }
 
   /**
@@ -376,19 +443,19 @@ export class Queue {
    * meantime, so the caller must drain again (no notification is lost).
    */
   enableNotification(mem: GuestMemory): boolean {
-    if (this.eventIdx) mem.storeU16Atomic(this.usedAddr + 4 + 8 * this.size, this.nextAvail);
-    else mem.storeU16Atomic(this.usedAddr, 0);
+    if (this.eventIdx) mem.storeU16Atomic(this.#usedAddr + 4 + 8 * this.#size, this.nextAvail);
+    else mem.storeU16Atomic(this.#usedAddr, 0);
     return this.availIdx(mem) !== this.nextAvail;
   }
 
   /** The queue as plain data. */
   save(): QueueState {
     return {
-      size: this.size,
-      ready: this.ready,
-      descAddr: this.descAddr,
-      availAddr: this.availAddr,
-      usedAddr: this.usedAddr,
+      size: this.#size,
+      ready: this.#ready,
+      descAddr: this.#descAddr,
+      availAddr: this.#availAddr,
+      usedAddr: this.#usedAddr,
       nextAvail: this.nextAvail,
       nextUsed: this.nextUsed,
       signalledUsed: this.signalledUsed,
@@ -403,7 +470,27 @@ export class Queue {
    * way the driver's register writes are, and a ready queue must be valid in `mem`.
    */
   restore(s: QueueState, mem: RamMap): void {
-    Object.assign(this, checkQueueState(s, this.maxSize, mem));
+    this.#apply(checkQueueState(s, this.maxSize, mem));
+  }
+
+  /** Applies a checked state ({@link checkQueueState}); all fields at once. */
+  #apply(s: QueueState): void {
+    this.#size = s.size;
+    this.#ready = s.ready;
+    this.#descAddr = s.descAddr;
+    this.#availAddr = s.availAddr;
+    this.#usedAddr = s.usedAddr;
+    this.nextAvail = s.nextAvail;
+    this.nextUsed = s.nextUsed;
+    this.signalledUsed = s.signalledUsed;
+    this.signalledUsedValid = s.signalledUsedValid;
+    this.eventIdx = s.eventIdx;
+    this.indirect = s.indirect;
+  }
+
+  /** Validates a saved queue for this queue (see {@link checkQueueState}). */
+  static check(s: unknown, maxSize: number, ram: RamMap): QueueState {
+    return checkQueueState(s, maxSize, ram);
   }
 }
 

@@ -2,17 +2,17 @@ import { assert, assertEquals, assertThrows } from "@std/assert";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { GuestAllocator, VirtqueueDriver } from "../testing/driver.ts";
 import { DESC_F } from "./constants.ts";
-import { ChainReader, ChainWriter, Queue, QueueError } from "./queue.ts";
+import { ChainReader, ChainWriter, Queue, QueueError, UNUSABLE_RING_ADDR } from "./queue.ts";
 import { vringNeedEvent, wrap16 } from "./ring.ts";
 
 function setup(size = 8, opts: { eventIdx?: boolean; indirect?: boolean } = {}) {
   const mem = GuestMemory.allocate([{ gpa: 0, size: 0x40000 }]);
   const alloc = new GuestAllocator(mem, 0x1000, 0x40000);
   const q = new Queue(size);
-  q.descAddr = alloc.alloc(16 * size, 16);
-  q.availAddr = alloc.alloc(6 + 2 * size, 2);
-  q.usedAddr = alloc.alloc(6 + 8 * size, 4);
-  q.ready = true;
+  q.setAddress("descAddr", alloc.alloc(16 * size, 16));
+  q.setAddress("availAddr", alloc.alloc(6 + 2 * size, 2));
+  q.setAddress("usedAddr", alloc.alloc(6 + 8 * size, 4));
+  q.setReady(true);
   q.eventIdx = opts.eventIdx ?? false;
   q.indirect = opts.indirect ?? false;
   const d = new VirtqueueDriver(mem, alloc, 0, {
@@ -131,9 +131,9 @@ Deno.test("Queue.pop() refuses chains of 4 GiB or more", () => {
   }
   const mem = new Roomy([{ gpa: 0, bytes: new Uint8Array(0x10000) }]);
   const q = new Queue(4);
-  q.descAddr = 0x1000;
-  q.availAddr = 0x2000;
-  q.usedAddr = 0x3000;
+  q.setAddress("descAddr", 0x1000);
+  q.setAddress("availAddr", 0x2000);
+  q.setAddress("usedAddr", 0x3000);
   writeDesc(mem, 0x1000, 0, 0, 0x8000_0000, DESC_F.NEXT, 1);
   writeDesc(mem, 0x1000, 1, 0, 0x8000_0000, 0);
   mem.writeU16(0x2004, 0);
@@ -270,4 +270,33 @@ Deno.test("ChainReader/ChainWriter copy across buffers and refuse overflow", () 
   assertEquals([...mem.read(0x9000, 2), ...mem.read(0x9100, 2)], [9, 8, 7, 6]);
   assertThrows(() => w.write(new Uint8Array(2)), RangeError);
   assertEquals(w.written, 4);
+});
+
+Deno.test("queue setters validate like the spec: size a power of two <= max, rings aligned", () => {
+  const q = new Queue(16);
+  assertEquals(q.setSize(8), undefined);
+  assertEquals(q.size, 8);
+  for (const bad of [0, 3, 32, 12, -4, 1.5]) {
+    assert(q.setSize(bad)?.includes("not a power of two <= 16"), `size ${bad}`);
+    assertEquals(q.size, 8, "a refused size changes nothing");
+  }
+  assertEquals(q.setAddress("descAddr", 0x1000), undefined);
+  assert(q.setAddress("descAddr", 0x1008)?.includes("not 16-aligned"));
+  assert(q.setAddress("availAddr", 0x2001)?.includes("not 2-aligned"));
+  assert(q.setAddress("usedAddr", 0x3002)?.includes("not 4-aligned"));
+  assertEquals([q.descAddr, q.availAddr, q.usedAddr], [0x1000, 0, 0]);
+  // Beyond 2^53 (two 32-bit halves can say so): stored as an address no RAM holds.
+  assertEquals(q.setAddress("usedAddr", 2 ** 60), undefined);
+  assertEquals(q.usedAddr, UNUSABLE_RING_ADDR);
+  const mem = GuestMemory.allocate([{ gpa: 0, size: 0x10000 }]);
+  q.setReady(true);
+  assert(q.invalidReason(mem)?.includes("used ring outside guest RAM"));
+  // Restore runs the same checks, ready or not.
+  const saved = { ...q.save(), ready: false, availAddr: 0x2001 };
+  assertThrows(() => new Queue(16).restore(saved, mem), RangeError, "not 2-aligned");
+  assertThrows(
+    () => new Queue(16).restore({ ...q.save(), ready: false, size: 32 }, mem),
+    RangeError,
+    "not a power of two <= 16",
+  );
 });
