@@ -9,6 +9,7 @@
  */
 
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
+import type { Persist } from "../bus/persist.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
 import { ChainReader, ChainWriter } from "../virtio/queue.ts";
 import { serveQueue } from "../virtio/serve.ts";
@@ -23,6 +24,14 @@ export const CONSOLE_MAX_PENDING = 1 << 20;
  * gigabytes, the host copies at most this much per call (one reused buffer).
  */
 export const CONSOLE_TX_PIECE = 1 << 16;
+
+/** Saved state of {@link ConsoleDevice}: its size and the host input not yet delivered. */
+export interface ConsoleState {
+  cols: number;
+  rows: number;
+  /** Host input waiting for receive buffers (at most {@link CONSOLE_MAX_PENDING} bytes). */
+  pending: Uint8Array;
+}
 
 /** Options of {@link ConsoleDevice}. */
 export interface ConsoleOptions {
@@ -43,7 +52,7 @@ export interface ConsoleOptions {
  * console.assert(c.input(new Uint8Array([0x61])) === 1);
  * ```
  */
-export class ConsoleDevice implements VirtioBackend {
+export class ConsoleDevice implements VirtioBackend, Persist<ConsoleState> {
   readonly deviceType: number = DEVICE_ID.CONSOLE;
   readonly queueMaxSizes: number[];
   readonly features: bigint = bit(F.EVENT_IDX) | bit(F.INDIRECT_DESC) | bit(CONSOLE_F.SIZE) |
@@ -169,7 +178,8 @@ export class ConsoleDevice implements VirtioBackend {
     if (used) ctx.signalUsed(RX);
   }
 
-  saveState(): unknown {
+  /** The size and the pending input. */
+  save(): ConsoleState {
     const v = new DataView(this.#config.buffer);
     const pending = new Uint8Array(this.#pendingBytes);
     let o = 0;
@@ -177,23 +187,28 @@ export class ConsoleDevice implements VirtioBackend {
       pending.set(p, o);
       o += p.byteLength;
     }
-    return { cols: v.getUint16(0, true), rows: v.getUint16(2, true), pending: [...pending] };
+    return { cols: v.getUint16(0, true), rows: v.getUint16(2, true), pending };
   }
 
-  restoreState(state: unknown): void {
-    const s = state as { cols?: unknown; rows?: unknown; pending?: unknown };
-    const u16 = (x: unknown) =>
-      typeof x === "number" && Number.isInteger(x) && x >= 0 && x <= 0xffff;
+  /** Validates a saved state (untrusted), pure; see `bus/persist.ts`. */
+  static check(x: unknown): ConsoleState {
+    const s = x as ConsoleState;
+    const u16 = (v: unknown) =>
+      typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffff;
     if (
       typeof s !== "object" || s === null || !u16(s.cols) || !u16(s.rows) ||
-      !Array.isArray(s.pending) ||
-      s.pending.length > CONSOLE_MAX_PENDING ||
-      !s.pending.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)
+      !(s.pending instanceof Uint8Array) || s.pending.byteLength > CONSOLE_MAX_PENDING
     ) throw new RangeError("Cannot restore virtio-console: bad state");
+    return { cols: s.cols, rows: s.rows, pending: s.pending.slice() };
+  }
+
+  /** Applies a saved state ({@link ConsoleDevice.check} first). */
+  restore(saved: ConsoleState): void {
+    const s = ConsoleDevice.check(saved);
     const v = new DataView(this.#config.buffer);
-    v.setUint16(0, s.cols as number, true);
-    v.setUint16(2, s.rows as number, true);
-    this.#pending = s.pending.length ? [new Uint8Array(s.pending as number[])] : [];
-    this.#pendingBytes = s.pending.length;
+    v.setUint16(0, s.cols, true);
+    v.setUint16(2, s.rows, true);
+    this.#pending = s.pending.byteLength ? [s.pending] : [];
+    this.#pendingBytes = s.pending.byteLength;
   }
 }

@@ -1,3 +1,5 @@
+import { fromJson, toJson } from "../snapshot/format.ts";
+import type { MmioState } from "../transports/mmio.ts";
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { harness } from "../testing/setup.ts";
 import { CONSOLE_TX_PIECE, ConsoleDevice } from "./console.ts";
@@ -105,7 +107,7 @@ Deno.test("virtio-console: stop/resume holds input and transmit, then continues"
 Deno.test("virtio-console: save/restore carries pending input and size; bad state refused", () => {
   const h = live(90, 20);
   h.backend.input(new TextEncoder().encode("keep"));
-  const s = JSON.parse(JSON.stringify(h.transport.save()));
+  const s = fromJson(toJson(h.transport.save())) as MmioState; // as a snapshot stores it
   const h2 = harness(new ConsoleDevice({ output: () => {} }), { mem: h.mem });
   h2.transport.restore(s);
   assertEquals(h2.backend.pendingInput, 4);
@@ -114,7 +116,7 @@ Deno.test("virtio-console: save/restore carries pending input and size; bad stat
     () =>
       harness(new ConsoleDevice({ output: () => {} }), { mem: h.mem }).transport.restore({
         ...s,
-        device: { ...s.device, backend: { cols: 1, rows: 1, pending: [300] } },
+        device: { ...s.device, backend: { cols: 1, rows: 1, pending: [1, 2] } },
       }),
     RangeError,
   );

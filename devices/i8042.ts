@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { Persist } from "../bus/persist.ts";
+
 /** Port numbers. */
 export const I8042_DATA = 0x60, I8042_COMMAND = 0x64;
 
@@ -63,7 +65,7 @@ export interface I8042Options {
  * console.assert(reset);
  * ```
  */
-export class I8042 {
+export class I8042 implements Persist<I8042State> {
   #ctr = 0x47; // interrupts on, system flag, translation: what firmware leaves
   #outp = OUTP_RESET_LINE | 0x02;
   #pending = -1;
@@ -187,8 +189,9 @@ export class I8042 {
     };
   }
 
-  /** Loads a saved state; throws a RangeError (and changes nothing) when it is malformed. */
-  restore(s: I8042State): void {
+  /** Validates a saved state (untrusted), pure; see `bus/persist.ts`. */
+  static check(x: unknown): I8042State {
+    const s = x as I8042State;
     const byte = (v: unknown) =>
       typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xff;
     const entry = (v: unknown) =>
@@ -199,6 +202,12 @@ export class I8042 {
       !(s.pendingCommand === -1 || byte(s.pendingCommand)) || !Array.isArray(s.buffer) ||
       s.buffer.length > BUFFER || !s.buffer.every(entry)
     ) throw new RangeError("Cannot restore i8042: bad state");
+    return { ctr: s.ctr, outp: s.outp, pendingCommand: s.pendingCommand, buffer: [...s.buffer] };
+  }
+
+  /** Loads a saved state; throws a RangeError (and changes nothing) when it is malformed. */
+  restore(saved: I8042State): void {
+    const s = I8042.check(saved);
     this.#ctr = s.ctr;
     this.#outp = s.outp;
     this.#pending = s.pendingCommand;

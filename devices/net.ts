@@ -9,6 +9,7 @@
  */
 
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
+import type { Persist } from "../bus/persist.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
 import { ChainReader, ChainWriter } from "../virtio/queue.ts";
 import { serveQueue } from "../virtio/serve.ts";
@@ -45,6 +46,13 @@ export const NET_HDR = 12;
 export const NET_MAX_FRAME = NET_HDR + 65550;
 const RX = 0, TX = 1;
 const TUN_CSUM = 1, TUN_TSO4 = 2, TUN_TSO6 = 4, TUN_ECN = 8;
+
+/** Saved state of {@link NetDevice}. */
+export interface NetState {
+  mac: Uint8Array;
+  /** A frame read from the backend, waiting for a receive buffer (at most one). */
+  staged: Uint8Array;
+}
 
 /** Options of {@link NetDevice}. */
 export interface NetOptions {
@@ -86,7 +94,7 @@ export function parseMac(mac: string): Uint8Array {
  * console.assert(net.deviceType === 1);
  * ```
  */
-export class NetDevice implements VirtioBackend {
+export class NetDevice implements VirtioBackend, Persist<NetState> {
   readonly deviceType = DEVICE_ID.NET;
   readonly queueMaxSizes: number[];
   readonly features: bigint;
@@ -211,31 +219,33 @@ export class NetDevice implements VirtioBackend {
     });
   }
 
-  saveState(): unknown {
-    return {
-      mac: [...this.#config.subarray(0, 6)],
-      staged: [...this.#staged.subarray(0, this.#stagedLen)],
-    };
+  /** The MAC and the frame read from the TAP but not yet delivered. */
+  save(): NetState {
+    return { mac: this.#config.slice(0, 6), staged: this.#staged.slice(0, this.#stagedLen) };
   }
 
-  restoreState(state: unknown): void {
-    const s = state as { mac?: unknown; staged?: unknown };
-    const bytes = (x: unknown, max: number) =>
-      Array.isArray(x) && x.length <= max &&
-      x.every((b) => Number.isInteger(b) && b >= 0 && b <= 255);
+  /** Validates a saved state (untrusted), pure; see `bus/persist.ts`. */
+  static check(x: unknown): NetState {
+    const s = x as NetState;
     if (
-      typeof s !== "object" || s === null || !bytes(s.mac, 6) || (s.mac as number[]).length !== 6
+      typeof s !== "object" || s === null || !(s.mac instanceof Uint8Array) ||
+      s.mac.byteLength !== 6
     ) {
       throw new RangeError("Cannot restore virtio-net: bad MAC");
     }
-    if (!bytes(s.staged, NET_MAX_FRAME)) {
+    if (!(s.staged instanceof Uint8Array) || s.staged.byteLength > NET_MAX_FRAME) {
       throw new RangeError("Cannot restore virtio-net: bad staged frame");
     }
-    const mac = new Uint8Array(s.mac as number[]);
-    if (!mac.every((b, i) => b === this.#config[i])) {
+    return { mac: s.mac.slice(), staged: s.staged.slice() };
+  }
+
+  /** Applies a saved state ({@link NetDevice.check} first; the MAC must be this device's). */
+  restore(saved: NetState): void {
+    const s = NetDevice.check(saved);
+    if (!s.mac.every((b, i) => b === this.#config[i])) {
       throw new RangeError("Cannot restore virtio-net: the saved MAC differs from this device's");
     }
-    this.#staged.set(s.staged as number[]);
-    this.#stagedLen = (s.staged as number[]).length;
+    this.#staged.set(s.staged);
+    this.#stagedLen = s.staged.byteLength;
   }
 }

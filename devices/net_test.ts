@@ -1,3 +1,5 @@
+import { fromJson, toJson } from "../snapshot/format.ts";
+import type { MmioState } from "../transports/mmio.ts";
 import { assert, assertEquals, assertFalse, assertThrows } from "@std/assert";
 import { harness } from "../testing/setup.ts";
 import { bit, F } from "../virtio/constants.ts";
@@ -123,7 +125,7 @@ Deno.test("virtio-net stop/resume and save/restore keep a staged frame", async (
   h.rx.add([h.driver.inBuffer(2048)]);
   h.driver.kick(h.rx);
   assertEquals(h.rx.getUsed(), null, "nothing delivered while stopped");
-  const s = JSON.parse(JSON.stringify(h.transport.save()));
+  const s = fromJson(toJson(h.transport.save())) as MmioState; // as a snapshot stores it
   const h2 = harness(new NetDevice(new FakeBackend(), { mac: "52:54:00:12:34:56" }), {
     mem: h.mem,
   });

@@ -13,6 +13,7 @@
  */
 
 import type { Interrupt } from "../bus/interrupt.ts";
+import type { Persist } from "../bus/persist.ts";
 
 /** Register offsets. */
 export const UART_REG = {
@@ -108,7 +109,7 @@ export interface UartOptions {
  * console.assert(out[0] === 0x41);
  * ```
  */
-export class Uart {
+export class Uart implements Persist<UartState> {
   /** The shared state: registers, lock and receive FIFO; post it to build other views. */
   readonly state: SharedArrayBuffer;
   readonly #w: Int32Array;
@@ -353,31 +354,40 @@ export class Uart {
     }
   }
 
-  /** Restores saved state (untrusted: every field is checked). */
-  restore(s: UartState): void {
+  /** Validates a saved state (untrusted), pure; see `bus/persist.ts`. */
+  static check(x: unknown): UartState {
     const byte = (v: unknown, n: string) => {
       if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xff) {
         throw new RangeError(`Cannot restore UART: ${n} is not a byte`);
       }
       return v;
     };
-    if (typeof s !== "object" || s === null) throw new RangeError("Cannot restore UART: no state");
+    if (typeof x !== "object" || x === null) throw new RangeError("Cannot restore UART: no state");
+    const s = x as UartState;
     if (!Array.isArray(s.rx) || s.rx.length > UART_FIFO) {
       throw new RangeError("Cannot restore UART: bad FIFO");
     }
-    const rx = s.rx.map((b, i) => byte(b, `rx[${i}]`));
-    const vals = [
-      byte(s.ier, "ier") & 0x0f,
-      byte(s.lcr, "lcr"),
-      byte(s.mcr, "mcr") & 0x1f,
-      byte(s.lsrErrors, "lsrErrors"),
-      byte(s.msr, "msr"),
-      byte(s.scr, "scr"),
-      byte(s.dll, "dll"),
-      byte(s.dlm, "dlm"),
-      byte(s.fcr, "fcr"),
-    ];
     if (typeof s.thrPending !== "boolean") throw new RangeError("Cannot restore UART: thrPending");
+    return {
+      ier: byte(s.ier, "ier") & 0x0f,
+      lcr: byte(s.lcr, "lcr"),
+      mcr: byte(s.mcr, "mcr") & 0x1f,
+      lsrErrors: byte(s.lsrErrors, "lsrErrors"),
+      msr: byte(s.msr, "msr"),
+      scr: byte(s.scr, "scr"),
+      dll: byte(s.dll, "dll"),
+      dlm: byte(s.dlm, "dlm"),
+      fcr: byte(s.fcr, "fcr"),
+      thrPending: s.thrPending,
+      rx: s.rx.map((b, i) => byte(b, `rx[${i}]`)),
+    };
+  }
+
+  /** Restores saved state (untrusted: {@link Uart.check} first, then all at once). */
+  restore(saved: UartState): void {
+    const s = Uart.check(saved);
+    const rx = s.rx;
+    const vals = [s.ier, s.lcr, s.mcr, s.lsrErrors, s.msr, s.scr, s.dll, s.dlm, s.fcr];
     this.#lock();
     try {
       const w = this.#w;

@@ -16,6 +16,7 @@
  */
 
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
+import type { Persist } from "../bus/persist.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
 import { ChainReader, ChainWriter } from "../virtio/queue.ts";
 import { serveQueue } from "../virtio/serve.ts";
@@ -179,6 +180,12 @@ function newConn(hostPort: number, guestPort: number, host: VsockConn | undefine
   };
 }
 
+/** Saved state of {@link VsockDevice}. */
+export interface VsockState {
+  /** The guest CID, as a decimal string. */
+  cid: string;
+}
+
 /** Options of {@link VsockDevice}. */
 export interface VsockOptions {
   /** The guest's CID (3 or more). */
@@ -198,7 +205,7 @@ export interface VsockOptions {
  * console.assert(v.deviceType === 19);
  * ```
  */
-export class VsockDevice implements VirtioBackend {
+export class VsockDevice implements VirtioBackend, Persist<VsockState> {
   readonly deviceType = DEVICE_ID.VSOCK;
   readonly queueMaxSizes: number[];
   readonly features = bit(F.EVENT_IDX) | bit(F.INDIRECT_DESC);
@@ -639,13 +646,29 @@ export class VsockDevice implements VirtioBackend {
     ctx.signalUsed(EVENT);
   }
 
-  saveState(): unknown {
+  /**
+   * The CID. Connections are not saved: their host sockets cannot come along, so a restored
+   * device sends the guest TRANSPORT_RESET (as Firecracker does).
+   */
+  save(): VsockState {
     return { cid: this.cid.toString() };
   }
 
-  restoreState(state: unknown): void {
-    const s = state as { cid?: unknown };
-    if (typeof s !== "object" || s === null || s.cid !== this.cid.toString()) {
+  /** Validates a saved state (untrusted), pure; see `bus/persist.ts`. */
+  static check(x: unknown): VsockState {
+    const s = x as VsockState;
+    if (
+      typeof s !== "object" || s === null || typeof s.cid !== "string" || !/^\d{1,10}$/.test(s.cid)
+    ) {
+      throw new RangeError("Cannot restore virtio-vsock: bad CID");
+    }
+    return { cid: s.cid };
+  }
+
+  /** Applies a saved state ({@link VsockDevice.check} first; the CID must be this device's). */
+  restore(saved: VsockState): void {
+    const s = VsockDevice.check(saved);
+    if (s.cid !== this.cid.toString()) {
       throw new RangeError(`Cannot restore virtio-vsock: the saved CID differs from ${this.cid}`);
     }
     this.#closeAll();

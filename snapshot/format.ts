@@ -14,7 +14,7 @@
 /** The file magic. */
 export const SNAPSHOT_MAGIC = "DNVMSNAP";
 /** The format version this code writes and reads. */
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 /** The largest state payload accepted (memory is in its own file). */
 export const SNAPSHOT_MAX_STATE = 64 * 1024 * 1024;
 const HEADER = 8 + 4 + 4 + 32;

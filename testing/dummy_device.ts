@@ -117,11 +117,11 @@ export class DummyDevice implements VirtioBackend {
     this.resets++;
   }
 
-  saveState(): unknown {
+  save(): unknown {
     return { config: [...this.config] };
   }
 
-  restoreState(state: unknown): void {
+  restore(state: unknown): void {
     const c = (state as { config?: unknown })?.config;
     if (
       !Array.isArray(c) || c.length !== 8 ||

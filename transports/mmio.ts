@@ -10,7 +10,8 @@
  */
 
 import type { BusDevice } from "../bus/bus.ts";
-import type { VirtioDevice } from "../virtio/device.ts";
+import { checkVirtioState, type VirtioDevice, type VirtioStateSpec } from "../virtio/device.ts";
+import type { RamMap } from "../virtio/queue.ts";
 
 /** Register offsets. */
 export const REG = {
@@ -335,6 +336,23 @@ export class MmioTransport implements BusDevice {
       queueAlign: [...this.#queueAlign],
       queuePfn: [...this.#queuePfn],
       device: this.device.save(),
+    };
+  }
+
+  /**
+   * Validates a saved transport state (untrusted), pure: its registers, then the device
+   * core's part against `spec` and `ram` (see `bus/persist.ts`).
+   */
+  static check(s: unknown, spec: VirtioStateSpec, ram: RamMap): MmioState {
+    const r = checkMmioRegisters(s, spec.queueMaxSizes.length);
+    return {
+      deviceFeaturesSel: r.dfs,
+      driverFeaturesSel: r.drs,
+      queueSel: r.qs,
+      guestPageSize: r.gps,
+      queueAlign: [...r.qa],
+      queuePfn: [...r.qp],
+      device: checkVirtioState((s as MmioState).device, spec, ram),
     };
   }
 

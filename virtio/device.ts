@@ -65,10 +65,13 @@ export interface VirtioBackend {
   reset(): void;
   /** Requests taken from a queue but not completed yet (async devices). */
   inflight?(): number;
-  /** Device-specific state for snapshots (plain data). */
-  saveState?(): unknown;
-  /** Restores {@link saveState} output; must validate it (it is untrusted). */
-  restoreState?(state: unknown): void;
+  /**
+   * Device-specific state for snapshots (plain data), for backends that keep any; with
+   * {@link restore}, the Persist shape of `bus/persist.ts`.
+   */
+  save?(): unknown;
+  /** Restores {@link save} output: untrusted, so checked first; all or nothing. */
+  restore?(state: unknown): void;
 }
 
 /** Saved state of a virtio device (core part). */
@@ -85,7 +88,7 @@ export interface VirtioState {
   configGeneration: number;
   /** Each queue's state, in index order. */
   queues: QueueState[];
-  /** The backend's {@link VirtioBackend.saveState} output, if it has one. */
+  /** The backend's {@link VirtioBackend.save} output, if it has one. */
   backend?: unknown;
 }
 
@@ -129,7 +132,7 @@ export interface VirtioStateSpec {
  * Validates a saved device core state (untrusted) against a device of `spec`: device type,
  * features within the offer, status bits, ISR, generation and every queue (ready queues
  * inside `ram`). Pure: returns the state with checked queues, or throws a RangeError. The
- * backend's own part is checked by its `restoreState`.
+ * backend's own part is checked by its `restore`.
  */
 export function checkVirtioState(s: unknown, spec: VirtioStateSpec, ram: RamMap): VirtioState {
   if (typeof s !== "object" || s === null) throw new RangeError("Cannot restore device: no state");
@@ -548,6 +551,20 @@ export class VirtioDevice {
     for (let i = 0; i < this.queues.length; i++) if (this.queues[i]!.ready) this.notify(i);
   }
 
+  /** Validates a saved core state (untrusted), pure: {@link checkVirtioState}. */
+  static check(s: unknown, spec: VirtioStateSpec, ram: RamMap): VirtioState {
+    return checkVirtioState(s, spec, ram);
+  }
+
+  /** What saved states of this device are checked against. */
+  get stateSpec(): VirtioStateSpec {
+    return {
+      deviceType: this.backend.deviceType,
+      offered: this.offered,
+      queueMaxSizes: this.queues.map((q) => q.maxSize),
+    };
+  }
+
   /** The core state as plain data (the backend's own state included). */
   save(): VirtioState {
     return {
@@ -557,7 +574,7 @@ export class VirtioDevice {
       isr: this.#isr,
       configGeneration: this.#generation,
       queues: this.queues.map((q) => q.save()),
-      ...(this.backend.saveState ? { backend: this.backend.saveState() } : {}),
+      ...(this.backend.save ? { backend: this.backend.save() } : {}),
     };
   }
 
@@ -567,14 +584,10 @@ export class VirtioDevice {
    * comes back stopped: nothing is processed until {@link resume}.
    */
   restore(saved: VirtioState): void {
-    const s = checkVirtioState(saved, {
-      deviceType: this.backend.deviceType,
-      offered: this.offered,
-      queueMaxSizes: this.queues.map((q) => q.maxSize),
-    }, this.mem);
+    const s = checkVirtioState(saved, this.stateSpec, this.mem);
     const features = BigInt("0x" + s.driverFeatures);
     // The backend checks its part before changing anything; the queues were checked above.
-    if (s.backend !== undefined) this.backend.restoreState?.(s.backend);
+    if (s.backend !== undefined) this.backend.restore?.(s.backend);
     s.queues.forEach((qs, i) => this.queues[i]!.restore(qs, this.mem));
     this.#status = s.status;
     this.#driverFeatures = features;

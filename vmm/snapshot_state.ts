@@ -11,8 +11,8 @@ import { Uart, type UartState } from "../devices/uart.ts";
 import { SnapshotError } from "../snapshot/format.ts";
 import { MAX_RANGES, type MemoryLayer, PAGE } from "../snapshot/memory_file.ts";
 import { validateVcpuState, type VcpuState } from "../snapshot/vcpu_state.ts";
-import { checkMmioRegisters, type MmioState } from "../transports/mmio.ts";
-import { checkVirtioState, offeredFeatures } from "../virtio/device.ts";
+import { type MmioState, MmioTransport } from "../transports/mmio.ts";
+import { offeredFeatures } from "../virtio/device.ts";
 import { layoutRamMap } from "../virtio/queue.ts";
 import { checkDiskFiles, parseConfig, type VmConfig } from "./config.ts";
 import { planVirtio, shadowBackend } from "./devices_setup.ts";
@@ -222,13 +222,12 @@ export async function validateSnapshot(
     check(p.name, () => {
       const shadow = shadowBackend(p);
       const st = s.devices.virtio[i]!.state;
-      checkMmioRegisters(st, shadow.queueMaxSizes.length);
-      const core = checkVirtioState(st?.device, {
+      const checked = MmioTransport.check(st, {
         deviceType: shadow.deviceType,
         offered: offeredFeatures(shadow.features, false),
         queueMaxSizes: shadow.queueMaxSizes,
       }, map);
-      if (core.backend !== undefined) shadow.restoreState?.(core.backend);
+      if (checked.device.backend !== undefined) shadow.restore?.(checked.device.backend);
     });
   }
 

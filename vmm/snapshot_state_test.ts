@@ -5,55 +5,17 @@
  */
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { REG_NAMES, XSAVE_SIZE } from "@denovm/deno-kvm-ffi";
 import { I8042 } from "../devices/i8042.ts";
 import { Uart } from "../devices/uart.ts";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { SnapshotError } from "../snapshot/format.ts";
 import { harness } from "../testing/setup.ts";
+import { vcpuState } from "../testing/snapshot_fixture.ts";
 import { parseConfig } from "./config.ts";
 import { planVirtio, shadowBackend } from "./devices_setup.ts";
 import { type SnapshotState, validateSnapshot } from "./snapshot_state.ts";
 
 const RAM = 2 << 20;
-
-function vcpuState(id: number) {
-  const seg = {
-    base: 0n,
-    limit: 0xffff,
-    selector: 0,
-    type: 3,
-    present: 1,
-    dpl: 0,
-    db: 0,
-    s: 1,
-    l: 0,
-    g: 0,
-    avl: 0,
-    unusable: 0,
-  };
-  return {
-    id,
-    mpState: 0,
-    regs: Object.fromEntries(REG_NAMES.map((n) => [n, 0n])),
-    sregs: {
-      ...Object.fromEntries(["cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt"].map((k) => [k, seg])),
-      gdt: { base: 0n, limit: 0 },
-      idt: { base: 0n, limit: 0 },
-      ...Object.fromEntries(
-        ["cr0", "cr2", "cr3", "cr4", "cr8", "efer", "apicBase"].map((k) => [k, 0n]),
-      ),
-      interruptBitmap: [0n, 0n, 0n, 0n],
-    },
-    xsave: new Uint8Array(XSAVE_SIZE),
-    xcrs: { flags: 0, xcrs: [] },
-    lapic: new Uint8Array(1024),
-    msrs: [],
-    debugRegs: { db: [0n, 0n, 0n, 0n], dr6: 0n, dr7: 0n, flags: 0n },
-    cpuid: [],
-    events: new Uint8Array(64),
-  };
-}
 
 /** A snapshot directory with a live-looking state: every device negotiated, queues ready. */
 async function fixture() {
