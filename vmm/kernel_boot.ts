@@ -8,6 +8,7 @@
  */
 
 import { CAP, type Fpu, type Regs, type Sregs } from "@denovm/deno-kvm-ffi";
+import type { GuestMemory } from "../memory/guest_memory.ts";
 import type { Machine } from "../vstate/machine.ts";
 import { bootFpu, bootMsrs, cpuidFor } from "../boot/cpu.ts";
 import { KERNEL_LOAD, KernelError, type KernelImage } from "../boot/kernel.ts";
@@ -45,7 +46,22 @@ export interface BootLayout {
 
 /** Writes the kernel and boot structures into guest memory and sets up every vCPU. */
 export async function loadKernel(m: Machine, k: KernelImage, o: BootOptions): Promise<BootLayout> {
-  const mem = m.memory;
+  const layout = writeBootImage(m.memory, k, o, m.vcpus.length);
+  await setupBootVcpus(m, k, layout);
+  return layout;
+}
+
+/**
+ * The memory half of {@link loadKernel}: kernel segments, command line, initrd, zero
+ * page, GDT and page tables, the MP table for `vcpus` CPUs and (PVH) the start info. No
+ * KVM: runs on any {@link GuestMemory}.
+ */
+export function writeBootImage(
+  mem: GuestMemory,
+  k: KernelImage,
+  o: BootOptions,
+  vcpus: number,
+): BootLayout {
   const low = mem.regions[0]!;
   const lowEnd = low.gpa + low.bytes.byteLength;
   const kernelEnd = Math.max(
@@ -92,7 +108,7 @@ export async function loadKernel(m: Machine, k: KernelImage, o: BootOptions): Pr
   });
   mem.write(BOOT.ZERO_PAGE, zp);
   writeBootTables(mem);
-  mem.write(BOOT.MPTABLE, mpTable(m.vcpus.length));
+  mem.write(BOOT.MPTABLE, mpTable(vcpus));
   const pvh = k.kind === "elf" && k.pvhEntry !== undefined;
   if (pvh) {
     mem.write(
@@ -101,6 +117,20 @@ export async function loadKernel(m: Machine, k: KernelImage, o: BootOptions): Pr
     );
   }
 
+  return {
+    entry: pvh ? k.pvhEntry! : k.entry64,
+    mode: pvh ? "pvh" : "64-bit",
+    cmdline: o.cmdline,
+    ...(initrd ? { initrd } : {}),
+  };
+}
+
+/**
+ * The vCPU half of {@link loadKernel}: CPUID, MSRs, FPU and LAPIC on every vCPU; on the
+ * first, the segment registers and entry registers of the boot protocol `layout` says.
+ */
+async function setupBootVcpus(m: Machine, k: KernelImage, layout: BootLayout): Promise<void> {
+  const pvh = layout.mode === "pvh";
   const supported = m.kvm.supportedCpuid();
   const tscDeadline = m.kvm.checkExtension(CAP.TSC_DEADLINE_TIMER) > 0;
   for (const [id, t] of m.vcpus.entries()) {
@@ -119,10 +149,4 @@ export async function loadKernel(m: Machine, k: KernelImage, o: BootOptions): Pr
       await t.call("setRegs", entryRegs(regs, { rip: k.entry64, rsi: BOOT.ZERO_PAGE }));
     }
   }
-  return {
-    entry: pvh ? k.pvhEntry! : k.entry64,
-    mode: pvh ? "pvh" : "64-bit",
-    cmdline: o.cmdline,
-    ...(initrd ? { initrd } : {}),
-  };
 }
