@@ -78,12 +78,27 @@ export type { Mailbox } from "./vstate/mailbox.ts";
 export type { VCPU_OPS, VcpuOp } from "./vstate/vcpu_worker.ts";
 export type { HostRegion } from "./memory/mmap.ts";
 export type { DiskImage } from "./devices/block.ts";
-export type { ConsoleDevice } from "./devices/console.ts";
+export type { ConsoleDevice, ConsoleState } from "./devices/console.ts";
+export type { Persist } from "./bus/persist.ts";
 export type { I8042, I8042State } from "./devices/i8042.ts";
 export type { Uart, UartState } from "./devices/uart.ts";
 export type { MmioState, MmioTransport } from "./transports/mmio.ts";
-export type { DeviceContext, VirtioBackend, VirtioDevice, VirtioState } from "./virtio/device.ts";
-export type { Buffer, DescriptorChain, Queue, QueueState } from "./virtio/queue.ts";
+export type {
+  DeviceContext,
+  VirtioBackend,
+  VirtioDevice,
+  VirtioState,
+  VirtioStateSpec,
+} from "./virtio/device.ts";
+export type {
+  Buffer,
+  DescriptorChain,
+  Queue,
+  QueueState,
+  RamMap,
+  RingField,
+} from "./virtio/queue.ts";
+export type { RING_ALIGN } from "./virtio/queue.ts";
 export type {
   ClockData,
   CpuidEntry,

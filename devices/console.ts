@@ -27,7 +27,9 @@ export const CONSOLE_TX_PIECE = 1 << 16;
 
 /** Saved state of {@link ConsoleDevice}: its size and the host input not yet delivered. */
 export interface ConsoleState {
+  /** Console width in columns. */
   cols: number;
+  /** Console height in rows. */
   rows: number;
   /** Host input waiting for receive buffers (at most {@link CONSOLE_MAX_PENDING} bytes). */
   pending: Uint8Array;

@@ -121,6 +121,7 @@ export function offeredFeatures(features: bigint, legacy: boolean): bigint {
 
 /** What a saved device state is checked against. */
 export interface VirtioStateSpec {
+  /** The virtio device type (DEVICE_ID). */
   deviceType: number;
   /** The offered features ({@link offeredFeatures}). */
   offered: bigint;
