@@ -97,6 +97,10 @@ export interface ApiOptions {
   timings?: boolean;
   /** When the VMM's code finished loading (ms since process start), for the timings. */
   codeLoaded?: number;
+  /** How guest vsock connects reach host ports (see `VmmOptions.vsockConnect`). */
+  vsockConnect?: (port: number) => Promise<Deno.Conn | null>;
+  /** When set, `PUT /vsock` is refused with this reason (the portable machine's API). */
+  vsockRefusal?: string;
 }
 
 /** The control API server for one VM. */
@@ -300,6 +304,7 @@ export class ApiServer {
         case "vsock": {
           only("PUT");
           this.#preBoot("vsock");
+          if (this.opts.vsockRefusal) throw new BadRequest(this.opts.vsockRefusal);
           const b = obj(body, ["guest_cid", "uds_path", "vsock_id"], ["guest_cid", "uds_path"]);
           this.#set({ vsock: { cid: b.guest_cid, path: b.uds_path } });
           return noContent();
@@ -370,6 +375,7 @@ export class ApiServer {
                   paused: b.resume_vm !== true,
                   ...(this.opts.output ? { output: this.opts.output } : {}),
                   ...(this.opts.logger ? { logger: this.opts.logger } : {}),
+                  ...(this.opts.vsockConnect ? { vsockConnect: this.opts.vsockConnect } : {}),
                 });
               } catch (e) {
                 // A missing or damaged snapshot is the caller's input, not a VMM fault.
@@ -403,6 +409,7 @@ export class ApiServer {
       ...(this.opts.output ? { output: this.opts.output } : {}),
       ...(this.opts.logger ? { logger: this.opts.logger } : {}),
       ...(this.opts.image && !this.#config.kernel ? { image: this.opts.image } : {}),
+      ...(this.opts.vsockConnect ? { vsockConnect: this.opts.vsockConnect } : {}),
     };
   }
 

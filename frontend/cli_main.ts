@@ -19,6 +19,7 @@ import { type ApiOptions, ApiServer } from "./api.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../vmm/log.ts";
 import { parseTrigger, runVm, type SnapshotTrigger } from "./run.ts";
 import { drainVcpuWorkerPool } from "../vstate/worker_pool.ts";
+import { INNER_SOCKETS, InnerBridge } from "../portable/bridge.ts";
 
 const USAGE = `Usage: deno run -A cli.ts [options]
 
@@ -277,6 +278,18 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const logger = createLogger({ level: req.log.level, json: req.log.json });
+  // Inside the portable machine, with sockets bridged to the host: the VMM's sockets go
+  // where the bridge expects them, and guest vsock connects go through it to the host.
+  const bridge = InnerBridge.fromEnv();
+  if (bridge) {
+    await Deno.mkdir(INNER_SOCKETS.api.slice(0, INNER_SOCKETS.api.lastIndexOf("/")), {
+      recursive: true,
+    });
+    if (req.apiSock !== undefined) req.apiSock = INNER_SOCKETS.api;
+    if (config.vsock) config.vsock = { ...config.vsock, path: INNER_SOCKETS.vsock };
+    bridge.listen();
+  }
+  const vsockConnect = bridge ? (port: number) => bridge.connectHostPort(port) : undefined;
   const host = await checkHost();
   const mode = Deno.env.get("DENOVM_PORTABLE_INSIDE") === "1" ? "off" : req.portable ?? "auto";
   const needsNative = config.kernel !== undefined && !req.allowEmulated;
@@ -316,6 +329,13 @@ export async function main(args: string[]): Promise<number> {
       ...(!host.native && !req.allowEmulated ? { kernelRefusal: refusal } : {}),
       logger,
       ...(req.timings ? { timings: true, codeLoaded } : {}),
+      ...(vsockConnect ? { vsockConnect } : {}),
+      ...(bridge
+        ? {
+          vsockRefusal:
+            "PUT /vsock does not work through the portable machine: give --vsock <cid>,<path> on the command line instead",
+        }
+        : {}),
     });
   }
   return await runVm({
@@ -331,6 +351,7 @@ export async function main(args: string[]): Promise<number> {
       }
       : {}),
     ...(req.snapshot ? { snapshot: req.snapshot } : {}),
+    ...(vsockConnect ? { vsockConnect } : {}),
   });
 }
 

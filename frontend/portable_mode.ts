@@ -6,9 +6,11 @@
  * The user's files: `--kernel`, `--initrd`, `--config`, `--image` and `--restore` are read
  * where they are (the host's `/` is visible inside, read-only); each writable `--disk` and
  * the `--snapshot` directory are shared read-write, so guest writes and snapshots land on
- * the host. Not yet through the portable machine, and refused with that reason: `--api-sock`,
- * `--vsock` and `--net` (a Unix socket or TAP device inside the portable machine is not one
- * on this host).
+ * the host. `--api-sock` and `--vsock` sockets are on this host, joined to the inner VMM's
+ * by the socket bridge (`portable/bridge.ts`). Refused, with the reason: `--net` (a TAP
+ * device inside the portable machine is not one on this host), `PUT /vsock` over the API
+ * (give `--vsock` instead, so the bridge knows the path) and restoring a snapshot that has a
+ * vsock device.
  *
  * @module
  */
@@ -20,6 +22,7 @@ import type { HostCheck } from "../vstate/host.ts";
 import type { Logger } from "../vmm/log.ts";
 import { MissingToolError } from "../portable/apt.ts";
 import { runPortable } from "../portable/machine.ts";
+import { BRIDGE_GUEST_PORT, HostBridge } from "../portable/bridge.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
@@ -32,12 +35,28 @@ function quote(a: string): string {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`;
 }
 
-/** What portable mode cannot do yet for this request, or undefined. */
-export function portableRefusal(req: CliRequest): string | undefined {
-  if (req.apiSock !== undefined) return "--api-sock";
-  if (req.config.vsock !== undefined) return "--vsock";
-  if (req.config.nets.length > 0) return "--net";
+/** What portable mode cannot do for this request (and why), or undefined. */
+export async function portableRefusal(req: CliRequest): Promise<string | undefined> {
+  if (req.config.nets.length > 0) {
+    return "--net does not work through the portable machine (a TAP device inside it is not one on this host)";
+  }
+  if (req.restore !== undefined && (await savedConfig(req.restore))?.vsock !== undefined) {
+    return "restoring a snapshot with a vsock device does not work through the portable machine yet (its socket would exist only inside it)";
+  }
   return undefined;
+}
+
+/** The config saved in a snapshot, or undefined (the VMM inside refuses a bad one). */
+async function savedConfig(dir: string) {
+  try {
+    const path = `${dir}/state.bin`;
+    const info = await Deno.stat(path);
+    if (!info.isFile || info.size > 64 << 20) return undefined;
+    const s = await decodeState(await Deno.readFile(path)) as { config?: unknown };
+    return parseConfig(s.config);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Host directories the inner VMM must write: writable disks' folders, the snapshot dir. */
@@ -51,19 +70,10 @@ export async function writableDirs(req: CliRequest): Promise<string[]> {
   if (req.restore !== undefined && req.config.disks.length === 0) {
     // Restored with the saved disk paths: those the guest may write are shared too. A state
     // file that does not decode is left for the VMM inside to refuse with its reason.
-    try {
-      const path = `${req.restore}/state.bin`;
-      const info = await Deno.stat(path);
-      if (!info.isFile || info.size > 64 << 20) throw new Error("not a state file");
-      const raw = await Deno.readFile(path);
-      const s = await decodeState(raw) as { config?: unknown };
-      for (const d of parseConfig(s.config).disks) {
-        if (d.readOnly) continue;
-        const real = await Deno.realPath(d.path).catch(() => undefined);
-        if (real !== undefined) dirs.push(dirname(real));
-      }
-    } catch {
-      // refused inside, with the VMM's own message
+    for (const d of (await savedConfig(req.restore))?.disks ?? []) {
+      if (d.readOnly) continue;
+      const real = await Deno.realPath(d.path).catch(() => undefined);
+      if (real !== undefined) dirs.push(dirname(real));
     }
   }
   if (req.snapshot) {
@@ -87,24 +97,33 @@ export async function runCliPortable(
   host: HostCheck,
   logger: Logger,
 ): Promise<number> {
-  const refused = portableRefusal(req);
+  const refused = await portableRefusal(req);
   if (refused) {
-    logger.error(
-      `${refused} does not work through the portable machine yet (its socket or TAP device would exist only inside it); ${
-        host.message.replace(/^denovm: /, "")
-      }`,
-    );
+    logger.error(`${refused}; ${host.message.replace(/^denovm: /, "")}`);
     return 1;
   }
   logger.notice(portableNotice(host, req.portable === "on"));
   // --quiet: the host check inside would describe the portable machine, not this host.
   const inner = [Deno.execPath(), "run", "-A", CLI, ...args, "--portable", "off", "--quiet"];
+  // The API and vsock sockets live here; the bridge joins them to the inner VMM's.
+  const bridge = req.apiSock !== undefined || req.config.vsock !== undefined
+    ? await HostBridge.start({
+      ...(req.apiSock !== undefined ? { api: req.apiSock } : {}),
+      ...(req.config.vsock ? { vsock: req.config.vsock.path } : {}),
+    })
+    : undefined;
   try {
     const r = await runPortable({
       command: inner.map(quote).join(" "),
       stdio: "inherit",
       writable: await writableDirs(req),
       memMiB: Math.max(1536, req.config.memMiB + 1024),
+      ...(bridge
+        ? {
+          env: bridge.env,
+          net: { forwards: [{ host: bridge.inPort, guest: BRIDGE_GUEST_PORT }] },
+        }
+        : {}),
     });
     if (r.status >= 124 && r.status <= 125) {
       logger.error(r.log.trim().split("\n").slice(-5).join(" | "));
@@ -116,5 +135,7 @@ export async function runCliPortable(
       return 1;
     }
     throw e;
+  } finally {
+    bridge?.close();
   }
 }

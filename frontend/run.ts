@@ -57,6 +57,8 @@ export interface RunOptions {
   timings?: boolean;
   /** When the VMM's code finished loading (ms since process start), for the timings. */
   codeLoaded?: number;
+  /** How guest vsock connects reach host ports (see `VmmOptions.vsockConnect`). */
+  vsockConnect?: (port: number) => Promise<Deno.Conn | null>;
 }
 
 /** Prints the boot timings as one notice. */
@@ -136,12 +138,14 @@ export async function runVm(o: RunOptions): Promise<number> {
       ...(o.overrideDisks ? { disks: o.config.disks.map((d) => d.path) } : {}),
       ...(o.overrideTaps ? { taps: o.config.nets.map((n) => n.tap) } : {}),
       ...(o.log ? { log: o.log } : {}),
+      ...(o.vsockConnect ? { vsockConnect: o.vsockConnect } : {}),
       logger,
     })
     : await Vmm.create(o.config, {
       output,
       ...(o.image ? { image: o.image } : {}),
       ...(o.log ? { log: o.log } : {}),
+      ...(o.vsockConnect ? { vsockConnect: o.vsockConnect } : {}),
       logger,
     });
   const term = (o.stdin ?? true) && vm.config.console === "serial"

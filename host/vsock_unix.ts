@@ -20,9 +20,9 @@ const MAX_CONNECT_LINE = 64;
 /** A host program must send its `CONNECT <port>` line within this (ms). */
 export const CONNECT_LINE_TIMEOUT_MS = 10_000;
 
-/** A Unix stream connection as the vsock device sees it (with bytes read ahead first). */
+/** A stream connection as the vsock device sees it (with bytes read ahead first). */
 function wrap(
-  conn: Deno.UnixConn,
+  conn: Deno.Conn,
   ahead = new Uint8Array(0),
   onClose: () => void = () => {},
 ): VsockConn {
@@ -47,7 +47,7 @@ function wrap(
       while (o < data.byteLength) o += await conn.write(data.subarray(o));
     },
     async closeWrite() {
-      if (!closed) await conn.closeWrite();
+      if (!closed) await (conn as Deno.UnixConn).closeWrite();
     },
     close() {
       if (closed) return;
@@ -65,30 +65,40 @@ function wrap(
 /** Unix-socket host side of a vsock device. */
 export class UnixVsockHost implements VsockHost {
   #listener: Deno.Listener<Deno.UnixConn> | undefined;
-  #open = new Set<Deno.UnixConn>();
+  #open = new Set<Deno.Conn>();
   #created = false;
 
   readonly #maxConnections: number;
   readonly #lineTimeoutMs: number;
+  readonly #connectPort: (port: number) => Promise<Deno.Conn | null>;
 
   /**
    * Serves `path`. `opts.maxConnections` (default {@link VSOCK_MAX_CONNECTIONS}) bounds the
    * Unix connections open at once, those still handshaking included;
    * `opts.connectLineTimeoutMs` (default {@link CONNECT_LINE_TIMEOUT_MS}) is how long a host
-   * program may take to send its `CONNECT` line.
+   * program may take to send its `CONNECT` line. `opts.connectPort` makes a guest's
+   * connect to host port P some other way than the Unix socket `<path>_P` (the portable
+   * machine reaches this host's `<path>_P` through its bridge); null means refused.
    */
   constructor(
     readonly path: string,
-    opts: { maxConnections?: number; connectLineTimeoutMs?: number } = {},
+    opts: {
+      maxConnections?: number;
+      connectLineTimeoutMs?: number;
+      connectPort?: (port: number) => Promise<Deno.Conn | null>;
+    } = {},
   ) {
     this.#maxConnections = opts.maxConnections ?? VSOCK_MAX_CONNECTIONS;
     this.#lineTimeoutMs = opts.connectLineTimeoutMs ?? CONNECT_LINE_TIMEOUT_MS;
+    this.#connectPort = opts.connectPort ??
+      ((port) => Deno.connect({ transport: "unix", path: `${this.path}_${port}` }));
   }
 
   /** A guest connect to `port`: `<path>_<port>`, or null when nobody listens there. */
   async connect(port: number): Promise<VsockConn | null> {
     try {
-      const c = await Deno.connect({ transport: "unix", path: `${this.path}_${port}` });
+      const c = await this.#connectPort(port);
+      if (!c) return null;
       this.#open.add(c);
       return wrap(c, undefined, () => this.#open.delete(c));
     } catch {
@@ -153,7 +163,7 @@ export class UnixVsockHost implements VsockHost {
     }
   }
 
-  #drop(conn: Deno.UnixConn): void {
+  #drop(conn: Deno.Conn): void {
     this.#open.delete(conn);
     try {
       conn.close();

@@ -15,8 +15,19 @@ import { type CpioEntry, cpioGzip } from "./cpio.ts";
 const HERE = new URL(".", import.meta.url).pathname;
 
 /** The modules L1 loads (their dependencies are added): KVM, 9p over virtio-pci, overlayfs,
- * and TAP/veth for the network tests. */
-export const L1_MODULES = ["kvm_amd", "virtio_pci", "9pnet_virtio", "9p", "overlay", "tun", "veth"];
+ * TAP/veth for the network tests, and virtio-net for the socket bridge (`bridge.ts`). */
+export const L1_MODULES = [
+  "kvm_amd",
+  "virtio_pci",
+  "9pnet_virtio",
+  "9p",
+  "overlay",
+  "tun",
+  "veth",
+  "virtio_net",
+];
+/** What an unpacked kernel's `ok` file says besides its package: the modules it kept. */
+const MODULES_LINE = `modules ${L1_MODULES.join(",")}`;
 
 /** Paths of the portable machine's parts. */
 export interface PortableAssets {
@@ -114,12 +125,13 @@ async function moduleClosure(
 
 /** Fetches and unpacks Debian's kernel into the cache; returns its directory. */
 async function ensureKernel(cache: string): Promise<{ dir: string; release: string }> {
-  // A kernel already unpacked: take it without asking apt (start-up time matters).
+  // A kernel already unpacked with today's modules: take it without asking apt (start-up
+  // time matters). One unpacked for another module list is fetched again.
   const have: string[] = [];
   for await (const e of Deno.readDir(cache)) {
-    if (e.isDirectory && e.name.startsWith("kernel-") && await exists(`${cache}/${e.name}/ok`)) {
-      have.push(e.name);
-    }
+    if (!e.isDirectory || !e.name.startsWith("kernel-")) continue;
+    const ok = await Deno.readTextFile(`${cache}/${e.name}/ok`).catch(() => "");
+    if (ok.split("\n").includes(MODULES_LINE)) have.push(e.name);
   }
   const newest = have.sort().at(-1);
   if (newest) return { dir: `${cache}/${newest}`, release: newest.slice("kernel-".length) };
@@ -156,7 +168,7 @@ async function ensureKernel(cache: string): Promise<{ dir: string; release: stri
     for (const n of order) await Deno.writeFile(`${dir}/modules/${n}.ko`, mods.get(n)!.data);
     await Deno.writeTextFile(`${dir}/modules/order`, order.map((n) => `${n}.ko`).join("\n") + "\n");
     await Deno.copyFile(`${work}/boot/vmlinuz-${release}`, `${dir}/vmlinuz`);
-    await Deno.writeTextFile(`${dir}/ok`, `${pkg}\n`);
+    await Deno.writeTextFile(`${dir}/ok`, `${pkg}\n${MODULES_LINE}\n`);
     return { dir, release };
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});

@@ -46,6 +46,13 @@ if [ -f /ctl/shares ]; then
   done < /ctl/shares
 fi
 mkdir -p /newroot/run/denovm-ctl && mount --bind /ctl /newroot/run/denovm-ctl
+# The network, when the caller asked for one: "<address/prefix> <gateway>" (QEMU user mode).
+ip link set lo up
+if [ -f /ctl/net ]; then
+  read -r addr gw < /ctl/net
+  ip link set eth0 up && ip addr add "$addr" dev eth0 && ip route add default via "$gw" ||
+    fail "cannot bring up the network"
+fi
 [ -e /dev/kvm ] || fail "no /dev/kvm in the portable machine (kvm_amd did not load)"
 cwd=$(cat /ctl/cwd)
 # The caller's terminal: raw bytes both ways unless it is interactive (then a normal tty

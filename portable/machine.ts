@@ -42,6 +42,12 @@ export interface PortableOptions {
   cpus?: number;
   /** Give up after this many seconds (default: no limit). */
   timeoutS?: number;
+  /**
+   * A network for the machine (QEMU user mode: it is 10.0.2.15, this host's loopback is
+   * 10.0.2.2 from inside), with host TCP ports forwarded to ports inside. The socket
+   * bridge (`bridge.ts`) uses it.
+   */
+  net?: { forwards: { host: number; guest: number }[] };
 }
 
 /** What came back. */
@@ -103,6 +109,7 @@ export function qemuArgs(a: PortableAssets, ctl: string, o: {
   memMiB: number;
   cpus: number;
   shares: string[];
+  net?: { forwards: { host: number; guest: number }[] };
 }): string[] {
   const args = [
     "-accel",
@@ -146,6 +153,10 @@ export function qemuArgs(a: PortableAssets, ctl: string, o: {
   o.shares.forEach((dir, i) => {
     args.push("-virtfs", `local,path=${dir},mount_tag=rw${i},security_model=none`);
   });
+  if (o.net) {
+    const fwd = o.net.forwards.map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join("");
+    args.push("-netdev", `user,id=n0${fwd}`, "-device", "virtio-net-pci,netdev=n0");
+  }
   return args;
 }
 
@@ -188,10 +199,12 @@ export async function runPortable(o: PortableOptions): Promise<PortableResult> {
       await Deno.writeTextFile(`${ctl}/tty`, `rows ${rows} cols ${columns}`);
       await Deno.writeTextFile(`${ctl}/stdin`, "");
     }
+    if (o.net) await Deno.writeTextFile(`${ctl}/net`, "10.0.2.15/24 10.0.2.2\n");
     const args = qemuArgs(assets, ctl, {
       memMiB: o.memMiB ?? 4096,
       cpus: o.cpus ?? Number(Deno.env.get("DENOVM_PORTABLE_CPUS") ?? PORTABLE_CPUS),
       shares,
+      ...(o.net ? { net: o.net } : {}),
     });
     const piped = (o.stdio ?? "piped") === "piped";
     const t0 = performance.now();

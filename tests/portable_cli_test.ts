@@ -7,6 +7,7 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { buildGuest } from "../testing/guest_build.ts";
+import { apiCall } from "../testing/api_client.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
@@ -87,6 +88,50 @@ Deno.test({
       assertEquals(quit.code, 0, quit.out);
       assert(!quit.out.includes("bye"), "the guest did not get there itself");
     } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "cli --portable on --api-sock: the API socket is on this host and drives the VMM inside",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Issue 11: the inner VMM's API socket exists inside the portable machine; the socket
+    // bridge puts the user's on this host (owner-only) and joins the two.
+    const dir = await Deno.makeTempDir({ prefix: "denovm-papi-" });
+    const sock = `${dir}/api.sock`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", CLI, "--portable", "on", "--api-sock", sock],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const out = child.output();
+    try {
+      for (let i = 0; i < 600 && !(await Deno.lstat(sock).then(() => true, () => false)); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assertEquals((await Deno.stat(sock)).mode! & 0o777, 0o600, "owner-only, on this host");
+      // The first request waits for the machine to boot, then reaches the VMM inside.
+      const info = await apiCall(sock, "GET", "/");
+      assertEquals(info.json?.state, "Not started");
+      const vsock = await apiCall(sock, "PUT", "/vsock", { guest_cid: 3, uds_path: "/tmp/v" });
+      assertEquals(vsock.status, 400);
+      assertStringIncludes(String(vsock.json?.fault_message), "--vsock");
+      const start = await apiCall(sock, "PUT", "/actions", { action_type: "InstanceStart" });
+      assertEquals(start.status, 204);
+      const r = await out;
+      const stdout = new TextDecoder().decode(r.stdout);
+      assertEquals(r.code, 0, new TextDecoder().decode(r.stderr));
+      assertStringIncludes(stdout, "Hello from a denovm guest");
+      assertEquals(await Deno.lstat(sock).then(() => true, () => false), false, "removed at exit");
+    } finally {
+      try {
+        child.kill();
+      } catch { /* exited */ }
+      await out.catch(() => {});
       await Deno.remove(dir, { recursive: true });
     }
   },

@@ -47,6 +47,8 @@ export interface DeviceIo {
   mmioBase?: number;
   /** Disk images to use instead of opening the configured paths (same order). */
   diskImages?: DiskImage[];
+  /** How a guest's vsock connect to host port P is made (default: the socket `<path>_P`). */
+  vsockConnect?: (port: number) => Promise<Deno.Conn | null>;
 }
 
 /** A MAC for net device `i` when none is configured (locally administered). */
@@ -173,7 +175,10 @@ export async function attachDevices(
         add(p.name, devices.console);
         break;
       case "vsock": {
-        const host = new UnixVsockHost(p.vsock.path);
+        const host = new UnixVsockHost(
+          p.vsock.path,
+          io.vsockConnect ? { connectPort: io.vsockConnect } : {},
+        );
         const vsock = new VsockDevice({
           cid: p.vsock.cid,
           host,

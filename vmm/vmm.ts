@@ -81,6 +81,11 @@ export interface VmmOptions {
   logger?: Logger;
   /** Track dirtied pages (KVM dirty log and device writes), for diff snapshots. */
   trackDirtyPages?: boolean;
+  /**
+   * How a guest's vsock connect to host port P is made: a connection, or null to refuse
+   * (default: the Unix socket `<vsock path>_P`, Firecracker's convention).
+   */
+  vsockConnect?: (port: number) => Promise<Deno.Conn | null>;
 }
 
 /**
@@ -260,6 +265,7 @@ export class Vmm {
       const devices = await attachDevices(m, cfg, {
         consoleOutput: output,
         mmioBase,
+        ...(opts.vsockConnect ? { vsockConnect: opts.vsockConnect } : {}),
         ...(opts.diskImages ? { diskImages: opts.diskImages } : {}),
         log: (msg: string) => {
           fault(msg);
