@@ -4,7 +4,9 @@
  * where it has hardware virtualization, and otherwise inside the portable machine (QEMU/TCG
  * with SVM, KVM inside): the same `portable/` code the CLI and the fast tier use. Then runs
  * the QEMU microvm peer comparison (tests/nested/peer.ts) in the same place and run.
- * Prints the suite's output and the comparison, and exits with the suite's status.
+ * Then runs `cli.ts --vsock` as a user would here (tests/nested/cli_vsock.ts: through the
+ * portable machine's socket bridge on a host without KVM). Prints the suite's output and
+ * the comparison, and exits with the suite's status (or the CLI step's).
  *
  *   deno task test:linux [--portable] [filter words...]
  *
@@ -68,4 +70,21 @@ console.error(
     ((performance.now() - t0) / 1000).toFixed(1)
   } s on ${where}`,
 );
+// The CLI as a user runs it here, with --vsock: through the portable machine on a host
+// without KVM, so the socket bridge is checked both ways (tests/nested/cli_vsock.ts).
+if (status === 0 && !args.length) {
+  const t1 = performance.now();
+  const cli = await new Deno.Command(deno, {
+    args: ["run", "-A", "tests/nested/cli_vsock.ts", kernel, initrd],
+    cwd: repo,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  console.error(
+    `lane: cli --vsock step status ${cli.code} in ${
+      ((performance.now() - t1) / 1000).toFixed(1)
+    } s (${portable ? "through the portable machine" : "native"})`,
+  );
+  status = cli.code;
+}
 Deno.exit(status);
