@@ -19,7 +19,7 @@
  *
  * Components with this shape: `Queue`, `VirtioDevice`, `MmioTransport`, the virtio
  * backends with state of their own (`ConsoleDevice`, `NetDevice`, `VsockDevice`; blk and
- * rng keep none beyond the core), `Uart`, `I8042`. A vCPU's state has the same three parts
+ * rng keep none beyond the core), `Uart`, `I8042`, `Rtc`. A vCPU's state has the same three parts
  * as functions over a `Vcpu` (`saveVcpu`, `validateVcpuState`, `restoreVcpu` in
  * `snapshot/vcpu_state.ts`), and the whole snapshot as `SnapshotState`/`validateSnapshot`.
  *

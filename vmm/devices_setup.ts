@@ -1,7 +1,7 @@
 /**
  * Builds a machine's devices from a {@link VmConfig}: each virtio device gets a 4 KiB
  * MMIO window from {@link VIRTIO_MMIO_BASE} up and its own interrupt line from GSI 5 up;
- * the i8042 sits at 0x60. The kernel learns of each virtio device through a
+ * the i8042 sits at 0x60 and the CMOS RTC at 0x70. The kernel learns of each virtio device through a
  * `virtio_mmio.device=4K@<base>:<irq>` cmdline entry.
  *
  * @module
@@ -10,6 +10,7 @@
 import { BlockDevice, type DiskImage } from "../devices/block.ts";
 import { ConsoleDevice } from "../devices/console.ts";
 import { I8042 } from "../devices/i8042.ts";
+import { Rtc } from "../devices/rtc.ts";
 import { NetDevice } from "../devices/net.ts";
 import { RngDevice } from "../devices/rng.ts";
 import { VsockDevice } from "../devices/vsock.ts";
@@ -36,6 +37,8 @@ export interface Devices {
   console?: ConsoleDevice;
   /** The i8042 at port 0x60: the guest's keyboard probe and its reset command. */
   i8042: I8042;
+  /** The CMOS RTC at ports 0x70-0x71: the guest's wall clock. */
+  rtc: Rtc;
 }
 
 /** Options of {@link attachDevices}. */
@@ -128,7 +131,7 @@ export async function attachDevices(
       m.vm.irqLine(1, 0);
     },
   });
-  const devices: Devices = { announce: [], virtio: [], i8042 };
+  const devices: Devices = { announce: [], virtio: [], i8042, rtc: new Rtc() };
   const mmioBase = io.mmioBase ?? VIRTIO_MMIO_BASE;
   const add = (name: string, backend: VirtioBackend) => {
     const i = devices.virtio.length;
@@ -139,6 +142,7 @@ export async function attachDevices(
     devices.announce.push(`virtio_mmio.device=4K@0x${base.toString(16)}:${gsi}`);
   };
   m.pio.register(0x60, 5, i8042, "i8042");
+  m.pio.register(0x70, 2, devices.rtc, "rtc");
   for (const p of planVirtio(cfg)) {
     switch (p.kind) {
       case "disk": {

@@ -7,6 +7,7 @@
 
 import { MMIO_GAP_END, MMIO_GAP_START } from "../boot/x86.ts";
 import { I8042, type I8042State } from "../devices/i8042.ts";
+import { Rtc, type RtcState } from "../devices/rtc.ts";
 import { Uart, type UartState } from "../devices/uart.ts";
 import { SnapshotError } from "../snapshot/format.ts";
 import { MAX_RANGES, type MemoryLayer, PAGE } from "../snapshot/memory_file.ts";
@@ -33,7 +34,12 @@ export interface SnapshotState {
     clock: bigint;
     clockFlags: number;
   };
-  devices: { uart: UartState; i8042: I8042State; virtio: { name: string; state: MmioState }[] };
+  devices: {
+    uart: UartState;
+    i8042: I8042State;
+    rtc: RtcState;
+    virtio: { name: string; state: MmioState }[];
+  };
   memory: { size: number; layers: MemoryLayer[] };
 }
 
@@ -74,7 +80,7 @@ export function checkState(x: unknown): SnapshotState {
   if (!blob(v.pit, 112)) bad("bad PIT state");
   if (typeof v.clock !== "bigint" || v.clock < 0n) bad("bad clock");
   const d = s.devices;
-  if (!d || !Array.isArray(d.virtio) || !d.uart || !d.i8042) bad("bad device states");
+  if (!d || !Array.isArray(d.virtio) || !d.uart || !d.i8042 || !d.rtc) bad("bad device states");
   const mem = s.memory;
   if (
     !mem || !Number.isSafeInteger(mem.size) || !Array.isArray(mem.layers) ||
@@ -130,7 +136,7 @@ const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
  * Checks a decoded snapshot state whole: its shape, the saved config (a bad one is a
  * {@link SnapshotError}, not a usage error), the RAM layout (aligned, sorted, disjoint, out
  * of the MMIO gap, no more than the config's memory, device windows clear of RAM), every
- * vCPU, the UART, the i8042 and each virtio device (transport registers, core state and
+ * vCPU, the UART, the i8042, the RTC and each virtio device (transport registers, core state and
  * the device model's own part, on inert copies of the models), the disk files, and the
  * memory layers (plain names that resolve inside `dir`, regular files of the right size).
  * Nothing is opened for writing, bound or mapped: every refusal is a SnapshotError.
@@ -213,6 +219,7 @@ export async function validateSnapshot(
       ),
   );
   check("i8042", () => new I8042({ onReset: () => {} }).restore(s.devices.i8042));
+  check("RTC", () => Rtc.check(s.devices.rtc));
   const names = plan.map((p) => p.name), saved = s.devices.virtio.map((d) => d?.name);
   if (names.join(",") !== saved.join(",")) {
     bad(`devices [${saved}] in the snapshot, [${names}] configured`);

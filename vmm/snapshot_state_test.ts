@@ -6,6 +6,7 @@
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { I8042 } from "../devices/i8042.ts";
+import { Rtc } from "../devices/rtc.ts";
 import { Uart } from "../devices/uart.ts";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { SnapshotError } from "../snapshot/format.ts";
@@ -56,6 +57,7 @@ async function fixture() {
     devices: {
       uart: new Uart(Uart.createState(), { output: () => {}, interrupt: { trigger() {} } }).save(),
       i8042: new I8042({ onReset: () => {} }).save(),
+      rtc: new Rtc().save(),
       virtio,
     },
     memory: { size: RAM, layers: [{ file: "memory.bin" }] },
@@ -112,6 +114,7 @@ Deno.test("snapshot validation: every defect is a SnapshotError, and nothing is 
     ],
     ["uart", (s) => ((s.devices.uart as unknown as Record<string, unknown>).lcr = 300), "UART"],
     ["i8042", (s) => ((s.devices.i8042 as unknown as Record<string, unknown>).ctr = -1), "i8042"],
+    ["rtc", (s) => ((s.devices.rtc as unknown as Record<string, unknown>).index = 300), "RTC"],
     ["names", (s) => s.devices.virtio.reverse(), "in the snapshot"],
     [
       "transport",

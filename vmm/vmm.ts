@@ -253,6 +253,8 @@ export class Vmm {
         ],
         ...(memoryFile ? { memoryFile } : {}),
         onFault: fault,
+        // A guest probing for hardware that is not there is normal: debug, rate-limited.
+        onMiss: (msg: string) => logger.debug(msg),
         dirtyLog: opts.trackDirtyPages ?? false,
       });
     } catch (e) {
@@ -435,6 +437,7 @@ export class Vmm {
       devices: {
         uart: this.serial.uart.save(),
         i8042: this.devices.i8042.save(),
+        rtc: this.devices.rtc.save(),
         virtio: this.devices.virtio.map((d) => ({ name: d.name, state: d.transport.save() })),
       },
       memory: { size, layers: [] },
@@ -548,6 +551,7 @@ export class Vmm {
     for (const [i, t] of m.vcpus.entries()) await t.call("restoreState", vcpus[i]);
     this.serial.uart.restore(s.devices.uart);
     this.devices.i8042.restore(s.devices.i8042);
+    this.devices.rtc.restore(s.devices.rtc);
     for (const [i, d] of this.devices.virtio.entries()) {
       d.transport.restore(s.devices.virtio[i]!.state);
     }

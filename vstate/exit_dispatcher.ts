@@ -22,9 +22,18 @@ export interface DispatcherOptions {
   mmio: Bus;
   /** Called on every wake, e.g. to drain output rings. */
   onWake?: () => void;
-  /** Called when a device throws or an access hits no device. */
+  /** Called when a device throws (and for unhandled accesses when `onMiss` is not given). */
   onFault?: (message: string) => void;
+  /**
+   * Called for an access that hits no device: normal guest behaviour (a kernel probing for
+   * hardware), so rate-limited: the first {@link MISS_LINES} per address, then one line at
+   * each power of ten.
+   */
+  onMiss?: (message: string) => void;
 }
+
+/** Unhandled accesses reported per address before the reports thin out. */
+export const MISS_LINES = 3;
 
 /** Serves the mailboxes of a VM's vCPUs. */
 export class ExitDispatcher {
@@ -149,7 +158,18 @@ export class ExitDispatcher {
     Atomics.notify(mb.i32, MB.STATE);
   }
 
+  readonly #misses = new Map<string, number>();
+
   #miss(what: string, addr: number, len: number): void {
-    this.#o.onFault?.(`Unhandled ${what} at 0x${addr.toString(16)} (${len} bytes)`);
+    const report = this.#o.onMiss ?? this.#o.onFault;
+    if (!report) return;
+    const key = `${what}@${addr}`;
+    const n = (this.#misses.get(key) ?? 0) + 1;
+    if (this.#misses.size < 4096 || this.#misses.has(key)) this.#misses.set(key, n);
+    if (n <= MISS_LINES) {
+      report(`Unhandled ${what} at 0x${addr.toString(16)} (${len} bytes)`);
+    } else if (Number.isInteger(Math.log10(n))) {
+      report(`Unhandled ${what} at 0x${addr.toString(16)}: ${n} times so far`);
+    }
   }
 }

@@ -109,3 +109,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test("dispatcher: unhandled accesses are reported apart and thin out per address", () => {
+  const misses: string[] = [];
+  const d2 = new ExitDispatcher({
+    pio: new Bus("pio"),
+    mmio: new Bus("mmio"),
+    onMiss: (m) => misses.push(m),
+  });
+  const mb = Mailbox.create();
+  d2.add(mb);
+  for (let i = 0; i < 1000; i++) {
+    post(mb, ACCESS.PIO_OUT, 0x70, [0x0a]);
+    d2.serveAll();
+  }
+  post(mb, ACCESS.PIO_OUT, 0x80, [1]);
+  d2.serveAll();
+  assertEquals(misses, [
+    "Unhandled port write at 0x70 (1 bytes)",
+    "Unhandled port write at 0x70 (1 bytes)",
+    "Unhandled port write at 0x70 (1 bytes)",
+    "Unhandled port write at 0x70: 10 times so far",
+    "Unhandled port write at 0x70: 100 times so far",
+    "Unhandled port write at 0x70: 1000 times so far",
+    "Unhandled port write at 0x80 (1 bytes)",
+  ]);
+});

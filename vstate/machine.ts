@@ -31,8 +31,10 @@ export interface MachineOptions {
   vcpus?: number;
   /** Worker-local devices for vCPU `id`. */
   local?: (id: number) => LocalDeviceSpec[];
-  /** Called on device faults and unhandled accesses (default: ignored). */
+  /** Called on device faults (and unhandled accesses without `onMiss`; default: ignored). */
   onFault?: (message: string) => void;
+  /** Called on accesses that hit no device, rate-limited (see `ExitDispatcher`). */
+  onMiss?: (message: string) => void;
   /** Called on each doorbell wake (e.g. to drain serial output). */
   onWake?: () => void;
   /** Track dirty pages in every RAM slot (for diff snapshots). */
@@ -84,6 +86,7 @@ export class Machine {
       pio: this.pio,
       mmio: this.mmio,
       ...(opts.onFault ? { onFault: opts.onFault } : {}),
+      ...(opts.onMiss ? { onMiss: opts.onMiss } : {}),
       ...(opts.onWake ? { onWake: opts.onWake } : {}),
     });
   }
