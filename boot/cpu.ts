@@ -25,6 +25,61 @@ export interface CpuidOptions {
   tscDeadline?: boolean;
 }
 
+/** The XSAVE features (XCR0 bits) leaf 0xD offers, after {@link cpuidFor}'s checks. */
+export function offeredXcr0(entries: readonly CpuidEntry[]): bigint {
+  const l = leaf(entries as CpuidEntry[], 0xd, 0);
+  return l ? BigInt(l.eax >>> 0) | (BigInt(l.edx >>> 0) << 32n) : 0n;
+}
+
+/**
+ * The standard-format XSAVE area size for features `xcr0`: the legacy area and header
+ * (576 bytes), and each extended feature at the offset its leaf 0xD subleaf gives.
+ */
+export function xsaveSize(entries: readonly CpuidEntry[], xcr0: bigint): number {
+  let size = 576;
+  for (let i = 2; i < 63; i++) {
+    if (!(xcr0 & (1n << BigInt(i)))) continue;
+    const sub = leaf(entries as CpuidEntry[], 0xd, i);
+    if (sub) size = Math.max(size, sub.ebx + sub.eax);
+  }
+  return size;
+}
+
+/**
+ * Leaf 0xD made consistent with itself: a user feature is offered only with a subleaf
+ * that gives it a size and an offset past the legacy area (else the guest kernel warns
+ * "XSAVE consistency problem", or worse); supervisor features (XSS, in subleaf 1's
+ * ECX/EDX) are left as KVM says. EBX and ECX of subleaf 0 become the size for all the
+ * offered features, which is what XCR0 holds once the guest (or {@link bootXcr0}) sets it.
+ */
+function fixXsaveLeaf(out: CpuidEntry[]): void {
+  const l0 = leaf(out, 0xd, 0);
+  if (!l0) return;
+  let mask = offeredXcr0(out);
+  for (let i = 2; i < 63; i++) {
+    const bit = 1n << BigInt(i);
+    if (!(mask & bit)) continue;
+    const sub = leaf(out, 0xd, i);
+    if (!sub || sub.eax === 0 || sub.ebx < 576) mask &= ~bit;
+  }
+  // AVX-512's three parts go together, as XSETBV requires.
+  const avx512 = 0xe0n;
+  if ((mask & avx512) !== avx512) mask &= ~avx512;
+  l0.eax = Number(mask & 0xffff_ffffn) >>> 0;
+  l0.edx = Number(mask >> 32n) >>> 0;
+  l0.ebx = l0.ecx = xsaveSize(out, mask);
+}
+
+/**
+ * XCR0 for a vCPU at boot: every feature the (fixed) leaf 0xD offers. Set before the guest
+ * runs, so the size KVM reports in leaf 0xD matches what the kernel computes from the
+ * subleaves once it enables the same features (KVM refreshes that size only when XCR0
+ * changes in some bits; the kernel's own XSETBV of the same value changes none).
+ */
+export function bootXcr0(entries: readonly CpuidEntry[]): bigint {
+  return offeredXcr0(entries) | 1n; // x87 is always on
+}
+
 /** The CPUID leaves for vCPU `id` of `cpus`, derived from what KVM supports. */
 export function cpuidFor(
   supported: readonly CpuidEntry[],
@@ -60,6 +115,7 @@ export function cpuidFor(
   for (const e of out.filter((x) => x.function === 4)) {
     e.eax = ((e.eax & 0x03ff_ffff) | (((cpus - 1) & 0x3f) << 26)) >>> 0; // cores per package - 1
   }
+  fixXsaveLeaf(out);
   const amd = leaf(out, 0x8000_0008);
   if (amd) amd.ecx = ((amd.ecx & ~0xff) | ((cpus - 1) & 0xff)) >>> 0;
   const hv = leaf(out, 0x4000_0000);

@@ -10,7 +10,7 @@
 import { CAP, type Fpu, type Regs, type Sregs } from "@denovm/deno-kvm-ffi";
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import type { Machine } from "../vstate/machine.ts";
-import { bootFpu, bootMsrs, cpuidFor } from "../boot/cpu.ts";
+import { bootFpu, bootMsrs, bootXcr0, cpuidFor } from "../boot/cpu.ts";
 import { KERNEL_LOAD, KernelError, type KernelImage } from "../boot/kernel.ts";
 import {
   BOOT,
@@ -134,7 +134,13 @@ async function setupBootVcpus(m: Machine, k: KernelImage, layout: BootLayout): P
   const supported = m.kvm.supportedCpuid();
   const tscDeadline = m.kvm.checkExtension(CAP.TSC_DEADLINE_TIMER) > 0;
   for (const [id, t] of m.vcpus.entries()) {
-    await t.call("setCpuid2", cpuidFor(supported, id, m.vcpus.length, { tscDeadline }));
+    const cpuid = cpuidFor(supported, id, m.vcpus.length, { tscDeadline });
+    await t.call("setCpuid2", cpuid);
+    if (cpuid.some((e) => e.function === 0xd)) {
+      // XCR0 with every offered feature: see bootXcr0. A KVM that refuses it keeps x87.
+      await t.call("setXcrs", { flags: 0, xcrs: [{ xcr: 0, value: bootXcr0(cpuid) }] })
+        .catch(() => {});
+    }
     await t.call("setMsrs", bootMsrs());
     await t.call("setFpu", bootFpu(await t.call<Fpu>("getFpu")));
     await t.call("setLapic", lapicWithLints(await t.call<Uint8Array>("getLapic")));

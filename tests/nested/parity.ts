@@ -1,0 +1,119 @@
+/**
+ * Boot-log parity with QEMU (issue 17), run in the Linux lane next to the peer comparison:
+ * the same kernel, initramfs and command line booted under our VMM and under QEMU's
+ * microvm (both on this KVM), the kernel printing only messages at warning level or worse
+ * (`loglevel=5`, no `quiet`). Every such line under ours that QEMU's boot does not print
+ * (timestamps dropped, numbers masked) is a failure: they are printed as a diff and the
+ * exit status is 1.
+ *
+ *   deno run -A tests/nested/parity.ts <bzImage> <initramfs>
+ *
+ * @module
+ */
+
+const [kernel, initrd] = Deno.args;
+if (!kernel || !initrd) {
+  console.error("usage: parity.ts <bzImage> <initramfs>");
+  Deno.exit(2);
+}
+const repo = new URL("../../", import.meta.url).pathname;
+const append = `console=ttyS0 reboot=k panic=1 pci=off loglevel=5 denovm.run=${btoa("true")}`;
+const vmms: Record<string, string[]> = {
+  ours: [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${repo}cli.ts`,
+    "--quiet",
+    "--kernel",
+    kernel,
+    "--initrd",
+    initrd,
+    "--mem",
+    "256",
+    "--cpus",
+    "2",
+    "--rng",
+    "--cmdline",
+    append,
+  ],
+  qemu: [
+    "qemu-system-x86_64",
+    "-M",
+    "microvm,x-option-roms=off,rtc=on,isa-serial=on,auto-kernel-cmdline=on,acpi=off",
+    "-enable-kvm",
+    "-cpu",
+    "host",
+    "-m",
+    "256",
+    "-smp",
+    "2",
+    "-nodefaults",
+    "-no-user-config",
+    "-nographic",
+    "-serial",
+    "stdio",
+    "-no-reboot",
+    "-device",
+    "i8042,mouse-irq=15",
+    "-device",
+    "virtio-rng-device",
+    "-kernel",
+    kernel,
+    "-initrd",
+    initrd,
+    "-append",
+    `${append} acpi=off`,
+  ],
+};
+
+/** Boots once; returns the console text. */
+async function boot(argv: string[]): Promise<string> {
+  const p = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const kill = new Promise<void>((r) =>
+    timer = setTimeout(() => {
+      try {
+        p.kill("SIGKILL");
+      } catch { /* gone */ }
+      r();
+    }, 180_000)
+  );
+  const out = new Response(p.stdout).text();
+  const err = new Response(p.stderr).text();
+  await Promise.race([p.status, kill]);
+  clearTimeout(timer);
+  return (await out) + (await err).split("\n").filter((l) => /warn|error/i.test(l)).join("\n");
+}
+
+/** A kernel line with its timestamp dropped and its numbers masked. */
+function shape(line: string): string {
+  return line.replace(/^\[\s*[\d.]+\]\s*/, "").replace(/0x[0-9a-f]+|\b[0-9a-f]{8,}\b|\d+/gi, "#")
+    .trim();
+}
+
+const logs: Record<string, string[]> = {};
+for (const [name, argv] of Object.entries(vmms)) {
+  const text = await boot(argv);
+  if (!text.includes("denovm-init: up")) {
+    console.error(`parity: ${name} did not reach the init:\n${text.slice(-3000)}`);
+    Deno.exit(1);
+  }
+  logs[name] = text.split(/\r?\n/).map(shape).filter((l) => l && !l.startsWith("denovm-init"));
+}
+const theirs = new Set(logs.qemu);
+const extra = logs.ours!.filter((l) => !theirs.has(l));
+console.log(`parity_warning_lines ours ${logs.ours!.length} qemu ${logs.qemu!.length}`);
+if (extra.length) {
+  console.error("parity: warning-level lines under ours that QEMU's boot does not print:");
+  for (const l of extra) console.error(`+ ${l}`);
+  console.error("parity: QEMU's lines for comparison:");
+  for (const l of logs.qemu!) console.error(`  ${l}`);
+  Deno.exit(1);
+}
+console.error("parity: no kernel line at warning level under ours that QEMU does not print");
