@@ -47,6 +47,27 @@ async function done(vm: VmmT) {
 }
 
 Deno.test({
+  name: "linux: the guest's clock is the host's, read from the CMOS RTC by its driver",
+  ignore,
+  async fn() {
+    const before = Math.floor(Date.now() / 1000);
+    const { vm, out, r } = await boot(
+      "echo rtc-name $(cat /sys/class/rtc/rtc0/name); echo guest-now $(date -u +%s)",
+    );
+    try {
+      assertEquals(r.kind, "reset", out.slice(-3000));
+      assertStringIncludes(out, "rtc-name rtc_cmos");
+      const now = Number(/guest-now (\d+)/.exec(out)?.[1]);
+      const after = Math.ceil(Date.now() / 1000);
+      assert(now >= before - 2 && now <= after + 2, `guest ${now}, host ${before}..${after}`);
+      assert(!/rtc.*(error|fail|timed out)/i.test(out), out.slice(-3000));
+    } finally {
+      await done(vm);
+    }
+  },
+});
+
+Deno.test({
   name: "linux: boots to the init marker (1 vCPU) and powers off through the i8042",
   ignore,
   async fn() {

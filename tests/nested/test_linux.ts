@@ -31,9 +31,14 @@ const hasVmlinux = await Deno.stat(vmlinux).then(() => true, () => false);
 const suite = `${
   hasVmlinux ? `DENOVM_VMLINUX=${vmlinux} ` : ""
 }DENOVM_KERNEL=${kernel} DENOVM_INITRD=${initrd} NO_COLOR=1 ${deno} test -A --no-check${filter} tests/linux/ 2>&1`;
-// Then, in the same run, the peer comparison with QEMU's microvm (numbers, not a test).
+// Then, in the same run, the boot-log parity check against QEMU's microvm (a test: any
+// kernel warning under ours that QEMU does not print fails the lane) and the peer
+// comparison (numbers, not a test).
+const parity = `${deno} run -A tests/nested/parity.ts ${kernel} ${initrd} 2>&1`;
 const peer = `${deno} run -A tests/nested/peer.ts ${kernel} ${initrd} 2>&1`;
-const command = Deno.env.get("DENOVM_LANE_NO_PEER") ? suite : `${suite} && ${peer}`;
+const command = Deno.env.get("DENOVM_LANE_NO_PEER")
+  ? `${suite} && ${parity}`
+  : `${suite} && ${parity} && ${peer}`;
 const where = portable ? PORTABLE_HOST : `kvm (${host.virtualization})`;
 console.error(`lane: running the Linux guest suite on ${where} (kernel ${kernel})`);
 const check = await new Deno.Command(deno, { args: ["check", "tests/linux/"], cwd: repo })
