@@ -81,6 +81,7 @@ export type { DiskImage } from "./devices/block.ts";
 export type { ConsoleDevice, ConsoleState } from "./devices/console.ts";
 export type { Persist } from "./bus/persist.ts";
 export type { I8042, I8042State } from "./devices/i8042.ts";
+export type { Rtc, RtcOptions, RtcState } from "./devices/rtc.ts";
 export type { Uart, UartState } from "./devices/uart.ts";
 export type { MmioState, MmioTransport } from "./transports/mmio.ts";
 export type {

@@ -4,9 +4,10 @@
  * microvm (both on this KVM), the kernel printing only messages at warning level or worse
  * (`loglevel=5`, no `quiet`). Every such line under ours that QEMU's boot does not print
  * (timestamps dropped, numbers masked) is a failure: they are printed as a diff and the
- * exit status is 1.
+ * exit status is 1. The lane runs it for the recipe kernel and for Debian's stock kernel (the
+ * portable machine's own, `linux-image-amd64`).
  *
- *   deno run -A tests/nested/parity.ts <bzImage> <initramfs>
+ *   deno run -A tests/nested/parity.ts <kernel> <initramfs>
  *
  * @module
  */
@@ -17,7 +18,11 @@ if (!kernel || !initrd) {
   Deno.exit(2);
 }
 const repo = new URL("../../", import.meta.url).pathname;
-const append = `console=ttyS0 reboot=k panic=1 pci=off loglevel=5 denovm.run=${btoa("true")}`;
+// The same command line for both. acpi=off: neither machine describes itself with ACPI
+// here (QEMU's microvm is started with acpi=off; ours has no tables yet, issue 15).
+const append = `console=ttyS0 reboot=k panic=1 pci=off acpi=off loglevel=5 denovm.run=${
+  btoa("true")
+}`;
 const vmms: Record<string, string[]> = {
   ours: [
     Deno.execPath(),
@@ -63,7 +68,7 @@ const vmms: Record<string, string[]> = {
     "-initrd",
     initrd,
     "-append",
-    `${append} acpi=off`,
+    append,
   ],
 };
 

@@ -15,6 +15,7 @@
 
 import { buildInitramfs, buildKernel } from "../../guest/build.ts";
 import { PORTABLE_HOST, runPortable } from "../../portable/machine.ts";
+import { ensurePortableAssets } from "../../portable/assets.ts";
 import { checkHost } from "../../vstate/host.ts";
 
 const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -34,7 +35,10 @@ const suite = `${
 // Then, in the same run, the boot-log parity check against QEMU's microvm (a test: any
 // kernel warning under ours that QEMU does not print fails the lane) and the peer
 // comparison (numbers, not a test).
-const parity = `${deno} run -A tests/nested/parity.ts ${kernel} ${initrd} 2>&1`;
+// Debian's stock kernel too (the portable machine's: fetched once, cached).
+const stock = (await ensurePortableAssets()).kernel;
+const parity = `${deno} run -A tests/nested/parity.ts ${kernel} ${initrd} 2>&1 && ` +
+  `${deno} run -A tests/nested/parity.ts ${stock} ${initrd} 2>&1`;
 const peer = `${deno} run -A tests/nested/peer.ts ${kernel} ${initrd} 2>&1`;
 const command = Deno.env.get("DENOVM_LANE_NO_PEER")
   ? `${suite} && ${parity}`
