@@ -11,10 +11,10 @@
  */
 
 import { exec } from "../../host/exec.ts";
+import { oursArgv } from "./vmms.ts";
 
 const [kernel, initrd] = Deno.args;
 if (!kernel || !initrd) throw new Error("usage: cli_vsock.ts <bzImage> <initramfs>");
-const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 const dir = await Deno.makeTempDir({ prefix: "denovm-cli-vsock-" });
 const path = `${dir}/v.sock`;
 const service = Deno.listen({ transport: "unix", path: `${path}_5000` });
@@ -32,22 +32,13 @@ const served = (async () => {
   c.close();
   return text;
 })();
-const child = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "-A",
-    CLI,
-    "--kernel",
-    kernel,
-    "--initrd",
-    initrd,
-    "--mem",
-    "256",
-    "--cmdline",
-    "console=ttyS0 reboot=k panic=1 pci=off nomodule quiet",
-    "--vsock",
-    `3,${path}`,
-  ],
+const argv = oursArgv({
+  kernel,
+  initrd,
+  append: "console=ttyS0 reboot=k panic=1 pci=off nomodule quiet",
+}, ["--vsock", `3,${path}`]);
+const child = new Deno.Command(argv[0]!, {
+  args: argv.slice(1),
   stdin: "null",
   stdout: "null",
   stderr: "piped",

@@ -17,59 +17,17 @@ if (!kernel || !initrd) {
   console.error("usage: parity.ts <bzImage> <initramfs>");
   Deno.exit(2);
 }
-const repo = new URL("../../", import.meta.url).pathname;
+import { oursArgv, qemuArgv } from "./vmms.ts";
+
 // The same command line for both. acpi=off: neither machine describes itself with ACPI
 // here (QEMU's microvm is started with acpi=off; ours has no tables yet, issue 15).
 const append = `console=ttyS0 reboot=k panic=1 pci=off acpi=off loglevel=5 denovm.run=${
   btoa("true")
 }`;
+const spec = { kernel, initrd, append, cpus: 2 };
 const vmms: Record<string, string[]> = {
-  ours: [
-    Deno.execPath(),
-    "run",
-    "-A",
-    `${repo}cli.ts`,
-    "--quiet",
-    "--kernel",
-    kernel,
-    "--initrd",
-    initrd,
-    "--mem",
-    "256",
-    "--cpus",
-    "2",
-    "--rng",
-    "--cmdline",
-    append,
-  ],
-  qemu: [
-    "qemu-system-x86_64",
-    "-M",
-    "microvm,x-option-roms=off,rtc=on,isa-serial=on,auto-kernel-cmdline=on,acpi=off",
-    "-enable-kvm",
-    "-cpu",
-    "host",
-    "-m",
-    "256",
-    "-smp",
-    "2",
-    "-nodefaults",
-    "-no-user-config",
-    "-nographic",
-    "-serial",
-    "stdio",
-    "-no-reboot",
-    "-device",
-    "i8042,mouse-irq=15",
-    "-device",
-    "virtio-rng-device",
-    "-kernel",
-    kernel,
-    "-initrd",
-    initrd,
-    "-append",
-    append,
-  ],
+  ours: oursArgv(spec, ["--rng"]),
+  qemu: qemuArgv(spec, { rtc: true, extra: ["-device", "virtio-rng-device"] }),
 };
 
 /** Boots once; returns the console text. */

@@ -11,12 +11,13 @@
  * @module
  */
 
+import { oursArgv, qemuArgv } from "./vmms.ts";
+
 const [kernel, initrd] = Deno.args;
 if (!kernel || !initrd) {
   console.error("usage: peer.ts <bzImage> <initramfs>");
   Deno.exit(2);
 }
-const repo = new URL("../../", import.meta.url).pathname;
 const dir = await Deno.makeTempDir({ prefix: "denovm-peer-" });
 const disk = `${dir}/disk.img`;
 await Deno.writeFile(disk, new Uint8Array(64 << 20));
@@ -26,54 +27,17 @@ const run =
   "b=$(cut -d' ' -f1 /proc/uptime); echo dd-window $a $b";
 const append = `console=ttyS0 reboot=k panic=1 pci=off quiet denovm.run=${btoa(run)}`;
 
+const spec = { kernel, initrd, append };
 const vmms: Record<string, string[]> = {
-  ours: [
-    Deno.execPath(),
-    "run",
-    "-A",
-    `${repo}cli.ts`,
-    "--quiet",
-    "--kernel",
-    kernel,
-    "--initrd",
-    initrd,
-    "--mem",
-    "256",
-    "--disk",
-    `${disk},ro`,
-    "--cmdline",
-    append,
-  ],
-  qemu: [
-    "qemu-system-x86_64",
-    "-M",
-    "microvm,x-option-roms=off,rtc=off,isa-serial=on,auto-kernel-cmdline=on,acpi=off",
-    "-enable-kvm",
-    "-cpu",
-    "host",
-    "-m",
-    "256",
-    "-smp",
-    "1",
-    "-nodefaults",
-    "-no-user-config",
-    "-nographic",
-    "-serial",
-    "stdio",
-    "-no-reboot",
-    "-device",
-    "i8042,mouse-irq=15",
-    "-kernel",
-    kernel,
-    "-initrd",
-    initrd,
-    "-append",
-    `${append} acpi=off`,
-    "-drive",
-    `id=d,file=${disk},format=raw,if=none,readonly=on`,
-    "-device",
-    "virtio-blk-device,drive=d",
-  ],
+  ours: oursArgv(spec, ["--disk", `${disk},ro`]),
+  qemu: qemuArgv({ ...spec, append: `${append} acpi=off` }, {
+    extra: [
+      "-drive",
+      `id=d,file=${disk},format=raw,if=none,readonly=on`,
+      "-device",
+      "virtio-blk-device,drive=d",
+    ],
+  }),
 };
 
 /** Spawns one boot; returns ms to the init line and the guest's dd rate. */

@@ -1,0 +1,76 @@
+/**
+ * The command lines that boot a Linux kernel under our CLI and under QEMU's microvm, shared
+ * by the lane's peer comparison, parity check and CLI step.
+ *
+ * @module
+ */
+
+const CLI = new URL("../../cli.ts", import.meta.url).pathname;
+
+/** What to boot and how. */
+export interface BootSpec {
+  kernel: string;
+  initrd: string;
+  /** The kernel command line. */
+  append: string;
+  /** vCPUs (default 1). */
+  cpus?: number;
+}
+
+/** `deno run -A cli.ts ...` for `s`, with `extra` CLI flags (e.g. `--rng`, `--disk`). */
+export function oursArgv(s: BootSpec, extra: string[] = []): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "-A",
+    CLI,
+    "--quiet",
+    "--kernel",
+    s.kernel,
+    "--initrd",
+    s.initrd,
+    "--mem",
+    "256",
+    "--cpus",
+    String(s.cpus ?? 1),
+    "--cmdline",
+    s.append,
+    ...extra,
+  ];
+}
+
+/**
+ * QEMU's microvm on KVM for `s` (no ACPI, no option ROMs, an i8042 for `reboot=k`), with
+ * `rtc` on or off and `extra` QEMU arguments (devices, drives).
+ */
+export function qemuArgv(s: BootSpec, o: { rtc?: boolean; extra?: string[] } = {}): string[] {
+  return [
+    "qemu-system-x86_64",
+    "-M",
+    `microvm,x-option-roms=off,rtc=${
+      o.rtc ? "on" : "off"
+    },isa-serial=on,auto-kernel-cmdline=on,acpi=off`,
+    "-enable-kvm",
+    "-cpu",
+    "host",
+    "-m",
+    "256",
+    "-smp",
+    String(s.cpus ?? 1),
+    "-nodefaults",
+    "-no-user-config",
+    "-nographic",
+    "-serial",
+    "stdio",
+    "-no-reboot",
+    "-device",
+    "i8042,mouse-irq=15",
+    "-kernel",
+    s.kernel,
+    "-initrd",
+    s.initrd,
+    "-append",
+    s.append,
+    ...(o.extra ?? []),
+  ];
+}
