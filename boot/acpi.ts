@@ -150,6 +150,12 @@ export function dsdt(m: AcpiMachine): Uint8Array {
         ]),
       ),
     ]));
+    // The AUX (mouse) port's node: Linux's PNP probe otherwise warns that the AUX port is
+    // disabled. Our controller answers the AUX tests as a controller without a mouse.
+    devices.push(device("PS2M", [
+      name("_HID", eisaId("PNP0F13")),
+      name("_CRS", resourceTemplate([resource.interrupt(12, false)])),
+    ]));
   }
   if (m.rtc) {
     devices.push(device("RTC", [

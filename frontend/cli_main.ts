@@ -36,6 +36,8 @@ Options:
   --rng                    a virtio-rng device
   --console <where>        serial (default), virtio or none
   --vsock <cid>,<path>     virtio-vsock with guest CID <cid>, host Unix socket <path>
+  --acpi                   describe the machine with ACPI tables (kernels built with
+                           ACPI; the devices are then not named on the command line)
   --config <file.json>     read the configuration from a file (no other machine flags)
   --image <file>           boot a flat real-mode image at 0x1000 instead of the demo
   --snapshot <dir>         where --snapshot-on writes a snapshot (then the VMM exits 0)
@@ -148,7 +150,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
   checkValues(args);
   const f = parseArgs(args, {
     string: VALUE_FLAGS,
-    boolean: ["help", "quiet", "rng", "allow-emulated", "log-json", "timings"],
+    boolean: ["help", "quiet", "rng", "acpi", "allow-emulated", "log-json", "timings"],
     collect: ["disk", "net"],
     alias: { h: "help" },
     unknown: (arg: string) => {
@@ -193,7 +195,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
       );
     }
     extra.apiSock = f["api-sock"];
-    extra.configured = f.image !== undefined || f.config !== undefined || f.rng ||
+    extra.configured = f.image !== undefined || f.config !== undefined || f.rng || f.acpi ||
       many(f.disk).length > 0 || many(f.net).length > 0 ||
       ["kernel", "initrd", "cmdline", "mem", "cpus", "console", "vsock"].some((k) =>
         (f as Record<string, unknown>)[k] !== undefined
@@ -219,7 +221,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
     const others = ["kernel", "initrd", "cmdline", "mem", "cpus", "console", "vsock"].filter((k) =>
       (f as Record<string, unknown>)[k] !== undefined
     );
-    if (others.length || many(f.disk).length || many(f.net).length || f.rng) {
+    if (others.length || many(f.disk).length || many(f.net).length || f.rng || f.acpi) {
       throw new UsageError(
         `--config cannot be combined with machine flags (${others.join(", ") || "devices"})`,
       );
@@ -250,6 +252,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
       return net;
     }),
     rng: f.rng,
+    ...(f.acpi ? { acpi: true } : {}),
   };
   if (f.kernel !== undefined) raw.kernel = f.kernel;
   if (f.initrd !== undefined) raw.initrd = f.initrd;

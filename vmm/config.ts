@@ -58,6 +58,13 @@ export interface VmConfig {
   console: "serial" | "virtio" | "none";
   /** A virtio-vsock device, with its host side on a Unix socket. */
   vsock?: VsockConfig;
+  /**
+   * Describe the machine to a kernel with ACPI tables (`boot/acpi.ts`): CPUs from the MADT,
+   * devices from the DSDT (the virtio devices are then not announced on the command line),
+   * power-off through the sleep control register. For kernels built with ACPI, such as
+   * distribution kernels. Off by default for now: the recipe kernel has no ACPI (issue 15).
+   */
+  acpi?: boolean;
 }
 
 /** A configuration error that names the field. */
@@ -85,6 +92,7 @@ const KEYS = [
   "rng",
   "console",
   "vsock",
+  "acpi",
 ];
 
 function str(v: unknown, field: string): string {
@@ -148,6 +156,7 @@ export function parseConfig(input: unknown): VmConfig {
   if (o.memMiB !== undefined) c.memMiB = int(o.memMiB, "memMiB", 16, 1024 * 1024);
   if (o.vcpus !== undefined) c.vcpus = int(o.vcpus, "vcpus", 1, 64);
   if (o.rng !== undefined) c.rng = bool(o.rng, "rng");
+  if (o.acpi !== undefined) c.acpi = bool(o.acpi, "acpi");
   if (o.console !== undefined) {
     if (o.console !== "serial" && o.console !== "virtio" && o.console !== "none") {
       throw new ConfigError(

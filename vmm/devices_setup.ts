@@ -11,6 +11,7 @@ import { BlockDevice, type DiskImage } from "../devices/block.ts";
 import { ConsoleDevice } from "../devices/console.ts";
 import { I8042 } from "../devices/i8042.ts";
 import { Rtc } from "../devices/rtc.ts";
+import { S5_SLP_TYP, SLEEP_CONTROL_PORT, SLP_EN, SLP_TYP_SHIFT } from "../boot/acpi.ts";
 import { NetDevice } from "../devices/net.ts";
 import { RngDevice } from "../devices/rng.ts";
 import { VsockDevice } from "../devices/vsock.ts";
@@ -143,6 +144,17 @@ export async function attachDevices(
   };
   m.pio.register(0x60, 5, i8042, "i8042");
   m.pio.register(0x70, 2, devices.rtc, "rtc");
+  // The ACPI sleep control and status registers (FADT): SLP_EN with the \_S5 sleep type
+  // powers the machine off, as the i8042's reset line resets it.
+  m.pio.register(SLEEP_CONTROL_PORT, 2, {
+    read: (_o, d) => d.fill(0),
+    write: (o, d) => {
+      const v = d[0] ?? 0;
+      if (o === 0 && v & SLP_EN && ((v >> SLP_TYP_SHIFT) & 7) === S5_SLP_TYP) {
+        void m.requestStop({ kind: "shutdown" });
+      }
+    },
+  }, "acpi-sleep");
   for (const p of planVirtio(cfg)) {
     switch (p.kind) {
       case "disk": {

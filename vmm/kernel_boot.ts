@@ -9,6 +9,10 @@
 
 import { CAP, type Fpu, type Regs, type Sregs } from "@denovm/deno-kvm-ffi";
 import type { GuestMemory } from "../memory/guest_memory.ts";
+import { type AcpiMachine, acpiTables } from "../boot/acpi.ts";
+
+/** `boot_params.acpi_rsdp_addr`: where the RSDP is, for kernels that read it. */
+const ZP_ACPI_RSDP_ADDR = 0x070;
 import type { Machine } from "../vstate/machine.ts";
 import { bootFpu, bootMsrs, bootXcr0, cpuidFor } from "../boot/cpu.ts";
 import { KERNEL_LOAD, KernelError, type KernelImage } from "../boot/kernel.ts";
@@ -30,6 +34,8 @@ import {
 export interface BootOptions {
   cmdline: string;
   initrd?: Uint8Array;
+  /** Describe the machine with ACPI tables too (placed below 1 MiB, RSDP in the zero page). */
+  acpi?: AcpiMachine;
 }
 
 /** Where things went (for logs and tests). */
@@ -106,6 +112,12 @@ export function writeBootImage(
     ...(initrd ? { initrd } : {}),
     e820,
   });
+  if (o.acpi) {
+    const t = acpiTables(o.acpi);
+    for (const [addr, bytes] of t.blobs) mem.write(addr, bytes);
+    // boot_params.acpi_rsdp_addr (protocol 2.14); older kernels find it by scanning.
+    new DataView(zp.buffer, zp.byteOffset).setBigUint64(ZP_ACPI_RSDP_ADDR, BigInt(t.rsdp), true);
+  }
   mem.write(BOOT.ZERO_PAGE, zp);
   writeBootTables(mem);
   mem.write(BOOT.MPTABLE, mpTable(vcpus));

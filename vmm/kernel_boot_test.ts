@@ -5,6 +5,7 @@ import { KERNEL_LOAD, KernelError, type KernelImage } from "../boot/kernel.ts";
 import { BOOT, ZP } from "../boot/x86.ts";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { writeBootImage } from "./kernel_boot.ts";
+import { ACPI_BASE } from "../boot/acpi.ts";
 
 const MiB = 1 << 20;
 
@@ -71,4 +72,22 @@ Deno.test("writeBootImage: too little RAM or too long a command line is a Kernel
     KernelError,
     "the kernel takes 255",
   );
+});
+
+Deno.test("writeBootImage with ACPI: the tables below 1 MiB, the RSDP in the zero page", () => {
+  const mem = GuestMemory.allocate([{ gpa: 0, size: 16 * MiB }]);
+  writeBootImage(mem, kernel(), {
+    cmdline: "console=ttyS0",
+    acpi: { vcpus: 2, virtio: [{ base: 0xd000_0000, gsi: 5 }], i8042: true, rtc: true },
+  }, 2);
+  const rsdp = mem.readU32(BOOT.ZERO_PAGE + 0x070);
+  assertEquals(rsdp, ACPI_BASE);
+  assertEquals(new TextDecoder().decode(mem.read(rsdp, 8)), "RSD PTR ");
+  assertEquals(mem.read(rsdp, 36).reduce((s, x) => (s + x) & 0xff, 0), 0);
+  const xsdt = Number(new DataView(mem.read(rsdp + 24, 8).buffer).getBigUint64(0, true));
+  assertEquals(new TextDecoder().decode(mem.read(xsdt, 4)), "XSDT");
+  // Without ACPI nothing is there.
+  const bare = GuestMemory.allocate([{ gpa: 0, size: 16 * MiB }]);
+  writeBootImage(bare, kernel(), { cmdline: "" }, 1);
+  assertEquals(bare.readU32(ACPI_BASE), 0);
 });

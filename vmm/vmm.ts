@@ -186,12 +186,26 @@ export class Vmm {
       const initrd = cfg.initrd !== undefined ? await readInput(cfg.initrd, "initrd") : undefined;
       const vmm = await Vmm.#build(cfg, opts, undefined);
       try {
-        const cmdline = [cfg.cmdline ?? defaultCmdline(cfg.console), ...vmm.devices.announce].join(
-          " ",
-        );
+        // With ACPI the DSDT names the virtio devices; the command line would name them twice.
+        const cmdline = [
+          cfg.cmdline ?? defaultCmdline(cfg.console),
+          ...(cfg.acpi ? [] : vmm.devices.announce),
+        ].join(" ");
         vmm.boot = await loadKernel(vmm.machine, kernel, {
           cmdline,
           ...(initrd ? { initrd } : {}),
+          ...(cfg.acpi
+            ? {
+              acpi: {
+                vcpus: cfg.vcpus,
+                virtio: vmm.devices.virtio.map((d) => ({ base: d.base, gsi: d.gsi })),
+                // Described for PNP: without the entry, Linux's direct probe of the controller
+                // fails under hardware-reduced ACPI (seen with Debian's 6.1 kernel).
+                i8042: true,
+                rtc: true,
+              },
+            }
+            : {}),
         });
       } catch (e) {
         await vmm.stop();

@@ -38,7 +38,9 @@ const suite = `${
 // Debian's stock kernel too (the portable machine's: fetched once, cached).
 const stock = (await ensurePortableAssets()).kernel;
 const parity = `${deno} run -A tests/nested/parity.ts ${kernel} ${initrd} 2>&1 && ` +
-  `${deno} run -A tests/nested/parity.ts ${stock} ${initrd} 2>&1`;
+  `${deno} run -A tests/nested/parity.ts ${stock} ${initrd} 2>&1 && ` +
+  `${deno} run -A tests/nested/parity.ts ${stock} ${initrd} --acpi 2>&1 && ` +
+  `${deno} run -A tests/nested/stock_acpi.ts ${stock} ${initrd} 2>&1`;
 const peer = `${deno} run -A tests/nested/peer.ts ${kernel} ${initrd} 2>&1`;
 const command = Deno.env.get("DENOVM_LANE_NO_PEER")
   ? `${suite} && ${parity}`

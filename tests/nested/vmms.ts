@@ -40,16 +40,18 @@ export function oursArgv(s: BootSpec, extra: string[] = []): string[] {
 }
 
 /**
- * QEMU's microvm on KVM for `s` (no ACPI, no option ROMs, an i8042 for `reboot=k`), with
- * `rtc` on or off and `extra` QEMU arguments (devices, drives).
+ * QEMU's microvm on KVM for `s` (no option ROMs, an i8042 for `reboot=k`), with `rtc` and
+ * `acpi` on or off (default off) and `extra` QEMU arguments (devices, drives).
  */
-export function qemuArgv(s: BootSpec, o: { rtc?: boolean; extra?: string[] } = {}): string[] {
+export function qemuArgv(
+  s: BootSpec,
+  o: { rtc?: boolean; acpi?: boolean; extra?: string[] } = {},
+): string[] {
   return [
     "qemu-system-x86_64",
     "-M",
-    `microvm,x-option-roms=off,rtc=${
-      o.rtc ? "on" : "off"
-    },isa-serial=on,auto-kernel-cmdline=on,acpi=off`,
+    `microvm,x-option-roms=off,rtc=${o.rtc ? "on" : "off"},isa-serial=on,` +
+    `auto-kernel-cmdline=on,acpi=${o.acpi ? "on" : "off"}`,
     "-enable-kvm",
     "-cpu",
     "host",
