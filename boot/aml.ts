@@ -120,7 +120,10 @@ export function integer(v: number | bigint): Uint8Array {
 
 /** A string constant (ASCII, NUL-terminated). */
 export function string(s: string): Uint8Array {
-  if (!/^[\x01-\x7f]*$/.test(s)) throw new RangeError("Cannot encode AML string: not ASCII");
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 1 || c > 0x7f) throw new RangeError("Cannot encode AML string: not ASCII");
+  }
   return concat([new Uint8Array([AML.STRING]), new TextEncoder().encode(s), new Uint8Array([0])]);
 }
 
