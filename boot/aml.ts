@@ -38,15 +38,9 @@ export const AML = {
   ONES: 0xff,
 } as const;
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
-}
+/** The parts one after another (AML blobs are small: a few KiB at most). */
+const concat = (parts: readonly Uint8Array[]): Uint8Array =>
+  Uint8Array.from(parts.flatMap((p) => [...p]));
 
 /**
  * PkgLength for a body of `len` bytes: the encoded length counts itself, in 1 to 4 bytes

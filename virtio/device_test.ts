@@ -406,10 +406,10 @@ Deno.test("status table: every write from every reachable status obeys the table
       return h;
     };
     const seen = new Map<number, number[]>([[0, []]]);
-    const todo = [0];
+    const frontier = [0];
     let writes = 0;
-    while (todo.length) {
-      const s = todo.shift()!;
+    while (frontier.length) {
+      const s = frontier.shift()!;
       const path = seen.get(s)!;
       for (let v = 0; v < 256; v++) {
         const h = reach(path);
@@ -435,7 +435,7 @@ Deno.test("status table: every write from every reachable status obeys the table
         if (v === (s | next) && next) assertEquals(added, next, `${where}: the step was refused`);
         if (!seen.has(r)) {
           seen.set(r, [...path, v]);
-          todo.push(r);
+          frontier.push(r);
         }
       }
     }

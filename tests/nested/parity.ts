@@ -18,7 +18,7 @@ if (!kernel || !initrd) {
   console.error("usage: parity.ts <bzImage> <initramfs>");
   Deno.exit(2);
 }
-import { oursArgv, qemuArgv } from "./vmms.ts";
+import { oursArgv, qemuArgv, spawn } from "./vmms.ts";
 
 // The same command line for both. With --acpi both machines describe themselves with ACPI
 // tables; without, neither does (acpi=off: ours then announces devices on the command line).
@@ -32,12 +32,7 @@ const vmms: Record<string, string[]> = {
 
 /** Boots once; returns the console text. */
 async function boot(argv: string[]): Promise<string> {
-  const p = new Deno.Command(argv[0]!, {
-    args: argv.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const p = spawn(argv);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const kill = new Promise<void>((r) =>
     timer = setTimeout(() => {

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { oursArgv, qemuArgv } from "./vmms.ts";
+import { oursArgv, qemuArgv, spawn } from "./vmms.ts";
 
 const [kernel, initrd] = Deno.args;
 if (!kernel || !initrd) {
@@ -43,13 +43,7 @@ const vmms: Record<string, string[]> = {
 /** Spawns one boot; returns ms to the init line and the guest's dd rate. */
 async function once(argv: string[]): Promise<{ initMs: number; mibS: number }> {
   const t0 = performance.now();
-  const p = new Deno.Command(argv[0]!, {
-    args: argv.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .spawn();
+  const p = spawn(argv);
   let out = "", initMs = NaN;
   const dec = new TextDecoder();
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { oursArgv } from "./vmms.ts";
+import { oursArgv, spawn } from "./vmms.ts";
 
 const [kernel, initrd] = Deno.args;
 if (!kernel || !initrd) {
@@ -22,13 +22,7 @@ const argv = oursArgv({
   cpus: 2,
   append: `console=ttyS0 reboot=k panic=1 pci=off quiet denovm.run=${btoa(run)}`,
 }, ["--acpi"]);
-const p = new Deno.Command(argv[0]!, {
-  args: argv.slice(1),
-  stdin: "null",
-  stdout: "piped",
-  stderr: "piped",
-})
-  .spawn();
+const p = spawn(argv);
 let timer: ReturnType<typeof setTimeout> | undefined;
 const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), 180_000)));
 const done = await Promise.race([p.output(), late]);

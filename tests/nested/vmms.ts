@@ -76,3 +76,13 @@ export function qemuArgv(
     ...(o.extra ?? []),
   ];
 }
+
+/** Starts `argv` with stdin closed and stdout and stderr piped. */
+export function spawn(argv: string[]): Deno.ChildProcess {
+  return new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
