@@ -37,6 +37,8 @@ const D_VRT = 0x80;
 /** The chip raises UIP this long before each second's update (µs). */
 const UIP_US = 244;
 const TIME_REGS = [0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, 0x32];
+/** The furthest the guest may set the clock from the host's (~317 years), in ms. */
+export const RTC_MAX_OFFSET_MS = 1e13;
 
 /** Saved state of {@link Rtc}. */
 export interface RtcState {
@@ -191,8 +193,11 @@ export class Rtc implements BusDevice, Persist<RtcState> {
       dec(fields[0]!),
     );
     if (!Number.isFinite(t)) return; // nonsense fields: the time stays as it was
-    const now = this.#now();
-    this.#offsetMs = t - Math.floor(now / 1000) * 1000;
+    const offset = t - Math.floor(this.#now() / 1000) * 1000;
+    // A time further off than a snapshot may hold (non-BCD digits can spell year 16665) is
+    // refused: the clock keeps its time and the VM stays restorable.
+    if (Math.abs(offset) > RTC_MAX_OFFSET_MS) return;
+    this.#offsetMs = offset;
   }
 
   /** The registers, the CMOS RAM and the guest's offset from the host clock. */
@@ -207,7 +212,7 @@ export class Rtc implements BusDevice, Persist<RtcState> {
       typeof s !== "object" || s === null || !Number.isInteger(s.index) || s.index < 0 ||
       s.index > 0x7f || !(s.cmos instanceof Uint8Array) || s.cmos.byteLength !== 128 ||
       typeof s.offsetMs !== "number" || !Number.isFinite(s.offsetMs) ||
-      Math.abs(s.offsetMs) > 1e13
+      Math.abs(s.offsetMs) > RTC_MAX_OFFSET_MS
     ) throw new RangeError("Cannot restore RTC: bad state");
     return { index: s.index, cmos: s.cmos.slice(), offsetMs: s.offsetMs };
   }

@@ -75,6 +75,17 @@ Deno.test("rtc: the guest sets the time under SET; it then runs on from there", 
   assertEquals(get(RTC_REG.A) & 0x7f, 0x26);
 });
 
+Deno.test("rtc: a time the guest spells out of range is refused; the state stays restorable", () => {
+  const { rtc, get, set } = rig(T);
+  set(RTC_REG.B, 0x82); // SET, BCD
+  set(0x32, 0xff); // century "165": year 16 599
+  set(0x09, 0x99);
+  set(RTC_REG.B, 0x02);
+  assertEquals([get(0x32), get(0x09)], [0x20, 0x26], "the clock kept its time");
+  const saved = fromJson(toJson(rtc.save())) as ReturnType<Rtc["save"]>;
+  assertEquals(Rtc.check(saved).offsetMs, 0);
+});
+
 Deno.test("rtc: CMOS RAM keeps its bytes; the state round-trips; a bad one is refused", () => {
   const { rtc, get, set } = rig(T);
   set(0x40, 0xab);

@@ -450,6 +450,6 @@ Deno.test("status table: every write from every reachable status obeys the table
       expect,
       `${legacy ? "legacy" : "modern"} reachable statuses`,
     );
-    assert(writes >= 256 * expect.size);
+    assertEquals(writes, 256 * expect.size, "every byte from every reachable status");
   }
 });
