@@ -6,14 +6,26 @@
  * (`LNRO0005`, its window and its interrupt), with the `\_S5` sleep type. A stock kernel
  * finds its CPUs and devices from these instead of the MP table and `virtio_mmio.device=`.
  *
+ * The VM generation ID (Microsoft's "Virtual Machine Generation ID" device, which Linux's
+ * `vmgenid` driver binds by `_CID "VM_GEN_COUNTER"`): 16 bytes of guest memory named by the
+ * device's `ADDR` package. A restore writes a new ID there and raises the interrupt of a
+ * Generic Event Device (`ACPI0013`), whose `_EVT` notifies the ID device (0x80); the guest
+ * kernel then reads the new ID and reseeds its random number generator, so clones restored
+ * from one snapshot do not share their random numbers.
+ *
  * @module
  */
 
 import {
+  arg,
   device,
   eisaId,
+  ifThen,
   integer,
+  lEqual,
+  method,
   name,
+  notify,
   pkg,
   resource,
   resourceTemplate,
@@ -30,6 +42,15 @@ export const SLEEP_CONTROL_PORT = 0x3c0, SLEEP_STATUS_PORT = 0x3c1;
 export const S5_SLP_TYP = 5;
 /** SLP_EN in the sleep control register, and where SLP_TYP sits. */
 export const SLP_EN = 0x20, SLP_TYP_SHIFT = 2;
+/** The 16-byte VM generation ID: a page of its own in the reserved BIOS area, above the tables. */
+export const VMGENID_ADDR = 0xef000, VMGENID_SIZE = 16;
+/**
+ * The Generic Event Device's interrupt (edge, active high): the IOAPIC's last pin, above the
+ * virtio devices' lines (GSI 5 to 20).
+ */
+export const GED_GSI = 23;
+/** The notification value that tells the generation ID device to read its new ID. */
+const VMGENID_NOTIFY = 0x80;
 const OEM_ID = "DENOVM";
 const OEM_TABLE = "DENOVMVM";
 
@@ -42,6 +63,8 @@ export interface AcpiMachine {
   i8042?: boolean;
   /** The CMOS RTC is there (ports 0x70/0x71). */
   rtc?: boolean;
+  /** A VM generation ID at {@link VMGENID_ADDR}, notified through the GED at {@link GED_GSI}. */
+  vmgenid?: boolean;
 }
 
 /** The tables as placed in guest memory. */
@@ -177,6 +200,27 @@ export function dsdt(m: AcpiMachine): Uint8Array {
       ),
     ]));
   });
+  if (m.vmgenid) {
+    devices.push(device("VGEN", [
+      name("_HID", string("DNVM0001")),
+      name("_CID", string("VM_GEN_COUNTER")),
+      name("_DDN", string("VM_Gen_Counter")),
+      // The ID's guest-physical address, low and high 32 bits.
+      name(
+        "ADDR",
+        pkg([integer(VMGENID_ADDR % 2 ** 32), integer(Math.floor(VMGENID_ADDR / 2 ** 32))]),
+      ),
+    ]));
+    devices.push(device("GED0", [
+      name("_HID", string("ACPI0013")),
+      name("_UID", integer(0)),
+      name("_CRS", resourceTemplate([resource.interrupt(GED_GSI, false)])),
+      // Linux calls _EVT with the interrupt's GSI.
+      method("_EVT", 1, [
+        ifThen(lEqual(arg(0), integer(GED_GSI)), [notify("\\_SB.VGEN", VMGENID_NOTIFY)]),
+      ]),
+    ]));
+  }
   const aml = [
     scope("\\_SB", devices),
     name("\\_S5", pkg([integer(S5_SLP_TYP), integer(0), integer(0), integer(0)])),
@@ -220,7 +264,7 @@ export function acpiTables(m: AcpiMachine): AcpiTables {
   const fadtAt = align(xsdtAt + 36 + 16);
   const madtAt = align(fadtAt + f.byteLength);
   const dsdtAt = align(madtAt + a.byteLength);
-  if (dsdtAt + d.byteLength > 0x10_0000) {
+  if (dsdtAt + d.byteLength > VMGENID_ADDR) {
     throw new RangeError(`Cannot place the ACPI tables: the DSDT is ${d.byteLength} bytes`);
   }
   return {

@@ -4,7 +4,17 @@
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { ACPI_BASE, acpiTables, checksum, dsdt, fadt, madt, S5_SLP_TYP } from "./acpi.ts";
+import {
+  ACPI_BASE,
+  acpiTables,
+  checksum,
+  dsdt,
+  fadt,
+  GED_GSI,
+  madt,
+  S5_SLP_TYP,
+  VMGENID_ADDR,
+} from "./acpi.ts";
 
 const sum = (b: Uint8Array) => b.reduce((s, x) => (s + x) & 0xff, 0);
 const sig = (b: Uint8Array) => new TextDecoder().decode(b.subarray(0, 4));
@@ -13,6 +23,7 @@ const machine = {
   virtio: [{ base: 0xd000_0000, gsi: 5 }, { base: 0xd000_1000, gsi: 6 }],
   i8042: true,
   rtc: true,
+  vmgenid: true,
 };
 
 Deno.test("acpi: every table has its signature, length and a zero checksum", () => {
@@ -40,7 +51,7 @@ Deno.test("acpi: every table has its signature, length and a zero checksum", () 
   assertEquals(Number(dv(f).getBigUint64(140, true)), at.get("DSDT"));
   assertEquals(dv(f).getUint32(112, true) & (1 << 20), 1 << 20, "HW_REDUCED_ACPI");
   const last = t.blobs.at(-1)!;
-  assert(last[0] + last[1].byteLength <= 0x10_0000, "below 1 MiB");
+  assert(last[0] + last[1].byteLength <= VMGENID_ADDR, "below the generation ID's page");
   assertEquals(checksum(new Uint8Array([1, 2, 3])), 0xfa);
 });
 
@@ -95,6 +106,21 @@ Deno.test({
       assertStringIncludes(d, "0xD0001000");
       assertStringIncludes(d, "Memory32Fixed (ReadWrite,");
       assertStringIncludes(d, "Name (\\_S5, Package (0x04)");
+      // The VM generation ID: its address, and the GED whose _EVT notifies it.
+      assertStringIncludes(d, "Device (VGEN)");
+      assertStringIncludes(d, 'Name (_CID, "VM_GEN_COUNTER")');
+      assert(/Name \(ADDR, Package \(0x02\)\s*\{\s*0x000EF000,\s*Zero/.test(d), d);
+      assertStringIncludes(d, 'Name (_HID, "ACPI0013" /* Generic Event Device */)');
+      assert(
+        new RegExp(
+          `Interrupt \\(ResourceConsumer, Edge[^)]*\\)\\s*\\{\\s*0x000000${
+            GED_GSI.toString(16).toUpperCase()
+          }`,
+        ).test(d),
+        d,
+      );
+      assertStringIncludes(d, "Method (_EVT, 1");
+      assert(/If \(\(Arg0 == 0x17\)\)\s*\{\s*Notify \(\\_SB\.VGEN, 0x80\)/.test(d), d);
       assertStringIncludes(d, `0x0${S5_SLP_TYP}`);
       assertStringIncludes(out.facp!, "Hardware Reduced (V5) : 1");
       assert(/Sleep Control Register[\s\S]*Address : 00000000000003C0/.test(out.facp!), out.facp);

@@ -32,6 +32,10 @@ export const AML = {
   MULTI_NAME: 0x2f,
   EXT: 0x5b,
   DEVICE: 0x82, // after EXT
+  ARG0: 0x68,
+  NOTIFY: 0x86,
+  LEQUAL: 0x93,
+  IF: 0xa0,
   ROOT: 0x5c,
   PARENT: 0x5e,
   RETURN: 0xa4,
@@ -164,6 +168,28 @@ export function method(n: string, args: number, terms: readonly Uint8Array[]): U
 /** `Return (value)`. */
 export function returnOf(value: Uint8Array): Uint8Array {
   return concat([new Uint8Array([AML.RETURN]), value]);
+}
+
+/** `ArgN` inside a method (`n` from 0 to 6). */
+export function arg(n: number): Uint8Array {
+  if (!Number.isInteger(n) || n < 0 || n > 6) throw new RangeError(`Cannot encode AML Arg${n}`);
+  return new Uint8Array([AML.ARG0 + n]);
+}
+
+/** `LEqual (a, b)`. */
+export function lEqual(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return concat([new Uint8Array([AML.LEQUAL]), a, b]);
+}
+
+/** `If (predicate) { terms }`. */
+export function ifThen(predicate: Uint8Array, terms: readonly Uint8Array[]): Uint8Array {
+  const body = concat([predicate, ...terms]);
+  return concat([new Uint8Array([AML.IF]), pkgLength(body.byteLength), body]);
+}
+
+/** `Notify (object, value)`: e.g. 0x80 for a device-specific event. */
+export function notify(path: string, value: number): Uint8Array {
+  return concat([new Uint8Array([AML.NOTIFY]), nameString(path), integer(value)]);
 }
 
 /** `Package () { elements }` (at most 255 elements). */

@@ -36,8 +36,9 @@ Options:
   --rng                    a virtio-rng device
   --console <where>        serial (default), virtio or none
   --vsock <cid>,<path>     virtio-vsock with guest CID <cid>, host Unix socket <path>
-  --acpi                   describe the machine with ACPI tables (kernels built with
-                           ACPI; the devices are then not named on the command line)
+  --no-acpi                no ACPI tables: the MP table and virtio_mmio.device= on the
+                           command line describe the machine (kernels built without
+                           ACPI). By default a kernel gets ACPI tables (--acpi)
   --config <file.json>     read the configuration from a file (no other machine flags)
   --image <file>           boot a flat real-mode image at 0x1000 instead of the demo
   --snapshot <dir>         where --snapshot-on writes a snapshot (then the VMM exits 0)
@@ -150,7 +151,16 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
   checkValues(args);
   const f = parseArgs(args, {
     string: VALUE_FLAGS,
-    boolean: ["help", "quiet", "rng", "acpi", "allow-emulated", "log-json", "timings"],
+    boolean: [
+      "help",
+      "quiet",
+      "rng",
+      "acpi",
+      "no-acpi",
+      "allow-emulated",
+      "log-json",
+      "timings",
+    ],
     collect: ["disk", "net"],
     alias: { h: "help" },
     unknown: (arg: string) => {
@@ -185,6 +195,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
     }
     extra.portable = f.portable as "auto" | "on" | "off";
   }
+  if (f.acpi && f["no-acpi"]) throw new UsageError("--acpi and --no-acpi contradict each other");
   if (f["allow-emulated"]) extra.allowEmulated = true;
   if (f.image !== undefined) extra.image = f.image;
   if (f["api-sock"] !== undefined) {
@@ -196,6 +207,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
     }
     extra.apiSock = f["api-sock"];
     extra.configured = f.image !== undefined || f.config !== undefined || f.rng || f.acpi ||
+      f["no-acpi"] ||
       many(f.disk).length > 0 || many(f.net).length > 0 ||
       ["kernel", "initrd", "cmdline", "mem", "cpus", "console", "vsock"].some((k) =>
         (f as Record<string, unknown>)[k] !== undefined
@@ -221,7 +233,10 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
     const others = ["kernel", "initrd", "cmdline", "mem", "cpus", "console", "vsock"].filter((k) =>
       (f as Record<string, unknown>)[k] !== undefined
     );
-    if (others.length || many(f.disk).length || many(f.net).length || f.rng || f.acpi) {
+    if (
+      others.length || many(f.disk).length || many(f.net).length || f.rng || f.acpi ||
+      f["no-acpi"]
+    ) {
       throw new UsageError(
         `--config cannot be combined with machine flags (${others.join(", ") || "devices"})`,
       );
@@ -253,6 +268,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
     }),
     rng: f.rng,
     ...(f.acpi ? { acpi: true } : {}),
+    ...(f["no-acpi"] ? { acpi: false } : {}),
   };
   if (f.kernel !== undefined) raw.kernel = f.kernel;
   if (f.initrd !== undefined) raw.initrd = f.initrd;

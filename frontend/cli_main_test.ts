@@ -15,6 +15,15 @@ Deno.test("cli args: an empty value names its flag", async () => {
   assertEquals((last as Error).message, "--disk expects a value");
 });
 
+Deno.test("cli args: ACPI is the kernels' default; --no-acpi turns it off; both at once is an error", async () => {
+  const k = ["--kernel", "/k"];
+  assertEquals((await configFromArgs(k)).config.acpi, undefined, "left to the default (on)");
+  assertEquals((await configFromArgs([...k, "--acpi"])).config.acpi, true);
+  assertEquals((await configFromArgs([...k, "--no-acpi"])).config.acpi, false);
+  const e = await assertRejects(() => configFromArgs([...k, "--acpi", "--no-acpi"]));
+  assertEquals((e as Error).message, "--acpi and --no-acpi contradict each other");
+});
+
 Deno.test("cli args: errors show at most 80 characters of a bad value", async () => {
   const big = "x".repeat(1 << 20);
   for (const args of [[big], ["--mem", big], ["--disk", `a.img,${big}`], [`--${big}`]]) {

@@ -24,8 +24,10 @@ Deno.test({
         cmdline: "console=ttyS0 boot64-test",
         memMiB: 64,
         rng: true,
+        acpi: false, // the device is announced on the command line, as the guest checks
       }, { output: (b) => (out += new TextDecoder().decode(b)) });
       assertEquals(vm.boot?.mode, "64-bit");
+      assertEquals(vm.generationId, undefined, "no ACPI, no generation ID");
       assertStringIncludes(vm.boot!.cmdline, "virtio_mmio.device=4K@0xd0000000:5");
       vm.start();
       const r = await deadline(vm.whenExit(), 60_000, "boot64 guest");
@@ -58,6 +60,7 @@ Deno.test({
         memMiB: 64,
         vcpus: 2,
         rng: true,
+        acpi: false,
       }, { output: (b) => (out += new TextDecoder().decode(b)) });
       vm.start();
       assertEquals((await deadline(vm.whenExit(), 60_000, "boot64 guest")).kind, "reset", out);
@@ -74,6 +77,52 @@ Deno.test({
         1,
         "the second processor entry is APIC id 1",
       );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "ACPI, the default for kernels: RSDP in the zero page, no announcement; a restore renews the generation ID, a resume keeps it",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
+    try {
+      await writeBootFiles(dir);
+      let out = "";
+      await using vm = await Vmm.create({
+        kernel: `${dir}/bzImage`,
+        initrd: `${dir}/initrd`,
+        cmdline: "console=ttyS0 boot64-test boot64-spin",
+        memMiB: 64,
+        rng: true,
+      }, { output: (b) => (out += new TextDecoder().decode(b)) });
+      assertEquals(vm.config.acpi, true, "recorded as on");
+      assert(!vm.boot!.cmdline.includes("virtio_mmio.device="), vm.boot!.cmdline);
+      const id0 = vm.generationId!;
+      assert(/^[0-9a-f]{32}$/.test(id0) && !/^0+$/.test(id0), id0);
+      vm.start();
+      // The guest found the RSDP through the zero page and its rng in the first window.
+      await deadline(vm.console.waitFor("boot64: all checks passed"), 60_000, "boot64 guest");
+      await vm.pause();
+      vm.resume();
+      await vm.pause();
+      assertEquals(vm.generationId, id0, "pause and resume are the same generation");
+      await vm.snapshot(`${dir}/snap`);
+      await vm.stop();
+      const ids = new Set([id0]);
+      for (let i = 0; i < 2; i++) {
+        await using clone = await Vmm.restore(`${dir}/snap`, { paused: true });
+        const id = clone.generationId!;
+        assert(/^[0-9a-f]{32}$/.test(id), String(id));
+        ids.add(id);
+        clone.resume();
+        await clone.pause();
+        assertEquals(clone.generationId, id, "the clone keeps its ID across pause/resume");
+      }
+      assertEquals(ids.size, 3, "the original and each clone have IDs of their own");
+      assert(!out.includes("FAIL"), out);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -61,8 +61,9 @@ export interface VmConfig {
   /**
    * Describe the machine to a kernel with ACPI tables (`boot/acpi.ts`): CPUs from the MADT,
    * devices from the DSDT (the virtio devices are then not announced on the command line),
-   * power-off through the sleep control register. For kernels built with ACPI, such as
-   * distribution kernels. Off by default for now: the recipe kernel has no ACPI (issue 15).
+   * power-off through the sleep control register, a VM generation ID that changes on
+   * restore. On by default for kernels (`undefined` means on); `false` keeps the MP table and
+   * the `virtio_mmio.device=` announcement for kernels built without ACPI.
    */
   acpi?: boolean;
 }

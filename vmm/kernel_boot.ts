@@ -9,7 +9,7 @@
 
 import { CAP, type Fpu, type Regs, type Sregs } from "@denovm/deno-kvm-ffi";
 import type { GuestMemory } from "../memory/guest_memory.ts";
-import { type AcpiMachine, acpiTables } from "../boot/acpi.ts";
+import { type AcpiMachine, acpiTables, VMGENID_ADDR, VMGENID_SIZE } from "../boot/acpi.ts";
 
 /** `boot_params.acpi_rsdp_addr`: where the RSDP is, for kernels that read it. */
 const ZP_ACPI_RSDP_ADDR = 0x070;
@@ -115,6 +115,9 @@ export function writeBootImage(
   if (o.acpi) {
     const t = acpiTables(o.acpi);
     for (const [addr, bytes] of t.blobs) mem.write(addr, bytes);
+    if (o.acpi.vmgenid) {
+      mem.write(VMGENID_ADDR, crypto.getRandomValues(new Uint8Array(VMGENID_SIZE)));
+    }
     // boot_params.acpi_rsdp_addr (protocol 2.14); older kernels find it by scanning.
     new DataView(zp.buffer, zp.byteOffset).setBigUint64(ZP_ACPI_RSDP_ADDR, BigInt(t.rsdp), true);
   }

@@ -5,7 +5,7 @@ import { KERNEL_LOAD, KernelError, type KernelImage } from "../boot/kernel.ts";
 import { BOOT, ZP } from "../boot/x86.ts";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { writeBootImage } from "./kernel_boot.ts";
-import { ACPI_BASE } from "../boot/acpi.ts";
+import { ACPI_BASE, VMGENID_ADDR, VMGENID_SIZE } from "../boot/acpi.ts";
 
 const MiB = 1 << 20;
 
@@ -86,8 +86,23 @@ Deno.test("writeBootImage with ACPI: the tables below 1 MiB, the RSDP in the zer
   assertEquals(mem.read(rsdp, 36).reduce((s, x) => (s + x) & 0xff, 0), 0);
   const xsdt = Number(new DataView(mem.read(rsdp + 24, 8).buffer).getBigUint64(0, true));
   assertEquals(new TextDecoder().decode(mem.read(xsdt, 4)), "XSDT");
+  // No generation ID was asked for: its page stays empty.
+  assertEquals([...mem.read(VMGENID_ADDR, VMGENID_SIZE)], new Array(VMGENID_SIZE).fill(0));
   // Without ACPI nothing is there.
   const bare = GuestMemory.allocate([{ gpa: 0, size: 16 * MiB }]);
   writeBootImage(bare, kernel(), { cmdline: "" }, 1);
   assertEquals(bare.readU32(ACPI_BASE), 0);
+});
+
+Deno.test("writeBootImage with a VM generation ID: 16 random bytes, new at every boot", () => {
+  const ids = [0, 1].map(() => {
+    const mem = GuestMemory.allocate([{ gpa: 0, size: 16 * MiB }]);
+    writeBootImage(mem, kernel(), {
+      cmdline: "",
+      acpi: { vcpus: 1, virtio: [], vmgenid: true },
+    }, 1);
+    return [...mem.read(VMGENID_ADDR, VMGENID_SIZE)].join(",");
+  });
+  assert(ids[0] !== new Array(VMGENID_SIZE).fill(0).join(","), "an ID was written");
+  assert(ids[0] !== ids[1], "two boots, two IDs");
 });

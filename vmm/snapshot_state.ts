@@ -25,7 +25,16 @@ export const STATE_FILE = "state.bin";
 export interface SnapshotState {
   kind: "denovm-snapshot";
   config: VmConfig;
-  machine: { ram: { gpa: number; size: number }[]; mmioBase: number; vcpus: number };
+  machine: {
+    ram: { gpa: number; size: number }[];
+    mmioBase: number;
+    vcpus: number;
+    /**
+     * Where the guest's VM generation ID is and the interrupt that announces a new one
+     * (ACPI boots): a restore writes a new ID and raises it.
+     */
+    vmgenid?: { addr: number; gsi: number };
+  };
   vcpus: VcpuState[];
   vm: {
     pic: [Uint8Array, Uint8Array];
@@ -66,6 +75,16 @@ export function checkState(x: unknown): SnapshotState {
   }
   if (!Number.isSafeInteger(m.mmioBase) || m.mmioBase % 4096) bad("bad MMIO base");
   if (!Number.isInteger(m.vcpus) || m.vcpus < 1 || m.vcpus > 64) bad("bad vCPU count");
+  if (m.vmgenid !== undefined) {
+    const g = m.vmgenid;
+    const inRam = (a: number) => m.ram.some((r) => a >= r.gpa && a + 16 <= r.gpa + r.size);
+    if (
+      typeof g !== "object" || g === null || !Number.isSafeInteger(g.addr) || g.addr % 8 ||
+      !inRam(g.addr) || !Number.isInteger(g.gsi) || g.gsi < 0 || g.gsi > 23
+    ) {
+      bad("bad VM generation ID (address in RAM, GSI 0-23)");
+    }
+  }
   if (!Array.isArray(s.vcpus) || s.vcpus.length !== m.vcpus) {
     bad("vCPU states do not match the vCPU count");
   }

@@ -108,6 +108,12 @@ Deno.test("snapshot validation: every defect is a SnapshotError, and nothing is 
     ["memory size", (s) => (s.memory.size = RAM - 4096), "memory section"],
     ["windows", (s) => (s.machine.mmioBase = 0x10_0000), "device windows overlap RAM"],
     [
+      "generation ID outside RAM",
+      (s) => (s.machine.vmgenid = { addr: RAM - 8, gsi: 23 }),
+      "VM generation ID",
+    ],
+    ["generation ID GSI", (s) => (s.machine.vmgenid = { addr: 0xef000, gsi: 24 }), "GSI 0-23"],
+    [
       "vcpu",
       (s) => ((s.vcpus[0] as unknown as Record<string, unknown>).lapic = new Uint8Array(3)),
       "LAPIC",

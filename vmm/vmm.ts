@@ -28,6 +28,7 @@ import { DEMO_GUEST } from "../guest/demo_guest.ts";
 import { attachDevices, type Devices, VIRTIO_MMIO_BASE } from "./devices_setup.ts";
 import { Machine } from "../vstate/machine.ts";
 import { ramLayout } from "../boot/x86.ts";
+import { GED_GSI, VMGENID_ADDR, VMGENID_SIZE } from "../boot/acpi.ts";
 import { parseKernel } from "../boot/kernel.ts";
 import { type BootLayout, loadKernel } from "./kernel_boot.ts";
 import { SerialPort } from "./serial.ts";
@@ -145,6 +146,8 @@ export class Vmm {
   readonly #mmioBase: number;
   readonly #ram: { gpa: number; size: number }[];
   readonly #tracking: boolean;
+  /** The VM generation ID's address and announcing GSI (ACPI kernel boots). */
+  #vmgenid: { addr: number; gsi: number } | undefined;
   #markerCell: Float64Array | undefined;
   #logger: Logger = silentLogger;
   #vmCreatedAt: number | undefined;
@@ -181,6 +184,7 @@ export class Vmm {
   static async create(config: Partial<VmConfig> = {}, opts: VmmOptions = {}): Promise<Vmm> {
     const cfg = parseConfig({ ...defaultConfig(), ...config });
     if (cfg.kernel !== undefined) {
+      cfg.acpi ??= true; // the default for kernels, recorded so a snapshot says what it had
       // Read and check the files before any KVM resource exists.
       const kernel = parseKernel(await readInput(cfg.kernel, "kernel"), cfg.kernel);
       const initrd = cfg.initrd !== undefined ? await readInput(cfg.initrd, "initrd") : undefined;
@@ -203,6 +207,7 @@ export class Vmm {
                 // fails under hardware-reduced ACPI (seen with Debian's 6.1 kernel).
                 i8042: true,
                 rtc: true,
+                vmgenid: true,
               },
             }
             : {}),
@@ -211,6 +216,7 @@ export class Vmm {
         await vmm.stop();
         throw e;
       }
+      if (cfg.acpi) vmm.#vmgenid = { addr: VMGENID_ADDR, gsi: GED_GSI };
       vmm.#loadedAt = performance.now();
       vmm.#logger.info("kernel loaded", {
         kernel: cfg.kernel,
@@ -439,7 +445,12 @@ export class Vmm {
     const state: SnapshotState = {
       kind: "denovm-snapshot",
       config: this.config,
-      machine: { ram: this.#ram, mmioBase: this.#mmioBase, vcpus: m.vcpus.length },
+      machine: {
+        ram: this.#ram,
+        mmioBase: this.#mmioBase,
+        vcpus: m.vcpus.length,
+        ...(this.#vmgenid ? { vmgenid: this.#vmgenid } : {}),
+      },
       vcpus,
       vm: {
         pic: [m.vm.getIrqchip(IRQCHIP.PIC_MASTER), m.vm.getIrqchip(IRQCHIP.PIC_SLAVE)],
@@ -569,6 +580,25 @@ export class Vmm {
     for (const [i, d] of this.devices.virtio.entries()) {
       d.transport.restore(s.devices.virtio[i]!.state);
     }
+    // A restore is a new generation of the VM (a resume is not): a new ID, and the edge
+    // that makes the guest's GED notify its generation ID driver, which reseeds its RNG.
+    const g = s.machine.vmgenid;
+    if (g) {
+      this.#vmgenid = g;
+      m.memory.write(g.addr, crypto.getRandomValues(new Uint8Array(VMGENID_SIZE)));
+      m.vm.irqLine(g.gsi, 1);
+      m.vm.irqLine(g.gsi, 0);
+    }
+  }
+
+  /**
+   * The guest's VM generation ID (32 hex digits) where the VM has one (a kernel booted with
+   * ACPI): new at every boot and at every restore, unchanged by pause and resume.
+   */
+  get generationId(): string | undefined {
+    if (!this.#vmgenid) return undefined;
+    const b = this.machine.memory.read(this.#vmgenid.addr, VMGENID_SIZE);
+    return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
   }
 
   /**

@@ -4,8 +4,10 @@
  * (must contain "boot64-test"), its initrd (4096 bytes starting "INITRD-OK"), then finds
  * the first virtio-mmio device on the command line (virtio_mmio.device=4K@0x...:irq),
  * which must be virtio-rng, and reads 16 random bytes from it by polling (the notify goes
- * through an ioeventfd). It writes the boot marker, reports on the serial port and resets
- * through the i8042. A failed check prints "boot64: FAIL" and writes its number to the
+ * through an ioeventfd). Booted with ACPI (boot_params.acpi_rsdp_addr set), it checks the
+ * RSDP's signature there instead and takes the first device window (0xd0000000). It writes
+ * the boot marker, reports on the serial port and resets through the i8042, or with
+ * "boot64-spin" on its command line spins on (for tests that pause and snapshot it). A failed check prints "boot64: FAIL" and writes its number to the
  * exit port 0x501. */
 .code64
 .globl _start
@@ -82,6 +84,16 @@ entry:
 	repe cmpsb
 	fail_if ne, 13
 
+	/* with ACPI: the RSDP where the zero page says, and the first device window */
+	mov 0x70(%r15), %rsi
+	test %rsi, %rsi
+	jz 3f
+	mov $0x2052545020445352, %rax	/* "RSD PTR " */
+	cmp (%rsi), %rax
+	fail_if ne, 21
+	mov $0xd0000000, %ebx		/* zero-extended */
+	jmp 6f
+3:
 	/* the first virtio-mmio device on the command line */
 	movl 0x228(%r15), %esi
 	lea at0x(%rip), %r8
@@ -145,7 +157,15 @@ entry:
 	out %al, %dx
 	lea ok(%rip), %rdi
 	call puts
-	mov $0xfe, %al
+	movl 0x228(%r15), %esi
+	lea spin(%rip), %r8
+	mov $11, %r9
+	call find
+	test %rax, %rax
+	jz 10f
+17:	pause
+	jmp 17b
+10:	mov $0xfe, %al
 	out %al, $0x64			/* i8042 reset */
 11:	hlt
 	jmp 11b
@@ -199,6 +219,7 @@ puts:
 16:	ret
 
 pattern:	.ascii "boot64-test"
+spin:		.ascii "boot64-spin"
 initrd_magic:	.ascii "INITRD-OK"
 at0x:		.ascii "@0x"
 ok:		.asciz "boot64: all checks passed\r\n"
