@@ -25,8 +25,32 @@ import { UnixVsockHost } from "../host/vsock_unix.ts";
 
 /** First virtio-mmio window (inside the MMIO gap below 4 GiB). */
 export const VIRTIO_MMIO_BASE = 0xd000_0000;
-/** First interrupt line of the virtio devices (4 is COM1). */
-export const VIRTIO_FIRST_GSI = 5;
+/**
+ * The virtio devices' interrupt lines (GSIs), one each in window order: IOAPIC pins the
+ * legacy devices do not use (1 and 12 are the i8042's, 4 COM1's, 8 the RTC's, whose drivers
+ * take their lines unshared) and below the ACPI GED's (23). Enough for the 16 devices a
+ * config may have.
+ */
+export const VIRTIO_GSIS: readonly number[] = [
+  5,
+  6,
+  7,
+  9,
+  10,
+  11,
+  13,
+  14,
+  15,
+  16,
+  17,
+  18,
+  19,
+  20,
+  21,
+  22,
+];
+/** The lines snapshots taken before {@link VIRTIO_GSIS} used: 5 up, one per device. */
+export const legacyVirtioGsis = (n: number): number[] => Array.from({ length: n }, (_, i) => 5 + i);
 
 /** The devices of a machine. */
 export interface Devices {
@@ -49,6 +73,9 @@ export interface DeviceIo {
   log?: (message: string) => void;
   /** Where the first window goes (default {@link VIRTIO_MMIO_BASE}). */
   mmioBase?: number;
+  /** Each virtio device's GSI in window order (default {@link VIRTIO_GSIS}; a restore passes
+   * the snapshot's). */
+  gsis?: readonly number[];
   /** Disk images to use instead of opening the configured paths (same order). */
   diskImages?: DiskImage[];
   /** How a guest's vsock connect to host port P is made (default: the socket `<path>_P`). */
@@ -136,7 +163,8 @@ export async function attachDevices(
   const mmioBase = io.mmioBase ?? VIRTIO_MMIO_BASE;
   const add = (name: string, backend: VirtioBackend) => {
     const i = devices.virtio.length;
-    const base = mmioBase + i * 0x1000, gsi = VIRTIO_FIRST_GSI + i;
+    const base = mmioBase + i * 0x1000, gsi = (io.gsis ?? VIRTIO_GSIS)[i];
+    if (gsi === undefined) throw new RangeError(`No interrupt line for virtio device ${i}`);
     const log = io.log ? (msg: string) => io.log!(`${name}: ${msg}`) : undefined;
     const v = attachVirtioMmio(m, backend, { base, gsi, ...(log ? { log } : {}) });
     devices.virtio.push({ ...v, name });

@@ -28,6 +28,8 @@ export interface SnapshotState {
   machine: {
     ram: { gpa: number; size: number }[];
     mmioBase: number;
+    /** Each virtio device's GSI in window order (absent in older snapshots: 5 up). */
+    gsis?: number[];
     vcpus: number;
     /**
      * Where the guest's VM generation ID is and the interrupt that announces a new one
@@ -75,12 +77,22 @@ export function checkState(x: unknown): SnapshotState {
   }
   if (!Number.isSafeInteger(m.mmioBase) || m.mmioBase % 4096) bad("bad MMIO base");
   if (!Number.isInteger(m.vcpus) || m.vcpus < 1 || m.vcpus > 64) bad("bad vCPU count");
+  if (m.gsis !== undefined) {
+    const g = m.gsis;
+    if (
+      !Array.isArray(g) || g.length !== s.devices?.virtio?.length ||
+      !g.every((x) => Number.isInteger(x) && x >= 0 && x <= 23) || new Set(g).size !== g.length
+    ) {
+      bad("bad virtio interrupt lines (one distinct GSI 0-23 per device)");
+    }
+  }
   if (m.vmgenid !== undefined) {
     const g = m.vmgenid;
     const inRam = (a: number) => m.ram.some((r) => a >= r.gpa && a + 16 <= r.gpa + r.size);
     if (
       typeof g !== "object" || g === null || !Number.isSafeInteger(g.addr) || g.addr % 8 ||
-      !inRam(g.addr) || !Number.isInteger(g.gsi) || g.gsi < 0 || g.gsi > 23
+      !inRam(g.addr) || !Number.isInteger(g.gsi) || g.gsi < 0 || g.gsi > 23 ||
+      m.gsis?.includes(g.gsi)
     ) {
       bad("bad VM generation ID (address in RAM, GSI 0-23)");
     }

@@ -113,6 +113,12 @@ Deno.test("snapshot validation: every defect is a SnapshotError, and nothing is 
       "VM generation ID",
     ],
     ["generation ID GSI", (s) => (s.machine.vmgenid = { addr: 0xef000, gsi: 24 }), "GSI 0-23"],
+    ["GSI count", (s) => (s.machine.gsis = [5]), "one distinct GSI 0-23 per device"],
+    ["GSI twice", (s) => (s.machine.gsis = [5, 6, 7, 5]), "one distinct GSI 0-23 per device"],
+    ["generation ID on a device's GSI", (s) => {
+      s.machine.gsis = [5, 6, 7, 9];
+      s.machine.vmgenid = { addr: 0xef000, gsi: 6 };
+    }, "VM generation ID"],
     [
       "vcpu",
       (s) => ((s.vcpus[0] as unknown as Record<string, unknown>).lapic = new Uint8Array(3)),

@@ -25,7 +25,12 @@ import {
 import { type SnapshotState, STATE_FILE, validateSnapshot } from "./snapshot_state.ts";
 import { defaultConfig, parseConfig, type VmConfig } from "./config.ts";
 import { DEMO_GUEST } from "../guest/demo_guest.ts";
-import { attachDevices, type Devices, VIRTIO_MMIO_BASE } from "./devices_setup.ts";
+import {
+  attachDevices,
+  type Devices,
+  legacyVirtioGsis,
+  VIRTIO_MMIO_BASE,
+} from "./devices_setup.ts";
 import { Machine } from "../vstate/machine.ts";
 import { ramLayout } from "../boot/x86.ts";
 import { GED_GSI, VMGENID_ADDR, VMGENID_SIZE } from "../boot/acpi.ts";
@@ -72,6 +77,8 @@ export interface VmmOptions {
   ram?: { gpa: number; size: number }[];
   /** Where the virtio-mmio windows start. */
   mmioBase?: number;
+  /** Each virtio device's interrupt line (GSI), in window order (default: `VIRTIO_GSIS`). */
+  gsis?: readonly number[];
   /** Disk images to use instead of opening the config's paths (same order). */
   diskImages?: DiskImage[];
   /** A real-mode image to boot (default, without a kernel: the embedded demo guest). */
@@ -105,7 +112,7 @@ export interface BootTimings {
 }
 
 /** Overrides for {@link Vmm.restore}. */
-export interface RestoreOptions extends Omit<VmmOptions, "ram" | "mmioBase" | "image"> {
+export interface RestoreOptions extends Omit<VmmOptions, "ram" | "mmioBase" | "gsis" | "image"> {
   /** Disk image paths to attach instead of the saved ones (same order). */
   disks?: string[];
   /** TAP names to attach instead of the saved ones (same order). */
@@ -287,6 +294,7 @@ export class Vmm {
       const devices = await attachDevices(m, cfg, {
         consoleOutput: output,
         mmioBase,
+        ...(opts.gsis ? { gsis: opts.gsis } : {}),
         ...(opts.vsockConnect ? { vsockConnect: opts.vsockConnect } : {}),
         ...(opts.diskImages ? { diskImages: opts.diskImages } : {}),
         log: (msg: string) => {
@@ -448,6 +456,7 @@ export class Vmm {
       machine: {
         ram: this.#ram,
         mmioBase: this.#mmioBase,
+        gsis: this.devices.virtio.map((d) => d.gsi),
         vcpus: m.vcpus.length,
         ...(this.#vmgenid ? { vmgenid: this.#vmgenid } : {}),
       },
@@ -535,6 +544,7 @@ export class Vmm {
       ...opts,
       ram: s.machine.ram,
       mmioBase: s.machine.mmioBase,
+      gsis: s.machine.gsis ?? legacyVirtioGsis(s.devices.virtio.length),
     }, layers[0]!.file);
     try {
       await applyDiffs(vmm.machine.memory, layers.slice(1));
