@@ -228,12 +228,22 @@ export class ApiServer {
           });
         case "machine-config":
           if (method === "GET") {
-            return json(200, { vcpu_count: this.#config.vcpus, mem_size_mib: this.#config.memMiB });
+            return json(200, {
+              vcpu_count: this.#config.vcpus,
+              mem_size_mib: this.#config.memMiB,
+              acpi: this.#config.acpi ?? true,
+            });
           }
           only("PUT", "PATCH");
           this.#preBoot("machine-config");
           {
-            const b = obj(body, ["vcpu_count", "mem_size_mib", "smt", "track_dirty_pages"]);
+            const b = obj(body, [
+              "vcpu_count",
+              "mem_size_mib",
+              "smt",
+              "track_dirty_pages",
+              "acpi",
+            ]);
             if (b.smt !== undefined && bool(b.smt, "smt")) {
               throw new BadRequest("'smt' true is not supported (vCPUs are single-threaded cores)");
             }
@@ -241,6 +251,7 @@ export class ApiServer {
             this.#set({
               ...(b.vcpu_count !== undefined ? { vcpus: b.vcpu_count } : {}),
               ...(b.mem_size_mib !== undefined ? { memMiB: b.mem_size_mib } : {}),
+              ...(b.acpi !== undefined ? { acpi: bool(b.acpi, "acpi") } : {}),
             });
           }
           return noContent();

@@ -122,12 +122,16 @@ Deno.test("api requests: a NIC PUT twice is replaced, not added; flags must be b
         [{ smt: "yes" }, "'smt' must be true or false"],
         [{ smt: true }, "'smt' true is not supported"],
         [{ track_dirty_pages: 1 }, "'track_dirty_pages' must be true or false"],
+        [{ acpi: "off" }, "'acpi' must be true or false"],
       ] as const
     ) {
       const r = await put("/machine-config", body);
       assert(r.startsWith("HTTP/1.1 400") && r.includes(message), r);
     }
     ok(await put("/machine-config", { smt: false, track_dirty_pages: true }));
+    assertEquals(s.config.acpi, undefined, "ACPI left to its default (on for kernels)");
+    ok(await put("/machine-config", { acpi: false }));
+    assertEquals(s.config.acpi, false, "a kernel built without ACPI");
   } finally {
     await s.close();
     await Deno.remove(dir, { recursive: true });

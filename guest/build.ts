@@ -7,12 +7,16 @@
  *   deno task guest:kernel      -> <cache>/kernel-<hash>/bzImage, and vmlinux beside it
  *   deno task guest:initramfs   -> <cache>/initramfs-<hash>.cpio.gz (with the agent)
  *   deno task guest:agent       -> <cache>/agent-<hash> (static; `vm.exec` talks to it)
+ *   deno task guest:stock       -> Debian's vmlinuz and <cache>/initramfs-stock-<hash>.cpio.gz
+ *                                  (the initramfs above plus the package's virtio drivers)
  *
  * @module
  */
 
 import { ensurePackages, sh } from "../portable/apt.ts";
 import { cacheDir, contentHash } from "../portable/cache.ts";
+import { type CpioEntry, cpioGzip } from "../portable/cpio.ts";
+import { ensureKernel } from "../portable/assets.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -48,6 +52,11 @@ export async function buildKernel(fragmentPath = `${HERE}kernel.fragment`): Prom
       cwd: src,
     });
     await sh("make -s olddefconfig", { cwd: src });
+    // olddefconfig drops an option whose dependencies are unmet without a word: say which.
+    const config = await Deno.readTextFile(`${src}/.config`);
+    const lost = new TextDecoder().decode(fragment).split("\n")
+      .filter((l) => /^CONFIG_\w+=/.test(l) && !config.split("\n").includes(l));
+    if (lost.length) throw new Error(`the kernel config lost ${lost.join(", ")}`);
     await sh(`make -s -j${navigator.hardwareConcurrency} bzImage`, { cwd: src });
     await Deno.mkdir(out, { recursive: true });
     await Deno.copyFile(`${src}/arch/x86/boot/bzImage`, `${out}/bzImage.tmp`);
@@ -106,13 +115,56 @@ export async function buildInitramfs(initPath = `${HERE}init`): Promise<string> 
   }
 }
 
+/** Where the stock-kernel initramfs keeps its modules; `guest/init` loads them in order. */
+const STOCK_MODULE_DIR = "lib/modules/denovm";
+
+/**
+ * A distribution kernel and its initramfs: Debian's `linux-image-amd64` (fetched and unpacked
+ * once, shared with the portable machine's cache) and the recipe initramfs with the kernel
+ * package's virtio drivers appended (virtio-mmio and every device we offer, dependencies
+ * first), which `guest/init` loads before anything else. A second gzip'd cpio after the
+ * first is one initramfs to Linux.
+ */
+export async function buildStockGuest(): Promise<{ kernel: string; initrd: string }> {
+  const { dir } = await ensureKernel();
+  const base = await buildInitramfs();
+  const order = await Deno.readTextFile(`${dir}/guest-modules/order`);
+  const names = order.split("\n").filter(Boolean);
+  const mods = await Promise.all(names.map((n) => Deno.readFile(`${dir}/guest-modules/${n}`)));
+  const out = `${cacheDir("guest")}/initramfs-stock-${await contentHash([
+    await Deno.readFile(base),
+    new TextEncoder().encode(order),
+    ...mods,
+  ])}.cpio.gz`;
+  if (!await exists(out)) {
+    const entries: CpioEntry[] = [
+      { path: "lib", mode: 0o755 },
+      { path: "lib/modules", mode: 0o755 },
+      { path: STOCK_MODULE_DIR, mode: 0o755 },
+      { path: `${STOCK_MODULE_DIR}/order`, mode: 0o644, data: new TextEncoder().encode(order) },
+      ...names.map((n, i) => ({ path: `${STOCK_MODULE_DIR}/${n}`, mode: 0o644, data: mods[i]! })),
+    ];
+    const extra = await cpioGzip(entries);
+    const first = await Deno.readFile(base);
+    const both = new Uint8Array(first.byteLength + extra.byteLength);
+    both.set(first);
+    both.set(extra, first.byteLength);
+    await Deno.writeFile(`${out}.tmp`, both);
+    await Deno.rename(`${out}.tmp`, out);
+  }
+  return { kernel: `${dir}/vmlinuz`, initrd: out };
+}
+
 if (import.meta.main) {
   const what = Deno.args[0];
   if (what === "kernel") console.log(await buildKernel());
   else if (what === "initramfs") console.log(await buildInitramfs());
   else if (what === "agent") console.log(await buildAgent());
-  else {
-    console.error("usage: deno run -A guest/build.ts kernel|initramfs|agent");
+  else if (what === "stock") {
+    const s = await buildStockGuest();
+    console.log(`${s.kernel} ${s.initrd}`);
+  } else {
+    console.error("usage: deno run -A guest/build.ts kernel|initramfs|agent|stock");
     Deno.exit(2);
   }
 }

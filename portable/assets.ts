@@ -26,8 +26,21 @@ export const L1_MODULES = [
   "veth",
   "virtio_net",
 ];
+/**
+ * The modules a guest booting the same Debian kernel under our VMM needs to find its devices
+ * (`guest/build.ts` puts them in the stock-kernel initramfs): virtio-mmio, found through the
+ * ACPI DSDT, and the drivers of every virtio device we offer.
+ */
+export const GUEST_MODULES = [
+  "virtio_mmio",
+  "virtio_blk",
+  "virtio_net",
+  "virtio_rng",
+  "virtio_console",
+  "vmw_vsock_virtio_transport",
+];
 /** What an unpacked kernel's `ok` file says besides its package: the modules it kept. */
-const MODULES_LINE = `modules ${L1_MODULES.join(",")}`;
+const MODULES_LINE = `modules ${L1_MODULES.join(",")} guest ${GUEST_MODULES.join(",")}`;
 
 /** Paths of the portable machine's parts. */
 export interface PortableAssets {
@@ -123,8 +136,15 @@ async function moduleClosure(
   return found;
 }
 
-/** Fetches and unpacks Debian's kernel into the cache; returns its directory. */
-async function ensureKernel(cache: string): Promise<{ dir: string; release: string }> {
+/**
+ * Fetches and unpacks Debian's kernel (`linux-image-amd64`'s current version) into the cache
+ * once; returns its directory: `vmlinuz`, `modules/` (L1's) and `guest-modules/` (a guest's),
+ * each module directory with an `order` file (dependencies first).
+ */
+export async function ensureKernel(
+  cache: string = portableCacheDir(),
+): Promise<{ dir: string; release: string }> {
+  await Deno.mkdir(cache, { recursive: true });
   // A kernel already unpacked with today's modules: take it without asking apt (start-up
   // time matters). One unpacked for another module list is fetched again.
   const have: string[] = [];
@@ -161,12 +181,20 @@ async function ensureKernel(cache: string): Promise<{ dir: string; release: stri
     for (const f of (await sh(`find ${modRoot} -name '*.ko*'`)).split("\n").filter(Boolean)) {
       files.set(moduleName(f), f);
     }
-    const mods = await moduleClosure(files, L1_MODULES);
-    const order = loadOrder(L1_MODULES, (n) => mods.get(n)?.deps);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
-    await Deno.mkdir(`${dir}/modules`, { recursive: true });
-    for (const n of order) await Deno.writeFile(`${dir}/modules/${n}.ko`, mods.get(n)!.data);
-    await Deno.writeTextFile(`${dir}/modules/order`, order.map((n) => `${n}.ko`).join("\n") + "\n");
+    // L1's modules in modules/, a guest's in guest-modules/, each with its load order.
+    for (
+      const [sub, wanted] of [["modules", L1_MODULES], ["guest-modules", GUEST_MODULES]] as const
+    ) {
+      const mods = await moduleClosure(files, wanted);
+      const order = loadOrder(wanted, (n) => mods.get(n)?.deps);
+      await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+      for (const n of order) await Deno.writeFile(`${dir}/${sub}/${n}.ko`, mods.get(n)!.data);
+      await Deno.writeTextFile(
+        `${dir}/${sub}/order`,
+        order.map((n) => `${n}.ko`).join("\n") + "\n",
+      );
+    }
     await Deno.copyFile(`${work}/boot/vmlinuz-${release}`, `${dir}/vmlinuz`);
     await Deno.writeTextFile(`${dir}/ok`, `${pkg}\n${MODULES_LINE}\n`);
     return { dir, release };

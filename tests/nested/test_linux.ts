@@ -13,9 +13,8 @@
  * @module
  */
 
-import { buildInitramfs, buildKernel } from "../../guest/build.ts";
+import { buildInitramfs, buildKernel, buildStockGuest } from "../../guest/build.ts";
 import { PORTABLE_HOST, runPortable } from "../../portable/machine.ts";
-import { ensurePortableAssets } from "../../portable/assets.ts";
 import { checkHost } from "../../vstate/host.ts";
 
 const repo = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -35,12 +34,14 @@ const suite = `${
 // Then, in the same run, the boot-log parity check against QEMU's microvm (a test: any
 // kernel warning under ours that QEMU does not print fails the lane) and the peer
 // comparison (numbers, not a test).
-// Debian's stock kernel too (the portable machine's: fetched once, cached).
-const stock = (await ensurePortableAssets()).kernel;
+// Debian's stock kernel too (the portable machine's: fetched once, cached), and the stock
+// initramfs with its virtio drivers (guest:stock). Each kernel with and without ACPI.
+const stock = await buildStockGuest();
 const parity = `${deno} run -A tests/nested/parity.ts ${kernel} ${initrd} 2>&1 && ` +
-  `${deno} run -A tests/nested/parity.ts ${stock} ${initrd} 2>&1 && ` +
-  `${deno} run -A tests/nested/parity.ts ${stock} ${initrd} --acpi 2>&1 && ` +
-  `${deno} run -A tests/nested/stock_acpi.ts ${stock} ${initrd} 2>&1`;
+  `${deno} run -A tests/nested/parity.ts ${kernel} ${initrd} --acpi 2>&1 && ` +
+  `${deno} run -A tests/nested/parity.ts ${stock.kernel} ${initrd} 2>&1 && ` +
+  `${deno} run -A tests/nested/parity.ts ${stock.kernel} ${initrd} --acpi 2>&1 && ` +
+  `${deno} run -A tests/nested/stock_acpi.ts ${stock.kernel} ${stock.initrd} 2>&1`;
 const peer = `${deno} run -A tests/nested/peer.ts ${kernel} ${initrd} 2>&1`;
 const command = Deno.env.get("DENOVM_LANE_NO_PEER")
   ? `${suite} && ${parity}`
