@@ -24,6 +24,7 @@ Deno.test({
       assertEquals((await call(sock, "GET", "/machine-config")).json, {
         vcpu_count: 1,
         mem_size_mib: 16,
+        acpi: true,
       });
       const bad = await call(sock, "PUT", "/machine-config", { vcpu_count: "two" });
       assertEquals(bad.status, 400);
