@@ -1,10 +1,12 @@
 /**
  * The peer comparison, run inside the nested lane: our VMM and QEMU's microvm machine
  * (both on L1's KVM) boot the same kernel and initramfs, each measured from process spawn
- * to the init's "denovm-init: up" line, and each reads a 64 MiB virtio-blk disk with dd in
- * the guest. Best of 3. Prints:
+ * to the init's "denovm-init: up" line, each reads a 64 MiB virtio-blk disk with dd in the
+ * guest, then writes 2 KiB to its serial port (ttyS0, through the tty layer). Best of 3.
+ * Prints:
  *   boot_to_init_ms ours N qemu N
  *   dd_read_mib_s ours N qemu N
+ *   serial_bytes_per_s ours N qemu N
  *
  *   deno run -A tests/nested/peer.ts <bzImage> <initramfs>
  *
@@ -22,9 +24,14 @@ const dir = await Deno.makeTempDir({ prefix: "denovm-peer-" });
 const disk = `${dir}/disk.img`;
 await Deno.writeFile(disk, new Uint8Array(64 << 20));
 // busybox dd reports no rate: time it with /proc/uptime (10 ms resolution, 64 MiB read).
+// Then the guest writes SERIAL_BYTES to its 8250 through the tty layer (THR writes, LSR
+// reads and THRE interrupts), timed the same way.
+const SERIAL_BYTES = 2048;
 const run =
   "cat /proc/cmdline; a=$(cut -d' ' -f1 /proc/uptime); dd if=/dev/vda of=/dev/null bs=1M 2>/dev/null; " +
-  "b=$(cut -d' ' -f1 /proc/uptime); echo dd-window $a $b";
+  "b=$(cut -d' ' -f1 /proc/uptime); echo dd-window $a $b; " +
+  `a=$(cut -d' ' -f1 /proc/uptime); head -c ${SERIAL_BYTES} /dev/zero | tr '\\0' x > /dev/ttyS0; ` +
+  "b=$(cut -d' ' -f1 /proc/uptime); echo; echo serial-window $a $b";
 const append = `console=ttyS0 reboot=k panic=1 pci=off quiet denovm.run=${btoa(run)}`;
 
 const spec = { kernel, initrd, append };
@@ -42,8 +49,8 @@ const vmms: Record<string, string[]> = {
   }),
 };
 
-/** Spawns one boot; returns ms to the init line and the guest's dd rate. */
-async function once(argv: string[]): Promise<{ initMs: number; mibS: number }> {
+/** Spawns one boot; returns ms to the init line, the guest's dd rate and serial rate. */
+async function once(argv: string[]): Promise<{ initMs: number; mibS: number; serialBs: number }> {
   const t0 = performance.now();
   const p = spawn(argv);
   let out = "", initMs = NaN;
@@ -71,10 +78,13 @@ async function once(argv: string[]): Promise<{ initMs: number; mibS: number }> {
   const mibS = m ? 64 / secs : NaN;
   if (!m) console.error(`${argv[0]}: no dd result in the guest output:\n${out.slice(-600)}`);
   if (Number.isNaN(initMs)) throw new Error(`${argv[0]}: no init line:\n${out.slice(-2000)}`);
-  return { initMs, mibS };
+  const w = /serial-window ([\d.]+) ([\d.]+)/.exec(out);
+  const serialBs = w ? SERIAL_BYTES / Math.max(Number(w[2]) - Number(w[1]), 0.01) : NaN;
+  if (!w) console.error(`${argv[0]}: no serial result in the guest output:\n${out.slice(-600)}`);
+  return { initMs, mibS, serialBs };
 }
 
-const best: Record<string, { initMs: number; mibS: number }> = {};
+const best: Record<string, { initMs: number; mibS: number; serialBs: number }> = {};
 for (const [name, argv] of Object.entries(vmms)) {
   for (let i = 0; i < 3; i++) {
     const r = await once(argv);
@@ -82,6 +92,7 @@ for (const [name, argv] of Object.entries(vmms)) {
     best[name] = {
       initMs: Math.min(b?.initMs ?? Infinity, r.initMs),
       mibS: Math.max(b?.mibS ?? 0, Number.isNaN(r.mibS) ? 0 : r.mibS),
+      serialBs: Math.max(b?.serialBs ?? 0, Number.isNaN(r.serialBs) ? 0 : r.serialBs),
     };
   }
 }
@@ -89,4 +100,9 @@ console.log(
   `boot_to_init_ms ours ${best.ours!.initMs.toFixed(0)} qemu ${best.qemu!.initMs.toFixed(0)}`,
 );
 console.log(`dd_read_mib_s ours ${best.ours!.mibS.toFixed(1)} qemu ${best.qemu!.mibS.toFixed(1)}`);
+console.log(
+  `serial_bytes_per_s ours ${best.ours!.serialBs.toFixed(0)} qemu ${
+    best.qemu!.serialBs.toFixed(0)
+  }`,
+);
 await Deno.remove(dir, { recursive: true });
