@@ -10,22 +10,31 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { Vmm } from "../vmm/vmm.ts";
 import { buildBoot64, writeBootFiles } from "../testing/boot_files.ts";
 import { deadline } from "../testing/kvm_guests.ts";
+import type { VmConfig } from "../vmm/config.ts";
+
+/** The boot64 files written into `dir` and a VM built from them (64 MiB, virtio-rng) with
+ * `cfg`; its console text collects in `con.text`. */
+async function createBoot64(dir: string, cfg: Partial<VmConfig>, con: { text: string }) {
+  await writeBootFiles(dir);
+  return await Vmm.create({
+    kernel: `${dir}/bzImage`,
+    initrd: `${dir}/initrd`,
+    memMiB: 64,
+    rng: true,
+    ...cfg,
+  }, { output: (b) => (con.text += new TextDecoder().decode(b)) });
+}
 
 Deno.test({
   name: "boot64 test guest: loaded like Linux (bzImage, zero page, long mode), passes its checks",
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
     try {
-      await writeBootFiles(dir);
-      let out = "";
-      await using vm = await Vmm.create({
-        kernel: `${dir}/bzImage`,
-        initrd: `${dir}/initrd`,
+      const con = { text: "" };
+      await using vm = await createBoot64(dir, {
         cmdline: "console=ttyS0 boot64-test",
-        memMiB: 64,
-        rng: true,
         acpi: false, // the device is announced on the command line, as the guest checks
-      }, { output: (b) => (out += new TextDecoder().decode(b)) });
+      }, con);
       assertEquals(vm.boot?.mode, "64-bit");
       assertEquals(vm.generationId, undefined, "no ACPI, no generation ID");
       assertStringIncludes(vm.boot!.cmdline, "virtio_mmio.device=4K@0xd0000000:5");
@@ -35,9 +44,9 @@ Deno.test({
       assertEquals(
         r,
         { kind: "reset", vcpu: -1 },
-        `guest output: ${out}; stop: ${JSON.stringify(r)}`,
+        `guest output: ${con.text}; stop: ${JSON.stringify(r)}`,
       );
-      assertStringIncludes(out, "boot64: all checks passed");
+      assertStringIncludes(con.text, "boot64: all checks passed");
       const ms = vm.bootMarkerMs;
       assertEquals(typeof ms === "number" && ms > 0, true, "the boot marker was written");
     } finally {
@@ -51,19 +60,14 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
     try {
-      await writeBootFiles(dir);
-      let out = "";
-      await using vm = await Vmm.create({
-        kernel: `${dir}/bzImage`,
-        initrd: `${dir}/initrd`,
-        cmdline: "boot64-test",
-        memMiB: 64,
-        vcpus: 2,
-        rng: true,
-        acpi: false,
-      }, { output: (b) => (out += new TextDecoder().decode(b)) });
+      const con = { text: "" };
+      await using vm = await createBoot64(
+        dir,
+        { cmdline: "boot64-test", vcpus: 2, acpi: false },
+        con,
+      );
       vm.start();
-      assertEquals((await deadline(vm.whenExit(), 60_000, "boot64 guest")).kind, "reset", out);
+      assertEquals((await deadline(vm.whenExit(), 60_000, "boot64 guest")).kind, "reset", con.text);
       assertEquals(
         await vm.machine.vcpus[1]!.call<number>("getMpState"),
         1,
@@ -89,15 +93,10 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-boot-" });
     try {
-      await writeBootFiles(dir);
-      let out = "";
-      await using vm = await Vmm.create({
-        kernel: `${dir}/bzImage`,
-        initrd: `${dir}/initrd`,
+      const con = { text: "" };
+      await using vm = await createBoot64(dir, {
         cmdline: "console=ttyS0 boot64-test boot64-spin",
-        memMiB: 64,
-        rng: true,
-      }, { output: (b) => (out += new TextDecoder().decode(b)) });
+      }, con);
       assertEquals(vm.config.acpi, true, "recorded as on");
       assert(!vm.boot!.cmdline.includes("virtio_mmio.device="), vm.boot!.cmdline);
       const id0 = vm.generationId!;
@@ -122,7 +121,7 @@ Deno.test({
         assertEquals(clone.generationId, id, "the clone keeps its ID across pause/resume");
       }
       assertEquals(ids.size, 3, "the original and each clone have IDs of their own");
-      assert(!out.includes("FAIL"), out);
+      assert(!con.text.includes("FAIL"), con.text);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
