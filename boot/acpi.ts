@@ -46,7 +46,7 @@ export const SLP_EN = 0x20, SLP_TYP_SHIFT = 2;
 export const VMGENID_ADDR = 0xef000, VMGENID_SIZE = 16;
 /**
  * The Generic Event Device's interrupt (edge, active high): the IOAPIC's last pin, above the
- * virtio devices' lines (GSI 5 to 20).
+ * virtio devices' lines (GSI 5 to 22).
  */
 export const GED_GSI = 23;
 /** The notification value that tells the generation ID device to read its new ID. */

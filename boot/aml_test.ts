@@ -2,12 +2,16 @@
 
 import { assertEquals, assertThrows } from "@std/assert";
 import {
+  arg,
   device,
   eisaId,
+  ifThen,
   integer,
+  lEqual,
   method,
   name,
   nameString,
+  notify,
   pkg,
   pkgLength,
   resource,
@@ -59,5 +63,19 @@ Deno.test("aml: scopes, devices, methods, packages and resource templates nest",
   assertEquals(
     hex(resource.memory32Fixed(0xd000_0000, 0x1000)),
     "86 09 00 01 00 00 00 d0 00 10 00 00",
+  );
+});
+
+Deno.test("aml: Arg0, LEqual, If and Notify, as the GED's _EVT uses them", () => {
+  assertEquals(hex(arg(0)), "68");
+  assertEquals(hex(arg(6)), "6e");
+  assertThrows(() => arg(7), RangeError);
+  assertEquals(hex(lEqual(arg(0), integer(0x17))), "93 68 0a 17");
+  assertEquals(hex(notify("\\_SB.VGEN", 0x80)), "86 5c 2e 5f 53 42 5f 56 47 45 4e 0a 80");
+  // If (Arg0 == 0x17) { Notify (\_SB.VGEN, 0x80) }: the package length counts the predicate
+  // and the body (4 + 13 bytes) and itself.
+  assertEquals(
+    hex(ifThen(lEqual(arg(0), integer(0x17)), [notify("\\_SB.VGEN", 0x80)])),
+    "a0 12 93 68 0a 17 86 5c 2e 5f 53 42 5f 56 47 45 4e 0a 80",
   );
 });

@@ -53,9 +53,18 @@ export async function buildKernel(fragmentPath = `${HERE}kernel.fragment`): Prom
     });
     await sh("make -s olddefconfig", { cwd: src });
     // olddefconfig drops an option whose dependencies are unmet without a word: say which.
-    const config = await Deno.readTextFile(`${src}/.config`);
-    const lost = new TextDecoder().decode(fragment).split("\n")
-      .filter((l) => /^CONFIG_\w+=/.test(l) && !config.split("\n").includes(l));
+    // (An option this source no longer has, such as RANDOM_TRUST_CPU after 6.1, is no loss.)
+    const config = await Deno.readTextFile(`${src}/.config`).then((t) => t.split("\n"));
+    const lost: string[] = [];
+    for (const l of new TextDecoder().decode(fragment).split("\n")) {
+      const sym = /^CONFIG_(\w+)=/.exec(l)?.[1];
+      if (!sym || config.includes(l)) continue;
+      const known = await sh(
+        `grep -rlqs --include='Kconfig*' -E '^(menu)?config ${sym}$' . && echo y || true`,
+        { cwd: src },
+      );
+      if (known.trim() === "y") lost.push(l);
+    }
     if (lost.length) throw new Error(`the kernel config lost ${lost.join(", ")}`);
     await sh(`make -s -j${navigator.hardwareConcurrency} bzImage`, { cwd: src });
     await Deno.mkdir(out, { recursive: true });
@@ -128,6 +137,10 @@ const STOCK_MODULE_DIR = "lib/modules/denovm";
 export async function buildStockGuest(): Promise<{ kernel: string; initrd: string }> {
   const { dir } = await ensureKernel();
   const base = await buildInitramfs();
+  const missing = await Deno.readTextFile(`${dir}/guest-modules/missing`).catch(() => undefined);
+  if (missing !== undefined) {
+    throw new Error(`Cannot build the stock-kernel initramfs: ${missing}`);
+  }
   const order = await Deno.readTextFile(`${dir}/guest-modules/order`);
   const names = order.split("\n").filter(Boolean);
   const mods = await Promise.all(names.map((n) => Deno.readFile(`${dir}/guest-modules/${n}`)));

@@ -182,13 +182,22 @@ export async function ensureKernel(
       files.set(moduleName(f), f);
     }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
-    // L1's modules in modules/, a guest's in guest-modules/, each with its load order.
+    // L1's modules in modules/, a guest's in guest-modules/, each with its load order. The
+    // portable machine needs only L1's: a package that lacks a guest module (built in, or
+    // not built) says so in guest-modules/missing for `guest:stock`, and L1 still boots.
     for (
       const [sub, wanted] of [["modules", L1_MODULES], ["guest-modules", GUEST_MODULES]] as const
     ) {
-      const mods = await moduleClosure(files, wanted);
-      const order = loadOrder(wanted, (n) => mods.get(n)?.deps);
       await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+      let mods, order;
+      try {
+        mods = await moduleClosure(files, wanted);
+        order = loadOrder(wanted, (n) => mods!.get(n)?.deps);
+      } catch (e) {
+        if (sub === "modules") throw e;
+        await Deno.writeTextFile(`${dir}/${sub}/missing`, (e as Error).message);
+        continue;
+      }
       for (const n of order) await Deno.writeFile(`${dir}/${sub}/${n}.ko`, mods.get(n)!.data);
       await Deno.writeTextFile(
         `${dir}/${sub}/order`,

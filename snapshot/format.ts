@@ -13,8 +13,14 @@
 
 /** The file magic. */
 export const SNAPSHOT_MAGIC = "DNVMSNAP";
-/** The format version this code writes and reads. */
-export const SNAPSHOT_VERSION = 2;
+/**
+ * The format version this code writes. 3 added each virtio device's interrupt line and the VM
+ * generation ID to the machine section (an older VMM must not restore such a snapshot with
+ * its own line numbering); version 2 files still read (their devices keep lines 5 up).
+ */
+export const SNAPSHOT_VERSION = 3;
+/** The format versions this code reads. */
+export const SNAPSHOT_READS: readonly number[] = [2, 3];
 /** The largest state payload accepted (memory is in its own file). */
 export const SNAPSHOT_MAX_STATE = 64 * 1024 * 1024;
 const HEADER = 8 + 4 + 4 + 32;
@@ -102,9 +108,11 @@ export async function decodeState(bytes: Uint8Array): Promise<unknown> {
   }
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = v.getUint32(8, true);
-  if (version !== SNAPSHOT_VERSION) {
+  if (!SNAPSHOT_READS.includes(version)) {
     throw new SnapshotError(
-      `Cannot read snapshot: format version ${version}, this VMM reads ${SNAPSHOT_VERSION}`,
+      `Cannot read snapshot: format version ${version}, this VMM reads ${
+        SNAPSHOT_READS.join(" and ")
+      }`,
     );
   }
   const len = v.getUint32(12, true);

@@ -51,6 +51,9 @@ Deno.test("format: truncated, wrong magic, wrong version, over the cap, corrupt:
   for (const [bytes, want] of cases) {
     await assertRejects(() => decodeState(bytes), SnapshotError, want);
   }
+  // Version 2 files (before the machine section named interrupt lines) still read.
+  const v2 = variant((b) => (new DataView(b.buffer).setUint32(8, 2, true), b));
+  assertEquals(await decodeState(v2), { kind: "x", n: 1n });
   // A payload that passes the checksum but is not JSON.
   const junk = new TextEncoder().encode("{not json");
   const hdr = new Uint8Array(48 + junk.length);

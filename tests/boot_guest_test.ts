@@ -110,6 +110,7 @@ Deno.test({
       assertEquals(vm.generationId, id0, "pause and resume are the same generation");
       await vm.snapshot(`${dir}/snap`);
       await vm.stop();
+      assertEquals(vm.generationId, undefined, "a stopped VM's memory is gone: no read");
       const ids = new Set([id0]);
       for (let i = 0; i < 2; i++) {
         await using clone = await Vmm.restore(`${dir}/snap`, { paused: true });

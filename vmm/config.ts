@@ -40,7 +40,7 @@ export interface VmConfig {
   initrd?: string;
   /**
    * Kernel command line; the default names the console (`console=ttyS0` or `hvc0`) and
-   * sets `reboot=k panic=1 pci=off` and friends. The virtio-mmio devices'
+   * sets `reboot=k panic=1 pci=off` and friends. Without ACPI the virtio-mmio devices'
    * `virtio_mmio.device=` entries are appended either way.
    */
   cmdline?: string;

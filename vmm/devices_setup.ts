@@ -1,7 +1,8 @@
 /**
  * Builds a machine's devices from a {@link VmConfig}: each virtio device gets a 4 KiB
- * MMIO window from {@link VIRTIO_MMIO_BASE} up and its own interrupt line from GSI 5 up;
- * the i8042 sits at 0x60 and the CMOS RTC at 0x70. The kernel learns of each virtio device through a
+ * MMIO window from {@link VIRTIO_MMIO_BASE} up and its own interrupt line from
+ * {@link VIRTIO_GSIS}; the i8042 sits at 0x60 and the CMOS RTC at 0x70. The kernel learns of
+ * each virtio device from the ACPI DSDT, or without ACPI through a
  * `virtio_mmio.device=4K@<base>:<irq>` cmdline entry.
  *
  * @module

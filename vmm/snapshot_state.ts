@@ -16,7 +16,7 @@ import { type MmioState, MmioTransport } from "../transports/mmio.ts";
 import { offeredFeatures } from "../virtio/device.ts";
 import { layoutRamMap } from "../virtio/queue.ts";
 import { checkDiskFiles, parseConfig, type VmConfig } from "./config.ts";
-import { planVirtio, shadowBackend } from "./devices_setup.ts";
+import { legacyVirtioGsis, planVirtio, shadowBackend } from "./devices_setup.ts";
 
 /** The state file's name in a snapshot directory. */
 export const STATE_FILE = "state.bin";
@@ -77,24 +77,30 @@ export function checkState(x: unknown): SnapshotState {
   }
   if (!Number.isSafeInteger(m.mmioBase) || m.mmioBase % 4096) bad("bad MMIO base");
   if (!Number.isInteger(m.vcpus) || m.vcpus < 1 || m.vcpus > 64) bad("bad vCPU count");
+  // The legacy devices' lines (PIT, i8042, cascade, COM1, RTC, i8042 AUX) are no device's.
+  const legacy = [0, 1, 2, 4, 8, 12];
+  const count = Array.isArray(s.devices?.virtio) ? s.devices.virtio.length : 0;
   if (m.gsis !== undefined) {
     const g = m.gsis;
     if (
-      !Array.isArray(g) || g.length !== s.devices?.virtio?.length ||
-      !g.every((x) => Number.isInteger(x) && x >= 0 && x <= 23) || new Set(g).size !== g.length
+      !Array.isArray(g) || g.length !== count ||
+      !g.every((x) => Number.isInteger(x) && x >= 0 && x <= 23 && !legacy.includes(x)) ||
+      new Set(g).size !== g.length
     ) {
-      bad("bad virtio interrupt lines (one distinct GSI 0-23 per device)");
+      bad("bad virtio interrupt lines (one distinct GSI 0-23 per device, no legacy device's)");
     }
   }
+  // Version 2 snapshots name no lines: their devices have 5 up.
+  const lines: number[] = Array.isArray(m.gsis) ? m.gsis : legacyVirtioGsis(count);
   if (m.vmgenid !== undefined) {
     const g = m.vmgenid;
     const inRam = (a: number) => m.ram.some((r) => a >= r.gpa && a + 16 <= r.gpa + r.size);
     if (
       typeof g !== "object" || g === null || !Number.isSafeInteger(g.addr) || g.addr % 8 ||
       !inRam(g.addr) || !Number.isInteger(g.gsi) || g.gsi < 0 || g.gsi > 23 ||
-      m.gsis?.includes(g.gsi)
+      lines.includes(g.gsi) || legacy.includes(g.gsi)
     ) {
-      bad("bad VM generation ID (address in RAM, GSI 0-23)");
+      bad("bad VM generation ID (address in RAM, a GSI 0-23 of its own)");
     }
   }
   if (!Array.isArray(s.vcpus) || s.vcpus.length !== m.vcpus) {

@@ -115,9 +115,17 @@ Deno.test("snapshot validation: every defect is a SnapshotError, and nothing is 
     ["generation ID GSI", (s) => (s.machine.vmgenid = { addr: 0xef000, gsi: 24 }), "GSI 0-23"],
     ["GSI count", (s) => (s.machine.gsis = [5]), "one distinct GSI 0-23 per device"],
     ["GSI twice", (s) => (s.machine.gsis = [5, 6, 7, 5]), "one distinct GSI 0-23 per device"],
+    ["GSI of COM1", (s) => (s.machine.gsis = [5, 6, 4, 9]), "no legacy device's"],
+    ["GSIs not a list", (s) => ((s.machine as Record<string, unknown>).gsis = "5,6"), "GSI"],
     ["generation ID on a device's GSI", (s) => {
       s.machine.gsis = [5, 6, 7, 9];
       s.machine.vmgenid = { addr: 0xef000, gsi: 6 };
+    }, "VM generation ID"],
+    ["generation ID on a version 2 device line", (s) => {
+      s.machine.vmgenid = { addr: 0xef000, gsi: 8 }; // no gsis: the devices have 5 to 8
+    }, "VM generation ID"],
+    ["generation ID not an object", (s) => {
+      (s.machine as Record<string, unknown>).vmgenid = 23;
     }, "VM generation ID"],
     [
       "vcpu",
@@ -187,6 +195,22 @@ Deno.test("snapshot validation: every defect is a SnapshotError, and nothing is 
       "the vsock path was never bound",
     );
     assertEquals((await Deno.stat(`${f.dir}/disk.img`)).size, 64 * 512);
+  } finally {
+    await Deno.remove(f.dir, { recursive: true });
+  }
+});
+
+Deno.test("snapshot validation: interrupt lines and a generation ID as this VMM saves them pass", async () => {
+  const f = await fixture();
+  try {
+    const s = copy(f.state);
+    s.machine.gsis = [5, 6, 7, 9];
+    s.machine.vmgenid = { addr: 0xef000, gsi: 23 };
+    const v = await validateSnapshot(s, f.snap);
+    assertEquals(v.state.machine.gsis, [5, 6, 7, 9]);
+    assertEquals(v.state.machine.vmgenid, { addr: 0xef000, gsi: 23 });
+    // A version 2 snapshot: no lines named, no generation ID.
+    await validateSnapshot(copy(f.state), f.snap);
   } finally {
     await Deno.remove(f.dir, { recursive: true });
   }

@@ -53,10 +53,16 @@ export const BOOT_MARKER_PORT = 0x505;
 /** The boot-time marker in MMIO, for guests without port access (`devmem 0xd0fff000 8 1`). */
 export const BOOT_MARKER_MMIO = 0xd0ff_f000;
 
-/** The default kernel command line (the devices' `virtio_mmio.device=` entries follow). */
-export function defaultCmdline(console: VmConfig["console"]): string {
+/**
+ * The default kernel command line. Without ACPI the devices' `virtio_mmio.device=` entries
+ * follow it, and the i8042 is probed directly (`i8042.nopnp`: no PNP description exists);
+ * with ACPI the DSDT names both, and a direct probe would fail under hardware-reduced ACPI.
+ */
+export function defaultCmdline(console: VmConfig["console"], acpi = true): string {
   const c = console === "serial" ? "console=ttyS0 " : console === "virtio" ? "console=hvc0 " : "";
-  return `${c}reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd`;
+  return `${c}reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux ${
+    acpi ? "" : "i8042.nopnp "
+  }i8042.dumbkbd`;
 }
 
 /** A real-mode image to run instead of a kernel (the demo, test guests). */
@@ -199,7 +205,7 @@ export class Vmm {
       try {
         // With ACPI the DSDT names the virtio devices; the command line would name them twice.
         const cmdline = [
-          cfg.cmdline ?? defaultCmdline(cfg.console),
+          cfg.cmdline ?? defaultCmdline(cfg.console, cfg.acpi),
           ...(cfg.acpi ? [] : vmm.devices.announce),
         ].join(" ");
         vmm.boot = await loadKernel(vmm.machine, kernel, {
@@ -603,10 +609,12 @@ export class Vmm {
 
   /**
    * The guest's VM generation ID (32 hex digits) where the VM has one (a kernel booted with
-   * ACPI): new at every boot and at every restore, unchanged by pause and resume.
+   * ACPI): new at every boot and at every restore, unchanged by pause and resume. Undefined
+   * once the VM is stopped.
    */
   get generationId(): string | undefined {
-    if (!this.#vmgenid) return undefined;
+    // After stop() the guest memory is unmapped: reading it would fault the process.
+    if (!this.#vmgenid || this.#state === "stopped") return undefined;
     const b = this.machine.memory.read(this.#vmgenid.addr, VMGENID_SIZE);
     return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
   }
