@@ -32,7 +32,7 @@ import {
   scope,
   string,
 } from "./aml.ts";
-import { APIC_ADDR, IOAPIC_ADDR } from "./x86.ts";
+import { APIC_ADDR, checksum, IOAPIC_ADDR } from "./x86.ts";
 
 /** Where the tables go: the BIOS area Linux scans for the RSDP (reserved in the e820 map). */
 export const ACPI_BASE = 0xe0000;
@@ -73,13 +73,6 @@ export interface AcpiTables {
   blobs: [number, Uint8Array][];
   /** Where the RSDP is (for `boot_params.acpi_rsdp_addr`). */
   rsdp: number;
-}
-
-/** The 8-bit checksum that makes `b`'s bytes sum to zero. */
-export function checksum(b: Uint8Array): number {
-  let s = 0;
-  for (const x of b) s = (s + x) & 0xff;
-  return (0x100 - s) & 0xff;
 }
 
 function ascii(b: Uint8Array, off: number, s: string, len: number): void {

@@ -7,7 +7,6 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import {
   ACPI_BASE,
   acpiTables,
-  checksum,
   dsdt,
   fadt,
   GED_GSI,
@@ -15,6 +14,7 @@ import {
   S5_SLP_TYP,
   VMGENID_ADDR,
 } from "./acpi.ts";
+import { checksum } from "./x86.ts";
 
 const sum = (b: Uint8Array) => b.reduce((s, x) => (s + x) & 0xff, 0);
 const sig = (b: Uint8Array) => new TextDecoder().decode(b.subarray(0, 4));

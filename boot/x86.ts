@@ -84,6 +84,7 @@ export const ZP = {
   RAMDISK_SIZE: 0x21c,
   HEAP_END_PTR: 0x224,
   CMD_LINE_PTR: 0x228,
+  ACPI_RSDP_ADDR: 0x070,
   E820_TABLE: 0x2d0,
   E820_MAX: 128,
 } as const;
@@ -236,7 +237,8 @@ export function placeInitrd(
   return addr;
 }
 
-function checksum(b: Uint8Array): number {
+/** The 8-bit checksum that makes `b`'s bytes sum to zero (MP and ACPI tables). */
+export function checksum(b: Uint8Array): number {
   let s = 0;
   for (const x of b) s = (s + x) & 0xff;
   return (0x100 - s) & 0xff;

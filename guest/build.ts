@@ -16,7 +16,7 @@
 import { ensurePackages, sh } from "../portable/apt.ts";
 import { cacheDir, contentHash } from "../portable/cache.ts";
 import { type CpioEntry, cpioGzip } from "../portable/cpio.ts";
-import { ensureKernel } from "../portable/assets.ts";
+import { ensureKernel, moduleEntries } from "../portable/assets.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -141,24 +141,18 @@ export async function buildStockGuest(): Promise<{ kernel: string; initrd: strin
   if (missing !== undefined) {
     throw new Error(`Cannot build the stock-kernel initramfs: ${missing}`);
   }
-  const order = await Deno.readTextFile(`${dir}/guest-modules/order`);
-  const names = order.split("\n").filter(Boolean);
-  const mods = await Promise.all(names.map((n) => Deno.readFile(`${dir}/guest-modules/${n}`)));
+  const first = await Deno.readFile(base);
+  const entries: CpioEntry[] = [
+    { path: "lib", mode: 0o755 },
+    { path: "lib/modules", mode: 0o755 },
+    ...await moduleEntries(`${dir}/guest-modules`, STOCK_MODULE_DIR),
+  ];
   const out = `${cacheDir("guest")}/initramfs-stock-${await contentHash([
-    await Deno.readFile(base),
-    new TextEncoder().encode(order),
-    ...mods,
+    first,
+    ...entries.flatMap((e) => [new TextEncoder().encode(e.path), e.data ?? new Uint8Array()]),
   ])}.cpio.gz`;
   if (!await exists(out)) {
-    const entries: CpioEntry[] = [
-      { path: "lib", mode: 0o755 },
-      { path: "lib/modules", mode: 0o755 },
-      { path: STOCK_MODULE_DIR, mode: 0o755 },
-      { path: `${STOCK_MODULE_DIR}/order`, mode: 0o644, data: new TextEncoder().encode(order) },
-      ...names.map((n, i) => ({ path: `${STOCK_MODULE_DIR}/${n}`, mode: 0o644, data: mods[i]! })),
-    ];
     const extra = await cpioGzip(entries);
-    const first = await Deno.readFile(base);
     const both = new Uint8Array(first.byteLength + extra.byteLength);
     both.set(first);
     both.set(extra, first.byteLength);

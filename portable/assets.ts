@@ -212,6 +212,26 @@ export async function ensureKernel(
   }
 }
 
+/**
+ * The cpio entries of an unpacked module directory (see {@link ensureKernel}) placed at `dest`
+ * in an initramfs: the directory, its `order` file and each module it names.
+ */
+export async function moduleEntries(src: string, dest: string): Promise<CpioEntry[]> {
+  const order = await Deno.readFile(`${src}/order`);
+  const entries: CpioEntry[] = [
+    { path: dest, mode: 0o755 },
+    { path: `${dest}/order`, mode: 0o644, data: order },
+  ];
+  for (const line of new TextDecoder().decode(order).split("\n").filter(Boolean)) {
+    entries.push({
+      path: `${dest}/${line}`,
+      mode: 0o644,
+      data: await Deno.readFile(`${src}/${line}`),
+    });
+  }
+  return entries;
+}
+
 /** Builds (or finds) the L1 initramfs: busybox-static, the modules and init.sh. */
 async function ensureInitramfs(cache: string, kernelDir: string): Promise<string> {
   const busybox = await Deno.readFile("/bin/busybox");
@@ -223,16 +243,8 @@ async function ensureInitramfs(cache: string, kernelDir: string): Promise<string
     { path: "bin", mode: 0o755 },
     { path: "bin/busybox", mode: 0o755, data: busybox },
     { path: "init", mode: 0o755, data: init },
-    { path: "modules", mode: 0o755 },
-    { path: "modules/order", mode: 0o644, data: order },
+    ...await moduleEntries(`${kernelDir}/modules`, "modules"),
   ];
-  for (const line of new TextDecoder().decode(order).split("\n").filter(Boolean)) {
-    entries.push({
-      path: `modules/${line}`,
-      mode: 0o644,
-      data: await Deno.readFile(`${kernelDir}/modules/${line}`),
-    });
-  }
   await Deno.writeFile(`${out}.tmp`, await cpioGzip(entries));
   await Deno.rename(`${out}.tmp`, out);
   return out;

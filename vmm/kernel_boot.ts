@@ -10,9 +10,6 @@
 import { CAP, type Fpu, type Regs, type Sregs } from "@denovm/deno-kvm-ffi";
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import { type AcpiMachine, acpiTables, VMGENID_ADDR, VMGENID_SIZE } from "../boot/acpi.ts";
-
-/** `boot_params.acpi_rsdp_addr`: where the RSDP is, for kernels that read it. */
-const ZP_ACPI_RSDP_ADDR = 0x070;
 import type { Machine } from "../vstate/machine.ts";
 import { bootFpu, bootMsrs, bootXcr0, cpuidFor } from "../boot/cpu.ts";
 import { KERNEL_LOAD, KernelError, type KernelImage } from "../boot/kernel.ts";
@@ -28,6 +25,7 @@ import {
   pvhSregs,
   pvhStartInfo,
   writeBootTables,
+  ZP,
 } from "../boot/x86.ts";
 
 /** What {@link loadKernel} needs besides the kernel. */
@@ -118,8 +116,9 @@ export function writeBootImage(
     if (o.acpi.vmgenid) {
       mem.write(VMGENID_ADDR, crypto.getRandomValues(new Uint8Array(VMGENID_SIZE)));
     }
-    // boot_params.acpi_rsdp_addr (protocol 2.14); older kernels find it by scanning.
-    new DataView(zp.buffer, zp.byteOffset).setBigUint64(ZP_ACPI_RSDP_ADDR, BigInt(t.rsdp), true);
+    // boot_params.acpi_rsdp_addr (protocol 2.14), for kernels that read it; older kernels
+    // find the RSDP by scanning.
+    new DataView(zp.buffer, zp.byteOffset).setBigUint64(ZP.ACPI_RSDP_ADDR, BigInt(t.rsdp), true);
   }
   mem.write(BOOT.ZERO_PAGE, zp);
   writeBootTables(mem);

@@ -80,7 +80,7 @@ Deno.test("writeBootImage with ACPI: the tables below 1 MiB, the RSDP in the zer
     cmdline: "console=ttyS0",
     acpi: { vcpus: 2, virtio: [{ base: 0xd000_0000, gsi: 5 }], i8042: true, rtc: true },
   }, 2);
-  const rsdp = mem.readU32(BOOT.ZERO_PAGE + 0x070);
+  const rsdp = mem.readU32(BOOT.ZERO_PAGE + ZP.ACPI_RSDP_ADDR);
   assertEquals(rsdp, ACPI_BASE);
   assertEquals(new TextDecoder().decode(mem.read(rsdp, 8)), "RSD PTR ");
   assertEquals(mem.read(rsdp, 36).reduce((s, x) => (s + x) & 0xff, 0), 0);
