@@ -41,6 +41,41 @@ interface Slot {
 }
 
 /**
+ * The accesses a device makes to the memory it was given: {@link GuestMemory} itself, or a
+ * view that translates device addresses first (a virtual device's device MMU). Every
+ * method checks the whole range and throws a `RangeError` (usually a
+ * {@link GuestMemoryError}) for an address the device may not reach.
+ */
+export interface DeviceMemory {
+  /** Whether the whole range [addr, addr+len) is reachable in one piece. */
+  contains(addr: number, len: number): boolean;
+  readU8(addr: number): number;
+  readU16(addr: number): number;
+  readU32(addr: number): number;
+  readU64(addr: number): bigint;
+  /** A little-endian u64 as a number (see {@link GuestMemory.readU64Number}). */
+  readU64Number(addr: number): number;
+  /** A u16 read with sequentially consistent ordering; `addr` even. */
+  loadU16Atomic(addr: number): number;
+  /** A u16 write with sequentially consistent ordering; `addr` even. */
+  storeU16Atomic(addr: number, v: number): void;
+  writeU8(addr: number, v: number): void;
+  writeU16(addr: number, v: number): void;
+  writeU32(addr: number, v: number): void;
+  writeU64(addr: number, v: bigint | number): void;
+  /** A zero-copy view of [addr, addr+len), which must be reachable in one piece. */
+  slice(addr: number, len: number): Uint8Array;
+  /** Copies [addr, addr+len) out. */
+  read(addr: number, len: number): Uint8Array;
+  /** Copies memory at `addr` into `dst`. */
+  readInto(addr: number, dst: Uint8Array): void;
+  /** Copies `src` in at `addr`. */
+  write(addr: number, src: Uint8Array): void;
+  /** Fills [addr, addr+len) with `value`. */
+  fill(addr: number, len: number, value?: number): void;
+}
+
+/**
  * Guest physical memory.
  *
  * @example
@@ -51,7 +86,7 @@ interface Slot {
  * console.assert(mem.readU32(0x100) === 0xdeadbeef);
  * ```
  */
-export class GuestMemory {
+export class GuestMemory implements DeviceMemory {
   readonly #slots: Slot[];
   #last: Slot;
 

@@ -6,6 +6,9 @@ export const STATUS = {
   DRIVER: 2,
   DRIVER_OK: 4,
   FEATURES_OK: 8,
+  /** The device MMU failed a translation (admin-virtqueue virtual devices); set together with
+   * DEVICE_NEEDS_RESET. */
+  DEVICE_MMU_FAIL: 0x20,
   DEVICE_NEEDS_RESET: 0x40,
   FAILED: 0x80,
 } as const;

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { GuestMemory } from "../memory/guest_memory.ts";
+import type { DeviceMemory } from "../memory/guest_memory.ts";
 import type { Interrupt } from "../bus/interrupt.ts";
 import { bit, F, ISR, STATUS } from "./constants.ts";
 import { checkQueueState, Queue, QueueError, type QueueState, type RamMap } from "./queue.ts";
@@ -19,7 +19,7 @@ import { checkQueueState, Queue, QueueError, type QueueState, type RamMap } from
 /** What a backend may do once activated. */
 export interface DeviceContext {
   /** Guest memory, where the queues' buffers are. */
-  readonly mem: GuestMemory;
+  readonly mem: DeviceMemory;
   /** The device's queues, in index order. */
   readonly queues: readonly Queue[];
   /** The negotiated features. */
@@ -72,6 +72,13 @@ export interface VirtioBackend {
   save?(): unknown;
   /** Restores {@link save} output: untrusted, so checked first; all or nothing. */
   restore?(state: unknown): void;
+  /**
+   * Stops what the device holds beyond its own queues (a management device's virtual
+   * devices) for a snapshot; the core's stop completes when this resolves too.
+   */
+  stop?(): Promise<void>;
+  /** Resumes what {@link stop} stopped, once the core is running again. */
+  resume?(): void;
 }
 
 /** Saved state of a virtio device (core part). */
@@ -93,6 +100,8 @@ export interface VirtioState {
 }
 
 const ACK = STATUS.ACKNOWLEDGE, DRV = STATUS.DRIVER;
+/** Status bits only the device sets (the driver's writes neither set nor clear them). */
+const DEVICE_BITS = STATUS.DEVICE_NEEDS_RESET | STATUS.DEVICE_MMU_FAIL;
 
 /**
  * The driver's side of the status handshake, as a table: from each status (FAILED and
@@ -181,12 +190,14 @@ export function checkVirtioState(s: unknown, spec: VirtioStateSpec, ram: RamMap)
 
 /** Options of {@link VirtioDevice}. */
 export interface VirtioDeviceOptions {
-  mem: GuestMemory;
+  mem: DeviceMemory;
   interrupt: Interrupt;
   /** The legacy interface (virtio-mmio version 1): no VERSION_1, no FEATURES_OK, 32-bit features. */
   legacy?: boolean;
   /** Where illegal accesses and device errors are reported (default: ignored). */
   log?: (message: string) => void;
+  /** Offer only these of the backend's features (a management driver's limit). */
+  featureMask?: bigint;
 }
 
 type Phase = "running" | "stopping" | "stopped";
@@ -202,7 +213,7 @@ type Phase = "running" | "stopping" | "stopped";
  *   deviceType: 4, queueMaxSizes: [8], features: 0n, configSize: 0,
  *   readConfig: () => {}, writeConfig: () => {}, activate: () => {},
  *   processQueue: () => {}, reset: () => {},
- * }, { mem: GuestMemory.allocate([{ gpa: 0, size: 4096 }]), interrupt: { trigger() {} } });
+ * }, { mem: DeviceMemory.allocate([{ gpa: 0, size: 4096 }]), interrupt: { trigger() {} } });
  * dev.writeStatus(1);
  * console.assert(dev.status === 1);
  * ```
@@ -211,7 +222,7 @@ export class VirtioDevice {
   /** The device model. */
   readonly backend: VirtioBackend;
   /** Guest memory, where the queues' buffers are. */
-  readonly mem: GuestMemory;
+  readonly mem: DeviceMemory;
   /** The legacy interface (virtio-mmio version 1). */
   readonly legacy: boolean;
   /** The queues, sized by the backend's `queueMaxSizes`. */
@@ -238,7 +249,7 @@ export class VirtioDevice {
     this.#interrupt = opts.interrupt;
     this.#log = opts.log ?? (() => {});
     this.queues = backend.queueMaxSizes.map((m) => new Queue(m));
-    this.offered = offeredFeatures(backend.features, this.legacy);
+    this.offered = offeredFeatures(backend.features & (opts.featureMask ?? ~0n), this.legacy);
     const features = () => this.#driverFeatures;
     this.#ctx = {
       mem: this.mem,
@@ -353,16 +364,16 @@ export class VirtioDevice {
     const v = value & 0xff;
     if (v === 0) return this.reset();
     const s = this.#status;
-    if (s & ~v & ~STATUS.DEVICE_NEEDS_RESET) {
+    if (s & ~v & ~DEVICE_BITS) {
       return this.#log(`Ignored status write 0x${v.toString(16)}: the driver may not clear bits`);
     }
-    let add = v & ~s & ~STATUS.DEVICE_NEEDS_RESET;
+    let add = v & ~s & ~DEVICE_BITS;
     if (add & STATUS.FAILED) {
       this.#status |= STATUS.FAILED;
       add &= ~STATUS.FAILED;
       if (add === 0) return;
     }
-    const next = this.#nextStep(s & ~STATUS.FAILED & ~STATUS.DEVICE_NEEDS_RESET);
+    const next = this.#nextStep(s & ~STATUS.FAILED & ~DEVICE_BITS);
     if (add !== next) {
       return this.#log(
         `Ignored status write 0x${v.toString(16)} in status 0x${s.toString(16)} (expected +0x${
@@ -421,12 +432,15 @@ export class VirtioDevice {
     this.backend.reset();
   }
 
-  /** DEVICE_NEEDS_RESET with a config interrupt (only once the driver is live). */
-  fail(reason: string): void {
+  /**
+   * DEVICE_NEEDS_RESET with a config interrupt (only once the driver is live); `extra` are
+   * further device-owned status bits set with it (DEVICE_MMU_FAIL).
+   */
+  fail(reason: string, extra = 0): void {
     this.#log(`Device needs reset: ${reason}`);
     if (!(this.#status & STATUS.DRIVER_OK)) return;
     if (this.#status & STATUS.DEVICE_NEEDS_RESET) return;
-    this.#status |= STATUS.DEVICE_NEEDS_RESET;
+    this.#status |= STATUS.DEVICE_NEEDS_RESET | (extra & STATUS.DEVICE_MMU_FAIL);
     this.#raise(ISR.CONFIG_CHANGE);
   }
 
@@ -510,7 +524,8 @@ export class VirtioDevice {
     this.#phase = "stopping";
     const p = new Promise<void>((r) => this.#drained.push(r));
     this.#checkDrained();
-    return p;
+    const more = this.backend.stop?.();
+    return more ? Promise.all([p, more]).then(() => {}) : p;
   }
 
   #checkDrained(): void {
@@ -545,6 +560,7 @@ export class VirtioDevice {
       if (this.#isr) this.#interrupt.trigger();
     }
     this.kickAll();
+    this.backend.resume?.();
   }
 
   /** Processes every ready queue as if the driver had notified it. */

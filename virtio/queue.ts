@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { GuestMemory } from "../memory/guest_memory.ts";
+import type { DeviceMemory } from "../memory/guest_memory.ts";
 import { DESC_F, VRING_AVAIL_F_NO_INTERRUPT, VRING_USED_F_NO_NOTIFY } from "./constants.ts";
 import { vringNeedEvent, wrap16 } from "./ring.ts";
 
@@ -304,12 +304,12 @@ export class Queue {
   }
 
   /** The driver's avail.idx. */
-  availIdx(mem: GuestMemory): number {
+  availIdx(mem: DeviceMemory): number {
     return mem.loadU16Atomic(this.#availAddr + 2);
   }
 
   /** How many chains are waiting; throws QueueError when the driver claims more than size. */
-  pending(mem: GuestMemory): number {
+  pending(mem: DeviceMemory): number {
     const n = wrap16(this.availIdx(mem) - this.nextAvail);
     if (n > this.#size) {
       throw new QueueError(
@@ -323,7 +323,7 @@ export class Queue {
    * Takes the next chain from the avail ring, or null when there is none. Throws
    * {@link QueueError} when the ring itself is broken (index jump, head out of range).
    */
-  pop(mem: GuestMemory): DescriptorChain | null {
+  pop(mem: DeviceMemory): DescriptorChain | null {
     if (this.pending(mem) === 0) return null;
     const slot = this.nextAvail & (this.#size - 1);
     const head = mem.readU16(this.#availAddr + 4 + 2 * slot);
@@ -341,7 +341,7 @@ export class Queue {
     this.nextAvail = wrap16(this.nextAvail - n);
   }
 
-  #walk(mem: GuestMemory, head: number): DescriptorChain {
+  #walk(mem: DeviceMemory, head: number): DescriptorChain {
     const chain: DescriptorChain = {
       head,
       readable: [],
@@ -401,7 +401,7 @@ export class Queue {
   }
 
   /** Puts `head` in the used ring with `len` bytes written, and publishes used.idx. */
-  addUsed(mem: GuestMemory, head: number, len: number): void {
+  addUsed(mem: DeviceMemory, head: number, len: number): void {
     const slot = this.nextUsed & (this.#size - 1);
     const e = this.#usedAddr + 4 + 8 * slot;
     mem.writeU32(e, head);
@@ -416,7 +416,7 @@ export class Queue {
    * event index, `vring_need_event(used_event, used idx, used idx at last decision)`;
    * without, unless the driver set VRING_AVAIL_F_NO_INTERRUPT.
    */
-  needsInterrupt(mem: GuestMemory): boolean {
+  needsInterrupt(mem: DeviceMemory): boolean {
     if (!this.eventIdx) {
       return (mem.loadU16Atomic(this.#availAddr) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
     }
@@ -432,7 +432,7 @@ export class Queue {
    * Asks the driver not to notify (VRING_USED_F_NO_NOTIFY; with event index the device
    * simply stops moving avail_event).
    */
-  disableNotification(mem: GuestMemory): void {
+  disableNotification(mem: DeviceMemory): void {
     if (this.eventIdx) return;
     mem.storeU16Atomic(this.#usedAddr, VRING_USED_F_NO_NOTIFY);
   }
@@ -442,7 +442,7 @@ export class Queue {
    * avail_event = next avail), then re-checks: returns true when buffers arrived in the
    * meantime, so the caller must drain again (no notification is lost).
    */
-  enableNotification(mem: GuestMemory): boolean {
+  enableNotification(mem: DeviceMemory): boolean {
     if (this.eventIdx) mem.storeU16Atomic(this.#usedAddr + 4 + 8 * this.#size, this.nextAvail);
     else mem.storeU16Atomic(this.#usedAddr, 0);
     return this.availIdx(mem) !== this.nextAvail;
@@ -543,7 +543,7 @@ class ChainCursor {
 
 /** Copies bytes out of a chain's readable buffers, in order. */
 export class ChainReader extends ChainCursor {
-  constructor(readonly mem: GuestMemory, chain: DescriptorChain) {
+  constructor(readonly mem: DeviceMemory, chain: DescriptorChain) {
     super(chain.readable, chain.readableLen);
   }
 
@@ -570,7 +570,7 @@ export class ChainWriter extends ChainCursor {
   /** Bytes written so far (the length to report in the used ring). */
   written = 0;
 
-  constructor(readonly mem: GuestMemory, chain: DescriptorChain) {
+  constructor(readonly mem: DeviceMemory, chain: DescriptorChain) {
     super(chain.writable, chain.writableLen);
   }
 
