@@ -18,6 +18,8 @@
  */
 
 export {
+  type AdminDeviceInfo,
+  type AdminDeviceSpec,
   type BootTimings,
   type RealModeImage,
   type RestoreOptions,
@@ -26,6 +28,7 @@ export {
   type VmmOptions,
 } from "./vmm/vmm.ts";
 export {
+  type AdminConfig,
   ConfigError,
   defaultConfig,
   type DiskConfig,
@@ -78,6 +81,7 @@ export type { Mailbox } from "./vstate/mailbox.ts";
 export type { VCPU_OPS, VcpuOp } from "./vstate/vcpu_worker.ts";
 export type { HostRegion } from "./memory/mmap.ts";
 export type { DiskImage } from "./devices/block.ts";
+export type { ManagementDevice } from "./devices/management.ts";
 export type { ConsoleDevice, ConsoleState } from "./devices/console.ts";
 export type { Persist } from "./bus/persist.ts";
 export type { I8042, I8042State } from "./devices/i8042.ts";

@@ -12,9 +12,12 @@
  * @module
  */
 
-import { bit, F } from "../virtio/constants.ts";
+import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
+import { BlockDevice, type DiskImage } from "./block.ts";
+import { ConsoleDevice } from "./console.ts";
+import { RngDevice } from "./rng.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
-import { ChainReader, ChainWriter, type DescriptorChain } from "../virtio/queue.ts";
+import { ChainReader, ChainWriter, type DescriptorChain, type RamMap } from "../virtio/queue.ts";
 import {
   ADMIN_ACK,
   ADMIN_ERR,
@@ -22,11 +25,13 @@ import {
   ADMIN_HEADER,
   ADMIN_REPLY_HEADER,
   ADMIN_VQ_FEATURE,
+  AdminError,
   type AdminReply,
   type AdminState,
   AdminTransport,
   type AdminTransportOptions,
   MAX_OUT_DATA,
+  type VirtualDeviceFactory,
 } from "../transports/admin_vq.ts";
 
 /** Our device type for a management device (no virtio type is assigned to one). */
@@ -126,6 +131,14 @@ export class ManagementDevice implements VirtioBackend {
 
   restore(state: unknown): void {
     this.transport.restore(state as AdminState);
+  }
+
+  /**
+   * Validates a saved state (untrusted) against the RAM layout `ram`, with `factory`
+   * building inert virtual devices: pure ({@link AdminTransport.check}).
+   */
+  static check(state: unknown, ram: RamMap, factory: VirtualDeviceFactory): AdminState {
+    return AdminTransport.check(state, ram, factory);
   }
 
   #serveAdmin(): void {
@@ -252,4 +265,66 @@ export class ManagementDevice implements VirtioBackend {
     }
     if (used) ctx.signalUsed(MANAGEMENT_QUEUE.EVENT);
   }
+}
+
+/** What {@link virtualDevices} builds virtual devices with. */
+export interface VirtualDeviceSet {
+  /** The disks virtual blk devices may use, by index (creation attribute `le32 index`). */
+  disks: readonly DiskImage[];
+  /** Where virtual consoles' output goes. */
+  consoleOutput?: (bytes: Uint8Array) => void;
+  /** Where device errors go. */
+  log?: (message: string) => void;
+}
+
+/**
+ * The virtual devices a management device offers: rng (type 4, no attributes), console
+ * (type 3, no attributes; output only) and blk (type 2, attributes `le32 disk index`).
+ * Builds backends only; opens nothing.
+ */
+export function virtualDevices(set: VirtualDeviceSet): VirtualDeviceFactory {
+  return (type, attrs) => {
+    const none = () => {
+      if (attrs.byteLength) {
+        throw new AdminError(
+          ADMIN_ERR.INVALID_ATTRIBUTE,
+          `device type ${type} takes no creation attributes`,
+        );
+      }
+    };
+    switch (type) {
+      case DEVICE_ID.RNG:
+        none();
+        return new RngDevice();
+      case DEVICE_ID.CONSOLE:
+        none();
+        return new ConsoleDevice({ output: set.consoleOutput ?? (() => {}) });
+      case DEVICE_ID.BLOCK: {
+        const i = diskIndex(attrs);
+        const disk = i === undefined ? undefined : set.disks[i];
+        if (!disk) {
+          throw new AdminError(
+            ADMIN_ERR.INVALID_ATTRIBUTE,
+            `blk needs a le32 disk index below ${set.disks.length}`,
+          );
+        }
+        return new BlockDevice(disk, {
+          id: `admin-disk${i}`,
+          ...(set.log ? { onError: set.log } : {}),
+        });
+      }
+    }
+    throw new AdminError(ADMIN_ERR.UNSUPPORTED_DEVICE_TYPE, `no virtual device of type ${type}`);
+  };
+}
+
+function diskIndex(attrs: Uint8Array): number | undefined {
+  return attrs.byteLength === 4
+    ? new DataView(attrs.buffer, attrs.byteOffset, 4).getUint32(0, true)
+    : undefined;
+}
+
+/** A virtual blk device holds its disk alone: the key of that resource. */
+export function virtualDeviceResource(type: number, attrs: Uint8Array): string | undefined {
+  return type === DEVICE_ID.BLOCK ? `admin disk ${diskIndex(attrs)}` : undefined;
 }

@@ -8,7 +8,8 @@
  * Resources: GET /, GET|PUT /machine-config, PUT /boot-source, PUT /drives/{id},
  * PUT /network-interfaces/{id}, PUT /vsock, PUT /entropy, PUT /actions
  * (InstanceStart, SendCtrlAltDel), PATCH /vm (Paused, Resumed), PUT /snapshot/create,
- * PUT /snapshot/load.
+ * PUT /snapshot/load; ours: PUT /admin-vq (a management device and its disks), and on a
+ * running VM GET|PUT /admin-devices and DELETE /admin-devices/{id} (virtual devices).
  *
  * @module
  */
@@ -318,6 +319,66 @@ export class ApiServer {
           if (this.opts.vsockRefusal) throw new BadRequest(this.opts.vsockRefusal);
           const b = obj(body, ["guest_cid", "uds_path", "vsock_id"], ["guest_cid", "uds_path"]);
           this.#set({ vsock: { cid: b.guest_cid, path: b.uds_path } });
+          return noContent();
+        }
+        case "admin-vq": {
+          // The management device and its disks (before InstanceStart).
+          only("PUT");
+          this.#preBoot("admin-vq");
+          const b = obj(body, ["disks"]);
+          if (b.disks !== undefined && !Array.isArray(b.disks)) {
+            throw new BadRequest("'disks' must be an array");
+          }
+          const disks = ((b.disks ?? []) as unknown[]).map((d, i) => {
+            const x = obj(d, ["path_on_host", "is_read_only"], ["path_on_host"]);
+            return {
+              path: str(x.path_on_host, `disks[${i}].path_on_host`),
+              ...(x.is_read_only !== undefined
+                ? { readOnly: bool(x.is_read_only, `disks[${i}].is_read_only`) }
+                : {}),
+            };
+          });
+          this.#set({ admin: { disks } });
+          return noContent();
+        }
+        case "admin-devices": {
+          // Virtual devices on a running VM's management device, from the host side.
+          const vm = this.#running();
+          if (parts.length === 1 && method === "GET") return json(200, vm.adminDevices);
+          if (parts.length === 1) {
+            only("PUT");
+            const b = obj(body, ["type", "disk"], ["type"]);
+            if (b.type !== "rng" && b.type !== "console" && b.type !== "blk") {
+              throw new BadRequest("'type' must be 'rng', 'console' or 'blk'");
+            }
+            if ((b.type === "blk") !== (b.disk !== undefined)) {
+              throw new BadRequest("'disk' (an index into the admin disks) goes with type 'blk'");
+            }
+            if (
+              b.disk !== undefined &&
+              (typeof b.disk !== "number" || !Number.isInteger(b.disk) || b.disk < 0)
+            ) {
+              throw new BadRequest("'disk' must be an index");
+            }
+            try {
+              return json(
+                200,
+                vm.createAdminDevice(
+                  b.type === "blk" ? { type: "blk", disk: b.disk as number } : { type: b.type },
+                ),
+              );
+            } catch (e) {
+              throw new BadRequest((e as Error).message);
+            }
+          }
+          only("DELETE");
+          const id = Number(parts[1]);
+          if (parts.length !== 2 || !Number.isSafeInteger(id) || id <= 0) return notFound(path);
+          try {
+            await vm.destroyAdminDevice(id);
+          } catch (e) {
+            throw new BadRequest((e as Error).message);
+          }
           return noContent();
         }
         case "entropy":

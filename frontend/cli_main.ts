@@ -36,6 +36,11 @@ Options:
   --rng                    a virtio-rng device
   --console <where>        serial (default), virtio or none
   --vsock <cid>,<path>     virtio-vsock with guest CID <cid>, host Unix socket <path>
+  --admin-vq               a management device with an admin virtqueue: the guest (or
+                           the API) creates virtual rng, console and blk devices on it
+                           at run time (docs/admin-virtqueue.md)
+  --admin-disk <path>[,ro] a disk virtual blk devices may use (repeatable; implies
+                           --admin-vq; index 0, 1, ... in order)
   --no-acpi                no ACPI tables: the MP table and virtio_mmio.device= on the
                            command line describe the machine (kernels built without
                            ACPI). By default a kernel gets ACPI tables (--acpi)
@@ -116,6 +121,7 @@ const VALUE_FLAGS = [
   "mem",
   "cpus",
   "disk",
+  "admin-disk",
   "net",
   "console",
   "vsock",
@@ -155,13 +161,14 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
       "help",
       "quiet",
       "rng",
+      "admin-vq",
       "acpi",
       "no-acpi",
       "allow-emulated",
       "log-json",
       "timings",
     ],
-    collect: ["disk", "net"],
+    collect: ["disk", "net", "admin-disk"],
     alias: { h: "help" },
     unknown: (arg: string) => {
       const a = arg.length > 80 ? `${arg.slice(0, 80)}…` : arg;
@@ -207,7 +214,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
     }
     extra.apiSock = f["api-sock"];
     extra.configured = f.image !== undefined || f.config !== undefined || f.rng || f.acpi ||
-      f["no-acpi"] ||
+      f["no-acpi"] || f["admin-vq"] || many(f["admin-disk"]).length > 0 ||
       many(f.disk).length > 0 || many(f.net).length > 0 ||
       ["kernel", "initrd", "cmdline", "mem", "cpus", "console", "vsock"].some((k) =>
         (f as Record<string, unknown>)[k] !== undefined
@@ -235,26 +242,27 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
     );
     if (
       others.length || many(f.disk).length || many(f.net).length || f.rng || f.acpi ||
-      f["no-acpi"]
+      f["no-acpi"] || f["admin-vq"] || many(f["admin-disk"]).length
     ) {
       throw new UsageError(
         `--config cannot be combined with machine flags (${others.join(", ") || "devices"})`,
       );
     }
     const config = await loadConfig(f.config);
-    await checkDiskFiles(config.disks);
+    await checkDiskFiles(config.disks, config.admin?.disks);
     return { config, quiet: f.quiet, help: false, ...extra };
   }
+  const disk = (flag: string) => (d: string) => {
+    const [path, ...opts] = d.split(",");
+    for (const o of opts) {
+      if (o !== "ro") throw new UsageError(`--${flag} option ${shown(o)}: only "ro" is known`);
+    }
+    return { path, ...(opts.includes("ro") ? { readOnly: true } : {}) };
+  };
+  const adminDisks = many(f["admin-disk"]).map(disk("admin-disk"));
   const raw: Record<string, unknown> = {
-    disks: many(f.disk).map((d) => {
-      const [path, ...opts] = d.split(",");
-      for (const o of opts) {
-        if (o !== "ro") {
-          throw new UsageError(`--disk option ${shown(o)}: only "ro" is known`);
-        }
-      }
-      return { path, ...(opts.includes("ro") ? { readOnly: true } : {}) };
-    }),
+    disks: many(f.disk).map(disk("disk")),
+    ...(f["admin-vq"] || adminDisks.length ? { admin: { disks: adminDisks } } : {}),
     nets: many(f.net).map((n) => {
       const [tap, ...opts] = n.split(",");
       const net: Record<string, string> = { tap: tap ?? "" };
@@ -283,7 +291,7 @@ export async function configFromArgs(args: string[]): Promise<CliRequest> {
     raw.vsock = { cid: Number(m[1]), path: m[2] };
   }
   const config = parseConfig(raw);
-  await checkDiskFiles(config.disks);
+  await checkDiskFiles(config.disks, config.admin?.disks);
   return { config, quiet: f.quiet, help: false, ...extra };
 }
 

@@ -4,7 +4,8 @@
  * guest's console (input, Ctrl-A x), and the exit code is the guest's.
  *
  * The user's files: `--kernel`, `--initrd`, `--config`, `--image` and `--restore` are read
- * where they are (the host's `/` is visible inside, read-only); each writable `--disk` and
+ * where they are (the host's `/` is visible inside, read-only); each writable `--disk` (and
+ * `--admin-disk`) and
  * the `--snapshot` directory are shared read-write, so guest writes and snapshots land on
  * the host. `--api-sock` and `--vsock` sockets are on this host, joined to the inner VMM's
  * by the socket bridge (`portable/bridge.ts`). Refused, with the reason: `--net` (a TAP
@@ -62,7 +63,7 @@ async function savedConfig(dir: string) {
 /** Host directories the inner VMM must write: writable disks' folders, the snapshot dir. */
 export async function writableDirs(req: CliRequest): Promise<string[]> {
   const dirs: string[] = [];
-  for (const d of req.config.disks) {
+  for (const d of [...req.config.disks, ...req.config.admin?.disks ?? []]) {
     if (d.readOnly) continue;
     const real = await Deno.realPath(d.path).catch(() => undefined);
     if (real !== undefined) dirs.push(dirname(real));
@@ -70,7 +71,8 @@ export async function writableDirs(req: CliRequest): Promise<string[]> {
   if (req.restore !== undefined && req.config.disks.length === 0) {
     // Restored with the saved disk paths: those the guest may write are shared too. A state
     // file that does not decode is left for the VMM inside to refuse with its reason.
-    for (const d of (await savedConfig(req.restore))?.disks ?? []) {
+    const saved = await savedConfig(req.restore);
+    for (const d of [...saved?.disks ?? [], ...saved?.admin?.disks ?? []]) {
       if (d.readOnly) continue;
       const real = await Deno.realPath(d.path).catch(() => undefined);
       if (real !== undefined) dirs.push(dirname(real));

@@ -66,6 +66,18 @@ export interface VmConfig {
    * the `virtio_mmio.device=` announcement for kernels built without ACPI.
    */
   acpi?: boolean;
+  /**
+   * A management device with an admin virtqueue (`docs/admin-virtqueue.md`): the guest, or
+   * the host through the library and the API, creates virtual rng, console and blk devices
+   * on it at run time. `disks` are the images its virtual blk devices may use (by index).
+   */
+  admin?: AdminConfig;
+}
+
+/** The management device's configuration. */
+export interface AdminConfig {
+  /** Disk images virtual blk devices are created over, by index (each one at a time). */
+  disks: DiskConfig[];
 }
 
 /** A configuration error that names the field. */
@@ -94,6 +106,7 @@ const KEYS = [
   "console",
   "vsock",
   "acpi",
+  "admin",
 ];
 
 function str(v: unknown, field: string): string {
@@ -167,10 +180,10 @@ export function parseConfig(input: unknown): VmConfig {
     }
     c.console = o.console;
   }
-  if (o.disks !== undefined) {
-    if (!Array.isArray(o.disks)) throw new ConfigError("disks", "expected an array");
-    c.disks = o.disks.map((d, i) => {
-      const f = `disks[${i}]`;
+  const disks = (v: unknown, field: string): DiskConfig[] => {
+    if (!Array.isArray(v)) throw new ConfigError(field, "expected an array");
+    return v.map((d, i) => {
+      const f = `${field}[${i}]`;
       const x = obj(d, f, ["path", "readOnly", "id"]);
       const disk: DiskConfig = { path: str(x.path, `${f}.path`) };
       if (x.readOnly !== undefined) disk.readOnly = bool(x.readOnly, `${f}.readOnly`);
@@ -182,6 +195,12 @@ export function parseConfig(input: unknown): VmConfig {
       }
       return disk;
     });
+  };
+  if (o.disks !== undefined) c.disks = disks(o.disks, "disks");
+  if (o.admin !== undefined) {
+    const x = obj(o.admin, "admin", ["disks"]);
+    c.admin = { disks: x.disks !== undefined ? disks(x.disks, "admin.disks") : [] };
+    if (c.admin.disks.length > 16) throw new ConfigError("admin.disks", "at most 16");
   }
   if (o.nets !== undefined) {
     if (!Array.isArray(o.nets)) throw new ConfigError("nets", "expected an array");
@@ -209,7 +228,7 @@ export function parseConfig(input: unknown): VmConfig {
   }
   const devices = c.disks.length + c.nets.length + (c.rng ? 1 : 0) +
     (c.console === "virtio" ? 1 : 0) +
-    (c.vsock ? 1 : 0);
+    (c.vsock ? 1 : 0) + (c.admin ? 1 : 0);
   if (devices > 16) throw new ConfigError("disks", `${devices} virtio devices; at most 16`);
   return c;
 }
@@ -222,10 +241,17 @@ export const MAX_CONFIG_BYTES = 1 << 20;
  * directory, FIFO or device) whose size is a whole number of 512-byte sectors, and no file
  * may be attached twice when either attachment is writable. Errors name the field.
  */
-export async function checkDiskFiles(disks: readonly DiskConfig[]): Promise<void> {
-  const seen = new Map<string, { i: number; readOnly: boolean }>();
-  for (const [i, d] of disks.entries()) {
-    const f = `disks[${i}].path`;
+export async function checkDiskFiles(
+  disks: readonly DiskConfig[],
+  adminDisks: readonly DiskConfig[] = [],
+): Promise<void> {
+  const seen = new Map<string, { name: string; readOnly: boolean }>();
+  const all = [
+    ...disks.map((d, i) => [d, `disks[${i}]`] as const),
+    ...adminDisks.map((d, i) => [d, `admin.disks[${i}]`] as const),
+  ];
+  for (const [d, name] of all) {
+    const f = `${name}.path`;
     let info: Deno.FileInfo;
     let real: string;
     try {
@@ -242,10 +268,10 @@ export async function checkDiskFiles(disks: readonly DiskConfig[]): Promise<void
     if (other && (!other.readOnly || !d.readOnly)) {
       throw new ConfigError(
         f,
-        `${d.path} is already disks[${other.i}]; one file may be attached twice only read-only`,
+        `${d.path} is already ${other.name}; one file may be attached twice only read-only`,
       );
     }
-    seen.set(real, { i, readOnly: d.readOnly ?? false });
+    seen.set(real, { name, readOnly: d.readOnly ?? false });
   }
 }
 

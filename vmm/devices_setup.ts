@@ -15,6 +15,8 @@ import { Rtc } from "../devices/rtc.ts";
 import { S5_SLP_TYP, SLEEP_CONTROL_PORT, SLP_EN, SLP_TYP_SHIFT } from "../boot/acpi.ts";
 import { NetDevice } from "../devices/net.ts";
 import { RngDevice } from "../devices/rng.ts";
+import { ManagementDevice, virtualDeviceResource, virtualDevices } from "../devices/management.ts";
+import { GuestMemory } from "../memory/guest_memory.ts";
 import { VsockDevice } from "../devices/vsock.ts";
 import type { VirtioBackend } from "../virtio/device.ts";
 import type { VmConfig } from "./config.ts";
@@ -65,6 +67,8 @@ export interface Devices {
   i8042: I8042;
   /** The CMOS RTC at ports 0x70-0x71: the guest's wall clock. */
   rtc: Rtc;
+  /** The management device (admin virtqueue), when the config has `admin`. */
+  admin?: ManagementDevice;
 }
 
 /** Options of {@link attachDevices}. */
@@ -94,11 +98,12 @@ export type PlannedVirtio =
   | { name: string; kind: "net"; index: number; net: VmConfig["nets"][number] }
   | { name: string; kind: "rng" }
   | { name: string; kind: "console" }
-  | { name: string; kind: "vsock"; vsock: NonNullable<VmConfig["vsock"]> };
+  | { name: string; kind: "vsock"; vsock: NonNullable<VmConfig["vsock"]> }
+  | { name: string; kind: "admin"; admin: NonNullable<VmConfig["admin"]> };
 
 /**
  * The virtio devices of `cfg` in window order ("disk0".., "net0".., "rng", "console",
- * "vsock"): the one list both {@link attachDevices} and snapshot validation follow.
+ * "vsock", "admin"): the one list both {@link attachDevices} and snapshot validation follow.
  */
 export function planVirtio(cfg: VmConfig): PlannedVirtio[] {
   const plan: PlannedVirtio[] = [];
@@ -109,6 +114,7 @@ export function planVirtio(cfg: VmConfig): PlannedVirtio[] {
   if (cfg.rng) plan.push({ name: "rng", kind: "rng" });
   if (cfg.console === "virtio") plan.push({ name: "console", kind: "console" });
   if (cfg.vsock) plan.push({ name: "vsock", kind: "vsock", vsock: cfg.vsock });
+  if (cfg.admin) plan.push({ name: "admin", kind: "admin", admin: cfg.admin });
   return plan;
 }
 
@@ -120,19 +126,8 @@ export function planVirtio(cfg: VmConfig): PlannedVirtio[] {
  */
 export function shadowBackend(p: PlannedVirtio): VirtioBackend {
   switch (p.kind) {
-    case "disk": {
-      const none = () => Promise.reject(new Error("shadow disk"));
-      const disk: DiskImage = {
-        size: 0,
-        readOnly: p.disk.readOnly ?? false,
-        read: none,
-        write: none,
-        flush: none,
-        discard: none,
-        writeZeroes: none,
-      };
-      return new BlockDevice(disk, { id: p.disk.id ?? p.name });
-    }
+    case "disk":
+      return new BlockDevice(shadowDisk(p.disk.readOnly ?? false), { id: p.disk.id ?? p.name });
     case "net":
       return new NetDevice({ read: () => 0, write: () => false, setOffload: () => {} }, {
         mac: p.net.mac ?? defaultMac(p.index),
@@ -143,7 +138,31 @@ export function shadowBackend(p: PlannedVirtio): VirtioBackend {
       return new ConsoleDevice({ output: () => {} });
     case "vsock":
       return new VsockDevice({ cid: p.vsock.cid, host: { connect: () => Promise.resolve(null) } });
+    case "admin":
+      // Its saved state is checked with ManagementDevice.check against the RAM layout.
+      return new ManagementDevice({
+        mem: GuestMemory.allocate([{ gpa: 0, size: 4096 }]),
+        factory: shadowVirtualDevices(p.admin),
+      });
   }
+}
+
+function shadowDisk(readOnly: boolean): DiskImage {
+  const none = () => Promise.reject(new Error("shadow disk"));
+  return {
+    size: 0,
+    readOnly,
+    read: none,
+    write: none,
+    flush: none,
+    discard: none,
+    writeZeroes: none,
+  };
+}
+
+/** The virtual devices of a management device over inert disks (for snapshot checks). */
+export function shadowVirtualDevices(admin: NonNullable<VmConfig["admin"]>) {
+  return virtualDevices({ disks: admin.disks.map((d) => shadowDisk(d.readOnly ?? false)) });
 }
 
 /** Opens the backends named in `cfg` and attaches every device to `m`. */
@@ -232,6 +251,26 @@ export async function attachDevices(
         add(p.name, vsock);
         m.onClose(() => host.close());
         await host.listen(vsock);
+        break;
+      }
+      case "admin": {
+        const disks = p.admin.disks.map((d) => {
+          const file = FileDisk.open(d.path, { readOnly: d.readOnly ?? false });
+          m.onClose(() => file.close());
+          return file;
+        });
+        const log = io.log ? (msg: string) => io.log!(`admin: ${msg}`) : undefined;
+        devices.admin = new ManagementDevice({
+          mem: m.memory,
+          factory: virtualDevices({
+            disks,
+            consoleOutput: io.consoleOutput ?? ((b) => Deno.stdout.writeSync(b)),
+            ...(log ? { log } : {}),
+          }),
+          exclusive: virtualDeviceResource,
+          ...(log ? { log } : {}),
+        });
+        add(p.name, devices.admin);
         break;
       }
     }

@@ -16,7 +16,13 @@ import { type MmioState, MmioTransport } from "../transports/mmio.ts";
 import { offeredFeatures } from "../virtio/device.ts";
 import { layoutRamMap } from "../virtio/queue.ts";
 import { checkDiskFiles, parseConfig, type VmConfig } from "./config.ts";
-import { legacyVirtioGsis, planVirtio, shadowBackend } from "./devices_setup.ts";
+import {
+  legacyVirtioGsis,
+  planVirtio,
+  shadowBackend,
+  shadowVirtualDevices,
+} from "./devices_setup.ts";
+import { ManagementDevice } from "../devices/management.ts";
 
 /** The state file's name in a snapshot directory. */
 export const STATE_FILE = "state.bin";
@@ -271,13 +277,16 @@ export async function validateSnapshot(
         offered: offeredFeatures(shadow.features, false),
         queueMaxSizes: shadow.queueMaxSizes,
       }, map);
-      if (checked.device.backend !== undefined) shadow.restore?.(checked.device.backend);
+      if (checked.device.backend === undefined) return;
+      if (p.kind === "admin") {
+        ManagementDevice.check(checked.device.backend, map, shadowVirtualDevices(p.admin));
+      } else shadow.restore?.(checked.device.backend);
     });
   }
 
   if (!overrides.diskImages) {
     try {
-      await checkDiskFiles(cfg.disks);
+      await checkDiskFiles(cfg.disks, cfg.admin?.disks);
     } catch (e) {
       bad(msg(e));
     }

@@ -37,6 +37,7 @@ import { GED_GSI, VMGENID_ADDR, VMGENID_SIZE } from "../boot/acpi.ts";
 import { parseKernel } from "../boot/kernel.ts";
 import { type BootLayout, loadKernel } from "./kernel_boot.ts";
 import { SerialPort } from "./serial.ts";
+import { DEVICE_ID } from "../virtio/constants.ts";
 import { Console } from "./console_api.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { readBounded } from "../host/files.ts";
@@ -135,6 +136,35 @@ export interface SnapshotOptions {
    */
   diff?: boolean;
 }
+
+/** A virtual device on the management device, as {@link Vmm.adminDevices} lists it. */
+export interface AdminDeviceInfo {
+  /** Its vdev_id. */
+  id: number;
+  /** "rng", "console", "blk", or the virtio device type. */
+  type: string | number;
+  /** The virtio device type. */
+  deviceType: number;
+  /** Its device status (15 once its driver is live). */
+  status: number;
+  /** Who created it. */
+  origin: "driver" | "host";
+  /** For blk: the index into `config.admin.disks`. */
+  disk?: number;
+}
+
+/** What {@link Vmm.createAdminDevice} creates. */
+export type AdminDeviceSpec = { type: "rng" } | { type: "console" } | {
+  type: "blk";
+  /** Index into `config.admin.disks`. */
+  disk: number;
+};
+
+const ADMIN_TYPE_NAMES: Record<number, string> = {
+  [DEVICE_ID.RNG]: "rng",
+  [DEVICE_ID.CONSOLE]: "console",
+  [DEVICE_ID.BLOCK]: "blk",
+};
 
 /**
  * A microVM.
@@ -617,6 +647,67 @@ export class Vmm {
     if (!this.#vmgenid || this.#state === "stopped") return undefined;
     const b = this.machine.memory.read(this.#vmgenid.addr, VMGENID_SIZE);
     return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  }
+
+  /**
+   * The virtual devices on the management device (`config.admin`), created by the guest's
+   * driver or by {@link createAdminDevice}; empty without one.
+   */
+  get adminDevices(): AdminDeviceInfo[] {
+    return (this.devices.admin?.transport.devices ?? []).map((v) => ({
+      id: v.id,
+      type: ADMIN_TYPE_NAMES[v.deviceType] ?? v.deviceType,
+      deviceType: v.deviceType,
+      status: v.device.status,
+      origin: v.origin,
+      ...(v.deviceType === DEVICE_ID.BLOCK && v.attrs.byteLength === 4
+        ? { disk: new DataView(v.attrs.buffer, v.attrs.byteOffset, 4).getUint32(0, true) }
+        : {}),
+    }));
+  }
+
+  #admin(what: string) {
+    const a = this.devices.admin;
+    if (!a) throw new Error(`Cannot ${what}: the VM has no management device (config.admin)`);
+    if (this.#state !== "running") throw new Error(`Cannot ${what} in a VM that is ${this.#state}`);
+    return a.transport;
+  }
+
+  /**
+   * Creates a virtual device on the management device from the host side (for tests that
+   * hot-add devices): the guest's driver learns of it from a DEVICE_ADDED event. `blk`
+   * takes `config.admin.disks[disk]`, one device per disk at a time.
+   */
+  createAdminDevice(spec: AdminDeviceSpec): AdminDeviceInfo {
+    const t = this.#admin("create a virtual device");
+    const attrs = spec.type === "blk" ? new Uint8Array(4) : new Uint8Array(0);
+    if (spec.type === "blk") new DataView(attrs.buffer).setUint32(0, spec.disk, true);
+    const type = spec.type === "blk"
+      ? DEVICE_ID.BLOCK
+      : spec.type === "rng"
+      ? DEVICE_ID.RNG
+      : spec.type === "console"
+      ? DEVICE_ID.CONSOLE
+      : -1;
+    try {
+      const v = t.create(type, attrs);
+      return this.adminDevices.find((d) => d.id === v.id)!;
+    } catch (e) {
+      throw new Error(`Cannot create a virtual ${spec.type}: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Destroys a virtual device from the host side: requests in flight complete first, then
+   * it is reset and removed, and the guest's driver gets a DEVICE_REMOVED event.
+   */
+  async destroyAdminDevice(id: number): Promise<void> {
+    const t = this.#admin("destroy a virtual device");
+    try {
+      await t.destroy(id);
+    } catch (e) {
+      throw new Error(`Cannot destroy virtual device ${id}: ${(e as Error).message}`);
+    }
   }
 
   /**
