@@ -132,6 +132,25 @@ Deno.test("api requests: a NIC PUT twice is replaced, not added; flags must be b
     assertEquals(s.config.acpi, undefined, "ACPI left to its default (on for kernels)");
     ok(await put("/machine-config", { acpi: false }));
     assertEquals(s.config.acpi, false, "a kernel built without ACPI");
+    // The management device: before boot its disks; virtual devices need a running VM.
+    ok(await put("/admin-vq", { disks: [{ path_on_host: "/x.img", is_read_only: true }] }));
+    assertEquals(s.config.admin, { disks: [{ path: "/x.img", readOnly: true }] });
+    for (
+      const [p, body, message] of [
+        ["/admin-vq", { disks: "x" }, "'disks' must be an array"],
+        ["/admin-vq", { disks: [{}] }, "path_on_host"],
+        [
+          "/admin-vq",
+          { disks: [{ path_on_host: "/x", is_read_only: 1 }] },
+          "must be true or false",
+        ],
+        ["/admin-vq", { nope: 1 }, "nope"],
+        ["/admin-devices", { type: "rng" }, "the VM is not started"],
+      ] as const
+    ) {
+      const r = await put(p, body);
+      assert(r.startsWith("HTTP/1.1 400") && r.includes(message), r);
+    }
   } finally {
     await s.close();
     await Deno.remove(dir, { recursive: true });

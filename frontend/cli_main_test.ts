@@ -91,3 +91,35 @@ Deno.test("last line of defence: an escaped rejection or exception is logged, th
   assert(stderr.includes("internal error, kept running: Error: escaped rejection"), stderr);
   assert(stderr.includes("internal error, kept running: Error: escaped exception"), stderr);
 });
+
+Deno.test("cli args: --admin-vq adds a management device; --admin-disk gives it disks (and implies it)", async () => {
+  assertEquals((await configFromArgs([])).config.admin, undefined);
+  assertEquals((await configFromArgs(["--admin-vq"])).config.admin, { disks: [] });
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/a.img`, new Uint8Array(1024));
+    await Deno.writeFile(`${dir}/b.img`, new Uint8Array(512));
+    const c = await configFromArgs([
+      "--admin-disk",
+      `${dir}/a.img`,
+      "--admin-disk",
+      `${dir}/b.img,ro`,
+    ]);
+    assertEquals(c.config.admin, {
+      disks: [{ path: `${dir}/a.img` }, { path: `${dir}/b.img`, readOnly: true }],
+    });
+    const bad = await assertRejects(() => configFromArgs(["--admin-disk", `${dir}/a.img,rw`]));
+    assertEquals((bad as Error).message, `--admin-disk option "rw": only "ro" is known`);
+    // The same file writable as a disk and as an admin disk is refused, naming both.
+    const twice = await assertRejects(() =>
+      configFromArgs(["--disk", `${dir}/a.img`, "--admin-disk", `${dir}/a.img`])
+    );
+    assert(twice instanceof ConfigError);
+    assertEquals(twice.field, "admin.disks[0].path");
+    assert(twice.message.includes("is already disks[0]"), twice.message);
+    const missing = await assertRejects(() => configFromArgs(["--admin-disk", `${dir}/none`]));
+    assertEquals((missing as ConfigError).field, "admin.disks[0].path");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

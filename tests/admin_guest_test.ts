@@ -55,6 +55,34 @@ Deno.test({
 });
 
 Deno.test({
+  name: "admin vq guest: the host adds and removes a virtual device on the running VM",
+  async fn() {
+    await using vm = await boot();
+    vm.start();
+    await until(vm, "first read", () => vm.machine.memory.readU32(STAGE) === 1);
+    const added = vm.createAdminDevice({ type: "console" });
+    assertEquals(added, { id: 2, type: "console", deviceType: 3, status: 0, origin: "host" });
+    assertEquals(vm.adminDevices.map((d) => d.id), [1, 2]);
+    let refused = "";
+    try {
+      vm.createAdminDevice({ type: "blk", disk: 0 });
+    } catch (e) {
+      refused = (e as Error).message;
+    }
+    assert(refused.includes("blk needs a le32 disk index below 0"), refused);
+    await vm.destroyAdminDevice(2);
+    assertEquals(vm.adminDevices.map((d) => d.id), [1]);
+    vm.machine.memory.writeU32(GO, 1);
+    const r = await deadline(
+      vm.whenExit(),
+      60_000,
+      () => `admin guest${guestProgress(vm.machine)}`,
+    );
+    assertEquals(r, { kind: "exit", code: 0, vcpu: 0 });
+  },
+});
+
+Deno.test({
   name: "admin vq guest: a snapshot taken with a live virtual device restores it where it was",
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "denovm-admin-snap-" });

@@ -100,3 +100,27 @@ async function assertRejects(args: string[], msg: string) {
   const e = await configFromArgs(args).catch((e) => e);
   assertEquals(e instanceof Error && e.message.includes(msg), true, `${args.join(" ")}: ${e}`);
 }
+
+Deno.test("parseConfig(): admin takes disks like disks, and counts as a virtio device", () => {
+  assertEquals(parseConfig({ admin: {} }).admin, { disks: [] });
+  assertEquals(parseConfig({ admin: { disks: [{ path: "a.img", readOnly: true }] } }).admin, {
+    disks: [{ path: "a.img", readOnly: true }],
+  });
+  for (
+    const [input, field] of [
+      [{ admin: [] }, "admin"],
+      [{ admin: { disks: {} } }, "admin.disks"],
+      [{ admin: { disks: [{}] } }, "admin.disks[0].path"],
+      [{ admin: { vms: 1 } }, "admin.vms"],
+      [{ rng: true, disks: Array(15).fill({ path: "d" }), admin: {} }, "disks"],
+    ] as const
+  ) {
+    let got = "";
+    try {
+      parseConfig(input);
+    } catch (e) {
+      got = (e as ConfigError).field;
+    }
+    assertEquals(got, field, JSON.stringify(input).slice(0, 60));
+  }
+});
