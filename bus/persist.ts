@@ -18,8 +18,9 @@
  * restore into a fresh one, save again: equal) is tested in `tests/persist_test.ts`.
  *
  * Components with this shape: `Queue`, `VirtioDevice`, `MmioTransport`, the virtio
- * backends with state of their own (`ConsoleDevice`, `NetDevice`, `VsockDevice`; blk and
- * rng keep none beyond the core), `Uart`, `I8042`, `Rtc`. A vCPU's state has the same three parts
+ * backends with state of their own (`ConsoleDevice`, `NetDevice`, `VsockDevice`, and the
+ * `ManagementDevice` with its `AdminTransport`, whose check also builds each virtual device
+ * from its type; blk and rng keep none beyond the core), `Uart`, `I8042`, `Rtc`. A vCPU's state has the same three parts
  * as functions over a `Vcpu` (`saveVcpu`, `validateVcpuState`, `restoreVcpu` in
  * `snapshot/vcpu_state.ts`), and the whole snapshot as `SnapshotState`/`validateSnapshot`.
  *

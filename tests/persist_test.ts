@@ -179,3 +179,36 @@ Deno.test("persist: a vCPU state survives the snapshot encoding and its check", 
   assertEquals(back, s as unknown as typeof back);
   assertThrows(() => validateVcpuState(wire(s), 0), Error, "state is for vCPU 1");
 });
+
+Deno.test("persist: the management device round-trips with its virtual devices; a bad state changes nothing", async () => {
+  const { AdminDriver, VirtualDriver } = await import("../testing/admin_driver.ts");
+  const { ManagementDevice, virtualDevices } = await import("../devices/management.ts");
+  const factory = virtualDevices({ disks: [new MemoryDisk(64 * 1024)] });
+  const a = AdminDriver.open({ memSize: MEM, factory });
+  const v = new VirtualDriver(a, a.create(4));
+  v.map(0, 0, MEM);
+  assert(v.init());
+  const q = v.setupQueue(0, 8);
+  v.driverOk();
+  q.add([a.h.driver.inBuffer(8)]);
+  v.kick(q);
+  a.create(2, Uint8Array.of(0, 0, 0, 0), 0xffff_ffffn);
+  await a.h.transport.stop();
+  const saved = wire(a.h.transport.save());
+  const ram = layoutRamMap([{ gpa: 0, size: MEM }]);
+  const backend = saved.device.backend;
+  assertEquals(ManagementDevice.check(backend, ram, factory), backend);
+  const h2 = harness(new ManagementDevice({ mem: a.mem, factory }), { mem: a.mem });
+  h2.transport.restore(MmioTransport.check(saved, h2.device.stateSpec, a.mem));
+  assertEquals(h2.transport.save(), saved);
+  // Refused: a mapping outside RAM; the restored device keeps what it had.
+  const before = h2.transport.save();
+  const bad = structuredClone(saved);
+  (bad.device.backend as { devices: { mappings: number[][] }[] }).devices[0]!.mappings[0] = [
+    0,
+    MEM,
+    4096,
+  ];
+  assertThrows(() => h2.transport.restore(bad), RangeError, "not guest RAM");
+  assertEquals(h2.transport.save(), before);
+});
