@@ -63,7 +63,12 @@ export {
 export type { LocalDeviceSpec } from "./vstate/local_devices.ts";
 export type { StopReason } from "./vstate/vcpu_worker.ts";
 export { VcpuThread } from "./vstate/vcpu_thread.ts";
-export { GuestMemory, GuestMemoryError, type Region } from "./memory/guest_memory.ts";
+export {
+  type DeviceMemory,
+  GuestMemory,
+  GuestMemoryError,
+  type Region,
+} from "./memory/guest_memory.ts";
 export { MmapGuestMemory } from "./memory/mmap.ts";
 export * as kvm from "@denovm/deno-kvm-ffi";
 
@@ -82,6 +87,17 @@ export type { VCPU_OPS, VcpuOp } from "./vstate/vcpu_worker.ts";
 export type { HostRegion } from "./memory/mmap.ts";
 export type { DiskImage } from "./devices/block.ts";
 export type { ManagementDevice } from "./devices/management.ts";
+export type {
+  AdminEvent,
+  AdminReply,
+  AdminState,
+  AdminTransport,
+  VdevOrigin,
+  VdevState,
+  VirtualDevice,
+  VirtualDeviceFactory,
+} from "./transports/admin_vq.ts";
+export type { DeviceMmu, MmuMapping } from "./transports/device_mmu.ts";
 export type { ConsoleDevice, ConsoleState } from "./devices/console.ts";
 export type { Persist } from "./bus/persist.ts";
 export type { I8042, I8042State } from "./devices/i8042.ts";

@@ -60,10 +60,10 @@ export type ManagementOptions = Omit<AdminTransportOptions, "onEvent">;
  * ```
  */
 export class ManagementDevice implements VirtioBackend {
-  readonly deviceType = MANAGEMENT_DEVICE_TYPE;
-  readonly queueMaxSizes = [64, 64];
+  readonly deviceType: number = MANAGEMENT_DEVICE_TYPE;
+  readonly queueMaxSizes: readonly number[] = [64, 64];
   readonly features: bigint = ADMIN_VQ_FEATURE | bit(F.EVENT_IDX) | bit(F.INDIRECT_DESC);
-  readonly configSize = MANAGEMENT_CONFIG_SIZE;
+  readonly configSize: number = MANAGEMENT_CONFIG_SIZE;
   /** The virtual devices and the command set. */
   readonly transport: AdminTransport;
   #ctx: DeviceContext | undefined;

@@ -49,9 +49,13 @@ interface Slot {
 export interface DeviceMemory {
   /** Whether the whole range [addr, addr+len) is reachable in one piece. */
   contains(addr: number, len: number): boolean;
+  /** The byte at `addr`. */
   readU8(addr: number): number;
+  /** A little-endian u16. */
   readU16(addr: number): number;
+  /** A little-endian u32. */
   readU32(addr: number): number;
+  /** A little-endian u64 as a bigint. */
   readU64(addr: number): bigint;
   /** A little-endian u64 as a number (see {@link GuestMemory.readU64Number}). */
   readU64Number(addr: number): number;
@@ -59,9 +63,13 @@ export interface DeviceMemory {
   loadU16Atomic(addr: number): number;
   /** A u16 write with sequentially consistent ordering; `addr` even. */
   storeU16Atomic(addr: number, v: number): void;
+  /** Writes the byte `v`. */
   writeU8(addr: number, v: number): void;
+  /** Writes a little-endian u16. */
   writeU16(addr: number, v: number): void;
+  /** Writes a little-endian u32. */
   writeU32(addr: number, v: number): void;
+  /** Writes a little-endian u64 (reduced modulo 2^64). */
   writeU64(addr: number, v: bigint | number): void;
   /** A zero-copy view of [addr, addr+len), which must be reachable in one piece. */
   slice(addr: number, len: number): Uint8Array;

@@ -146,15 +146,21 @@ export type VirtualDeviceFactory = (
 
 /** One event for the event queue. */
 export interface AdminEvent {
+  /** The virtual device it is about (0: the management device). */
   vdevId: number;
+  /** An {@link ADMIN_EVENT} value. */
   type: number;
+  /** Type-specific: interrupt status, access length, device type. */
   data: number;
+  /** For MMU faults, the I/O virtual address. */
   addr: number;
 }
 
 /** A command's outcome: an error code (0 = OK) and the in-data. */
 export interface AdminReply {
+  /** 0 (OK) or an {@link ADMIN_ERR} code. */
   error: number;
+  /** The in-data. */
   data: Uint8Array;
   /** What went wrong, for the log. */
   why?: string;
@@ -165,12 +171,19 @@ export type VdevOrigin = "driver" | "host";
 
 /** A virtual device and its transport state. */
 export interface VirtualDevice {
+  /** Its vdev_id (never 0, never reused). */
   readonly id: number;
+  /** The virtio device type. */
   readonly deviceType: number;
+  /** The creation attributes. */
   readonly attrs: Uint8Array;
+  /** The features it may offer (of its backend's). */
   readonly featureMask: bigint;
+  /** Who created it. */
   readonly origin: VdevOrigin;
+  /** Its device MMU: every access it makes goes through it. */
   readonly mmu: DeviceMmu;
+  /** The device core, as on any transport. */
   readonly device: VirtioDevice;
   /** Set while a destroy waits for requests in flight. */
   destroying: boolean;
@@ -184,6 +197,7 @@ export interface AdminTransportOptions {
   factory: VirtualDeviceFactory;
   /** Called when there is an event to deliver. */
   onEvent?: () => void;
+  /** Where refused commands and device errors are reported. */
   log?: (message: string) => void;
   /** The most virtual devices (default {@link MAX_VIRTUAL_DEVICES}). */
   maxDevices?: number;
@@ -196,22 +210,31 @@ export interface AdminTransportOptions {
 
 /** A saved virtual device. */
 export interface VdevState {
+  /** Its vdev_id. */
   id: number;
+  /** The virtio device type. */
   deviceType: number;
   /** Creation attributes, hex. */
   attrs: string;
   /** Feature mask, hex. */
   featureMask: string;
+  /** Who created it. */
   origin: VdevOrigin;
+  /** Its MMU mappings as [iova, gpa, size]. */
   mappings: [number, number, number][];
+  /** The device core's state. */
   device: VirtioState;
 }
 
 /** Saved state of an {@link AdminTransport}. */
 export interface AdminState {
+  /** The id the next virtual device gets. */
   nextId: number;
+  /** Whether events were dropped (an EVENTS_LOST is owed). */
   lost: boolean;
+  /** Undelivered events, in order. */
   events: AdminEvent[];
+  /** The virtual devices, in id order. */
   devices: VdevState[];
 }
 

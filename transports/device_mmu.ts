@@ -18,8 +18,11 @@ import type { RamMap } from "../virtio/queue.ts";
 
 /** One mapping: `size` bytes at I/O virtual address `iova` are guest RAM at `gpa`. */
 export interface MmuMapping {
+  /** First I/O virtual address. */
   iova: number;
+  /** The guest-physical address it maps to. */
   gpa: number;
+  /** Bytes. */
   size: number;
 }
 
@@ -179,51 +182,67 @@ export class DeviceMmu implements DeviceMemory {
     return false;
   }
 
+  /** The byte at I/O address `addr`. */
   readU8(addr: number): number {
     return this.backing.readU8(this.#gpa(addr, 1));
   }
+  /** A little-endian u16. */
   readU16(addr: number): number {
     return this.backing.readU16(this.#gpa(addr, 2));
   }
+  /** A little-endian u32. */
   readU32(addr: number): number {
     return this.backing.readU32(this.#gpa(addr, 4));
   }
+  /** A little-endian u64 as a bigint. */
   readU64(addr: number): bigint {
     return this.backing.readU64(this.#gpa(addr, 8));
   }
+  /** A little-endian u64 as a number. */
   readU64Number(addr: number): number {
     return this.backing.readU64Number(this.#gpa(addr, 8));
   }
+  /** A u16 read with sequentially consistent ordering. */
   loadU16Atomic(addr: number): number {
     return this.backing.loadU16Atomic(this.#gpa(addr, 2));
   }
+  /** A u16 write with sequentially consistent ordering. */
   storeU16Atomic(addr: number, v: number): void {
     this.backing.storeU16Atomic(this.#gpa(addr, 2), v);
   }
+  /** Writes a byte. */
   writeU8(addr: number, v: number): void {
     this.backing.writeU8(this.#gpa(addr, 1), v);
   }
+  /** Writes a little-endian u16. */
   writeU16(addr: number, v: number): void {
     this.backing.writeU16(this.#gpa(addr, 2), v);
   }
+  /** Writes a little-endian u32. */
   writeU32(addr: number, v: number): void {
     this.backing.writeU32(this.#gpa(addr, 4), v);
   }
+  /** Writes a little-endian u64. */
   writeU64(addr: number, v: bigint | number): void {
     this.backing.writeU64(this.#gpa(addr, 8), v);
   }
+  /** A zero-copy view (inside one mapping). */
   slice(addr: number, len: number): Uint8Array {
     return this.backing.slice(this.#gpa(addr, len), len);
   }
+  /** Copies bytes out. */
   read(addr: number, len: number): Uint8Array {
     return this.backing.read(this.#gpa(addr, len), len);
   }
+  /** Copies bytes into `dst`. */
   readInto(addr: number, dst: Uint8Array): void {
     this.backing.readInto(this.#gpa(addr, dst.byteLength), dst);
   }
+  /** Copies `src` in. */
   write(addr: number, src: Uint8Array): void {
     this.backing.write(this.#gpa(addr, src.byteLength), src);
   }
+  /** Fills a range with `value`. */
   fill(addr: number, len: number, value = 0): void {
     this.backing.fill(this.#gpa(addr, len), len, value);
   }
