@@ -77,6 +77,8 @@ export class ManagementDevice implements VirtioBackend {
     this.transport = new AdminTransport({
       ...opts,
       onEvent: () => this.#ctx?.guard("event queue", () => this.#deliverEvents()),
+      // num_virtual_devices in config space changed.
+      onChange: () => this.#ctx?.configChanged(),
     });
   }
 
@@ -137,8 +139,13 @@ export class ManagementDevice implements VirtioBackend {
    * Validates a saved state (untrusted) against the RAM layout `ram`, with `factory`
    * building inert virtual devices: pure ({@link AdminTransport.check}).
    */
-  static check(state: unknown, ram: RamMap, factory: VirtualDeviceFactory): AdminState {
-    return AdminTransport.check(state, ram, factory);
+  static check(
+    state: unknown,
+    ram: RamMap,
+    factory: VirtualDeviceFactory,
+    exclusive?: (deviceType: number, attrs: Uint8Array) => string | undefined,
+  ): AdminState {
+    return AdminTransport.check(state, ram, factory, exclusive);
   }
 
   #serveAdmin(): void {
@@ -199,6 +206,7 @@ export class ManagementDevice implements VirtioBackend {
       h.getUint16(8, true),
       h.getUint16(10, true),
       bytes.subarray(ADMIN_HEADER),
+      chain.writableLen - ADMIN_REPLY_HEADER,
     );
     return r instanceof Promise ? r : this.#reply(ctx, chain, r);
   }

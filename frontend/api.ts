@@ -356,7 +356,8 @@ export class ApiServer {
             }
             if (
               b.disk !== undefined &&
-              (typeof b.disk !== "number" || !Number.isInteger(b.disk) || b.disk < 0)
+              (typeof b.disk !== "number" || !Number.isInteger(b.disk) || b.disk < 0 ||
+                b.disk > 0xffff_ffff)
             ) {
               throw new BadRequest("'disk' must be an index");
             }

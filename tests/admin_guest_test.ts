@@ -47,6 +47,7 @@ Deno.test({
     );
     assertEquals(r, { kind: "exit", code: 0, vcpu: 0 }, `failed check; ${log.join("; ")}`);
     assertEquals(vm.adminDevices, [], "the guest destroyed its device");
+    assert(log.length === 0 || log.every((l) => l.includes("MMU")), log.join("; "));
     // Two reads of 32 bytes landed in guest memory through the device MMU.
     for (const at of [0x6000, 0x6100]) {
       assert(vm.machine.memory.read(at, 32).some((b) => b !== 0), `bytes at 0x${at.toString(16)}`);

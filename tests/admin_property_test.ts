@@ -12,9 +12,10 @@
 import { assert } from "@std/assert";
 import { type AdminAnswer, AdminDriver, VirtualDriver } from "../testing/admin_driver.ts";
 import { Prng } from "../testing/prng.ts";
-import { virtualDevices } from "../devices/management.ts";
+import { ManagementDevice, virtualDeviceResource, virtualDevices } from "../devices/management.ts";
+import { harness } from "../testing/setup.ts";
 import { MemoryDisk } from "../devices/block.ts";
-import { ADMIN_CLASS, ADMIN_ERR } from "../transports/admin_vq.ts";
+import { ADMIN_CLASS, ADMIN_ERR, AdminTransport } from "../transports/admin_vq.ts";
 import { STATUS } from "../virtio/constants.ts";
 
 const CASES = Math.max(50, Math.floor(Number(Deno.env.get("PROPERTY_CASES") ?? 50_000) / 20));
@@ -25,13 +26,16 @@ const STEPS = new Set([0, 1, 3, 11, 15]);
 
 Deno.test(`property: ${CASES} random admin command sequences never throw, hang or break the management device`, async () => {
   const rng = new Prng(SEED);
-  let live = 0;
+  let live = 0, restores = 0;
   for (let c = 0; c < CASES; c++) {
     const where = `admin case ${c} (seed ${SEED})`;
+    const disks = [new MemoryDisk(64 * 1024)];
+    const factory = virtualDevices({ disks });
     const a = AdminDriver.open({
       memSize: MEM,
-      factory: virtualDevices({ disks: [new MemoryDisk(64 * 1024)] }),
+      factory,
       maxDevices: 4,
+      exclusive: virtualDeviceResource,
     });
     const ids = () => a.h.backend.transport.devices.map((d) => BigInt(d.id));
     const ops = 5 + rng.int(30);
@@ -91,6 +95,7 @@ Deno.test(`property: ${CASES} random admin command sequences never throw, hang o
         const t = 0x10000 + rng.int(MEM - 0x10100);
         for (let k = 0; k < 64; k += 4) a.mem.writeU32(t + k, rng.u32());
       }
+      const before = JSON.stringify(a.h.backend.transport.save());
       let answer: AdminAnswer | undefined;
       try {
         const p = a.post(id, cls, cmd, out.subarray(0, 4096), rng.pick([0, 1, 8, 64, 600]));
@@ -112,6 +117,29 @@ Deno.test(`property: ${CASES} random admin command sequences never throw, hang o
           answer.ack === 0 ? answer.error === 0 : answer.error > 0 && codes.includes(answer.error),
           `${where}: ack ${answer.ack} with error ${answer.error}`,
         );
+        if (answer.ack === 1) {
+          assert(
+            JSON.stringify(a.h.backend.transport.save()) === before,
+            `${where}: refused command ${i} (class ${cls} command ${cmd}, error ${answer.error}) changed state`,
+          );
+        }
+      }
+      // Pause and resume now and then; every state reached must be one a snapshot restores,
+      // and sometimes is restored into a new management device that the driver goes on with.
+      if (rng.chance(0.05)) {
+        await a.h.transport.stop();
+        const saved = structuredClone(a.h.transport.save());
+        AdminTransport.check(saved.device.backend, a.mem, factory, virtualDeviceResource);
+        if (rng.chance(0.5)) {
+          const h2 = harness(
+            new ManagementDevice({ mem: a.mem, factory, exclusive: virtualDeviceResource }),
+            { mem: a.mem },
+          );
+          h2.transport.restore(saved);
+          h2.transport.resume();
+          a.reattach(h2);
+          restores++;
+        } else a.h.transport.resume();
       }
       a.events();
       const mgmt = a.h.device.status;
@@ -128,4 +156,5 @@ Deno.test(`property: ${CASES} random admin command sequences never throw, hang o
     }
   }
   assert(live > CASES / 10, `only ${live} virtual devices were brought up`);
+  assert(restores > CASES / 10, `only ${restores} restores`);
 });

@@ -19,6 +19,7 @@ import { bit, STATUS } from "../virtio/constants.ts";
 import {
   checkVirtioState,
   offeredFeatures,
+  STATUS_STEPS,
   type VirtioBackend,
   VirtioDevice,
   type VirtioState,
@@ -197,6 +198,8 @@ export interface AdminTransportOptions {
   factory: VirtualDeviceFactory;
   /** Called when there is an event to deliver. */
   onEvent?: () => void;
+  /** Called when a virtual device was created or destroyed. */
+  onChange?: () => void;
   /** Where refused commands and device errors are reported. */
   log?: (message: string) => void;
   /** The most virtual devices (default {@link MAX_VIRTUAL_DEVICES}). */
@@ -271,6 +274,7 @@ export class AdminTransport {
   readonly #mem: GuestMemory;
   readonly #factory: VirtualDeviceFactory;
   readonly #onEvent: () => void;
+  readonly #onChange: () => void;
   readonly #log: (m: string) => void;
   readonly #max: number;
   readonly #exclusive: (deviceType: number, attrs: Uint8Array) => string | undefined;
@@ -285,6 +289,7 @@ export class AdminTransport {
     this.#mem = opts.mem;
     this.#factory = opts.factory;
     this.#onEvent = opts.onEvent ?? (() => {});
+    this.#onChange = opts.onChange ?? (() => {});
     this.#log = opts.log ?? (() => {});
     this.#max = opts.maxDevices ?? MAX_VIRTUAL_DEVICES;
     this.#exclusive = opts.exclusive ?? (() => undefined);
@@ -326,12 +331,6 @@ export class AdminTransport {
     return undefined;
   }
 
-  /** Puts an event back at the front (no buffer could take it). */
-  untakeEvent(e: AdminEvent): void {
-    if (e.type === ADMIN_EVENT.EVENTS_LOST) this.#lost = true;
-    else this.#events.unshift(e);
-  }
-
   #post(e: AdminEvent): void {
     if (
       e.type === ADMIN_EVENT.INTERRUPT &&
@@ -354,6 +353,7 @@ export class AdminTransport {
     if (this.#devices.size >= this.#max) {
       throw new AdminError(ADMIN_ERR.NO_RESOURCES, `already ${this.#max} virtual devices`);
     }
+    if (this.#nextId >= MAX_ID) throw new AdminError(ADMIN_ERR.NO_RESOURCES, "no ids left");
     const key = this.#exclusive(deviceType, attrs);
     if (key !== undefined) {
       const holder = [...this.#devices.values()].find((d) =>
@@ -370,6 +370,7 @@ export class AdminTransport {
     const v = this.#build(this.#nextId++, deviceType, attrs, featureMask, origin, backend);
     this.#devices.set(v.id, v);
     this.#log(`Created virtual device ${v.id} (type ${deviceType}) for the ${origin}`);
+    this.#onChange();
     if (origin === "host") {
       this.#post({ vdevId: v.id, type: ADMIN_EVENT.DEVICE_ADDED, data: deviceType, addr: 0 });
     }
@@ -393,8 +394,15 @@ export class AdminTransport {
           `device MMU: no mapping covers 0x${iova.toString(16)}+${len}`,
           STATUS.DEVICE_MMU_FAIL,
         );
+        // Reported once per failure (also when the device needed a reset already); an
+        // address of 2^53 or more is reported as 2^53 - 1.
         if (device.status & STATUS.DEVICE_MMU_FAIL) {
-          this.#post({ vdevId: id, type: ADMIN_EVENT.MMU_FAULT, data: len, addr: iova });
+          this.#post({
+            vdevId: id,
+            type: ADMIN_EVENT.MMU_FAULT,
+            data: Math.min(len, 0xffff_ffff),
+            addr: Math.min(iova, Number.MAX_SAFE_INTEGER),
+          });
         }
       },
     });
@@ -425,6 +433,7 @@ export class AdminTransport {
     this.#devices.delete(id);
     this.#events = this.#events.filter((e) => e.vdevId !== id || e.type !== ADMIN_EVENT.INTERRUPT);
     this.#log(`Destroyed virtual device ${id} (by the ${by})`);
+    this.#onChange();
     if (by === "host") {
       this.#post({ vdevId: id, type: ADMIN_EVENT.DEVICE_REMOVED, data: v.deviceType, addr: 0 });
     }
@@ -439,9 +448,10 @@ export class AdminTransport {
     cls: number,
     cmd: number,
     out: Uint8Array,
+    capacity = Infinity,
   ): AdminReply | Promise<AdminReply> {
     try {
-      const r = this.#execute(vdevId, cls, cmd, out);
+      const r = this.#execute(vdevId, cls, cmd, out, capacity);
       if (r instanceof Promise) {
         return r.then((x) => x, (e) => this.#refusal(e));
       }
@@ -462,7 +472,12 @@ export class AdminTransport {
     cls: number,
     cmd: number,
     out: Uint8Array,
+    capacity: number,
   ): AdminReply | Promise<AdminReply> {
+    // Precedence of refusals: unknown command, then the vdev_id, then the out-data.
+    if (!(KNOWN[cls]?.includes(cmd) ?? false)) {
+      throw new AdminError(ADMIN_ERR.UNKNOWN_COMMAND, `unknown class ${cls} command ${cmd}`);
+    }
     const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
     const len = (n: number, atLeast = false) => {
       if (atLeast ? out.byteLength < n : out.byteLength !== n) {
@@ -504,6 +519,10 @@ export class AdminTransport {
           case ADMIN_CMD.VDEV_CREATE: {
             management();
             len(16, true);
+            if (capacity < 8) {
+              // Checked first: a device whose id the driver cannot learn must not exist.
+              throw new AdminError(ADMIN_ERR.MALFORMED, "no room for the new vdev_id");
+            }
             if (out.byteLength > 16 + 256) {
               throw new AdminError(ADMIN_ERR.MALFORMED, "creation attributes beyond 256 bytes");
             }
@@ -570,17 +589,20 @@ export class AdminTransport {
           case ADMIN_CMD.STATUS_SET: {
             len(1);
             const want = out[0]!;
-            v.device.writeStatus(want);
-            // Reset completes before the reply; a refused FEATURES_OK is for the driver's
-            // re-read (the command itself succeeded); any other ignored write is refused.
-            const got = v.device.status & ~DEVICE_BITS;
-            const asked = want & ~DEVICE_BITS;
-            if (got !== asked && (got | STATUS.FEATURES_OK) !== asked) {
+            // Checked before anything changes: 0 resets, FAILED may be added at any time,
+            // otherwise exactly the handshake's next step. A refused command changes
+            // nothing. Reset completes before the reply; a FEATURES_OK the device refuses
+            // is for the driver's re-read (the command itself succeeded).
+            const why = statusStepProblem(v.device.status, want);
+            if (why) {
               throw new AdminError(
                 ADMIN_ERR.WRONG_STATE,
-                `status 0x${want.toString(16)} refused in status 0x${v.device.status.toString(16)}`,
+                `status 0x${want.toString(16)} refused in status 0x${
+                  v.device.status.toString(16)
+                }: ${why}`,
               );
             }
+            v.device.writeStatus(want);
             return ok();
           }
           case ADMIN_CMD.STATUS_GET:
@@ -720,10 +742,9 @@ export class AdminTransport {
             len(24);
             const why = v.mmu.map(n(0), n(8), n(16));
             if (why) {
+              // mappingProblem names a full table only for an otherwise valid mapping.
               throw new AdminError(
-                v.mmu.mappings.length >= MAX_MAPPINGS
-                  ? ADMIN_ERR.NO_RESOURCES
-                  : ADMIN_ERR.INVALID_ATTRIBUTE,
+                why.startsWith("already ") ? ADMIN_ERR.NO_RESOURCES : ADMIN_ERR.INVALID_ATTRIBUTE,
                 why,
               );
             }
@@ -766,7 +787,8 @@ export class AdminTransport {
   /** Resumes every virtual device, then delivers what waited. */
   resume(): void {
     this.#frozen = false;
-    for (const v of this.#devices.values()) v.device.resume();
+    // A device being destroyed stays stopped: its destroy completes in a moment.
+    for (const v of this.#devices.values()) if (!v.destroying) v.device.resume();
     if (this.hasEvents) this.#onEvent();
   }
 
@@ -793,7 +815,12 @@ export class AdminTransport {
    * device's backend with `factory` (which opens nothing) to check its part. Pure; throws a
    * RangeError naming the field.
    */
-  static check(s: unknown, ram: RamMap, factory: VirtualDeviceFactory): AdminState {
+  static check(
+    s: unknown,
+    ram: RamMap,
+    factory: VirtualDeviceFactory,
+    exclusive: (deviceType: number, attrs: Uint8Array) => string | undefined = () => undefined,
+  ): AdminState {
     const bad = (m: string): never => {
       throw new RangeError(`Cannot restore admin virtqueue transport: ${m}`);
     };
@@ -802,6 +829,8 @@ export class AdminTransport {
     const id = (v: unknown, n: string) =>
       Number.isSafeInteger(v) && (v as number) >= 0 ? v as number : bad(`${n} is not an id`);
     const nextId = id(a.nextId, "nextId");
+    if (nextId > MAX_ID) bad("nextId is too large");
+    const held = new Map<string, number>();
     if (typeof a.lost !== "boolean") bad("lost is not a boolean");
     if (!Array.isArray(a.events) || a.events.length > MAX_EVENTS) bad("bad events");
     if (!Array.isArray(a.devices) || a.devices.length > MAX_VIRTUAL_DEVICES) bad("bad devices");
@@ -831,6 +860,11 @@ export class AdminTransport {
         maps.push({ iova: m[0], gpa: m[1], size: m[2] });
       }
       const attrs = unhex(d.attrs);
+      const key = exclusive(d.deviceType, attrs);
+      if (key !== undefined) {
+        if (held.has(key)) bad(`${n}: ${key} is also held by virtual device ${held.get(key)}`);
+        held.set(key, vid);
+      }
       let backend: VirtioBackend;
       try {
         backend = factory(d.deviceType, attrs);
@@ -867,7 +901,7 @@ export class AdminTransport {
    * starts them.
    */
   restore(state: AdminState): void {
-    const s = AdminTransport.check(state, this.#mem, this.#factory);
+    const s = AdminTransport.check(state, this.#mem, this.#factory, this.#exclusive);
     const built = s.devices.map((d) => {
       const v = this.#build(
         d.id,
@@ -890,11 +924,49 @@ export class AdminTransport {
     this.#events = s.events;
     this.#lost = s.lost;
     this.#frozen = true;
+    // An interrupt raised while the devices stopped is owed as an event (its bits are in
+    // the device's saved interrupt status; delivery reads them).
+    for (const v of this.#devices.values()) {
+      if (v.device.isr) this.#post({ vdevId: v.id, type: ADMIN_EVENT.INTERRUPT, data: 0, addr: 0 });
+    }
   }
 }
 
 /** Status bits only a device sets. */
 const DEVICE_BITS = STATUS.DEVICE_NEEDS_RESET | STATUS.DEVICE_MMU_FAIL;
+
+/** Ids stay below this (safe integers, with room to spare). */
+const MAX_ID = 2 ** 52;
+
+/** The commands each class has. */
+const KNOWN: Record<number, readonly number[]> = {
+  [ADMIN_CLASS.CAP]: [0],
+  [ADMIN_CLASS.VDEV]: [0, 1, 2],
+  [ADMIN_CLASS.FEAT]: [0, 1, 2],
+  [ADMIN_CLASS.STATUS]: [0, 1],
+  [ADMIN_CLASS.GENERATION]: [0],
+  [ADMIN_CLASS.CONFIG]: [0, 1],
+  [ADMIN_CLASS.QUEUE]: [0, 1, 2, 3],
+  [ADMIN_CLASS.NOTIFY]: [0],
+  [ADMIN_CLASS.MMU]: [0, 1],
+};
+
+/**
+ * Why writing `want` to a modern device's status `cur` is not a step the handshake allows,
+ * or undefined when it is: 0 (reset); the bits it has plus FAILED; or plus exactly the
+ * next step of {@link STATUS_STEPS} (FAILED may come along). The device's own bits
+ * (NEEDS_RESET, MMU_FAIL) are ignored on both sides.
+ */
+export function statusStepProblem(cur: number, want: number): string | undefined {
+  const s = cur & ~DEVICE_BITS, w = want & ~DEVICE_BITS & 0xff;
+  if (w === 0) return undefined;
+  if (s & ~w) return "the driver may not clear bits";
+  const add = w & ~s & ~STATUS.FAILED;
+  if (add === 0) return undefined;
+  if (s & STATUS.FAILED) return "the device is FAILED: reset first";
+  const next = STATUS_STEPS.modern.get(s) ?? 0;
+  return add === next ? undefined : `the next step is 0x${next.toString(16)}`;
+}
 
 /** The feature bit a management device offers: it has an admin virtqueue. */
 export const VIRTIO_F_ADMIN_VQ = 41n;

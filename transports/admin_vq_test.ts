@@ -478,3 +478,240 @@ Deno.test("admin vq: snapshot and restore bring the virtual devices back where t
   dup.devices[1]!.id = 1;
   assertThrows(() => AdminTransport.check(dup, a.mem, factory()), RangeError, "not unique");
 });
+
+/** A disk whose reads wait for `release()`. */
+function slowDisk() {
+  const mem = new MemoryDisk(MiB);
+  const waiting: (() => void)[] = [];
+  const disk: DiskImage = {
+    size: mem.size,
+    readOnly: false,
+    read: (b, pos) =>
+      new Promise<void>((r) => waiting.push(() => void mem.read(b, pos).then(() => r()))),
+    write: (b, pos) => mem.write(b, pos),
+    flush: () => mem.flush(),
+    discard: (o, n) => mem.discard(o, n),
+    writeZeroes: (o, n) => mem.writeZeroes(o, n),
+  };
+  return { disk, release: () => waiting.splice(0).forEach((f) => f()) };
+}
+
+/** A live virtual blk over `disk` with one read in flight on its queue. */
+function blkWithRead(a: AdminDriver) {
+  const v = new VirtualDriver(a, a.create(DEVICE_ID.BLOCK, diskAttr(0)));
+  v.map(0, 0, 2 * MiB);
+  assert(v.init());
+  const q = v.setupQueue(0, 8);
+  v.driverOk();
+  const status = a.h.driver.inBuffer(1);
+  a.mem.writeU8(status.addr, 0xff);
+  q.add([a.h.driver.outBuffer(new Uint8Array(16)), a.h.driver.inBuffer(512), status]);
+  return { v, q, status };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 2));
+
+Deno.test("admin vq: a management reset while a destroy waits completes the destroy and frees the disk", async () => {
+  const { disk } = slowDisk();
+  const a = AdminDriver.open({ factory: factory([disk]), exclusive, memSize: 2 * MiB });
+  const { v, q } = blkWithRead(a);
+  v.kick(q, true);
+  const t = a.h.backend.transport;
+  const hostDestroy = t.destroy(Number(v.id));
+  await tick();
+  assertEquals(t.devices[0]!.destroying, true);
+  a.h.driver.writeReg(0x070, 0); // the management driver resets its device
+  await hostDestroy; // resolves: the reset dropped what was in flight
+  assertEquals(t.devices, []);
+  assertEquals(t.create(DEVICE_ID.BLOCK, diskAttr(0)).id, 2, "the disk is free again");
+});
+
+Deno.test("admin vq: an interrupt raised while stopping survives a snapshot and is delivered after restore", async () => {
+  const { disk, release } = slowDisk();
+  const a = AdminDriver.open({ factory: factory([disk]), exclusive, memSize: 2 * MiB });
+  const { v, q, status } = blkWithRead(a);
+  v.kick(q, true);
+  a.events();
+  const stopping = a.h.transport.stop();
+  release();
+  await stopping; // the read completed while stopping: used entry written, interrupt deferred
+  assertEquals(q.getUsed()?.len, 513);
+  assertEquals(a.mem.readU8(status.addr), BLK_S.OK);
+  const saved = structuredClone(a.h.transport.save());
+  const h2 = harness(
+    new ManagementDevice({ mem: a.mem, factory: factory([new MemoryDisk(MiB)]), exclusive }),
+    { mem: a.mem },
+  );
+  h2.transport.restore(saved);
+  h2.transport.resume();
+  a.reattach(h2);
+  assertEquals(a.events(), [{ vdevId: 1, type: ADMIN_EVENT.INTERRUPT, data: 1, addr: 0 }]);
+});
+
+Deno.test("admin vq: a destroy waiting in the ring at resume completes the request before it", async () => {
+  const { disk, release } = slowDisk();
+  const a = AdminDriver.open({ factory: factory([disk]), exclusive, memSize: 2 * MiB });
+  const { v, q, status } = blkWithRead(a); // made available, not yet kicked
+  await a.h.transport.stop();
+  const p = a.post(v.id, ADMIN_CLASS.VDEV, ADMIN_CMD.VDEV_DESTROY);
+  a.h.transport.resume(); // the device resumes where it was (it takes the read), then the destroy runs
+  await tick();
+  assertEquals(a.answer(p), undefined, "the destroy waits for the read");
+  release();
+  let answer;
+  for (let i = 0; i < 100 && !answer; i++) {
+    await tick();
+    answer = a.answer(p);
+  }
+  assertEquals(answer?.ack, 0);
+  assertEquals(q.getUsed()?.len, 513, "the read was completed, not dropped");
+  assertEquals(a.mem.readU8(status.addr), BLK_S.OK);
+});
+
+Deno.test("admin vq: refused commands change nothing (create without room for the id, illegal status steps)", () => {
+  const a = AdminDriver.open({ factory: factory([new MemoryDisk(MiB)]), exclusive });
+  const out = new Uint8Array(20), w = new DataView(out.buffer);
+  w.setUint32(0, DEVICE_ID.BLOCK, true);
+  w.setBigUint64(8, ~0n & 0xffff_ffff_ffff_ffffn, true);
+  const r = a.command(0n, ADMIN_CLASS.VDEV, ADMIN_CMD.VDEV_CREATE, out, 4);
+  assertEquals([r.ack, r.error], [1, ADMIN_ERR.MALFORMED]);
+  assertEquals(a.h.backend.transport.devices, [], "no device the driver cannot name");
+  assertEquals(a.create(DEVICE_ID.BLOCK, diskAttr(0)), 1n, "and the disk is not held");
+  const v = new VirtualDriver(a, a.create(DEVICE_ID.RNG));
+  for (
+    const [from, write] of [[0, 8], [0, 4], [1, 9], [1, 0x85], [3, 0x87], [3, 1]] as const
+  ) {
+    v.setStatus(0);
+    for (const step of [1, 3].filter((s) => s <= from)) v.setStatus(step);
+    assertEquals(v.status, from);
+    const x = v.setStatus(write);
+    assertEquals(
+      [x.ack, x.error],
+      [1, ADMIN_ERR.WRONG_STATE],
+      `0x${write.toString(16)} from ${from}`,
+    );
+    assertEquals(v.status, from, "unchanged");
+  }
+  // FAILED alone may be added at any time; then nothing but a reset.
+  assertEquals(v.setStatus(0x83).ack, 0);
+  assertEquals(v.setStatus(0x8b).error, ADMIN_ERR.WRONG_STATE);
+  assertEquals(v.setStatus(0).ack, 0);
+  // Unknown commands come first, then the id, then the out-data.
+  assertEquals(a.command(77n, ADMIN_CLASS.QUEUE, 9).error, ADMIN_ERR.UNKNOWN_COMMAND);
+  assertEquals(a.command(77n, ADMIN_CLASS.QUEUE, 0).error, ADMIN_ERR.NO_SUCH_DEVICE);
+  assertEquals(a.command(v.id, ADMIN_CLASS.QUEUE, 0).error, ADMIN_ERR.MALFORMED);
+});
+
+Deno.test("admin vq: an MMU fault is reported even after NEEDS_RESET, and at any address; the snapshot still checks", () => {
+  const a = AdminDriver.open({ factory: factory() });
+  const { v } = liveRng(a);
+  a.events();
+  const dev = a.h.backend.transport.devices[0]!;
+  dev.device.fail("something else broke first");
+  assertEquals(v.status, 0x4f);
+  dev.mmu.contains(2 ** 60, 16); // e.g. an in-flight completion after an unmap
+  assertEquals(v.status, 0x6f);
+  assertEquals(
+    a.events().filter((e) => e.type === ADMIN_EVENT.MMU_FAULT).map((e) => e.addr),
+    [Number.MAX_SAFE_INTEGER],
+  );
+  // Undelivered, such an event is saved as it is and the snapshot checks.
+  const saved = structuredClone(a.h.transport.save().device.backend) as {
+    events: { vdevId: number; type: number; data: number; addr: number }[];
+  };
+  saved.events.push({
+    vdevId: 1,
+    type: ADMIN_EVENT.MMU_FAULT,
+    data: 16,
+    addr: Number.MAX_SAFE_INTEGER,
+  });
+  AdminTransport.check(saved, a.mem, factory()); // does not throw
+});
+
+Deno.test("admin vq: a snapshot with two virtual blks on one disk is refused", () => {
+  const a = AdminDriver.open({
+    factory: factory([new MemoryDisk(MiB), new MemoryDisk(MiB)]),
+    exclusive,
+  });
+  a.create(DEVICE_ID.BLOCK, diskAttr(0));
+  a.create(DEVICE_ID.BLOCK, diskAttr(1));
+  const s = structuredClone(a.h.transport.save().device.backend) as {
+    devices: { attrs: string }[];
+  };
+  AdminTransport.check(s, a.mem, factory([new MemoryDisk(MiB), new MemoryDisk(MiB)]), exclusive);
+  s.devices[1]!.attrs = s.devices[0]!.attrs;
+  assertThrows(
+    () => AdminTransport.check(s, a.mem, factory([new MemoryDisk(MiB)]), exclusive),
+    RangeError,
+    "also held by virtual device 1",
+  );
+});
+
+Deno.test("admin vq: unmap, config write, queue reset, the device list, lost events, config-change on create", () => {
+  const a = AdminDriver.open({ factory: factory() });
+  const c = new VirtualDriver(a, a.create(DEVICE_ID.CONSOLE));
+  const isr0 = a.h.device.isr;
+  assert(a.h.device.isr & 2 || isr0 === 0 || true);
+  // The management device's config changed (num_virtual_devices): new generation.
+  const gen = a.h.driver.readReg(0x0fc);
+  a.create(DEVICE_ID.RNG);
+  assertEquals(a.h.driver.readReg(0x0fc), gen + 1);
+  assertEquals(a.h.driver.ackInterrupt() & 2, 2, "a config interrupt");
+  // MMU_UNMAP takes exactly a mapping that exists.
+  assertEquals(c.map(0x10000, 0x10000, 0x1000).ack, 0);
+  const unmap = (iova: number, size: number) =>
+    a.command(c.id, ADMIN_CLASS.MMU, ADMIN_CMD.MMU_UNMAP, u64s(iova, size));
+  assertEquals(unmap(0x10000, 0x800).error, ADMIN_ERR.INVALID_ATTRIBUTE);
+  assertEquals(unmap(0x10000, 0x1000).ack, 0);
+  assertEquals(unmap(0x10000, 0x1000).error, ADMIN_ERR.INVALID_ATTRIBUTE);
+  assertEquals(a.h.backend.transport.devices[0]!.mmu.mappings, []);
+  // CONFIG_WRITE: DRIVER first; inside config space; the length must match.
+  const cw = (off: number, bytes: Uint8Array, n = bytes.byteLength) => {
+    const out = new Uint8Array(8 + bytes.byteLength), w = new DataView(out.buffer);
+    w.setUint32(0, off, true);
+    w.setUint32(4, n, true);
+    out.set(bytes, 8);
+    return a.command(c.id, ADMIN_CLASS.CONFIG, ADMIN_CMD.CONFIG_WRITE, out);
+  };
+  assertEquals(cw(0, Uint8Array.of(1, 2)).error, ADMIN_ERR.WRONG_STATE);
+  c.setStatus(1);
+  c.setStatus(3);
+  assertEquals(cw(0, Uint8Array.of(1, 2)).ack, 0);
+  assertEquals(cw(0, Uint8Array.of(1, 2), 3).error, ADMIN_ERR.MALFORMED);
+  assertEquals(cw(1 << 20, Uint8Array.of(1)).error, ADMIN_ERR.INVALID_ATTRIBUTE);
+  // QUEUE_RESET before DRIVER_OK: the queue is back to its reset values.
+  c.setStatus(0);
+  assert(c.init());
+  c.setupQueue(1, 4);
+  assertEquals(a.ok(c.id, ADMIN_CLASS.QUEUE, ADMIN_CMD.QUEUE_GET, u16(1), 32)[4], 1);
+  assertEquals(a.command(c.id, ADMIN_CLASS.QUEUE, ADMIN_CMD.QUEUE_RESET, u16(1)).ack, 0);
+  const g = a.ok(c.id, ADMIN_CLASS.QUEUE, ADMIN_CMD.QUEUE_GET, u16(1), 32);
+  assertEquals([g[4], le64(g, 8)], [0, 0n]);
+  // VDEV_LIST names each device with its type and status.
+  const list = a.ok(0n, ADMIN_CLASS.VDEV, ADMIN_CMD.VDEV_LIST, undefined, 64);
+  const lv = new DataView(list.buffer);
+  assertEquals(lv.getUint32(0, true), 2);
+  assertEquals(
+    [0, 1].map((
+      i,
+    ) => [
+      lv.getBigUint64(8 + 16 * i, true),
+      lv.getUint32(16 + 16 * i, true),
+      lv.getUint32(20 + 16 * i, true),
+    ]),
+    [[1n, 3, 11], [2n, 4, 0]],
+  );
+});
+
+Deno.test("admin vq: events beyond 256 without buffers become one EVENTS_LOST", async () => {
+  const a = AdminDriver.open({ factory: factory() });
+  const t = a.h.backend.transport;
+  // 16 buffers are posted; 300 host-side adds and removes are 600 events.
+  for (let i = 0; i < 300; i++) await t.destroy(t.create(DEVICE_ID.RNG, new Uint8Array(0)).id);
+  let got = a.events();
+  const all = [...got];
+  while (got.length) all.push(...(got = a.events()));
+  assertEquals(all.filter((e) => e.type === ADMIN_EVENT.EVENTS_LOST).length, 1);
+  assertEquals(all.length, 16 + 256 + 1);
+  assert(a.log.some((l) => l.includes("Event queue full")));
+});

@@ -213,7 +213,7 @@ type Phase = "running" | "stopping" | "stopped";
  *   deviceType: 4, queueMaxSizes: [8], features: 0n, configSize: 0,
  *   readConfig: () => {}, writeConfig: () => {}, activate: () => {},
  *   processQueue: () => {}, reset: () => {},
- * }, { mem: DeviceMemory.allocate([{ gpa: 0, size: 4096 }]), interrupt: { trigger() {} } });
+ * }, { mem: GuestMemory.allocate([{ gpa: 0, size: 4096 }]), interrupt: { trigger() {} } });
  * dev.writeStatus(1);
  * console.assert(dev.status === 1);
  * ```
@@ -430,6 +430,8 @@ export class VirtioDevice {
     this.#deferredInterrupt = false;
     for (const q of this.queues) q.reset();
     this.backend.reset();
+    // A reset drops what was in flight: a stop that waited for it is complete now.
+    if (this.#phase === "stopping") this.#checkDrained();
   }
 
   /**
@@ -439,9 +441,9 @@ export class VirtioDevice {
   fail(reason: string, extra = 0): void {
     this.#log(`Device needs reset: ${reason}`);
     if (!(this.#status & STATUS.DRIVER_OK)) return;
-    if (this.#status & STATUS.DEVICE_NEEDS_RESET) return;
+    const had = this.#status & STATUS.DEVICE_NEEDS_RESET;
     this.#status |= STATUS.DEVICE_NEEDS_RESET | (extra & STATUS.DEVICE_MMU_FAIL);
-    this.#raise(ISR.CONFIG_CHANGE);
+    if (!had) this.#raise(ISR.CONFIG_CHANGE);
   }
 
   #canProcess(): boolean {
@@ -540,8 +542,9 @@ export class VirtioDevice {
   }
 
   /**
-   * Resumes exactly where the device stopped: `replay` (the transport's deferred register
-   * writes) runs first, then the deferred config change and interrupt are delivered, then
+   * Resumes exactly where the device stopped: the backend's own {@link VirtioBackend.resume}
+   * runs first, then `replay` (the transport's deferred register writes), then the deferred
+   * config change and interrupt are delivered, then
    * every ready queue is re-kicked (a notification may have come while
    * stopped, and after a restore avail_event may be stale).
    */
@@ -549,6 +552,9 @@ export class VirtioDevice {
     if (this.#phase === "running") return;
     this.#phase = "running";
     for (const r of this.#drained.splice(0)) r();
+    // What the backend holds beyond its queues (a management device's virtual devices)
+    // runs again first: the driver writes that waited may address it.
+    this.backend.resume?.();
     // Driver writes that waited happened before anything the device deferred.
     replay?.();
     if (this.#deferredConfig) {
@@ -560,7 +566,6 @@ export class VirtioDevice {
       if (this.#isr) this.#interrupt.trigger();
     }
     this.kickAll();
-    this.backend.resume?.();
   }
 
   /** Processes every ready queue as if the driver had notified it. */

@@ -22,7 +22,7 @@ import {
   shadowBackend,
   shadowVirtualDevices,
 } from "./devices_setup.ts";
-import { ManagementDevice } from "../devices/management.ts";
+import { ManagementDevice, virtualDeviceResource } from "../devices/management.ts";
 
 /** The state file's name in a snapshot directory. */
 export const STATE_FILE = "state.bin";
@@ -279,7 +279,12 @@ export async function validateSnapshot(
       }, map);
       if (checked.device.backend === undefined) return;
       if (p.kind === "admin") {
-        ManagementDevice.check(checked.device.backend, map, shadowVirtualDevices(p.admin));
+        ManagementDevice.check(
+          checked.device.backend,
+          map,
+          shadowVirtualDevices(p.admin),
+          virtualDeviceResource,
+        );
       } else shadow.restore?.(checked.device.backend);
     });
   }

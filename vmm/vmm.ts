@@ -205,6 +205,7 @@ export class Vmm {
   /** The memory layers (absolute paths) the guest memory equalled at the last snapshot. */
   #layers: MemoryLayer[] | undefined;
   #state: "created" | "running" | "paused" | "stopped" = "created";
+  #pausing = false;
 
   private constructor(
     config: VmConfig,
@@ -439,11 +440,18 @@ export class Vmm {
    * guest's watchdogs do not fire on resume.
    */
   async pause(): Promise<void> {
-    if (this.#state !== "running") throw new Error(`Cannot pause a VM that is ${this.#state}`);
-    await this.machine.pause();
-    await Promise.all(this.devices.virtio.map((d) => d.transport.stop()));
-    for (const t of this.machine.vcpus) await t.call("kvmclockCtrl");
-    this.serial.drain();
+    if (this.#state !== "running" || this.#pausing) {
+      throw new Error(`Cannot pause a VM that is ${this.#pausing ? "pausing" : this.#state}`);
+    }
+    this.#pausing = true;
+    try {
+      await this.machine.pause();
+      await Promise.all(this.devices.virtio.map((d) => d.transport.stop()));
+      for (const t of this.machine.vcpus) await t.call("kvmclockCtrl");
+      this.serial.drain();
+    } finally {
+      this.#pausing = false;
+    }
     this.#state = "paused";
     this.#logger.info("paused");
   }
@@ -669,7 +677,9 @@ export class Vmm {
   #admin(what: string) {
     const a = this.devices.admin;
     if (!a) throw new Error(`Cannot ${what}: the VM has no management device (config.admin)`);
-    if (this.#state !== "running") throw new Error(`Cannot ${what} in a VM that is ${this.#state}`);
+    if (this.#state !== "running" || this.#pausing) {
+      throw new Error(`Cannot ${what} in a VM that is ${this.#pausing ? "pausing" : this.#state}`);
+    }
     return a.transport;
   }
 
@@ -680,6 +690,12 @@ export class Vmm {
    */
   createAdminDevice(spec: AdminDeviceSpec): AdminDeviceInfo {
     const t = this.#admin("create a virtual device");
+    if (
+      spec.type === "blk" &&
+      !(Number.isInteger(spec.disk) && spec.disk >= 0 && spec.disk <= 0xffff_ffff)
+    ) {
+      throw new RangeError(`Cannot create a virtual blk: disk ${spec.disk} is not an index`);
+    }
     const attrs = spec.type === "blk" ? new Uint8Array(4) : new Uint8Array(0);
     if (spec.type === "blk") new DataView(attrs.buffer).setUint32(0, spec.disk, true);
     const type = spec.type === "blk"

@@ -3,10 +3,13 @@
  * the status handshake and features through STATUS_SET/GET and FEAT_DRIVER_SET; its queue 0
  * through QUEUE_SET and QUEUE_ENABLE; a 32-byte read kicked through NOTIFY_KICK. Then it
  * marks 0x5100 = 1 and waits for the host to put a non-zero u32 at 0x5104 (a snapshot may
- * happen meanwhile), reads 32 bytes again, destroys the device and checks that STATUS_GET
- * now fails with NO_SUCH_DEVICE. Exit 0 on success, else the number of the failed check.
- * RAM: admin queue 0x3000/0x3100/0x3200, command 0x4000, reply 0x4100, vdev queue
- * 0x3800/0x3900/0x3a00, random bytes 0x6000 and 0x6100. */
+ * happen meanwhile), reads 32 bytes again, posts a buffer outside the mapping (the device
+ * must report DEVICE_MMU_FAIL with NEEDS_RESET and an MMU_FAULT event), destroys the device
+ * and checks that STATUS_GET now fails with NO_SUCH_DEVICE. The event queue (8 buffers of
+ * 32 bytes at 0x5200) must carry the first read's INTERRUPT event. Polling, no interrupts.
+ * Exit 0 on success, else the number of the failed check.
+ * RAM: admin queue 0x3000/0x3100/0x3200, event queue 0x3c00/0x3d00/0x3e00, command 0x4000,
+ * reply 0x4100, vdev queue 0x3800/0x3900/0x3a00, random bytes 0x6000 and 0x6100. */
 .include "common.inc"
 .include "virtio.inc"
 .set VID, 0x5000
@@ -95,7 +98,36 @@ _start:
 	/* The management device (type 0xad): VERSION_1 and VIRTIO_F_ADMIN_VQ (bit 41). */
 	virtio_handshake 0xad, 0, 1, 0x201
 	virtio_queue0 4, 0x3000, 0x3100, 0x3200, 6
+	/* The event queue (1): 8 device-writable buffers of 32 bytes, all made available. */
+	reg_write 0x030, 1
+	reg_write 0x038, 8
+	reg_write 0x080, 0x3c00
+	reg_write 0x084, 0
+	reg_write 0x090, 0x3d00
+	reg_write 0x094, 0
+	reg_write 0x0a0, 0x3e00
+	reg_write 0x0a4, 0
+	reg_write 0x044, 1
+	xor %bx, %bx
+4:	mov %bx, %si
+	shl $4, %si
+	mov %bx, %ax
+	shl $5, %ax
+	add $0x5200, %ax
+	movzwl %ax, %eax
+	movl %eax, 0x3c00(%si)
+	movl $0, 0x3c04(%si)
+	movl $32, 0x3c08(%si)
+	movw $2, 0x3c0c(%si)
+	mov %bx, %si
+	shl $1, %si
+	movw %bx, 0x3d04(%si)
+	inc %bx
+	cmp $8, %bx
+	jne 4b
+	movw $8, 0x3d02
 	reg_write 0x070, 15
+	reg_write 0x050, 1
 
 	/* CAP_GET on vdev_id 0: the VDEV capability. */
 	admin_hdr 0, 0, 0
@@ -157,6 +189,20 @@ _start:
 
 	rng_read 0x6000, 1, 30
 
+	/* The read's interrupt arrived as an event: vdev_id, type 1, used-buffer bit. */
+	wait_used 0x3e00, 1, 35
+	movl 0x5200, %eax
+	cmpl VID, %eax
+	je 5f
+	exit_with 36
+5:	movzwl 0x5208, %eax
+	check_eq %eax, 1, 37
+	movl 0x520c, %eax
+	test $1, %eax
+	jnz 6f
+	exit_with 38
+6:
+
 	/* Wait for the host's go (it may snapshot and restore the VM meanwhile). */
 	movl $1, 0x5100
 	movw $40, PROGRESS
@@ -165,6 +211,29 @@ _start:
 	movw $0, PROGRESS
 
 	rng_read 0x6100, 2, 50
+
+	/* A buffer at I/O address 0x20000, outside the mapping: MMU_FAIL | NEEDS_RESET, and an
+	 * MMU_FAULT event (type 2) naming that address among the events. */
+	set_desc 0x3800, 0, 0x20000, 16, 2, 0
+	movw $0, 0x3904+2*2
+	movw $3, 0x3902
+	admin_hdr 0xffff, 8, 0
+	movw $0, 0x400c
+	admin_cmd 14, 0, 70
+	admin_hdr 0xffff, 4, 1
+	admin_cmd 12, 1, 71
+	movzbl 0x4108, %eax
+	check_eq %eax, 0x6f, 72
+	mov $0x5200, %si
+20:	cmpw $2, 8(%si)
+	jne 21f
+	cmpl $0x20000, 16(%si)
+	je 22f
+21:	add $32, %si
+	cmp $0x5300, %si
+	jne 20b
+	exit_with 73
+22:
 
 	/* VDEV_DESTROY, then the id is gone: STATUS_GET fails with NO_SUCH_DEVICE (7). */
 	admin_hdr 0xffff, 2, 1
