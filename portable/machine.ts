@@ -160,6 +160,14 @@ export function qemuArgs(a: PortableAssets, ctl: string, o: {
   return args;
 }
 
+/** Signals that stop a running portable machine (and then this process) rather than orphan it. */
+const FORWARDED_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+const SIGNAL_NUMBERS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGTERM: 15,
+};
+
 /**
  * Boots a portable machine, runs `o.command` in it, and returns its exit status (and the
  * piped output). The first call on a machine installs QEMU and fetches Debian's kernel.
@@ -228,7 +236,25 @@ export async function runPortable(o: PortableOptions): Promise<PortableResult> {
         }
       }, o.timeoutS * 1000);
     }
-    const qemuStatus = await child.status;
+    // A signal to this process (the CLI stopped with SIGTERM, a Ctrl-C) stops the machine
+    // too: without this QEMU would outlive its parent and go on running the command.
+    let signalled: Deno.Signal | undefined;
+    const stopOn = (sig: Deno.Signal) => () => {
+      signalled ??= sig;
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+    };
+    const listeners = FORWARDED_SIGNALS.map((sig) => [sig, stopOn(sig)] as const);
+    for (const [sig, f] of listeners) Deno.addSignalListener(sig, f);
+    let qemuStatus: Deno.CommandStatus;
+    try {
+      qemuStatus = await child.status;
+    } finally {
+      for (const [sig, f] of listeners) Deno.removeSignalListener(sig, f);
+    }
     clearTimeout(timer);
     const [stdout, stderr] = await Promise.all([out, err]);
     const seconds = (performance.now() - t0) / 1000;
@@ -236,10 +262,13 @@ export async function runPortable(o: PortableOptions): Promise<PortableResult> {
     const statusText = (await Deno.readTextFile(`${ctl}/status`).catch(() => "")).trim();
     let status: number;
     if (timedOut) status = 124;
+    else if (signalled) status = 128 + (SIGNAL_NUMBERS[signalled] ?? 0);
     else if (/^\d+$/.test(statusText)) status = Number(statusText);
     else status = 125;
     const note = timedOut
       ? `portable: timed out after ${o.timeoutS} s\n`
+      : signalled
+      ? `portable: stopped by ${signalled}\n`
       : status === 125 && statusText === ""
       ? `portable: the machine ended (qemu exit ${qemuStatus.code}) without running the command\n`
       : "";

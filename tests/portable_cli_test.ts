@@ -136,3 +136,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test("cli --portable on: a SIGTERM to the CLI stops its portable machine too (no QEMU left)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // A guest that loops until stopped.
+    await Deno.writeFile(`${dir}/loop.bin`, await buildGuest("loop"));
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", CLI, "--image", `${dir}/loop.bin`, "--portable", "on"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    // Wait until the portable machine runs (its control directory exists, QEMU started).
+    const mine = async () => {
+      const out = await new Deno.Command("pgrep", { args: ["-f", "-P", String(child.pid)] })
+        .output();
+      return new TextDecoder().decode(out.stdout).trim().split("\n").filter(Boolean);
+    };
+    let qemu: string[] = [];
+    for (let i = 0; i < 600 && qemu.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      qemu = await mine();
+    }
+    assert(qemu.length > 0, "the CLI started QEMU");
+    await new Promise((r) => setTimeout(r, 2000)); // well into its boot
+    child.kill("SIGTERM");
+    const status = await child.status;
+    // Checked before reading stderr: an orphaned QEMU would hold that pipe open forever.
+    const alive = qemu.filter((pid) => {
+      try {
+        Deno.kill(Number(pid), "SIGKILL");
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const stderr = await new Response(child.stderr).text();
+    assertEquals(alive, [], `QEMU outlived the CLI:\n${stderr}`);
+    assertEquals(status.code, 143, stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
