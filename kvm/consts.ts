@@ -29,6 +29,8 @@ export const IOCTL = {
   KVM_SET_CLOCK: 0x4030ae7b,
   KVM_IRQFD: 0x4020ae76,
   KVM_IOEVENTFD: 0x4040ae79,
+  KVM_REGISTER_COALESCED_MMIO: 0x4010ae67,
+  KVM_UNREGISTER_COALESCED_MMIO: 0x4010ae68,
   KVM_RUN: 0xae80,
   KVM_GET_REGS: 0x8090ae81,
   KVM_SET_REGS: 0x4090ae82,
@@ -70,6 +72,8 @@ export const CAP = {
   NR_VCPUS: 9,
   NR_MEMSLOTS: 10,
   MP_STATE: 14,
+  /** Answers the page offset of the coalesced-write ring in the `kvm_run` mapping. */
+  COALESCED_MMIO: 15,
   SYNC_MMU: 16,
   IRQFD: 32,
   PIT2: 33,
@@ -85,6 +89,7 @@ export const CAP = {
   KVMCLOCK_CTRL: 76,
   IOEVENTFD_ANY_LENGTH: 122,
   IMMEDIATE_EXIT: 136,
+  COALESCED_PIO: 162,
   XSAVE2: 208,
 } as const;
 

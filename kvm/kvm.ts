@@ -343,6 +343,22 @@ export class Vm extends FdHandle {
     ioctl(this.fd, "KVM_IRQFD", b);
   }
 
+  /**
+   * `KVM_REGISTER_COALESCED_MMIO`: guest writes inside [addr, addr+size) (port I/O with
+   * `pio`, which needs KVM_CAP_COALESCED_PIO) no longer exit; KVM appends them to the ring
+   * at page `KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO)` of every `kvm_run` mapping
+   * ({@link Vcpu.drainCoalesced}), which userspace must empty before it handles any exit.
+   * Reads still exit.
+   */
+  registerCoalesced(z: { addr: number; size: number; pio?: boolean }, unregister = false): void {
+    const b = new Uint8Array(16);
+    const v = new DataView(b.buffer);
+    v.setBigUint64(0, BigInt(z.addr), true);
+    v.setUint32(8, z.size, true);
+    v.setUint32(12, z.pio ? 1 : 0, true);
+    ioctl(this.fd, unregister ? "KVM_UNREGISTER_COALESCED_MMIO" : "KVM_REGISTER_COALESCED_MMIO", b);
+  }
+
   /** `KVM_IOEVENTFD`: a guest write to `addr` signals `fd` instead of exiting. */
   ioeventfd(o: IoeventfdOptions): void {
     const b = new Uint8Array(IOEVENTFD_SIZE);
@@ -421,6 +437,41 @@ export class Vcpu {
     const ab = Deno.UnsafePointerView.getArrayBuffer(p, runSize);
     this.runPage = new Uint8Array(ab);
     this.#dv = new DataView(ab);
+  }
+
+  /**
+   * Empties the coalesced-write ring (`struct kvm_coalesced_mmio_ring` at page `pageOffset`
+   * of the `kvm_run` mapping, shared by every vCPU of the VM): `fn` gets each write in the
+   * order KVM took them (port or guest-physical address, its bytes, whether it is port I/O).
+   * The caller serializes drains across vCPUs. Returns the number of writes.
+   */
+  drainCoalesced(
+    pageOffset: number,
+    fn: (addr: number, data: Uint8Array, pio: boolean) => void,
+  ): number {
+    const base = pageOffset * 4096;
+    if (base + 4096 > this.runSize) return 0;
+    const max = (4096 - 8) / 24 | 0;
+    const dv = this.#dv;
+    let first = dv.getUint32(base, true), n = 0;
+    // `last` is the kernel's; it wrote each entry before moving it (x86 keeps stores in order).
+    while (first !== dv.getUint32(base + 4, true) && first < max && n <= max) {
+      const e = base + 8 + 24 * first;
+      const len = Math.min(dv.getUint32(e + 8, true), 8);
+      const addr = dv.getUint32(e + 4, true) * 0x1_0000_0000 + dv.getUint32(e, true);
+      fn(addr, this.runPage.slice(e + 16, e + 16 + len), dv.getUint32(e + 12, true) !== 0);
+      first = (first + 1) % max;
+      dv.setUint32(base, first, true);
+      n++;
+    }
+    return n;
+  }
+
+  /** Whether the coalesced-write ring at `pageOffset` holds writes. */
+  coalescedPending(pageOffset: number): boolean {
+    const base = pageOffset * 4096;
+    if (base + 4096 > this.runSize) return false;
+    return this.#dv.getUint32(base, true) !== this.#dv.getUint32(base + 4, true);
   }
 
   /** `kvm_run.immediate_exit`: when 1, the next `KVM_RUN` returns EINTR at once. */

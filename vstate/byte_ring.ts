@@ -5,7 +5,7 @@
  * @module
  */
 
-const HEAD = 0, TAIL = 1, HEADER_BYTES = 16;
+const HEAD = 0, TAIL = 1, WANT = 2, HEADER_BYTES = 16;
 
 /**
  * Bytes in flight between two threads. `head` and `tail` count bytes ever written and
@@ -29,14 +29,25 @@ export class ByteRing {
     if (cap <= 0 || (cap & (cap - 1)) !== 0) {
       throw new RangeError(`Cannot use byte ring: capacity ${cap} is not a power of two`);
     }
-    this.#idx = new Int32Array(sab, 0, 2);
+    this.#idx = new Int32Array(sab, 0, 3);
     this.#data = new Uint8Array(sab, HEADER_BYTES, cap);
     this.#mask = cap - 1;
   }
 
   /** A ring holding up to `capacity` bytes (a power of two). */
   static create(capacity = 65536): ByteRing {
-    return new ByteRing(new SharedArrayBuffer(HEADER_BYTES + capacity));
+    const r = new ByteRing(new SharedArrayBuffer(HEADER_BYTES + capacity));
+    Atomics.store(r.#idx, WANT, 1); // the reader has nothing: it wants to hear of the first byte
+    return r;
+  }
+
+  /**
+   * For the writer, after pushing: whether the reader asked to be woken (it drained the ring
+   * and has not been woken since). True at most once per {@link drainArmed}, so a writer
+   * producing a byte at a time wakes the reader once per batch, not once per byte.
+   */
+  takeWakeRequest(): boolean {
+    return Atomics.exchange(this.#idx, WANT, 0) === 1;
   }
 
   /** Bytes waiting to be read. */
@@ -76,6 +87,21 @@ export class ByteRing {
     Atomics.store(this.#idx, TAIL, (tail + n) | 0);
     Atomics.notify(this.#idx, TAIL);
     return out;
+  }
+
+  /**
+   * For the reader: {@link drain}, then ask to be woken for the next byte, then look once
+   * more (a byte pushed between the drain and the request would otherwise wait unseen).
+   */
+  drainArmed(): Uint8Array {
+    const first = this.drain();
+    Atomics.store(this.#idx, WANT, 1);
+    if (this.length === 0) return first;
+    const more = this.drain();
+    const all = new Uint8Array(first.byteLength + more.byteLength);
+    all.set(first);
+    all.set(more, first.byteLength);
+    return all;
   }
 
   /** Blocks (worker threads only) until the reader frees space or `ms` passes. */

@@ -8,6 +8,7 @@
 
 import { Uart } from "../devices/uart.ts";
 import { eventfdWrite } from "@denovm/sys";
+import type { Vm } from "@denovm/deno-kvm-ffi";
 import type { Bus, BusDevice } from "../bus/bus.ts";
 import { ByteRing } from "./byte_ring.ts";
 
@@ -36,6 +37,12 @@ export type LocalDeviceSpec =
     state: SharedArrayBuffer;
     ring: SharedArrayBuffer;
     irqFd: number;
+    /**
+     * The UART's GSI: when given (and the worker has the VM's fd), the worker pulses it
+     * with `KVM_IRQ_LINE` itself, which reaches the guest at once; an irqfd's injection of
+     * an IOAPIC line waits for a kernel worker thread to run.
+     */
+    irq?: number;
   };
 
 /** What a local device asks of the vCPU loop after an access. */
@@ -44,6 +51,8 @@ export interface LocalEffects {
   exitCode?: number;
   /** Set when output was produced and the device thread should be woken. */
   wake?: boolean;
+  /** Wakes the device thread at once (a device that must wait for it to make room). */
+  wakeNow?: () => void;
 }
 
 /** Registers each spec on `bus`; `effects` is shared with the vCPU loop. */
@@ -51,6 +60,7 @@ export function registerLocalDevices(
   bus: Bus,
   specs: readonly LocalDeviceSpec[],
   effects: LocalEffects,
+  vm?: Vm,
 ): void {
   for (const spec of specs) {
     switch (spec.kind) {
@@ -61,7 +71,7 @@ export function registerLocalDevices(
         bus.register(spec.port, 4, counterDevice(new Int32Array(spec.counter)), "counter");
         break;
       case "uart":
-        bus.register(spec.port, 8, uart(spec, effects), "uart");
+        bus.register(spec.port, 8, uart(spec, effects, vm), "uart");
         break;
       case "marker":
         bus.register(spec.port, 1, marker(new Float64Array(spec.cell)), "marker");
@@ -104,16 +114,30 @@ function marker(cell: Float64Array): BusDevice {
 }
 
 function uart(
-  spec: { state: SharedArrayBuffer; ring: SharedArrayBuffer; irqFd: number },
+  spec: { state: SharedArrayBuffer; ring: SharedArrayBuffer; irqFd: number; irq?: number },
   effects: LocalEffects,
+  vm: Vm | undefined,
 ): BusDevice {
   const ring = new ByteRing(spec.ring);
+  const irq = spec.irq;
+  // An ISA edge: raise and lower the line, as the irqfd would.
+  const trigger = vm && irq !== undefined
+    ? () => {
+      vm.irqLine(irq, 1);
+      vm.irqLine(irq, 0);
+    }
+    : () => eventfdWrite(spec.irqFd);
   return new Uart(spec.state, {
     output: (b) => {
       // A full ring means the reader is behind: wait for it in short slices, then drop.
-      for (let tries = 0; !ring.pushByte(b) && tries < 100; tries++) ring.waitForSpace(10);
-      effects.wake = true;
+      for (let tries = 0; !ring.pushByte(b) && tries < 100; tries++) {
+        effects.wakeNow?.();
+        ring.waitForSpace(10);
+      }
+      // Wake the device thread only if it asked (it drained and is idle): a burst of output
+      // costs one wake, not one per byte.
+      if (ring.takeWakeRequest()) effects.wake = true;
     },
-    interrupt: { trigger: () => eventfdWrite(spec.irqFd) },
+    interrupt: { trigger },
   });
 }

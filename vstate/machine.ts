@@ -5,13 +5,13 @@
  * @module
  */
 
-import { Kvm, type Vm } from "@denovm/deno-kvm-ffi";
+import { CAP, Kvm, type Vm } from "@denovm/deno-kvm-ffi";
 import { MmapGuestMemory } from "../memory/mmap.ts";
 import { Bus } from "../bus/bus.ts";
 import { EventPoller } from "./event_poller.ts";
 import { ExitDispatcher } from "./exit_dispatcher.ts";
 import type { LocalDeviceSpec } from "./local_devices.ts";
-import { VcpuThread } from "./vcpu_thread.ts";
+import { type CoalescedRing, VcpuThread } from "./vcpu_thread.ts";
 import { describeHost, KvmUnavailableError, probeKvm } from "./host.ts";
 import { takeVcpuWorker } from "./worker_pool.ts";
 import { ramLayout } from "../boot/x86.ts";
@@ -41,6 +41,30 @@ export interface MachineOptions {
   dirtyLog?: boolean;
   /** Map guest RAM copy-on-write from this file (a snapshot's memory) instead of zeros. */
   memoryFile?: string;
+  /**
+   * Port ranges whose guest writes KVM batches instead of exiting at each (where KVM has
+   * KVM_CAP_COALESCED_PIO): the vCPU workers serve them, in order, at the next exit, and the
+   * device thread makes a vCPU exit when some wait longer than a few milliseconds. For
+   * registers whose writes have no effect the guest can see before its next access of the
+   * device (a UART's transmit register).
+   */
+  coalescedPio?: { port: number; size: number }[];
+}
+
+/**
+ * Registers `zones` as coalesced port writes where KVM can (KVM_CAP_COALESCED_PIO, and the
+ * ring inside the `kvm_run` mapping); otherwise undefined, and the writes exit as before.
+ */
+function setupCoalesced(
+  vm: Vm,
+  zones: { port: number; size: number }[],
+): CoalescedRing | undefined {
+  if (zones.length === 0) return undefined;
+  const pageOffset = vm.checkExtension(CAP.COALESCED_MMIO);
+  if (pageOffset <= 0 || (pageOffset + 1) * 4096 > vm.runSize) return undefined;
+  if (vm.checkExtension(CAP.COALESCED_PIO) <= 0) return undefined;
+  for (const z of zones) vm.registerCoalesced({ addr: z.port, size: z.size, pio: true });
+  return { pageOffset, lock: new SharedArrayBuffer(4) };
 }
 
 /** Opens /dev/kvm; where it cannot be used, a {@link KvmUnavailableError} that says why. */
@@ -103,6 +127,7 @@ export class Machine {
     let kvm: Kvm | undefined;
     let vm: Vm | undefined;
     let memory: MmapGuestMemory | undefined;
+    let coalesced: CoalescedRing | undefined;
     try {
       kvm = openKvm();
       vm = kvm.createVm();
@@ -122,6 +147,7 @@ export class Machine {
       vm.setIdentityMapAddr(IDENTITY_MAP_ADDR);
       vm.createIrqchip();
       vm.createPit2();
+      coalesced = setupCoalesced(vm, opts.coalescedPio ?? []);
     } catch (e) {
       for (const w of workers) w.terminate();
       memory?.close();
@@ -138,6 +164,8 @@ export class Machine {
           doorbell: m.dispatcher.doorbell,
           onExit: (r) => m.#onExit({ ...r, vcpu: id }),
           worker: workers[id]!,
+          ...(coalesced ? { coalesced } : {}),
+          vmFd: vm.fd,
         }).catch((e) => {
           vcpu.close();
           throw e;
@@ -151,7 +179,26 @@ export class Machine {
       throw e;
     }
     m.dispatcher.start();
+    if (coalesced) m.#watchCoalesced(coalesced.pageOffset);
     return m;
+  }
+
+  /**
+   * Writes left in the coalesced ring by a guest that makes no exit for a while (it wrote
+   * its last bytes and waits in HLT, which the in-kernel irqchip keeps in the kernel) are
+   * served by poking vCPU 0 out of KVM_RUN: looked at on every device-thread wake and on the
+   * dispatcher's 100 ms safety tick (no timer of its own: on a one-CPU host every timer
+   * turn is the guest's time), poked when the ring was not empty at two looks in a row.
+   */
+  #watchCoalesced(pageOffset: number): void {
+    let seen = false;
+    this.dispatcher.addWakeHandler(() => {
+      const v = this.vcpus[0];
+      if (!v) return;
+      const pending = v.vcpu.coalescedPending(pageOffset);
+      if (pending && seen) v.poke();
+      seen = pending;
+    });
   }
 
   #onExit(r: StopReason & { vcpu: number }): void {

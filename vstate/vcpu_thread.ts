@@ -40,6 +40,18 @@ export interface VcpuThreadOptions {
   onExit?: (reason: StopReason) => void;
   /** A worker from `takeVcpuWorker()`, started early so it loads while KVM is set up. */
   worker?: Worker;
+  /** The VM's coalesced-write ring, which the worker empties before it serves any exit. */
+  coalesced?: CoalescedRing;
+  /** The VM's fd, for local devices that drive interrupt lines themselves. */
+  vmFd?: number;
+}
+
+/** Where a VM's coalesced writes are, and the lock that serializes draining them. */
+export interface CoalescedRing {
+  /** Page offset of the ring in the `kvm_run` mapping. */
+  pageOffset: number;
+  /** One Int32: 1 while a worker drains the ring. */
+  lock: SharedArrayBuffer;
 }
 
 /** One vCPU worker, seen from the device thread. */
@@ -95,6 +107,8 @@ export class VcpuThread {
       control: t.#control,
       doorbell: opts.doorbell,
       local: opts.local ?? [],
+      ...(opts.coalesced ? { coalesced: opts.coalesced } : {}),
+      ...(opts.vmFd !== undefined ? { vmFd: opts.vmFd } : {}),
     });
     try {
       await ready;
@@ -119,6 +133,15 @@ export class VcpuThread {
   /** Why the vCPU last left its run loop. */
   get lastStop(): StopReason | undefined {
     return this.#lastStop;
+  }
+
+  /**
+   * Makes the worker leave `KVM_RUN` once and go on (it empties the coalesced-write ring on
+   * the way). A signal that arrives while the worker is not in `KVM_RUN` is lost, which is
+   * fine: it empties the ring at its next exit anyway.
+   */
+  poke(): void {
+    if (this.#running && this.#tid) tgkill(getpid(), this.#tid, SIGUSR2);
   }
 
   /** Exits taken so far, and how many of them crossed to the device thread. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { describeExit, Vcpu } from "@denovm/deno-kvm-ffi";
+import { describeExit, Vcpu, Vm } from "@denovm/deno-kvm-ffi";
 import { gettid } from "@denovm/sys";
 import { readableMsrs, restoreVcpu, saveVcpu, type VcpuState } from "../snapshot/vcpu_state.ts";
 import { Bus } from "../bus/bus.ts";
@@ -25,6 +25,10 @@ export interface VcpuInit {
   control: SharedArrayBuffer;
   doorbell: SharedArrayBuffer;
   local: LocalDeviceSpec[];
+  /** The VM's fd (for `KVM_IRQ_LINE` from local devices), when given. */
+  vmFd?: number;
+  /** The VM's coalesced-write ring (see `Vm.registerCoalesced`), when it has one. */
+  coalesced?: { pageOffset: number; lock: SharedArrayBuffer };
 }
 
 /** Why a vCPU left its run loop. */
@@ -107,7 +111,9 @@ let ctl: Int32Array;
 let mb: Mailbox;
 let doorbell: Int32Array;
 const pio = new Bus("pio");
-const effects: LocalEffects = {};
+const effects: LocalEffects = { wakeNow: () => ringDoorbell() };
+let coalescedPage = 0;
+let coalescedLock: Int32Array | undefined;
 
 function post(m: FromWorker): void {
   self.postMessage(m);
@@ -145,6 +151,27 @@ function cross(kind: number, addr: number, data: Uint8Array): void {
   Atomics.store(w, MB.STATE, MB_STATE.IDLE);
 }
 
+/**
+ * Serves the writes KVM batched in the VM's coalesced ring (shared by every vCPU, so under
+ * a lock), in the order the guest made them: called after every exit, before the exit
+ * itself is served, so that anything the guest does next sees their effect.
+ */
+function drainCoalesced(): void {
+  const lock = coalescedLock!;
+  for (let spins = 0; Atomics.compareExchange(lock, 0, 0, 1) !== 0;) {
+    if (++spins > 1000) Atomics.wait(lock, 0, 1, 1);
+  }
+  try {
+    vcpu.drainCoalesced(coalescedPage, (addr, data, isPio) => {
+      if (!isPio) cross(ACCESS.MMIO_WRITE, addr, data);
+      else if (!pio.write(addr, data)) cross(ACCESS.PIO_OUT, addr, data);
+    });
+  } finally {
+    Atomics.store(lock, 0, 0);
+    Atomics.notify(lock, 0, 1);
+  }
+}
+
 /** Whether KVM needs one more KVM_RUN to complete the instruction behind this exit. */
 function needsCompletion(kind: string): boolean {
   return kind === "io_out" || kind === "io_in" || kind === "mmio_write" || kind === "mmio_read";
@@ -169,6 +196,7 @@ function runLoop(): StopReason {
     const e = vcpu.run();
     pending = needsCompletion(e.kind);
     Atomics.add(ctl, CTL.EXITS, 1);
+    if (coalescedLock && vcpu.coalescedPending(coalescedPage)) drainCoalesced();
     switch (e.kind) {
       case "io_out":
         for (let i = 0; i < e.count; i++) {
@@ -271,7 +299,17 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       ctl = new Int32Array(m.control);
       mb = new Mailbox(m.mailbox);
       doorbell = new Int32Array(m.doorbell);
-      registerLocalDevices(pio, m.local, effects);
+      // Not owned here: the device thread closes the VM.
+      registerLocalDevices(
+        pio,
+        m.local,
+        effects,
+        m.vmFd !== undefined ? new Vm(m.vmFd, 0) : undefined,
+      );
+      if (m.coalesced) {
+        coalescedPage = m.coalesced.pageOffset;
+        coalescedLock = new Int32Array(m.coalesced.lock);
+      }
       Atomics.store(ctl, CTL.TID, gettid());
       post({ type: "ready", tid: gettid() });
       break;

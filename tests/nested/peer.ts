@@ -6,7 +6,8 @@
  * Prints:
  *   boot_to_init_ms ours N qemu N
  *   dd_read_mib_s ours N qemu N
- *   serial_bytes_per_s ours N qemu N
+ *   serial_bytes_per_s ours N qemu N          (the guest's first 2 KiB to ttyS0)
+ *   serial_warm_bytes_per_s ours N qemu N     (the next 2 KiB)
  *
  *   deno run -A tests/nested/peer.ts <bzImage> <initramfs>
  *
@@ -31,7 +32,11 @@ const run =
   "cat /proc/cmdline; a=$(cut -d' ' -f1 /proc/uptime); dd if=/dev/vda of=/dev/null bs=1M 2>/dev/null; " +
   "b=$(cut -d' ' -f1 /proc/uptime); echo dd-window $a $b; " +
   `a=$(cut -d' ' -f1 /proc/uptime); head -c ${SERIAL_BYTES} /dev/zero | tr '\\0' x > /dev/ttyS0; ` +
-  "b=$(cut -d' ' -f1 /proc/uptime); echo; echo serial-window $a $b";
+  "b=$(cut -d' ' -f1 /proc/uptime); echo; echo serial-window $a $b; " +
+  // Once more: the first write also pays for what runs for the first time (in our VMM,
+  // the UART's code in the vCPU worker is compiled by V8 then); the second is steady state.
+  `a=$(cut -d' ' -f1 /proc/uptime); head -c ${SERIAL_BYTES} /dev/zero | tr '\\0' x > /dev/ttyS0; ` +
+  "b=$(cut -d' ' -f1 /proc/uptime); echo; echo serial-again $a $b";
 const append = `console=ttyS0 reboot=k panic=1 pci=off quiet denovm.run=${btoa(run)}`;
 
 const spec = { kernel, initrd, append };
@@ -50,7 +55,9 @@ const vmms: Record<string, string[]> = {
 };
 
 /** Spawns one boot; returns ms to the init line, the guest's dd rate and serial rate. */
-async function once(argv: string[]): Promise<{ initMs: number; mibS: number; serialBs: number }> {
+async function once(
+  argv: string[],
+): Promise<{ initMs: number; mibS: number; serialBs: number; warmBs: number }> {
   const t0 = performance.now();
   const p = spawn(argv);
   let out = "", initMs = NaN;
@@ -81,10 +88,12 @@ async function once(argv: string[]): Promise<{ initMs: number; mibS: number; ser
   const w = /serial-window ([\d.]+) ([\d.]+)/.exec(out);
   const serialBs = w ? SERIAL_BYTES / Math.max(Number(w[2]) - Number(w[1]), 0.01) : NaN;
   if (!w) console.error(`${argv[0]}: no serial result in the guest output:\n${out.slice(-600)}`);
-  return { initMs, mibS, serialBs };
+  const w2 = /serial-again ([\d.]+) ([\d.]+)/.exec(out);
+  const warmBs = w2 ? SERIAL_BYTES / Math.max(Number(w2[2]) - Number(w2[1]), 0.01) : NaN;
+  return { initMs, mibS, serialBs, warmBs };
 }
 
-const best: Record<string, { initMs: number; mibS: number; serialBs: number }> = {};
+const best: Record<string, { initMs: number; mibS: number; serialBs: number; warmBs: number }> = {};
 for (const [name, argv] of Object.entries(vmms)) {
   for (let i = 0; i < 3; i++) {
     const r = await once(argv);
@@ -93,6 +102,7 @@ for (const [name, argv] of Object.entries(vmms)) {
       initMs: Math.min(b?.initMs ?? Infinity, r.initMs),
       mibS: Math.max(b?.mibS ?? 0, Number.isNaN(r.mibS) ? 0 : r.mibS),
       serialBs: Math.max(b?.serialBs ?? 0, Number.isNaN(r.serialBs) ? 0 : r.serialBs),
+      warmBs: Math.max(b?.warmBs ?? 0, Number.isNaN(r.warmBs) ? 0 : r.warmBs),
     };
   }
 }
@@ -103,6 +113,11 @@ console.log(`dd_read_mib_s ours ${best.ours!.mibS.toFixed(1)} qemu ${best.qemu!.
 console.log(
   `serial_bytes_per_s ours ${best.ours!.serialBs.toFixed(0)} qemu ${
     best.qemu!.serialBs.toFixed(0)
+  }`,
+);
+console.log(
+  `serial_warm_bytes_per_s ours ${best.ours!.warmBs.toFixed(0)} qemu ${
+    best.qemu!.warmBs.toFixed(0)
   }`,
 );
 await Deno.remove(dir, { recursive: true });
