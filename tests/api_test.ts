@@ -214,3 +214,66 @@ Deno.test("cli --api-sock refuses --restore and --snapshot with exit code 2", as
   assertEquals(out.code, 2);
   assertStringIncludes(new TextDecoder().decode(out.stderr), "snapshot/load");
 });
+
+Deno.test({
+  name: "api: virtual devices on a running VM's management device: create, list, destroy",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const sock = `${dir}/api.sock`;
+    await Deno.writeFile(`${dir}/a.img`, new Uint8Array(1 << 20));
+    const api = await ApiServer.listen(sock, {
+      image: { bytes: new Uint8Array([0xeb, 0xfe]), load: 0x1000 }, // jmp $
+    });
+    try {
+      assertEquals(
+        (await call(sock, "PUT", "/admin-devices", { type: "rng" })).json?.fault_message,
+        "the VM is not started",
+      );
+      assertEquals(
+        (await call(sock, "PUT", "/admin-vq", { disks: [{ path_on_host: `${dir}/a.img` }] }))
+          .status,
+        204,
+      );
+      assertEquals((await call(sock, "PUT", "/machine-config", { mem_size_mib: 16 })).status, 204);
+      assertEquals(
+        (await call(sock, "PUT", "/actions", { action_type: "InstanceStart" })).status,
+        204,
+      );
+      const rng = await call(sock, "PUT", "/admin-devices", { type: "rng" });
+      assertEquals(rng.status, 200);
+      assertEquals(rng.json, { id: 1, type: "rng", deviceType: 4, status: 0, origin: "host" });
+      const blk = await call(sock, "PUT", "/admin-devices", { type: "blk", disk: 0 });
+      assertEquals(blk.json?.disk, 0);
+      for (
+        const [body, message] of [
+          [{ type: "blk", disk: 0 }, "in use by virtual device 2"],
+          [{ type: "blk", disk: 1 }, "blk needs a le32 disk index below 1"],
+          [{ type: "blk" }, "'disk'"],
+          [{ type: "rng", disk: 0 }, "'disk'"],
+          [{ type: "blk", disk: 2 ** 40 }, "'disk' must be an index"],
+          [{ type: "gpu" }, "'type' must be"],
+        ] as const
+      ) {
+        const r = await call(sock, "PUT", "/admin-devices", body);
+        assertEquals(r.status, 400, JSON.stringify(body));
+        assertStringIncludes(String(r.json?.fault_message), message);
+      }
+      const list = await call(sock, "GET", "/admin-devices");
+      assertEquals((list.json as unknown as { id: number }[]).map((d) => d.id), [1, 2]);
+      assertEquals((await call(sock, "DELETE", "/admin-devices/2")).status, 204);
+      assertEquals((await call(sock, "DELETE", "/admin-devices/2")).status, 400);
+      assertEquals((await call(sock, "DELETE", "/admin-devices/x")).status, 404);
+      assertEquals((await call(sock, "POST", "/admin-devices")).status, 405);
+      const after = await call(sock, "GET", "/admin-devices");
+      assertEquals((after.json as unknown as { id: number }[]).map((d) => d.id), [1]);
+      // The disk is free again.
+      assertEquals(
+        (await call(sock, "PUT", "/admin-devices", { type: "blk", disk: 0 })).json?.id,
+        3,
+      );
+    } finally {
+      await api.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
