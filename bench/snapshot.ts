@@ -5,10 +5,15 @@
  *   restore_to_running_ms_<size> N   Vmm.restore() until the vCPUs run, in a fresh process
  *                                    (process start not counted; best of 3)
  *   diff_snapshot_ms_<size> N   diff snapshot after touching 1% of the memory
+ *   restore_c_floor_ms_<size> N   the same KVM steps replayed by bench/c/kvm_restore.c (the
+ *                                 restore's ioctls, recorded with DENOVM_KVM_TRACE), best of 3
+ *   restore_vs_c_floor_<size> N   the ratio (goal: <= 2)
+ * The floor needs a C compiler (cc); without one its lines are left out.
  */
 
 import { Vmm } from "../vmm/vmm.ts";
 import { benchOnKvm } from "../portable/bench.ts";
+import { MEMORY_FILE } from "../snapshot/memory_file.ts";
 
 await benchOnKvm(import.meta.url);
 
@@ -45,17 +50,57 @@ for (const mib of [128, 1024]) {
     console.log(`snapshot_create_ms_${mib}mib ${create.toFixed(1)}`);
     console.log(`restore_to_running_ms_${mib}mib ${restore.toFixed(1)}`);
     console.log(`diff_snapshot_ms_${mib}mib ${diff.toFixed(1)}`);
+    const floor = await cFloor(`${dir}/full`);
+    if (floor !== undefined) {
+      console.log(`restore_c_floor_ms_${mib}mib ${floor.toFixed(1)}`);
+      console.log(`restore_vs_c_floor_${mib}mib ${(restore / floor).toFixed(2)}`);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
+/**
+ * The floor: records one restore's KVM ioctls, compiles bench/c/kvm_restore.c and replays
+ * them on the snapshot's memory file, best of 3; undefined without a C compiler.
+ */
+async function cFloor(snap: string): Promise<number | undefined> {
+  const tmp = await Deno.makeTempDir({ prefix: "denovm-floor-" });
+  try {
+    const exe = `${tmp}/kvm_restore`;
+    const src = new URL("./c/kvm_restore.c", import.meta.url).pathname;
+    const cc = await new Deno.Command("cc", { args: ["-O2", "-o", exe, src], stderr: "piped" })
+      .output().catch(() => undefined);
+    if (!cc?.success) return undefined;
+    await restoreInChild(snap, { DENOVM_KVM_TRACE: `${tmp}/trace` });
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const out = await new Deno.Command(exe, {
+        args: [`${tmp}/trace`, `${snap}/${MEMORY_FILE}`],
+        stderr: "piped",
+      }).output();
+      const m = /c_restore_ms ([\d.]+)/.exec(new TextDecoder().decode(out.stdout));
+      if (!out.success || !m) {
+        throw new Error(`kvm_restore failed: ${new TextDecoder().decode(out.stderr)}`);
+      }
+      best = Math.min(best, Number(m[1]));
+      if (i === 0) {
+        console.error(/c_restore_ioctls .*/.exec(new TextDecoder().decode(out.stdout))?.[0]);
+      }
+    }
+    return best;
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
 /** Runs bench/restore_child.ts on `dir`; returns its restore time in ms. */
-async function restoreInChild(dir: string): Promise<number> {
+async function restoreInChild(dir: string, env: Record<string, string> = {}): Promise<number> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("./restore_child.ts", import.meta.url).pathname, dir],
     stdout: "piped",
     stderr: "inherit",
+    env,
   }).output();
   const m = /restore_ms ([\d.]+)/.exec(new TextDecoder().decode(out.stdout));
   if (!out.success || !m) throw new Error(`restore child failed (exit ${out.code})`);

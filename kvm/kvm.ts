@@ -93,9 +93,48 @@ function ptr(b: Uint8Array | null): Deno.PointerValue {
   return b === null ? null : Deno.UnsafePointer.of(b as Uint8Array<ArrayBuffer>);
 }
 
+/**
+ * Where ioctls are recorded, when `DENOVM_KVM_TRACE` names a file (and env access is
+ * granted): each successful ioctl appends `u32 role (0 /dev/kvm, 1 the VM, 2+id a vCPU),
+ * u32 request, u32 kind (0 struct, 1 integer), u32 length, u64 integer argument, the struct's
+ * bytes` (little-endian). For benchmarks: `bench/c/kvm_restore.c` replays a restore's
+ * recording as the floor of what a restore costs. Read once per thread, at load.
+ */
+const TRACE: string | undefined = (() => {
+  try {
+    if (
+      Deno.permissions.querySync({ name: "env", variable: "DENOVM_KVM_TRACE" }).state !== "granted"
+    ) {
+      return undefined;
+    }
+    return Deno.env.get("DENOVM_KVM_TRACE") || undefined;
+  } catch {
+    return undefined;
+  }
+})();
+/** Each traced fd's role (see {@link TRACE}). */
+const traceRoles = new Map<number, number>();
+
+function traceRole(fd: number, role: number): void {
+  if (TRACE) traceRoles.set(fd, role);
+}
+
+function record(fd: number, req: number, arg: Uint8Array | null, int: number | bigint): void {
+  const body = arg ?? new Uint8Array(0);
+  const rec = new Uint8Array(24 + body.byteLength), v = new DataView(rec.buffer);
+  v.setUint32(0, traceRoles.get(fd) ?? 0xffff_ffff, true);
+  v.setUint32(4, req >>> 0, true);
+  v.setUint32(8, arg === null ? 1 : 0, true);
+  v.setUint32(12, body.byteLength, true);
+  v.setBigUint64(16, BigInt.asUintN(64, BigInt(int)), true);
+  rec.set(body, 24);
+  Deno.writeFileSync(TRACE!, rec, { append: true });
+}
+
 /** ioctl with a struct argument; throws KvmError naming the request on failure. */
 function ioctl(fd: number, name: IoctlName, arg: Uint8Array | null = null): number {
   const ret = libc().ioctl(fd, BigInt(IOCTL[name]), ptr(arg));
+  if (TRACE && ret >= 0) record(fd, IOCTL[name], arg ?? new Uint8Array(0), 0);
   if (ret < 0) throw new KvmError(name, lastErrno());
   return ret;
 }
@@ -125,6 +164,7 @@ function cpuidIoctl(fd: number, name: "KVM_GET_SUPPORTED_CPUID" | "KVM_GET_CPUID
 /** ioctl with an integer argument. */
 function ioctlInt(fd: number, name: IoctlName, arg: number | bigint = 0): number {
   const ret = libc().ioctlInt(fd, BigInt(IOCTL[name]), BigInt(arg));
+  if (TRACE && ret >= 0) record(fd, IOCTL[name], null, arg);
   if (ret < 0) throw new KvmError(name, lastErrno());
   return ret;
 }
@@ -142,6 +182,7 @@ function ioctlInt(fd: number, name: IoctlName, arg: number | bigint = 0): number
 export class Kvm extends FdHandle {
   private constructor(fd: number) {
     super(fd);
+    traceRole(fd, 0);
   }
 
   /** Opens `/dev/kvm` (or `path`) and checks the API version is 12. */
@@ -234,6 +275,7 @@ export class Vm extends FdHandle {
   constructor(fd: number, runSize: number) {
     super(fd);
     this.runSize = runSize;
+    traceRole(fd, 1);
   }
 
   /** `KVM_CHECK_EXTENSION` on the VM (answers may differ per VM). */
@@ -431,6 +473,7 @@ export class Vcpu {
     this.runAddr = runAddr;
     this.runSize = runSize;
     this.#owner = owner;
+    traceRole(fd, 2 + id);
     const p = Deno.UnsafePointer.create(runAddr);
     if (p === null) throw new TypeError("Cannot wrap vCPU: null kvm_run address");
     // The mapping is runSize bytes (KVM_GET_VCPU_MMAP_SIZE) and lives until close().
