@@ -14,6 +14,7 @@
 import { buildGuest } from "../testing/guest_build.ts";
 import { bootGuest } from "../testing/kvm_guests.ts";
 import { benchOnKvm } from "../portable/bench.ts";
+import { compileC } from "./c/compile.ts";
 
 await benchOnKvm(import.meta.url);
 
@@ -37,11 +38,8 @@ async function deno(guest: string, mmio: boolean): Promise<number> {
 async function c(guest: string): Promise<number | undefined> {
   const dir = await Deno.makeTempDir({ prefix: "denovm-bench-" });
   try {
-    const exe = `${dir}/kvm_loop`;
-    const src = new URL("./c/kvm_loop.c", import.meta.url).pathname;
-    const cc = await new Deno.Command("cc", { args: ["-O2", "-o", exe, src], stderr: "piped" })
-      .output().catch(() => undefined);
-    if (!cc?.success) return undefined;
+    const exe = await compileC("kvm_loop", dir);
+    if (!exe) return undefined;
     const bin = `${dir}/${guest}.bin`;
     await Deno.writeFile(bin, await buildGuest(guest));
     const out = await new Deno.Command(exe, { args: [bin] }).output();

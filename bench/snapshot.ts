@@ -14,6 +14,7 @@
 import { Vmm } from "../vmm/vmm.ts";
 import { benchOnKvm } from "../portable/bench.ts";
 import { MEMORY_FILE } from "../snapshot/memory_file.ts";
+import { compileC } from "./c/compile.ts";
 
 await benchOnKvm(import.meta.url);
 
@@ -67,11 +68,8 @@ for (const mib of [128, 1024]) {
 async function cFloor(snap: string): Promise<number | undefined> {
   const tmp = await Deno.makeTempDir({ prefix: "denovm-floor-" });
   try {
-    const exe = `${tmp}/kvm_restore`;
-    const src = new URL("./c/kvm_restore.c", import.meta.url).pathname;
-    const cc = await new Deno.Command("cc", { args: ["-O2", "-o", exe, src], stderr: "piped" })
-      .output().catch(() => undefined);
-    if (!cc?.success) return undefined;
+    const exe = await compileC("kvm_restore", tmp);
+    if (!exe) return undefined;
     await restoreInChild(snap, { DENOVM_KVM_TRACE: `${tmp}/trace` });
     let best = Infinity;
     for (let i = 0; i < 3; i++) {
