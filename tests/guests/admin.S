@@ -88,11 +88,7 @@
 .code16
 .globl _start
 _start:
-	cli
-	xor %ax, %ax
-	mov %ax, %ds
-	mov %ax, %es
-	cld
+	guest_entry
 	mov $0xd000, %ax
 	mov %ax, %fs
 	/* The management device (type 0xad): VERSION_1 and VIRTIO_F_ADMIN_VQ (bit 41). */

@@ -9,11 +9,7 @@
 .code16
 .globl _start
 _start:
-	cli
-	xor %ax, %ax
-	mov %ax, %ds
-	mov %ax, %es
-	cld
+	guest_entry
 
 	/* ---- virtio-rng ---- */
 	mov $0xd000, %ax

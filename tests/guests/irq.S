@@ -11,9 +11,7 @@
 .code16
 .globl _start
 _start:
-	cli
-	xor %ax, %ax
-	mov %ax, %ds
+	guest_entry
 	movw $handler, 0x25*4
 	movw $0, 0x25*4+2
 	pic_init_irq5

@@ -8,11 +8,7 @@
 .code16
 .globl _start
 _start:
-	cli
-	xor %ax, %ax
-	mov %ax, %ds
-	mov %ax, %es
-	cld
+	guest_entry
 	mov $0xd000, %ax
 	mov %ax, %fs
 	virtio_handshake 2, 0, 1

@@ -6,9 +6,7 @@
 .code16
 .globl _start
 _start:
-	cli
-	xor %ax, %ax
-	mov %ax, %ds
+	guest_entry
 	mov $200, %cx
 	mov $0x3f8, %dx
 	mov $0x78, %al

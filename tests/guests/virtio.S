@@ -15,9 +15,7 @@
 .globl _start
 
 _start:
-	cli
-	xor %ax, %ax
-	mov %ax, %ds
+	guest_entry
 	mov $0xd000, %ax
 	mov %ax, %fs
 
