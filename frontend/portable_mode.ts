@@ -22,7 +22,13 @@ import { parseConfig } from "../vmm/config.ts";
 import type { HostCheck } from "../vstate/host.ts";
 import type { Logger } from "../vmm/log.ts";
 import { MissingToolError } from "../portable/apt.ts";
-import { runPortable } from "../portable/machine.ts";
+import { innerEnv, runPortable } from "../portable/machine.ts";
+import {
+  idleSeconds,
+  RESIDENT_MEM_MIB,
+  ResidentUnavailable,
+  runOnResident,
+} from "../portable/resident.ts";
 import { BRIDGE_GUEST_PORT, HostBridge } from "../portable/bridge.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
@@ -92,6 +98,66 @@ export function portableNotice(host: HostCheck, forced: boolean): string {
   return `running in the portable machine (QEMU in software mode with KVM inside, far slower than native) because ${why}. For native speed: ${fix}`;
 }
 
+/**
+ * Whether the run can go to the resident machine: one is wanted (an idle time above 0),
+ * the guest fits in its memory, and no socket needs the bridge (each such run gets a
+ * machine of its own, with its own forwarded port).
+ */
+export function residentFits(req: CliRequest): boolean {
+  return idleSeconds() > 0 && req.apiSock === undefined && req.config.vsock === undefined &&
+    req.config.memMiB + 1024 <= RESIDENT_MEM_MIB;
+}
+
+function writeAllSync(f: typeof Deno.stdout, b: Uint8Array): void {
+  let off = 0;
+  while (off < b.byteLength) off += f.writeSync(b.subarray(off));
+}
+
+/**
+ * Runs the CLI on the resident portable machine (starting it when none runs); undefined
+ * when it could not take the run (then a machine of its own runs it).
+ */
+async function runResident(
+  innerArgs: string[],
+  req: CliRequest,
+  logger: Logger,
+): Promise<number | undefined> {
+  const interactive = Deno.stdin.isTerminal();
+  let raw = false;
+  try {
+    return await runOnResident(
+      { args: innerArgs, cwd: Deno.cwd(), env: innerEnv(), writable: await writableDirs(req) },
+      {
+        stdout: (b) => writeAllSync(Deno.stdout, b),
+        stderr: (b) => writeAllSync(Deno.stderr, b),
+        stdin: Deno.stdin,
+        onWaiting: (why) =>
+          logger.notice(
+            why === "starting"
+              ? `starting the portable machine; it stays up for later runs until ${idleSeconds()} s without one (deno task portable --stop stops it; DENOVM_PORTABLE_IDLE_S=0 keeps none)`
+              : "waiting for the portable machine to load the VMM again (after a run or a change to the code)",
+          ),
+        onAccepted: (spare) => {
+          logger.info(`the resident portable machine's spare ${spare} runs this`);
+          // The guest's console gets keys as typed (Ctrl-A x quits), as on a host with KVM.
+          if (interactive) {
+            Deno.stdin.setRaw(true);
+            raw = true;
+          }
+        },
+      },
+    );
+  } catch (e) {
+    if (e instanceof ResidentUnavailable) {
+      logger.warn(`the resident portable machine: ${e.message}; starting one for this run`);
+      return undefined;
+    }
+    throw e;
+  } finally {
+    if (raw) Deno.stdin.setRaw(false);
+  }
+}
+
 /** Runs the CLI inside the portable machine; resolves with the exit code to use. */
 export async function runCliPortable(
   args: string[],
@@ -106,7 +172,12 @@ export async function runCliPortable(
   }
   logger.notice(portableNotice(host, req.portable === "on"));
   // --quiet: the host check inside would describe the portable machine, not this host.
-  const inner = [Deno.execPath(), "run", "-A", CLI, ...args, "--portable", "off", "--quiet"];
+  const innerArgs = [...args, "--portable", "off", "--quiet"];
+  if (residentFits(req)) {
+    const code = await runResident(innerArgs, req, logger);
+    if (code !== undefined) return code;
+  }
+  const inner = [Deno.execPath(), "run", "-A", CLI, ...innerArgs];
   // The API and vsock sockets live here; the bridge joins them to the inner VMM's.
   const bridge = req.apiSock !== undefined || req.config.vsock !== undefined
     ? await HostBridge.start({

@@ -7,10 +7,14 @@
  *   deno task portable -- deno test -A my_vm_test.ts
  *   deno task portable --rw ./out -- deno run -A make_snapshots.ts ./out
  *
+ * And the resident portable machine that `cli.ts` keeps warm between runs
+ * (`resident.ts`): `deno task portable --status` says whether it runs, `--stop` stops it.
+ *
  * @module
  */
 
 import { runPortable } from "./machine.ts";
+import { residentStatus, stopResident } from "./resident.ts";
 import { MissingToolError } from "./apt.ts";
 
 function quote(a: string): string {
@@ -19,6 +23,24 @@ function quote(a: string): string {
 
 if (import.meta.main) {
   const args = [...Deno.args];
+  if (args[0] === "--stop" && args.length === 1) {
+    const stopped = await stopResident();
+    console.log(
+      stopped ? "portable: resident machine stopped" : "portable: no resident machine runs",
+    );
+    Deno.exit(0);
+  }
+  if (args[0] === "--status" && args.length === 1) {
+    const s = await residentStatus();
+    console.log(
+      s.running
+        ? `portable: resident machine runs (pid ${s.pid}, up ${s.uptimeS} s; spares: ${
+          s.slots.join(", ")
+        }; ${s.dir})`
+        : "portable: no resident machine runs",
+    );
+    Deno.exit(0);
+  }
   const sep = args.indexOf("--");
   const opts = sep >= 0 ? args.slice(0, sep) : [];
   const cmd = sep >= 0 ? args.slice(sep + 1) : args;
@@ -34,7 +56,8 @@ if (import.meta.main) {
     else {
       console.error(
         `portable: unknown option ${JSON.stringify(o)}\n` +
-          "usage: deno task portable [--rw <dir>]... [--timeout <s>] [--mem <MiB>] -- <command...>",
+          "usage: deno task portable [--rw <dir>]... [--timeout <s>] [--mem <MiB>] -- <command...>\n" +
+          "       deno task portable --status | --stop",
       );
       Deno.exit(2);
     }

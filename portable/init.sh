@@ -55,6 +55,66 @@ if [ -f /ctl/net ]; then
 fi
 [ -e /dev/kvm ] || fail "no /dev/kvm in the portable machine (kvm_amd did not load)"
 cwd=$(cat /ctl/cwd)
+# Resident mode (resident.ts): no one command, but spares (spare.ts) in two slots, each
+# slot starting its next spare when its last one took a job; the machine powers off when a
+# spare reports it idle (or a slot's spares keep dying before they are ready).
+if [ -f /ctl/resident ]; then
+  mkdir -p /newroot/run/denovm-hostrw
+  mount -t 9p -o "$p9" hostrw /newroot/run/denovm-hostrw ||
+    fail "cannot mount the host's / read-write"
+  warm=/newroot/run/denovm-warm
+  mkdir -p $warm/jobs && mkfifo $warm/fifo1 $warm/fifo2 $warm/go $warm/end ||
+    fail "cannot make the spares' FIFOs"
+  exec 4<> $warm/go 5<> $warm/end
+  echo up > /ctl/state
+  spare_loop() {
+    slot=$1
+    exec 3<> $warm/fifo$slot
+    # Slot 2 loads while nothing else does: after slot 1's first spare is ready.
+    [ "$slot" = 1 ] || read -r _ <&4
+    n=0
+    crashes=0
+    while :; do
+      n=$((n + 1))
+      echo 3 > /proc/sys/vm/drop_caches
+      # At the lowest priority (a running job keeps the CPU), in the caller's tree; the
+      # "exit" line tells this loop that a spare died before it took a job.
+      # shellcheck disable=SC2016
+      setsid sh -c 'renice -n 19 -p $$ > /dev/null; exec chroot /newroot /bin/sh -c "cd \"\$1\" && . /run/denovm-ctl/env && /bin/sh /run/denovm-ctl/spare.sh \$2 \$3; echo \"exit \$3\" > /run/denovm-warm/fifo\$2" spare "$0" "$1" "$2"' \
+        "$cwd" "$slot" "$n" < /dev/null >> /ctl/spare.log 2>&1 &
+      outcome=""
+      while read -r what id <&3; do
+        [ "$id" = "$n" ] || continue
+        if [ "$what" = ready ]; then
+          [ "$slot$n" = 11 ] && echo go >&4
+          continue
+        fi
+        outcome=$what
+        break
+      done
+      case "$outcome" in
+        taken | stale) crashes=0 ;;
+        idle) break ;;
+        *)
+          crashes=$((crashes + 1))
+          echo "portable: spare $slot.$n ended before taking a job" >> /ctl/log
+          if [ $crashes -ge 3 ]; then
+            echo failed >> /ctl/state
+            break
+          fi
+          sleep 1
+          ;;
+      esac
+    done
+    echo "end $slot" >&5
+  }
+  spare_loop 1 &
+  spare_loop 2 &
+  read -r _ <&5
+  echo off >> /ctl/state
+  sync
+  poweroff -f
+fi
 # The caller's terminal: raw bytes both ways unless it is interactive (then a normal tty
 # whose size is the caller's).
 if [ -f /ctl/tty ]; then

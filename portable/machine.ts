@@ -110,6 +110,8 @@ export function qemuArgs(a: PortableAssets, ctl: string, o: {
   cpus: number;
   shares: string[];
   net?: { forwards: { host: number; guest: number }[] };
+  /** A resident machine: no stdio, and the host's `/` also read-write (tag `hostrw`). */
+  resident?: boolean;
 }): string[] {
   const args = [
     "-accel",
@@ -134,11 +136,11 @@ export function qemuArgs(a: PortableAssets, ctl: string, o: {
     "none",
     "-no-reboot",
     "-chardev",
-    "stdio,id=s0,signal=off",
+    o.resident ? "null,id=s0" : "stdio,id=s0,signal=off",
     "-serial",
     "chardev:s0",
     "-chardev",
-    "file,id=s1,path=/proc/self/fd/2,append=on",
+    o.resident ? "null,id=s1" : "file,id=s1,path=/proc/self/fd/2,append=on",
     "-serial",
     "chardev:s1",
     "-chardev",
@@ -150,6 +152,12 @@ export function qemuArgs(a: PortableAssets, ctl: string, o: {
     "-virtfs",
     `local,path=${ctl},mount_tag=ctl,security_model=none`,
   ];
+  if (o.resident) {
+    args.push(
+      "-virtfs",
+      "local,path=/,mount_tag=hostrw,security_model=none,multidevs=remap",
+    );
+  }
   o.shares.forEach((dir, i) => {
     args.push("-virtfs", `local,path=${dir},mount_tag=rw${i},security_model=none`);
   });
@@ -168,6 +176,38 @@ const SIGNAL_NUMBERS: Record<string, number> = {
   SIGTERM: 15,
 };
 
+/** The environment a command gets inside: this process's basics, then `extra`. */
+export function innerEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    HOME: Deno.env.get("HOME") ?? "/root",
+    PATH: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
+    DENOVM_PORTABLE_INSIDE: "1",
+    TERM: Deno.env.get("TERM") ?? "dumb",
+    ...(Deno.env.get("NO_COLOR") ? { NO_COLOR: "1" } : {}),
+    ...(Deno.env.get("CI") ? { CI: Deno.env.get("CI")! } : {}),
+    ...extra,
+  };
+}
+
+/**
+ * Writes the control share's files `init.sh` reads: the working directory, the command
+ * (`run.sh`), the read-write shares and the environment (exported for `resident.ts`).
+ */
+export async function writeControl(ctl: string, o: {
+  cwd: string;
+  command: string;
+  shares: string[];
+  env: Record<string, string>;
+}): Promise<void> {
+  await Deno.writeTextFile(`${ctl}/cwd`, o.cwd);
+  await Deno.writeTextFile(`${ctl}/run.sh`, o.command + "\n");
+  await Deno.writeTextFile(`${ctl}/shares`, o.shares.map((d, i) => `rw${i} ${d}\n`).join(""));
+  await Deno.writeTextFile(
+    `${ctl}/env`,
+    Object.entries(innerEnv(o.env)).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join(""),
+  );
+}
+
 /**
  * Boots a portable machine, runs `o.command` in it, and returns its exit status (and the
  * piped output). The first call on a machine installs QEMU and fetches Debian's kernel.
@@ -183,25 +223,7 @@ export async function runPortable(o: PortableOptions): Promise<PortableResult> {
       const real = await Deno.realPath(w);
       if (!shares.includes(real)) shares.push(real);
     }
-    await Deno.writeTextFile(`${ctl}/cwd`, cwd);
-    await Deno.writeTextFile(`${ctl}/run.sh`, o.command + "\n");
-    await Deno.writeTextFile(
-      `${ctl}/shares`,
-      shares.map((d, i) => `rw${i} ${d}\n`).join(""),
-    );
-    const env: Record<string, string> = {
-      HOME: Deno.env.get("HOME") ?? "/root",
-      PATH: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
-      DENOVM_PORTABLE_INSIDE: "1",
-      TERM: Deno.env.get("TERM") ?? "dumb",
-      ...(Deno.env.get("NO_COLOR") ? { NO_COLOR: "1" } : {}),
-      ...(Deno.env.get("CI") ? { CI: Deno.env.get("CI")! } : {}),
-      ...o.env,
-    };
-    await Deno.writeTextFile(
-      `${ctl}/env`,
-      Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join(""),
-    );
+    await writeControl(ctl, { cwd, command: o.command, shares, env: o.env ?? {} });
     if (interactive) {
       const { columns, rows } = Deno.consoleSize();
       await Deno.writeTextFile(`${ctl}/tty`, `rows ${rows} cols ${columns}`);

@@ -38,6 +38,11 @@ const symbols = {
   tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
   errno_location: { name: "__errno_location", parameters: [], result: "pointer" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "pointer"], result: "i32" },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
   // Disk I/O off the calling thread (Deno's blocking pool), so the device thread never
   // blocks. These return errno themselves (see the *Async wrappers), because errno is
   // per-thread and the call runs on another thread.
@@ -231,6 +236,43 @@ export function eventfdRead(fd: number): bigint {
 /** Moves the calling thread into the namespace `fd` refers to (`setns(2)`). */
 export function setns(fd: number, nstype = 0): void {
   check("setns", libc().setns(fd, nstype));
+}
+
+/** A pipe (both ends close-on-exec): `[read end, write end]`. */
+export function pipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check("pipe2", libc().pipe2(new Uint8Array(fds.buffer), O_CLOEXEC));
+  return [fds[0]!, fds[1]!];
+}
+
+/** dup2(2): makes `to` refer to what `from` refers to (closing `to` first). */
+export function dup2(from: number, to: number): void {
+  check("dup2", libc().dup2(from, to));
+}
+
+/** mount(2) flags: a bind mount; with MS_REC, of the whole tree below. */
+export const MS_BIND = 0x1000, MS_REC = 0x4000;
+/** umount2(2) flag: detach now, finish when the mount is no longer busy. */
+export const MNT_DETACH = 2;
+
+const cstr = (s: string) => new TextEncoder().encode(s + "\0");
+
+/** mount(2) of `source` on `target` with `flags` (no file system type or data: binds). */
+export function mountBind(source: string, target: string, flags = MS_BIND): void {
+  const r = libc().mount(cstr(source), cstr(target), cstr(""), BigInt(flags), null);
+  if (r < 0) throw new SysError("mount", lastErrno(), `${source} on ${target}`);
+}
+
+/** umount2(2) of `target`. */
+export function umount(target: string, flags = 0): void {
+  if (libc().umount2(cstr(target), flags) < 0) {
+    throw new SysError("umount", lastErrno(), target);
+  }
+}
+
+/** setpriority(2) of one thread (`PRIO_PROCESS` names a thread id on Linux): its nice value. */
+export function setThreadNice(tid: number, nice: number): void {
+  check("setpriority", libc().setpriority(0, tid, nice));
 }
 
 /** read(2) into `buf`; returns the byte count, or -1 for EAGAIN (non-blocking fd). */

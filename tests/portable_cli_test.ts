@@ -2,7 +2,9 @@
  * The CLI's portable mode end to end: `cli.ts --portable on` runs the demo guest inside the
  * portable machine (QEMU/TCG with KVM inside) on any host, with or without /dev/kvm; the
  * guest's console and exit code come back, and one line says why and how to get native
- * speed. Needs qemu-system-x86 and Debian's kernel (installed and fetched once).
+ * speed. Needs qemu-system-x86 and Debian's kernel (installed and fetched once). These
+ * runs each boot a machine of their own (`DENOVM_PORTABLE_IDLE_S=0`); the resident machine
+ * that later runs reuse is tested in `portable_resident_test.ts`.
  */
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
@@ -10,9 +12,12 @@ import { buildGuest } from "../testing/guest_build.ts";
 import { apiCall } from "../testing/api_client.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
+/** No resident machine: each run boots its own (and a SIGTERM stops that QEMU too). */
+const ONE_SHOT = { DENOVM_PORTABLE_IDLE_S: "0" };
 
 Deno.test("cli --portable on: the demo guest's greeting and exit code come back from the portable machine", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
+    env: ONE_SHOT,
     args: ["run", "-A", CLI, "--portable", "on"],
     stdin: "null",
     stdout: "piped",
@@ -31,6 +36,7 @@ Deno.test("cli --portable on: the demo guest's greeting and exit code come back 
 
 Deno.test("cli --portable: a bad mode is a usage error (exit 2)", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
+    env: ONE_SHOT,
     args: ["run", "-A", CLI, "--portable", "sometimes"],
     stdin: "null",
     stdout: "piped",
@@ -52,6 +58,7 @@ Deno.test({
       const cmd = `${Deno.execPath()} run -A ${CLI} --image ${dir}/uart.bin --portable on`;
       const run = async (keys: string) => {
         const child = new Deno.Command("script", {
+          env: ONE_SHOT,
           args: ["-qec", cmd, "/dev/null"],
           stdin: "piped",
           stdout: "piped",
@@ -103,6 +110,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "denovm-papi-" });
     const sock = `${dir}/api.sock`;
     const child = new Deno.Command(Deno.execPath(), {
+      env: ONE_SHOT,
       args: ["run", "-A", CLI, "--portable", "on", "--api-sock", sock],
       stdin: "null",
       stdout: "piped",
@@ -143,6 +151,7 @@ Deno.test("cli --portable on: a SIGTERM to the CLI stops its portable machine to
     // A guest that loops until stopped.
     await Deno.writeFile(`${dir}/loop.bin`, await buildGuest("loop"));
     const child = new Deno.Command(Deno.execPath(), {
+      env: ONE_SHOT,
       args: ["run", "-A", CLI, "--image", `${dir}/loop.bin`, "--portable", "on"],
       stdin: "null",
       stdout: "null",
