@@ -301,7 +301,19 @@ export async function runOnResident(
   let reader: FrameReader | undefined;
   let spare = "";
   const attempts = new Map<number, string>();
-  for (;;) {
+  for (let round = 0;; round++) {
+    if (round > 0) {
+      // A machine whose spares keep dying before they are ready is not restarted for ever:
+      // the run goes elsewhere, with the spares' last words.
+      const dir = await residentDir(root);
+      const state = (await Deno.readTextFile(`${dir}/ctl/state`).catch(() => "")).trim();
+      if (state.endsWith("failed")) {
+        clearTimeout(waiting);
+        const log = (await Deno.readTextFile(`${dir}/ctl/spare.log`).catch(() => ""))
+          .trim().split("\n").slice(-3).join(" | ");
+        throw new ResidentUnavailable(`its spares fail to start (${log || "no log"})`);
+      }
+    }
     const m = await ensureResident(root);
     startedHere ||= m.started;
     for (const port of m.ports) {

@@ -62,7 +62,7 @@ if (import.meta.main) {
   const { prewarmVcpuWorkers } = await import("../vstate/worker_pool.ts");
   prewarmVcpuWorkers(1);
   const cli = await import("../frontend/cli_main.ts");
-  const sys = await import("../sys/libc.ts");
+  const sys = await import("@denovm/sys");
   // A warm-up: the demo guest once, its output dropped, so the code a job runs is compiled
   // now rather than on the job's time (V8 compiles each function on its first call).
   const nul = sys.openFile("/dev/null", sys.O_RDWR);
