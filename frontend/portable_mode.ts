@@ -23,12 +23,7 @@ import type { HostCheck } from "../vstate/host.ts";
 import type { Logger } from "../vmm/log.ts";
 import { MissingToolError } from "../portable/apt.ts";
 import { innerEnv, runPortable } from "../portable/machine.ts";
-import {
-  idleSeconds,
-  RESIDENT_MEM_MIB,
-  ResidentUnavailable,
-  runOnResident,
-} from "../portable/resident.ts";
+import { idleSeconds, ResidentUnavailable, runOnResident } from "../portable/resident.ts";
 import { BRIDGE_GUEST_PORT, HostBridge } from "../portable/bridge.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
@@ -98,14 +93,21 @@ export function portableNotice(host: HostCheck, forced: boolean): string {
   return `running in the portable machine (QEMU in software mode with KVM inside, far slower than native) because ${why}. For native speed: ${fix}`;
 }
 
+/** The largest guest (MiB) the resident machine takes: two at once fit in its memory. */
+export const RESIDENT_GUEST_MIB = 1024;
+
 /**
  * Whether the run can go to the resident machine: one is wanted (an idle time above 0),
- * the guest fits in its memory, and no socket needs the bridge (each such run gets a
- * machine of its own, with its own forwarded port).
+ * the guest (for `--restore`, the saved one) is at most {@link RESIDENT_GUEST_MIB}, and no
+ * socket needs the bridge (each such run gets a machine of its own, with its own port).
  */
-export function residentFits(req: CliRequest): boolean {
-  return idleSeconds() > 0 && req.apiSock === undefined && req.config.vsock === undefined &&
-    req.config.memMiB + 1024 <= RESIDENT_MEM_MIB;
+export async function residentFits(req: CliRequest): Promise<boolean> {
+  if (idleSeconds() === 0 || req.apiSock !== undefined || req.config.vsock !== undefined) {
+    return false;
+  }
+  const saved = req.restore !== undefined ? await savedConfig(req.restore) : undefined;
+  if (req.restore !== undefined && saved === undefined) return false;
+  return (saved ?? req.config).memMiB <= RESIDENT_GUEST_MIB && !saved?.vsock;
 }
 
 function writeAllSync(f: typeof Deno.stdout, b: Uint8Array): void {
@@ -122,7 +124,12 @@ async function runResident(
   req: CliRequest,
   logger: Logger,
 ): Promise<number | undefined> {
-  const interactive = Deno.stdin.isTerminal();
+  // As the VMM does on a host with KVM: only a serial console reads stdin (raw on a terminal).
+  const consoleKind = req.restore !== undefined
+    ? (await savedConfig(req.restore))?.console ?? "serial"
+    : req.config.console;
+  const serial = consoleKind === "serial";
+  const interactive = serial && Deno.stdin.isTerminal();
   let raw = false;
   try {
     return await runOnResident(
@@ -130,7 +137,7 @@ async function runResident(
       {
         stdout: (b) => writeAllSync(Deno.stdout, b),
         stderr: (b) => writeAllSync(Deno.stderr, b),
-        stdin: Deno.stdin,
+        ...(serial ? { stdin: Deno.stdin } : {}),
         onWaiting: (why) =>
           logger.notice(
             why === "starting"
@@ -173,7 +180,7 @@ export async function runCliPortable(
   logger.notice(portableNotice(host, req.portable === "on"));
   // --quiet: the host check inside would describe the portable machine, not this host.
   const innerArgs = [...args, "--portable", "off", "--quiet"];
-  if (residentFits(req)) {
+  if (await residentFits(req)) {
     const code = await runResident(innerArgs, req, logger);
     if (code !== undefined) return code;
   }

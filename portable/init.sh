@@ -70,23 +70,28 @@ if [ -f /ctl/resident ]; then
   spare_loop() {
     slot=$1
     exec 3<> $warm/fifo$slot
-    # Slot 2 loads while nothing else does: after slot 1's first spare is ready.
-    [ "$slot" = 1 ] || read -r _ <&4
-    n=0
+    # Slot 2 loads while nothing else does: after slot 1's first spare is ready (not when
+    # it is restarted after an idle end: $2).
+    [ "$slot" = 1 ] || [ -n "$2" ] || read -r _ <&4
+    n=${3:-0}
     crashes=0
+    went=""
     while :; do
       n=$((n + 1))
       echo 3 > /proc/sys/vm/drop_caches
       # At the lowest priority (a running job keeps the CPU), in the caller's tree; the
       # "exit" line tells this loop that a spare died before it took a job.
       # shellcheck disable=SC2016
-      setsid sh -c 'renice -n 19 -p $$ > /dev/null; exec chroot /newroot /bin/sh -c "cd \"\$1\" && . /run/denovm-ctl/env && /bin/sh /run/denovm-ctl/spare.sh \$2 \$3; echo \"exit \$3\" > /run/denovm-warm/fifo\$2" spare "$0" "$1" "$2"' \
+      setsid sh -c 'renice -n 19 -p $$ > /dev/null; exec unshare -m --propagation private chroot /newroot /bin/sh -c "cd \"\$1\" && . /run/denovm-ctl/env && /bin/sh /run/denovm-ctl/spare.sh \$2 \$3; echo \"exit \$3\" > /run/denovm-warm/fifo\$2" spare "$0" "$1" "$2"' \
         "$cwd" "$slot" "$n" < /dev/null >> /ctl/spare.log 2>&1 &
       outcome=""
       while read -r what id <&3; do
         [ "$id" = "$n" ] || continue
         if [ "$what" = ready ]; then
-          [ "$slot$n" = 11 ] && echo go >&4
+          if [ "$slot" = 1 ] && [ -z "$went" ]; then
+            echo go >&4
+            went=1
+          fi
           continue
         fi
         outcome=$what
@@ -94,23 +99,44 @@ if [ -f /ctl/resident ]; then
       done
       case "$outcome" in
         taken | stale) crashes=0 ;;
-        idle) break ;;
+        idle)
+          echo "end $slot idle $n" >&5
+          return
+          ;;
         *)
           crashes=$((crashes + 1))
           echo "portable: spare $slot.$n ended before taking a job" >> /ctl/log
           if [ $crashes -ge 3 ]; then
-            echo failed >> /ctl/state
-            break
+            echo "slot $slot gave up" >> /ctl/state
+            echo "end $slot failed $n" >&5
+            return
           fi
           sleep 1
           ;;
       esac
     done
-    echo "end $slot" >&5
+  }
+  # A job still running (a file per job, named by its spare's pid) keeps the machine up.
+  jobs_running() {
+    for f in $warm/jobs/*; do
+      [ -e "$f" ] && [ -d "/proc/${f##*/}" ] && return 0
+    done
+    return 1
   }
   spare_loop 1 &
   spare_loop 2 &
-  read -r _ <&5
+  failed=0
+  while read -r _ slot why n <&5; do
+    if [ "$why" = failed ]; then
+      failed=$((failed + 1))
+      [ $failed -ge 2 ] && { echo failed >> /ctl/state; break; }
+    elif jobs_running; then
+      # Idle while a job runs (a spare came and went meanwhile): keep the slot going.
+      spare_loop "$slot" again "$n" &
+    else
+      break
+    fi
+  done
   echo off >> /ctl/state
   sync
   poweroff -f

@@ -3,7 +3,8 @@
  * one TCP connection per job, carrying frames of `u8 type, le32 length, payload`.
  *
  * Host to machine: `J` the job (JSON, first and once), `I` stdin bytes, `E` end of stdin,
- * `S` a signal name. Machine to host: `A` accepted, `R` refused (a reason), `O` stdout
+ * `S` a signal name. Machine to host: `A` accepted (which spare), `C` stdin credit (bytes
+ * the host may send beyond what it sent, decimal), `R` refused (a reason), `O` stdout
  * bytes, `W` stderr bytes, `Q` the exit status (decimal). Also the code fingerprint both
  * sides compare, so a machine never runs code older than the checkout's.
  *
@@ -16,6 +17,7 @@ export const F = {
   stdin: 0x49, // I
   stdinEnd: 0x45, // E
   signal: 0x53, // S
+  credit: 0x43, // C
   accepted: 0x41, // A
   refused: 0x52, // R
   stdout: 0x4f, // O

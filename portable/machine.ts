@@ -67,7 +67,8 @@ export interface PortableResult {
 /** A short description of the portable machine, for "where did this run" lines. */
 export const PORTABLE_HOST = "portable (tcg+nested svm)";
 
-function shellQuote(s: string): string {
+/** Quotes `s` for a POSIX shell. */
+export function shellQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 

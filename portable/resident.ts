@@ -24,7 +24,7 @@
 import { ensurePortableAssets } from "./assets.ts";
 import { cacheDir, contentHash } from "./cache.ts";
 import { codeFingerprint, F, frame, FrameReader, type Job } from "./job_frames.ts";
-import { qemuArgs, writeControl } from "./machine.ts";
+import { qemuArgs, shellQuote, writeControl } from "./machine.ts";
 import { SPARE_PORTS } from "./spare.ts";
 
 /** Seconds without a job after which the resident machine powers off (by default). */
@@ -34,10 +34,11 @@ export const RESIDENT_MEM_MIB = 4096;
 /** How long a job waits for a spare (machine boot plus a spare's start), in ms. */
 const SPARE_WAIT_MS = 180_000;
 /** How long a connection to a spare's port waits for its answer, in ms. */
-const ANSWER_MS = 15_000;
+const ANSWER_MS = 60_000;
 
 /** The checkout this module belongs to (what the spares run). */
-export const CHECKOUT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+export const CHECKOUT = decodeURIComponent(new URL("..", import.meta.url).pathname)
+  .replace(/\/$/, "");
 
 /** The resident machine could not take the job (the caller may run it another way). */
 export class ResidentUnavailable extends Error {}
@@ -163,22 +164,17 @@ function freePort(): number {
   return port;
 }
 
-/** Takes `dir`'s start lock (one starter at a time); resolves a release function. */
-async function startLock(dir: string): Promise<() => Promise<void>> {
-  const path = `${dir}/start.lock`;
-  for (let i = 0;; i++) {
+/** Takes `dir`'s start lock (an exclusive flock; one starter at a time); resolves its release. */
+async function startLock(dir: string): Promise<() => void> {
+  const f = await Deno.open(`${dir}/start.lock`, { read: true, write: true, create: true });
+  await f.lock(true);
+  return () => {
     try {
-      await Deno.writeTextFile(path, String(Deno.pid), { createNew: true });
-      return () => Deno.remove(path).catch(() => {});
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      const holder = Number(await Deno.readTextFile(path).catch(() => "0"));
-      const alive = holder > 0 && await Deno.stat(`/proc/${holder}`).then(() => true, () => false);
-      if (!alive) await Deno.remove(path).catch(() => {});
-      else await new Promise((r) => setTimeout(r, 100));
-      if (i > 3000) throw new ResidentUnavailable(`${path} is held by process ${holder}`);
+      f.unlock();
+    } finally {
+      f.close();
     }
-  }
+  };
 }
 
 /** The running resident machine's port and token, starting it first when none runs. */
@@ -187,6 +183,11 @@ export async function ensureResident(
 ): Promise<{ dir: string; ports: number[]; token: string; started: boolean }> {
   const dir = await residentDir(root);
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  // Ours and private: another user must not be able to plant a machine or read the token.
+  const st = await Deno.lstat(dir);
+  if (!st.isDirectory || st.uid !== Deno.uid() || (st.mode ?? 0) & 0o077) {
+    throw new ResidentUnavailable(`${dir} is not a private directory of this user`);
+  }
   const token = async () => (await Deno.readTextFile(`${dir}/ctl/token`)).trim();
   const running = async () => {
     const m = await readMachine(dir);
@@ -219,7 +220,7 @@ export async function ensureResident(
     await Deno.writeTextFile(`${ctl}/deno`, Deno.execPath() + "\n");
     await Deno.writeTextFile(
       `${ctl}/spare.sh`,
-      `exec "$(cat /run/denovm-ctl/deno)" run -A '${root}/portable/spare.ts' "$@"\n`,
+      `exec "$(cat /run/denovm-ctl/deno)" run -A ${shellQuote(`${root}/portable/spare.ts`)} "$@"\n`,
     );
     await writeControl(ctl, { cwd: root, command: "true", shares: [], env: {} });
     const ports: number[] = [];
@@ -242,7 +243,7 @@ export async function ensureResident(
     await Deno.writeTextFile(`${dir}/machine.json`, JSON.stringify(file) + "\n");
     return { dir, ports, token: secret, started: true };
   } finally {
-    await release();
+    release();
   }
 }
 
@@ -301,80 +302,95 @@ export async function runOnResident(
   let reader: FrameReader | undefined;
   let spare = "";
   const attempts = new Map<number, string>();
-  for (let round = 0;; round++) {
-    if (round > 0) {
-      // A machine whose spares keep dying before they are ready is not restarted for ever:
-      // the run goes elsewhere, with the spares' last words.
-      const dir = await residentDir(root);
-      const state = (await Deno.readTextFile(`${dir}/ctl/state`).catch(() => "")).trim();
-      if (state.endsWith("failed")) {
-        clearTimeout(waiting);
-        const log = (await Deno.readTextFile(`${dir}/ctl/spare.log`).catch(() => ""))
-          .trim().split("\n").slice(-3).join(" | ");
-        throw new ResidentUnavailable(`its spares fail to start (${log || "no log"})`);
+  let startedPid: number | undefined;
+  try {
+    for (let round = 0;; round++) {
+      if (round > 0) {
+        // A machine whose spares keep dying before they are ready is not restarted for ever:
+        // the run goes elsewhere, with the spares' last words.
+        const dir = await residentDir(root);
+        const state = (await Deno.readTextFile(`${dir}/ctl/state`).catch(() => "")).trim();
+        if (state.endsWith("failed")) {
+          clearTimeout(waiting);
+          const log = (await Deno.readTextFile(`${dir}/ctl/spare.log`).catch(() => ""))
+            .trim().split("\n").slice(-3).join(" | ");
+          throw new ResidentUnavailable(`its spares fail to start (${log || "no log"})`);
+        }
       }
-    }
-    const m = await ensureResident(root);
-    startedHere ||= m.started;
-    for (const port of m.ports) {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port }).catch(() => undefined);
-      if (!c) continue;
-      const full: Job = { ...job, token: m.token, fingerprint };
-      const r = new FrameReader((b) => c.read(b));
-      // A spare answers at once; a port where nothing answers is given up after a while.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const first = await Promise.race([
-        writeAll(c, frame(F.job, JSON.stringify(full))).then(() => r.next()),
-        new Promise<"late">((res) => (timer = setTimeout(() => res("late"), ANSWER_MS))),
-      ]).catch(() => undefined).finally(() => clearTimeout(timer));
-      attempts.set(
-        port,
-        first === "late" ? "no answer" : first === undefined ? "closed" : `frame ${first.type}`,
-      );
-      if (first === "late") {
+      const m = await ensureResident(root);
+      if (m.started) {
+        // The machine this run started died: starting more would not help.
+        if (startedPid !== undefined) {
+          throw new ResidentUnavailable("the machine it started stopped before taking the run");
+        }
+        startedPid = (await readMachine(m.dir))?.pid ?? -1;
+      }
+      startedHere ||= m.started;
+      for (const port of m.ports) {
+        const c = await Deno.connect({ hostname: "127.0.0.1", port }).catch(() => undefined);
+        if (!c) continue;
+        const full: Job = { ...job, token: m.token, fingerprint };
+        const r = new FrameReader((b) => c.read(b));
+        // A spare answers at once; a port where nothing answers is given up after a while.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const first = await Promise.race([
+          writeAll(c, frame(F.job, JSON.stringify(full))).then(() => r.next()),
+          new Promise<"late">((res) => (timer = setTimeout(() => res("late"), ANSWER_MS))),
+        ]).catch(() => undefined).finally(() => clearTimeout(timer));
+        attempts.set(
+          port,
+          first === "late" ? "no answer" : first === undefined ? "closed" : `frame ${first.type}`,
+        );
+        if (first === "late") {
+          try {
+            c.close();
+          } catch {
+            // already closed
+          }
+          continue;
+        }
+        if (first?.type === F.accepted) {
+          conn = c;
+          reader = r;
+          spare = new TextDecoder().decode(first.payload);
+          break;
+        }
+        if (first?.type === F.refused) {
+          // A spare loaded other code (or runs another Deno): the next one loads this
+          // checkout with this Deno. Refused again by that fresh one: the machine sees
+          // the files differently, and waiting would not help.
+          const why = new TextDecoder().decode(first.payload);
+          const [, slot, n] = why.split(" ");
+          const before = stale.get(slot ?? "");
+          if (before !== undefined && Number(n) > before) {
+            clearTimeout(waiting);
+            throw new ResidentUnavailable(`its spares refuse the job (${why})`);
+          }
+          if (before === undefined) stale.set(slot ?? "", Number(n));
+          await Deno.writeTextFile(`${m.dir}/ctl/deno`, Deno.execPath() + "\n");
+        }
         try {
           c.close();
         } catch {
           // already closed
         }
-        continue;
       }
-      if (first?.type === F.accepted) {
-        conn = c;
-        reader = r;
-        spare = new TextDecoder().decode(first.payload);
-        break;
+      if (conn) break;
+      if (Date.now() - t0 > SPARE_WAIT_MS) {
+        clearTimeout(waiting);
+        throw new ResidentUnavailable(
+          `no spare took the job within ${SPARE_WAIT_MS / 1000} s (last tries: ${
+            [...attempts].map(([p, what]) => `port ${p} ${what}`).join(", ")
+          }; see ${m.dir}/ctl/spare.log)`,
+        );
       }
-      if (first?.type === F.refused) {
-        // A spare loaded other code (or runs another Deno): the next one loads this
-        // checkout with this Deno. Refused again by that fresh one: the machine sees
-        // the files differently, and waiting would not help.
-        const why = new TextDecoder().decode(first.payload);
-        const [, slot, n] = why.split(" ");
-        const before = stale.get(slot ?? "");
-        if (before !== undefined && Number(n) > before) {
-          clearTimeout(waiting);
-          throw new ResidentUnavailable(`its spares refuse the job (${why})`);
-        }
-        if (before === undefined) stale.set(slot ?? "", Number(n));
-        await Deno.writeTextFile(`${m.dir}/ctl/deno`, Deno.execPath() + "\n");
-      }
-      try {
-        c.close();
-      } catch {
-        // already closed
-      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    if (conn) break;
-    if (Date.now() - t0 > SPARE_WAIT_MS) {
-      clearTimeout(waiting);
-      throw new ResidentUnavailable(
-        `no spare took the job within ${SPARE_WAIT_MS / 1000} s (last tries: ${
-          [...attempts].map(([p, what]) => `port ${p} ${what}`).join(", ")
-        }; see ${m.dir}/ctl/spare.log)`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  } catch (e) {
+    // Whatever stopped the run before a spare took it, it can still run elsewhere.
+    clearTimeout(waiting);
+    if (e instanceof ResidentUnavailable) throw e;
+    throw new ResidentUnavailable(e instanceof Error ? e.message : String(e));
   }
   clearTimeout(waiting);
   io.onAccepted?.(spare);
@@ -395,17 +411,24 @@ export async function runOnResident(
     return [sig as Deno.Signal, f] as const;
   });
   let done = false;
+  // Stdin goes within the spare's credit only, so the connection never backs up with it and
+  // signals always get through.
+  let credit = 0;
+  let creditWake: (() => void) | undefined;
   if (io.stdin) {
     const stdin = io.stdin;
     void (async () => {
       const buf = new Uint8Array(16384);
       for (;;) {
-        const n = await stdin.read(buf).catch(() => null);
+        while (credit <= 0 && !done) await new Promise<void>((r) => (creditWake = r));
+        const n = await stdin.read(buf.subarray(0, Math.min(buf.byteLength, credit)))
+          .catch(() => null);
         if (done) return;
         if (n === null) {
           await send(F.stdinEnd);
           return;
         }
+        credit -= n;
         await send(F.stdin, buf.slice(0, n));
       }
     })();
@@ -419,7 +442,11 @@ export async function runOnResident(
         // The machine went away without a status (stopped, or the job was killed).
         return signalled ? 128 + SIGNAL_NUMBERS[signalled]! : 125;
       }
-      if (f.type === F.stdout) io.stdout(f.payload);
+      if (f.type === F.credit) {
+        const n = Number(new TextDecoder().decode(f.payload));
+        if (Number.isInteger(n) && n > 0) credit += n;
+        creditWake?.();
+      } else if (f.type === F.stdout) io.stdout(f.payload);
       else if (f.type === F.stderr) io.stderr(f.payload);
       else if (f.type === F.status) {
         const code = Number(new TextDecoder().decode(f.payload));
@@ -428,6 +455,7 @@ export async function runOnResident(
     }
   } finally {
     done = true;
+    creditWake?.();
     for (const [sig, f] of listeners) Deno.removeSignalListener(sig, f);
     try {
       c.close();

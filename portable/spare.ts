@@ -86,6 +86,7 @@ if (import.meta.main) {
       relay.addEventListener("message", on);
     });
 
+  let job: Job | undefined;
   // Idle: when no job came for `idle` seconds and none runs, the machine powers off.
   const started = Date.now();
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -100,7 +101,7 @@ if (import.meta.main) {
   const checkIdle = async () => {
     const last = (await Deno.stat(`${WARM}/last`).catch(() => undefined))?.mtime?.getTime() ?? 0;
     const quiet = Date.now() - Math.max(started, last);
-    if (quiet >= idleMs && (await running()) === 0) {
+    if (quiet >= idleMs && (await running()) === 0 && job === undefined) {
       await tell("idle");
       Deno.exit(0);
     }
@@ -117,43 +118,16 @@ if (import.meta.main) {
   await piped;
   for (const fd of [inW, outR, errR]) sys.closeFd(fd);
 
-  const listening = next("listening");
-  const jobOrStale = Promise.race([next("job"), next("stale")]);
-  relay.postMessage({ kind: "listen", port, token, fingerprint, who: `${slot} ${id}` });
-  await listening;
-  await Deno.writeTextFile(`${CTL}/state`, `ready ${slot}.${id}\n`, { append: true });
-  await slotState("ready");
-  await tell("ready");
-  const got = await jobOrStale;
-  clearTimeout(idleTimer);
-  if (got.data.kind === "stale") {
-    await slotState("stale");
-    await tell("stale");
-    Deno.exit(0);
-  }
-  const job = got.data.job as Job;
-
-  // Normal priority for every thread (nice is per thread on Linux), then the next spare.
-  for await (const t of Deno.readDir("/proc/self/task")) {
-    try {
-      sys.setThreadNice(Number(t.name), 0);
-    } catch {
-      // a thread that just ended
-    }
-  }
-  await Deno.writeTextFile(`${WARM}/jobs/${Deno.pid}`, "");
-  await slotState("busy");
-  await tell("taken");
-
-  // What the host may have changed since the machine cached it is read afresh.
-  await Deno.writeTextFile("/proc/sys/vm/drop_caches", "3").catch(() => {});
+  // Control messages from the relay can come as soon as it has a job: the listener is in
+  // place before that, and acts on whatever phase the job is in.
+  let finishing: Promise<never> | undefined;
   const mounted: string[] = [];
   const cleanup = () => {
     for (const d of mounted.splice(0).reverse()) {
       try {
         sys.umount(d, sys.MNT_DETACH);
       } catch {
-        // already gone
+        // already gone (the spare's own mount namespace goes with it anyway)
       }
     }
     try {
@@ -163,28 +137,21 @@ if (import.meta.main) {
       // the machine is going down
     }
   };
-
-  sys.dup2(inR, 0);
-  sys.dup2(outW, 1);
-  sys.dup2(errW, 2);
-  for (const fd of [inR, outW, errW]) sys.closeFd(fd);
-
-  let finishing = false;
-  const finish = async (code: number): Promise<never> => {
-    if (!finishing) {
-      finishing = true;
+  /** Ends the job with `code`: the output still in the pipes goes first, then the status. */
+  const finish = (code: number): Promise<never> =>
+    finishing ??= (async () => {
       cleanup();
       // Closing our ends of stdout and stderr lets the relay see their end.
       for (const fd of [0, 1, 2]) sys.dup2(nul, fd);
       const flushed = next("flushed");
       relay.postMessage({ kind: "exit", code });
-      await Promise.race([flushed, new Promise((r) => setTimeout(r, 10_000))]);
-    }
-    Deno.exit(code);
-  };
-
+      // The relay answers once all is sent, or at once when the host is gone (a hang-up).
+      await Promise.race([flushed, next("hangup")]);
+      Deno.exit(code);
+    })();
   relay.addEventListener("message", (e: MessageEvent) => {
-    if (e.data?.kind === "hangup") {
+    if (e.data?.kind === "job") job = e.data.job as Job;
+    if (e.data?.kind === "hangup" && !finishing) {
       // The host's side is gone: nobody can see the job any more (as if it were killed).
       cleanup();
       Deno.exit(137);
@@ -196,6 +163,48 @@ if (import.meta.main) {
       else void finish(128 + num);
     }
   });
+
+  const listening = next("listening");
+  const jobOrStale = Promise.race([next("job"), next("stale")]);
+  relay.postMessage({
+    kind: "listen",
+    port,
+    token,
+    fingerprint,
+    who: `${slot} ${id}`,
+    jobs: `${WARM}/jobs`,
+  });
+  await listening;
+  await Deno.writeTextFile(`${CTL}/state`, `ready ${slot}.${id}\n`, { append: true });
+  await slotState("ready");
+  await tell("ready");
+  const got = await jobOrStale;
+  clearTimeout(idleTimer);
+  if (got.data.kind === "stale") {
+    await slotState("stale");
+    await tell("stale");
+    Deno.exit(0);
+  }
+  if (!job) throw new Error("a job message without a job");
+
+  // Normal priority for every thread (nice is per thread on Linux), then the next spare.
+  for await (const t of Deno.readDir("/proc/self/task")) {
+    try {
+      sys.setThreadNice(Number(t.name), 0);
+    } catch {
+      // a thread that just ended
+    }
+  }
+  await slotState("busy");
+  await tell("taken");
+
+  // What the host may have changed since the machine cached it is read afresh.
+  await Deno.writeTextFile("/proc/sys/vm/drop_caches", "3").catch(() => {});
+
+  sys.dup2(inR, 0);
+  sys.dup2(outW, 1);
+  sys.dup2(errW, 2);
+  for (const fd of [inR, outW, errW]) sys.closeFd(fd);
 
   let code: number;
   try {

@@ -5,7 +5,11 @@
  * pipes out as frames. It is a thread of its own so that the job's main thread, blocked
  * writing a full stdout pipe, never stops the relay that empties it.
  *
- * Messages from the spare: `listen` {port, token, fingerprint, who}, `pipes` {stdin, stdout,
+ * Host stdin is credit-based: the host sends at most {@link STDIN_CREDIT} bytes ahead of
+ * what reached the pipe, so reading frames never waits on the job, and signals and the end
+ * of the connection are always seen.
+ *
+ * Messages from the spare: `listen` {port, token, fingerprint, who, jobs}, `pipes` {stdin, stdout,
  * stderr} (fd numbers of the ends this thread owns), `exit` {code}. To the spare:
  * `listening`, `job` {job}, `stale`, `signal` {name}, `hangup`, `flushed`.
  *
@@ -18,7 +22,14 @@ import { F, frame, FrameReader, type Job, parseJob } from "./job_frames.ts";
 const JOB_WAIT_MS = 10_000;
 
 type Msg =
-  | { kind: "listen"; port: number; token: string; fingerprint: string; who: string }
+  | {
+    kind: "listen";
+    port: number;
+    token: string;
+    fingerprint: string;
+    who: string;
+    jobs: string;
+  }
   | { kind: "pipes"; stdin: number; stdout: number; stderr: number }
   | { kind: "exit"; code: number };
 
@@ -95,16 +106,53 @@ async function listen(m: Extract<Msg, { kind: "listen" }>): Promise<void> {
       self.postMessage({ kind: "stale" });
       return;
     }
+    // Marked as running before the host hears it was taken: an idle check never misses it.
+    Deno.writeTextFileSync(`${m.jobs}/${Deno.pid}`, "");
     await send(F.accepted, m.who);
+    await send(F.credit, String(STDIN_CREDIT));
     self.postMessage({ kind: "job", job });
     void fromHost();
     return;
   }
 }
 
-/** Host frames after the job: stdin, its end, signals; a lost connection is a hang-up. */
+/** Stdin bytes the host may send before it hears they were written (its credit). */
+const STDIN_CREDIT = 256 * 1024;
+/** Stdin from the host waiting for the pipe (never more than the credit), then its end. */
+const stdinQueue: (Uint8Array | "end")[] = [];
+let stdinWake: (() => void) | undefined;
+let stdinQueued = 0;
+
+/** Writes queued stdin into the job's pipe, and gives the host credit for each chunk. */
+async function stdinWriter(): Promise<void> {
+  for (;;) {
+    while (stdinQueue.length === 0) await new Promise<void>((r) => (stdinWake = r));
+    const c = stdinQueue.shift()!;
+    if (c === "end") break;
+    try {
+      let off = 0;
+      while (off < c.byteLength) off += await stdinPipe!.write(c.subarray(off));
+    } catch {
+      // The job closed its stdin: the bytes have nowhere to go (as on a host).
+    }
+    stdinQueued -= c.byteLength;
+    void send(F.credit, String(c.byteLength));
+  }
+  try {
+    stdinPipe?.close();
+  } catch {
+    // already closed
+  }
+  stdinPipe = undefined;
+}
+
+/**
+ * Host frames after the job: stdin (queued, so this loop never waits on the job), its end,
+ * signals; a lost connection is a hang-up.
+ */
 async function fromHost(): Promise<void> {
   const r = reader!;
+  void stdinWriter();
   for (;;) {
     let f;
     try {
@@ -116,20 +164,17 @@ async function fromHost(): Promise<void> {
       self.postMessage({ kind: "hangup" });
       return;
     }
-    if (f.type === F.stdin && stdinPipe) {
-      try {
-        let off = 0;
-        while (off < f.payload.byteLength) off += await stdinPipe.write(f.payload.subarray(off));
-      } catch {
-        // The job closed its stdin: the bytes have nowhere to go (as on a host).
+    if (f.type === F.stdin) {
+      // Within the credit this never holds more than STDIN_CREDIT; past it, bytes are
+      // dropped rather than held without bound.
+      if (stdinQueued + f.payload.byteLength <= STDIN_CREDIT) {
+        stdinQueued += f.payload.byteLength;
+        stdinQueue.push(f.payload);
+        stdinWake?.();
       }
-    } else if (f.type === F.stdinEnd && stdinPipe) {
-      try {
-        stdinPipe.close();
-      } catch {
-        // already closed
-      }
-      stdinPipe = undefined;
+    } else if (f.type === F.stdinEnd) {
+      stdinQueue.push("end");
+      stdinWake?.();
     } else if (f.type === F.signal) {
       self.postMessage({ kind: "signal", name: new TextDecoder().decode(f.payload) });
     }

@@ -4,7 +4,7 @@
  * loaded. Checked here on a machine of the test's own (`DENOVM_PORTABLE_INSTANCE`), which
  * the test stops: the greeting and exit codes come back; stdin reaches the guest; a file
  * the host changed in place is read afresh; a snapshot lands in a host directory and
- * restores; SIGTERM ends the job, not the machine; two runs at once both run; a change to
+ * restores; SIGTERM ends the job (also with unread input backed up), not the machine; two runs at once both run; a change to
  * the checkout's code is noticed; an idle machine powers itself off. Needs qemu-system-x86
  * and Debian's kernel (installed and fetched once), as the other portable tests.
  */
@@ -151,20 +151,26 @@ Deno.test({
 
       ok.push(
         await t.step(
-          "SIGTERM ends the job with 143; the machine stays and runs the next",
+          "SIGTERM ends the job with 143, even with stdin the guest never reads; the machine stays",
           async () => {
             await r.allSlotsReady();
             const child = new Deno.Command(Deno.execPath(), {
               args: ["run", "-A", CLI, "--portable", "on", "--image", `${dir}/loop.bin`],
               env: ENV,
-              stdin: "null",
+              stdin: "piped",
               stdout: "null",
               stderr: "piped",
             }).spawn();
+            // 4 MiB of input the looping guest never reads: it backs up, and the signal must
+            // still get through (stdin travels within the spare's credit).
+            const w = child.stdin.getWriter();
+            const feeding = w.write(new Uint8Array(4 << 20).fill(0x61)).catch(() => {});
             // A spare waits: the job runs within a second or two (the loop guest never ends).
             await new Promise((res) => setTimeout(res, 6000));
             child.kill("SIGTERM");
             const status = await child.status;
+            await w.abort().catch(() => {});
+            await feeding;
             const stderr = await new Response(child.stderr).text();
             assertEquals(status.code, 143, stderr);
             assertEquals(await machinePid(), pid, "the machine is still up");
