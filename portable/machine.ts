@@ -177,9 +177,14 @@ const SIGNAL_NUMBERS: Record<string, number> = {
   SIGTERM: 15,
 };
 
-/** The environment a command gets inside: this process's basics, then `extra`. */
+/**
+ * The environment a command gets inside: this process's basics and its `DENO_*` variables
+ * (so Deno inside uses the same module cache, `DENO_DIR`, and certificates), then `extra`.
+ */
 export function innerEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const deno = Object.entries(Deno.env.toObject()).filter(([k]) => k.startsWith("DENO_"));
   return {
+    ...Object.fromEntries(deno),
     HOME: Deno.env.get("HOME") ?? "/root",
     PATH: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
     DENOVM_PORTABLE_INSIDE: "1",

@@ -3,7 +3,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { loadOrder, moduleDepends, moduleName } from "./assets.ts";
 import { cpioNewc } from "./cpio.ts";
-import { qemuArgs } from "./machine.ts";
+import { innerEnv, qemuArgs } from "./machine.ts";
 
 /** Reads a newc archive back: [path, mode, data] per entry, trailer excluded. */
 function readNewc(a: Uint8Array): [string, number, Uint8Array][] {
@@ -89,4 +89,21 @@ Deno.test("qemu arguments: TCG with -cpu max, stdio on ttyS0, the shares", () =>
   assert(s.includes("local,path=/data,mount_tag=rw0,security_model=none"));
   assert(s.includes("local,path=/snap,mount_tag=rw1,security_model=none"));
   assert(!s.includes("-enable-kvm"), "the portable machine never needs the host's KVM");
+});
+
+Deno.test("inner environment: Deno's own variables (module cache, certificates) go inside too", () => {
+  const had = Deno.env.get("DENO_DIR");
+  Deno.env.set("DENO_DIR", "/somewhere/deno-cache");
+  try {
+    const env = innerEnv({ EXTRA: "1" });
+    assertEquals(env.DENO_DIR, "/somewhere/deno-cache");
+    assertEquals(env.DENOVM_PORTABLE_INSIDE, "1");
+    assertEquals(env.EXTRA, "1");
+    assert(
+      !Object.keys(env).some((k) => k.startsWith("DENOVM_") && k !== "DENOVM_PORTABLE_INSIDE"),
+    );
+  } finally {
+    if (had === undefined) Deno.env.delete("DENO_DIR");
+    else Deno.env.set("DENO_DIR", had);
+  }
 });
