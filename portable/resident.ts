@@ -294,7 +294,8 @@ export async function runOnResident(
 ): Promise<number> {
   const fingerprint = await codeFingerprint(root);
   const t0 = Date.now();
-  let startedHere = false;
+  // Whether this run finds no machine up (then it starts one, perhaps installing QEMU first).
+  let startedHere = !(await residentStatus(root)).running;
   const waiting = setTimeout(() => io.onWaiting?.(startedHere ? "starting" : "loading"), 1500);
   // Per slot, the first spare that refused the job as stale.
   const stale = new Map<string, number>();
