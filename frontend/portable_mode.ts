@@ -18,7 +18,7 @@
 
 import { decodeState } from "../snapshot/format.ts";
 import type { CliRequest } from "./cli_main.ts";
-import { parseConfig } from "../vmm/config.ts";
+import { parseConfig, type VmConfig } from "../vmm/config.ts";
 import type { HostCheck } from "../vstate/host.ts";
 import type { Logger } from "../vmm/log.ts";
 import { MissingToolError } from "../portable/apt.ts";
@@ -97,17 +97,18 @@ export function portableNotice(host: HostCheck, forced: boolean): string {
 export const RESIDENT_GUEST_MIB = 1024;
 
 /**
- * Whether the run can go to the resident machine: one is wanted (an idle time above 0),
- * the guest (for `--restore`, the saved one) is at most {@link RESIDENT_GUEST_MIB}, and no
- * socket needs the bridge (each such run gets a machine of its own, with its own port).
+ * The configuration of the guest the run boots (for `--restore`, the saved one) when the
+ * run can go to the resident machine: one is wanted (an idle time above 0), the guest is at
+ * most {@link RESIDENT_GUEST_MIB}, and no socket needs the bridge (each such run gets a
+ * machine of its own, with its own port). Undefined otherwise.
  */
-export async function residentFits(req: CliRequest): Promise<boolean> {
+export async function residentConfig(req: CliRequest): Promise<VmConfig | undefined> {
   if (idleSeconds() === 0 || req.apiSock !== undefined || req.config.vsock !== undefined) {
-    return false;
+    return undefined;
   }
-  const saved = req.restore !== undefined ? await savedConfig(req.restore) : undefined;
-  if (req.restore !== undefined && saved === undefined) return false;
-  return (saved ?? req.config).memMiB <= RESIDENT_GUEST_MIB && !saved?.vsock;
+  const config = req.restore !== undefined ? await savedConfig(req.restore) : req.config;
+  if (!config || config.memMiB > RESIDENT_GUEST_MIB || config.vsock) return undefined;
+  return config;
 }
 
 function writeAllSync(f: typeof Deno.stdout, b: Uint8Array): void {
@@ -122,13 +123,11 @@ function writeAllSync(f: typeof Deno.stdout, b: Uint8Array): void {
 async function runResident(
   innerArgs: string[],
   req: CliRequest,
+  config: VmConfig,
   logger: Logger,
 ): Promise<number | undefined> {
   // As the VMM does on a host with KVM: only a serial console reads stdin (raw on a terminal).
-  const consoleKind = req.restore !== undefined
-    ? (await savedConfig(req.restore))?.console ?? "serial"
-    : req.config.console;
-  const serial = consoleKind === "serial";
+  const serial = config.console === "serial";
   const interactive = serial && Deno.stdin.isTerminal();
   let raw = false;
   try {
@@ -180,8 +179,9 @@ export async function runCliPortable(
   logger.notice(portableNotice(host, req.portable === "on"));
   // --quiet: the host check inside would describe the portable machine, not this host.
   const innerArgs = [...args, "--portable", "off", "--quiet"];
-  if (await residentFits(req)) {
-    const code = await runResident(innerArgs, req, logger);
+  const resident = await residentConfig(req);
+  if (resident) {
+    const code = await runResident(innerArgs, req, resident, logger);
     if (code !== undefined) return code;
   }
   const inner = [Deno.execPath(), "run", "-A", CLI, ...innerArgs];

@@ -25,6 +25,14 @@ export const F = {
   status: 0x51, // Q
 } as const;
 
+/** The signals a run forwards (a `S` frame names one), with their numbers (exit 128 + n). */
+export const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGTERM: 15,
+};
+
 /** The largest payload either side accepts (a job, or a chunk of output). */
 export const MAX_FRAME = 1 << 20;
 

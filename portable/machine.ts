@@ -15,6 +15,7 @@
  */
 
 import { ensurePortableAssets, type PortableAssets } from "./assets.ts";
+import { SIGNAL_NUMBERS } from "./job_frames.ts";
 
 /** Options of {@link runPortable}. */
 export interface PortableOptions {
@@ -171,11 +172,6 @@ export function qemuArgs(a: PortableAssets, ctl: string, o: {
 
 /** Signals that stop a running portable machine (and then this process) rather than orphan it. */
 const FORWARDED_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-const SIGNAL_NUMBERS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGTERM: 15,
-};
 
 /**
  * The environment a command gets inside: this process's basics and its `DENO_*` variables

@@ -23,7 +23,7 @@
 
 import { ensurePortableAssets } from "./assets.ts";
 import { cacheDir, contentHash } from "./cache.ts";
-import { codeFingerprint, F, frame, FrameReader, type Job } from "./job_frames.ts";
+import { codeFingerprint, F, frame, FrameReader, type Job, SIGNAL_NUMBERS } from "./job_frames.ts";
 import { qemuArgs, shellQuote, writeControl } from "./machine.ts";
 import { SPARE_PORTS } from "./spare.ts";
 
@@ -275,8 +275,6 @@ export interface ResidentJob {
   /** Host directories it may write. */
   writable: string[];
 }
-
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15 };
 
 async function writeAll(c: Deno.Conn, b: Uint8Array): Promise<void> {
   let off = 0;

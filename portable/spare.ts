@@ -1,9 +1,9 @@
 /**
  * A spare: a VMM process waiting, fully loaded, inside the resident portable machine
- * (`resident.ts`). The machine's init starts one at a time at the lowest priority; it
+ * (`resident.ts`). The machine's init starts one per slot at the lowest priority; it
  * computes the checkout's code fingerprint, loads the CLI's modules and a vCPU worker, and
- * waits for one job on its slot's port ({@link SPARE_PORTS}). With a job it takes normal priority, tells init
- * (which starts the next spare), makes the job's host directories writable, points its own
+ * waits for one job on its slot's port ({@link SPARE_PORTS}). With a job it takes normal
+ * priority, tells init (which starts the slot's next spare), makes the job's host directories writable, points its own
  * stdin, stdout and stderr at pipes the relay thread empties, runs `cli.ts`'s body with the
  * job's arguments, environment and directory, and sends the exit status. One job per
  * process: state never leaks from one job into the next.
@@ -17,7 +17,7 @@
  * @module
  */
 
-import { codeFingerprint, type Job } from "./job_frames.ts";
+import { codeFingerprint, type Job, SIGNAL_NUMBERS } from "./job_frames.ts";
 
 /** The TCP ports spares listen on inside the resident machine, one per slot. */
 export const SPARE_PORTS = [7001, 7002];
@@ -27,7 +27,6 @@ const CTL = "/run/denovm-ctl";
 const WARM = "/run/denovm-warm";
 /** The host's `/`, read-write (binds of the job's writable directories come from here). */
 const HOST_RW = "/run/denovm-hostrw";
-const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15 };
 
 if (import.meta.main) {
   const slot = Number(Deno.args[0] ?? "1");
@@ -42,7 +41,8 @@ if (import.meta.main) {
   const slotState = (what: string) =>
     Deno.writeTextFile(`${CTL}/slot${slot}`, `${what} ${id}\n`).catch(() => {});
   await slotState("loading");
-  const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  // Decoded as the host's CHECKOUT is (resident.ts): both print the same path.
+  const root = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
   // Before any of the code loads: a change after this point shows as a different print.
   const fingerprint = await codeFingerprint(root);
   // Count the job's signal listeners; the spare's own keep it alive when the job has none.
@@ -57,7 +57,7 @@ if (import.meta.main) {
     counts.set(sig, Math.max(0, (counts.get(sig) ?? 0) - 1));
     removeListener(sig, f);
   };
-  for (const sig of Object.keys(SIGNALS)) addListener(sig as Deno.Signal, () => {});
+  for (const sig of Object.keys(SIGNAL_NUMBERS)) addListener(sig as Deno.Signal, () => {});
 
   const { prewarmVcpuWorkers } = await import("../vstate/worker_pool.ts");
   prewarmVcpuWorkers(1);
@@ -157,7 +157,7 @@ if (import.meta.main) {
       Deno.exit(137);
     } else if (e.data?.kind === "signal") {
       const name = String(e.data.name);
-      const num = SIGNALS[name];
+      const num = SIGNAL_NUMBERS[name];
       if (num === undefined) return;
       if ((counts.get(name) ?? 0) > 0) Deno.kill(Deno.pid, name as Deno.Signal);
       else void finish(128 + num);
