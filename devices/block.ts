@@ -23,6 +23,13 @@ export interface DiskImage {
   read(dst: Uint8Array, offset: number): Promise<void>;
   /** Writes all of `src` at `offset`; throws on error. */
   write(src: Uint8Array, offset: number): Promise<void>;
+  /**
+   * Optional: fills `dsts` in order from `offset` as one operation (a request whose data
+   * spans many guest pages); without it the device reads each piece with {@link read}.
+   */
+  readv?(dsts: readonly Uint8Array[], offset: number): Promise<void>;
+  /** Optional: writes `srcs` in order from `offset` as one operation, like {@link readv}. */
+  writev?(srcs: readonly Uint8Array[], offset: number): Promise<void>;
   /** Makes written data durable (fdatasync). */
   flush(): Promise<void>;
   /** Lets the host drop [offset, offset+len) (the data may read back as anything). */
@@ -216,10 +223,15 @@ export class BlockDevice implements VirtioBackend {
     switch (type) {
       case BLK_T.IN: {
         const off = this.#range(sector, inLen);
-        let pos = off;
-        for (const b of slices(chain.writable, 0, inLen)) {
-          await this.disk.read(ctx.mem.slice(b.addr, b.len), pos);
-          pos += b.len;
+        const parts = slices(chain.writable, 0, inLen);
+        if (this.disk.readv && parts.length > 1) {
+          await this.disk.readv(parts.map((b) => ctx.mem.slice(b.addr, b.len)), off);
+        } else {
+          let pos = off;
+          for (const b of parts) {
+            await this.disk.read(ctx.mem.slice(b.addr, b.len), pos);
+            pos += b.len;
+          }
         }
         this.stats.bytesRead += inLen;
         return { status: BLK_S.OK, len: inLen };
@@ -227,10 +239,15 @@ export class BlockDevice implements VirtioBackend {
       case BLK_T.OUT: {
         if (this.disk.readOnly) throw new RequestError(BLK_S.IOERR, "write to a read-only disk");
         const off = this.#range(sector, outLen);
-        let pos = off;
-        for (const b of slices(chain.readable, HEADER, outLen)) {
-          await this.disk.write(ctx.mem.slice(b.addr, b.len), pos);
-          pos += b.len;
+        const parts = slices(chain.readable, HEADER, outLen);
+        if (this.disk.writev && parts.length > 1) {
+          await this.disk.writev(parts.map((b) => ctx.mem.slice(b.addr, b.len)), off);
+        } else {
+          let pos = off;
+          for (const b of parts) {
+            await this.disk.write(ctx.mem.slice(b.addr, b.len), pos);
+            pos += b.len;
+          }
         }
         this.stats.bytesWritten += outLen;
         return { status: BLK_S.OK, len: 0 };

@@ -244,6 +244,43 @@ Deno.test("FileDisk: virtio-blk reads, writes and flushes a real image file", as
   }
 });
 
+Deno.test("virtio-blk: a request over many buffers is one readv/writev when the disk has them", async () => {
+  class VectorDisk extends MemoryDisk {
+    calls: string[] = [];
+    async readv(dsts: readonly Uint8Array[], offset: number): Promise<void> {
+      this.calls.push(`readv ${dsts.map((d) => d.byteLength).join(",")} @${offset}`);
+      for (const d of dsts) {
+        await this.read(d, offset);
+        offset += d.byteLength;
+      }
+    }
+    async writev(srcs: readonly Uint8Array[], offset: number): Promise<void> {
+      this.calls.push(`writev ${srcs.map((d) => d.byteLength).join(",")} @${offset}`);
+      for (const d of srcs) {
+        await this.write(d, offset);
+        offset += d.byteLength;
+      }
+    }
+    override read(dst: Uint8Array, offset: number): Promise<void> {
+      this.calls.push(`read ${dst.byteLength} @${offset}`);
+      return super.read(dst, offset);
+    }
+  }
+  const disk = new VectorDisk(MiB);
+  const h = live(disk);
+  const data = new Uint8Array(6144).map((_, i) => (i * 31) & 0xff);
+  assertEquals((await h.request(BLK_T.OUT, 8, { out: data, split: 2048 })).status, BLK_S.OK);
+  const r = await h.request(BLK_T.IN, 8, { inLen: 6144, split: 1024 });
+  assertEquals(r.data, data);
+  const one = await h.request(BLK_T.IN, 8, { inLen: 512 });
+  assertEquals(one.data, data.subarray(0, 512));
+  assertEquals(disk.calls.filter((c) => !c.startsWith("read ") || c === "read 512 @4096"), [
+    "writev 2048,2048,2048 @4096",
+    "readv 1024,1024,1024,1024,1024,1024 @4096",
+    "read 512 @4096", // a single piece needs no vector
+  ]);
+});
+
 /** The next used entry of `q`, waiting up to a second for the asynchronous completion. */
 async function usedOf(q: { getUsed(): { id: number; len: number } | null }) {
   for (let i = 0; i < 1000; i++) {

@@ -1,7 +1,9 @@
 /**
  * A raw disk image file for virtio-blk: positional reads and writes straight into guest
  * memory (no copy), run off the device thread as non-blocking FFI calls so several
- * requests are in flight at once; FLUSH is a real fdatasync.
+ * requests are in flight at once; a request spread over many guest pages is one
+ * preadv/pwritev (iovec arrays come from a pool, not allocated per request); FLUSH is a real
+ * fdatasync.
  *
  * @module
  */
@@ -13,11 +15,16 @@ import {
   FALLOC_FL_ZERO_RANGE,
   fallocateOffThread,
   fdatasyncOffThread,
+  fillIovecs,
+  IOV_MAX,
+  IOVEC_SIZE,
   O_RDONLY,
   O_RDWR,
   openFile,
   preadOffThread,
+  preadvOffThread,
   pwriteOffThread,
+  pwritevOffThread,
 } from "@denovm/sys";
 import type { DiskImage } from "../devices/block.ts";
 
@@ -26,6 +33,8 @@ export class FileDisk implements DiskImage {
   readonly size: number;
   readonly #fd: number;
   #closed = false;
+  /** Iovec arrays not in use (one per vectored call in flight; kept for reuse). */
+  #iovs: Uint8Array[] = [];
 
   private constructor(readonly path: string, fd: number, size: number, readonly readOnly: boolean) {
     this.#fd = fd;
@@ -63,6 +72,58 @@ export class FileDisk implements DiskImage {
       if (n < 0) throw new Error(`pread of ${this.path} at ${offset + done} failed`);
       if (n === 0) throw new Error(`pread of ${this.path} at ${offset + done}: end of file`);
       done += n;
+    }
+  }
+
+  /** Fills `dsts` in order from `offset`: one preadv per call (more only for short reads). */
+  readv(dsts: readonly Uint8Array[], offset: number): Promise<void> {
+    return this.#vectored(dsts, offset, false);
+  }
+
+  /** Writes `srcs` in order from `offset`, like {@link readv}. */
+  writev(srcs: readonly Uint8Array[], offset: number): Promise<void> {
+    if (this.readOnly) return Promise.reject(new Error(`Disk ${this.path} is read-only`));
+    return this.#vectored(srcs, offset, true);
+  }
+
+  async #vectored(bufs: readonly Uint8Array[], offset: number, write: boolean): Promise<void> {
+    const iov = this.#iovs.pop() ?? new Uint8Array(IOV_MAX * IOVEC_SIZE);
+    try {
+      let i = 0, skip = 0, pos = offset;
+      while (i < bufs.length) {
+        if (bufs[i]!.byteLength === skip) {
+          i++, skip = 0;
+          continue;
+        }
+        this.#live();
+        const count = fillIovecs(iov, bufs, i, skip);
+        // The buffers are views of guest RAM (or a test's) that stay mapped during the call.
+        const n = write
+          ? await pwritevOffThread(this.#fd, iov, count, pos)
+          : await preadvOffThread(this.#fd, iov, count, pos);
+        const what = write ? "pwritev" : "preadv";
+        if (n < 0) throw new Error(`${what} of ${this.path} at ${pos} failed`);
+        if (n === 0) {
+          throw new Error(
+            `${what} of ${this.path} at ${pos}: ${write ? "no progress" : "end of file"}`,
+          );
+        }
+        pos += n;
+        // Step over the bytes done (a short transfer stops anywhere, even mid-buffer).
+        let left = n;
+        while (left > 0 && i < bufs.length) {
+          const rest = bufs[i]!.byteLength - skip;
+          if (left >= rest) {
+            left -= rest;
+            i++, skip = 0;
+          } else {
+            skip += left;
+            left = 0;
+          }
+        }
+      }
+    } finally {
+      this.#iovs.push(iov);
     }
   }
 

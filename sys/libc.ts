@@ -58,6 +58,19 @@ const symbols = {
     result: "isize",
     nonblocking: true,
   },
+  // Vectored: one call for a request whose data is spread over many guest pages.
+  preadvAsync: {
+    name: "preadv",
+    parameters: ["i32", "pointer", "i32", "i64"],
+    result: "isize",
+    nonblocking: true,
+  },
+  pwritevAsync: {
+    name: "pwritev",
+    parameters: ["i32", "pointer", "i32", "i64"],
+    result: "isize",
+    nonblocking: true,
+  },
   fdatasyncAsync: { name: "fdatasync", parameters: ["i32"], result: "i32", nonblocking: true },
   epollWaitAsync: {
     name: "epoll_wait",
@@ -363,6 +376,85 @@ export async function pwriteOffThread(
       fd,
       Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>),
       BigInt(buf.byteLength),
+      BigInt(offset),
+    ),
+  );
+}
+
+/** The most iovecs one preadv/pwritev call takes (Linux's UIO_MAXIOV). */
+export const IOV_MAX = 1024;
+/** Bytes of one `struct iovec`. */
+export const IOVEC_SIZE = 16;
+
+/**
+ * Writes `struct iovec` entries for `bufs[first..]` into `iov`, the first one starting
+ * `skip` bytes into `bufs[first]`; returns how many were written (no more than fit in `iov`
+ * or {@link IOV_MAX}). Each buffer must stay mapped until the call using `iov` settles.
+ */
+export function fillIovecs(
+  iov: Uint8Array,
+  bufs: readonly Uint8Array[],
+  first = 0,
+  skip = 0,
+): number {
+  const dv = new DataView(iov.buffer, iov.byteOffset, iov.byteLength);
+  const room = Math.min(IOV_MAX, Math.floor(iov.byteLength / IOVEC_SIZE));
+  let n = 0;
+  for (let i = first; i < bufs.length && n < room; i++) {
+    const b = bufs[i]!, off = i === first ? skip : 0;
+    // Userspace addresses are below 2^47: exact as a number.
+    const base = Number(
+      Deno.UnsafePointer.value(Deno.UnsafePointer.of(b as Uint8Array<ArrayBuffer>)),
+    );
+    const at = n * IOVEC_SIZE, addr = base + off;
+    dv.setUint32(at, addr >>> 0, true);
+    dv.setUint32(at + 4, Math.floor(addr / 0x1_0000_0000), true);
+    dv.setUint32(at + 8, b.byteLength - off, true);
+    dv.setUint32(at + 12, 0, true);
+    n++;
+  }
+  return n;
+}
+
+/**
+ * preadv(2) of `count` iovecs (from {@link fillIovecs}) at `offset`, off this thread like
+ * {@link preadOffThread}; the byte count (0 at end of file), or -1 when it failed. `iov` and
+ * the buffers it names must stay mapped until the promise settles.
+ */
+export async function preadvOffThread(
+  fd: number,
+  iov: Uint8Array,
+  count: number,
+  offset: number,
+): Promise<number> {
+  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
+    throw new RangeError(`preadv: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+  }
+  return Number(
+    await libc().preadvAsync(
+      fd,
+      Deno.UnsafePointer.of(iov as Uint8Array<ArrayBuffer>),
+      count,
+      BigInt(offset),
+    ),
+  );
+}
+
+/** pwritev(2) of `count` iovecs at `offset` off this thread, like {@link preadvOffThread}. */
+export async function pwritevOffThread(
+  fd: number,
+  iov: Uint8Array,
+  count: number,
+  offset: number,
+): Promise<number> {
+  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
+    throw new RangeError(`pwritev: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+  }
+  return Number(
+    await libc().pwritevAsync(
+      fd,
+      Deno.UnsafePointer.of(iov as Uint8Array<ArrayBuffer>),
+      count,
       BigInt(offset),
     ),
   );

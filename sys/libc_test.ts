@@ -6,6 +6,8 @@ import {
   eventfd,
   eventfdRead,
   eventfdWrite,
+  fillIovecs,
+  IOVEC_SIZE,
   mmap,
   O_RDONLY,
   openFile,
@@ -44,4 +46,20 @@ Deno.test("libc failures raise SysError naming the call and the errno", () => {
   assertThrows(() => mmap(0, 3, 0x22), SysError, "mmap failed: EINVAL"); // length 0
   assertEquals(errnoName(17), "EEXIST");
   assertEquals(errnoName(9999), "errno 9999");
+});
+
+Deno.test("fillIovecs writes base+skip and length per buffer, and stops when the array is full", () => {
+  const ram = new Uint8Array(8192);
+  const bufs = [ram.subarray(100, 612), ram.subarray(4096, 8192), ram.subarray(0, 1)];
+  const iov = new Uint8Array(2 * IOVEC_SIZE);
+  assertEquals(fillIovecs(iov, bufs, 0, 12), 2); // room for two
+  const dv = new DataView(iov.buffer);
+  const base = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(ram)));
+  assertEquals(Number(dv.getBigUint64(0, true)), base + 112);
+  assertEquals(Number(dv.getBigUint64(8, true)), 500);
+  assertEquals(Number(dv.getBigUint64(16, true)), base + 4096);
+  assertEquals(Number(dv.getBigUint64(24, true)), 4096);
+  assertEquals(fillIovecs(iov, bufs, 2), 1);
+  assertEquals(Number(dv.getBigUint64(0, true)), base);
+  assertEquals(Number(dv.getBigUint64(8, true)), 1);
 });
