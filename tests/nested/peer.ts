@@ -8,6 +8,8 @@
  *   dd_read_mib_s ours N qemu N
  *   serial_bytes_per_s ours N qemu N          (the guest's first 2 KiB to ttyS0)
  *   serial_warm_bytes_per_s ours N qemu N     (the next 2 KiB)
+ *   warm_boot_to_init_ms ours N qemu_cold N   (ours in a process that booted once already,
+ *                                              from Vmm.create; tests/nested/warm_boot.ts)
  *
  *   deno run -A tests/nested/peer.ts <bzImage> <initramfs>
  *
@@ -120,4 +122,21 @@ console.log(
     best.qemu!.warmBs.toFixed(0)
   }`,
 );
+// Our warm start (a process that already booted once; QEMU has none to compare with).
+const warm = await new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    "-A",
+    new URL("./warm_boot.ts", import.meta.url).pathname,
+    kernel,
+    initrd,
+    `console=ttyS0 reboot=k panic=1 pci=off quiet denovm.run=${btoa("true")}`,
+  ],
+  stdin: "null",
+  stdout: "piped",
+  stderr: "piped",
+}).output();
+const w = /^warm_boot_to_init_ms (\d+)/m.exec(new TextDecoder().decode(warm.stdout));
+if (w) console.log(`warm_boot_to_init_ms ours ${w[1]} qemu_cold ${best.qemu!.initMs.toFixed(0)}`);
+else console.error(`warm boot failed:\n${new TextDecoder().decode(warm.stderr).slice(-2000)}`);
 await Deno.remove(dir, { recursive: true });
