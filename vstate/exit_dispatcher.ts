@@ -2,17 +2,21 @@
  * The device thread's side of the vCPU mailboxes: waits on the doorbell without blocking
  * the event loop (`Atomics.waitAsync`), serves every pending access on the PIO or MMIO
  * bus, and answers. After serving it polls briefly before going back to sleep, because a
- * guest driver's accesses come in bursts and a sleeping thread is slow to wake.
+ * guest driver's accesses come in bursts and a sleeping thread is slow to wake (where the
+ * process has more than one CPU: on one, polling only keeps the vCPU from running).
  *
  * @module
  */
 
 import type { Bus } from "../bus/bus.ts";
-import { ACCESS, DOORBELL_BYTES, type Mailbox, MB, MB_STATE } from "./mailbox.ts";
+import { ACCESS, DOORBELL_BYTES, type Mailbox, MB, MB_STATE, SINGLE_CPU } from "./mailbox.ts";
 import { Ticker } from "./ticker.ts";
 
-/** How long the device thread keeps polling after it served an access (ms). */
-const POLL_MS = 0.2;
+/**
+ * How long the device thread keeps polling after it served an access (ms). Not at all on a
+ * single CPU: the vCPU that would make the next access cannot run while this thread polls.
+ */
+const POLL_MS = SINGLE_CPU ? 0 : 0.2;
 /** How often a polling device thread lets timers and I/O callbacks run (ms). */
 const YIELD_MS = 2;
 

@@ -54,8 +54,18 @@ export const VSTATE = { IDLE: 0, RUNNING: 1, PAUSED: 2, EXITED: 3 } as const;
 /** The doorbell: word 0 counts requests posted by any vCPU; the device thread waits on it. */
 export const DOORBELL_BYTES = 16;
 
-/** How long a waiting side spins before it blocks in the kernel (iterations). */
-export const SPIN_ITERATIONS = 2000;
+/**
+ * Whether this process can run on one CPU only (its affinity or cgroup allows no more).
+ * Spinning for the other thread's answer is then pure loss: the other thread cannot run
+ * until the spinner gives up the CPU (the portable machine has one).
+ */
+export const SINGLE_CPU = (globalThis.navigator?.hardwareConcurrency ?? 2) <= 1;
+
+/**
+ * How long a waiting side spins before it blocks in the kernel (iterations); none where
+ * only one CPU is available ({@link SINGLE_CPU}).
+ */
+export const SPIN_ITERATIONS = SINGLE_CPU ? 0 : 2000;
 
 /** Views of one mailbox. */
 export class Mailbox {

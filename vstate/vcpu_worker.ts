@@ -159,7 +159,7 @@ function cross(kind: number, addr: number, data: Uint8Array): void {
 function drainCoalesced(): void {
   const lock = coalescedLock!;
   for (let spins = 0; Atomics.compareExchange(lock, 0, 0, 1) !== 0;) {
-    if (++spins > 1000) Atomics.wait(lock, 0, 1, 1);
+    if (++spins > SPIN_ITERATIONS) Atomics.wait(lock, 0, 1, 1);
   }
   try {
     vcpu.drainCoalesced(coalescedPage, (addr, data, isPio) => {
