@@ -50,6 +50,7 @@ export {
 export { type ApiOptions, ApiServer } from "./frontend/api.ts";
 export { SnapshotError } from "./snapshot/format.ts";
 export { Machine, type MachineOptions } from "./vstate/machine.ts";
+export { type IsrWord, VirtioIsrTable } from "./vstate/virtio_isr.ts";
 export { prewarmVcpuWorkers } from "./vstate/worker_pool.ts";
 export { ramLayout } from "./boot/x86.ts";
 export { Bus, type BusDevice } from "./bus/bus.ts";

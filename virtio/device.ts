@@ -198,6 +198,12 @@ export interface VirtioDeviceOptions {
   log?: (message: string) => void;
   /** Offer only these of the backend's features (a management driver's limit). */
   featureMask?: bigint;
+  /**
+   * Where the interrupt status lives: `words[index]`, shared with the vCPU workers so they
+   * answer the driver's status reads and acknowledgements themselves (a virtio-mmio window's
+   * slot in `vstate/virtio_isr.ts`). Default: a word of the device's own.
+   */
+  isrWord?: { words: Int32Array; index: number };
 }
 
 type Phase = "running" | "stopping" | "stopped";
@@ -233,7 +239,9 @@ export class VirtioDevice {
   #log: (m: string) => void;
   #status = 0;
   #driverFeatures = 0n;
-  #isr = 0;
+  /** The interrupt status: `#isrWords[#isrAt]`, changed only with Atomics (it may be shared). */
+  readonly #isrWords: Int32Array;
+  readonly #isrAt: number;
   #generation = 0;
   #phase: Phase = "running";
   #deferredInterrupt = false;
@@ -248,6 +256,9 @@ export class VirtioDevice {
     this.legacy = opts.legacy ?? false;
     this.#interrupt = opts.interrupt;
     this.#log = opts.log ?? (() => {});
+    this.#isrWords = opts.isrWord?.words ?? new Int32Array(new SharedArrayBuffer(4));
+    this.#isrAt = opts.isrWord?.index ?? 0;
+    Atomics.store(this.#isrWords, this.#isrAt, 0);
     this.queues = backend.queueMaxSizes.map((m) => new Queue(m));
     this.offered = offeredFeatures(backend.features & (opts.featureMask ?? ~0n), this.legacy);
     const features = () => this.#driverFeatures;
@@ -277,7 +288,7 @@ export class VirtioDevice {
 
   /** Interrupt status (bit 0 used buffer, bit 1 config change). */
   get isr(): number {
-    return this.#isr;
+    return Atomics.load(this.#isrWords, this.#isrAt);
   }
 
   /** Config generation: changes whenever the device changed its config space. */
@@ -426,7 +437,7 @@ export class VirtioDevice {
   reset(): void {
     this.#status = 0;
     this.#driverFeatures = 0n;
-    this.#isr = 0;
+    Atomics.store(this.#isrWords, this.#isrAt, 0);
     this.#deferredInterrupt = false;
     for (const q of this.queues) q.reset();
     this.backend.reset();
@@ -485,7 +496,7 @@ export class VirtioDevice {
   }
 
   #raise(bits: number): void {
-    this.#isr |= bits;
+    Atomics.or(this.#isrWords, this.#isrAt, bits);
     if (this.#phase !== "running") {
       this.#deferredInterrupt = true;
       return;
@@ -495,7 +506,7 @@ export class VirtioDevice {
 
   /** The driver acknowledged interrupt bits. */
   ackInterrupt(bits: number): void {
-    this.#isr &= ~bits;
+    Atomics.and(this.#isrWords, this.#isrAt, ~bits);
   }
 
   /** A config space read: the backend fills `data`; outside config space it reads zeros. */
@@ -563,7 +574,7 @@ export class VirtioDevice {
     }
     if (this.#deferredInterrupt) {
       this.#deferredInterrupt = false;
-      if (this.#isr) this.#interrupt.trigger();
+      if (this.isr) this.#interrupt.trigger();
     }
     this.kickAll();
   }
@@ -593,7 +604,7 @@ export class VirtioDevice {
       deviceType: this.backend.deviceType,
       status: this.#status,
       driverFeatures: this.#driverFeatures.toString(16),
-      isr: this.#isr,
+      isr: this.isr,
       configGeneration: this.#generation,
       queues: this.queues.map((q) => q.save()),
       ...(this.backend.save ? { backend: this.backend.save() } : {}),
@@ -613,7 +624,7 @@ export class VirtioDevice {
     s.queues.forEach((qs, i) => this.queues[i]!.restore(qs, this.mem));
     this.#status = s.status;
     this.#driverFeatures = features;
-    this.#isr = s.isr;
+    Atomics.store(this.#isrWords, this.#isrAt, s.isr);
     this.#generation = s.configGeneration;
     this.#phase = "stopped";
     if (this.active) {

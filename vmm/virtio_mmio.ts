@@ -104,11 +104,13 @@ export function attachVirtioMmio(
   const irq = new IrqfdInterrupt(m.vm, o.gsi);
   const notifier = new IoeventfdNotifier(m.vm, m.events, o.base);
   const log = o.log ?? (() => {});
+  const isrWord = m.virtioIsr?.claim(o.base);
   const device = new VirtioDevice(backend, {
     mem: m.memory,
     interrupt: irq,
     legacy: o.legacy ?? false,
     log,
+    ...(isrWord ? { isrWord } : {}),
   });
   const transport = new MmioTransport(device, { notifier, log });
   m.mmio.register(o.base, MMIO_WINDOW, transport, `virtio-mmio@0x${o.base.toString(16)}`);

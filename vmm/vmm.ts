@@ -51,6 +51,9 @@ export const EXIT_PORT = 0x501;
  * (`printf x | dd of=/dev/port bs=1 seek=1285 count=1`), and the VMM records the time.
  */
 export const BOOT_MARKER_PORT = 0x505;
+/** Virtio-mmio windows whose interrupt status the vCPU workers answer (more cross as before). */
+const VIRTIO_ISR_SLOTS = 256;
+
 /** The boot-time marker in MMIO, for guests without port access (`devmem 0xd0fff000 8 1`). */
 export const BOOT_MARKER_MMIO = 0xd0ff_f000;
 
@@ -326,6 +329,8 @@ export class Vmm {
         // A guest probing for hardware that is not there is normal: debug, rate-limited.
         onMiss: (msg: string) => logger.debug(msg),
         dirtyLog: opts.trackDirtyPages ?? false,
+        // The virtio-mmio windows' interrupt status, answered by the vCPU workers.
+        virtioIsr: { base: mmioBase, slots: VIRTIO_ISR_SLOTS },
         // The transmit register (THR, and the divisor's low byte under DLAB): a guest sees
         // nothing of a write there before it next reads the UART, which exits and finds it
         // served. Every other UART register still exits at each access.

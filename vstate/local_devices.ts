@@ -31,6 +31,12 @@ export type LocalDeviceSpec =
    * float64 in `cell`), so the VMM can report time from process start to guest userspace.
    */
   | { kind: "marker"; port: number; cell: SharedArrayBuffer }
+  /**
+   * The virtio-mmio windows' interrupt status words (`virtio_isr.ts`): the worker answers
+   * InterruptStatus reads and InterruptACK writes of claimed windows itself. Not a port
+   * device: the worker checks it on MMIO exits before crossing.
+   */
+  | { kind: "virtio_isr"; base: number; slots: number; words: SharedArrayBuffer }
   | {
     kind: "uart";
     port: number;
@@ -76,6 +82,8 @@ export function registerLocalDevices(
       case "marker":
         bus.register(spec.port, 1, marker(new Float64Array(spec.cell)), "marker");
         break;
+      case "virtio_isr":
+        break; // served on MMIO exits (vcpu_worker.ts), not on the port bus
     }
   }
 }

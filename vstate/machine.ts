@@ -11,6 +11,7 @@ import { Bus } from "../bus/bus.ts";
 import { EventPoller } from "./event_poller.ts";
 import { ExitDispatcher } from "./exit_dispatcher.ts";
 import type { LocalDeviceSpec } from "./local_devices.ts";
+import { VirtioIsrTable } from "./virtio_isr.ts";
 import { type CoalescedRing, VcpuThread } from "./vcpu_thread.ts";
 import { describeHost, KvmUnavailableError, probeKvm } from "./host.ts";
 import { takeVcpuWorker } from "./worker_pool.ts";
@@ -49,6 +50,11 @@ export interface MachineOptions {
    * device (a UART's transmit register).
    */
   coalescedPio?: { port: number; size: number }[];
+  /**
+   * The virtio-mmio windows (`slots` of 4 KiB from `base`) whose interrupt status the vCPU
+   * workers answer themselves ({@link Machine.virtioIsr}, `virtio_isr.ts`).
+   */
+  virtioIsr?: { base: number; slots: number };
 }
 
 /**
@@ -100,9 +106,17 @@ export class Machine {
   #events: EventPoller | undefined;
   #closeHooks: (() => void | Promise<void>)[] = [];
   readonly #onFault: ((message: string) => void) | undefined;
+  /**
+   * The interrupt status words of the virtio-mmio windows, shared with the vCPU workers
+   * (when the machine was created with `virtioIsr`): a device claims its window's word.
+   */
+  readonly virtioIsr: VirtioIsrTable | undefined;
 
   private constructor(kvm: Kvm, vm: Vm, memory: MmapGuestMemory, opts: MachineOptions) {
     this.#onFault = opts.onFault;
+    this.virtioIsr = opts.virtioIsr
+      ? VirtioIsrTable.create(opts.virtioIsr.base, opts.virtioIsr.slots)
+      : undefined;
     this.kvm = kvm;
     this.vm = vm;
     this.memory = memory;
@@ -160,7 +174,17 @@ export class Machine {
       for (let id = 0; id < n; id++) {
         const vcpu = vm.createVcpu(id);
         const t = await VcpuThread.start(vcpu, {
-          local: opts.local?.(id) ?? [],
+          local: [
+            ...(opts.local?.(id) ?? []),
+            ...(m.virtioIsr
+              ? [{
+                kind: "virtio_isr" as const,
+                base: m.virtioIsr.base,
+                slots: m.virtioIsr.slots,
+                words: m.virtioIsr.sab,
+              }]
+              : []),
+          ],
           doorbell: m.dispatcher.doorbell,
           onExit: (r) => m.#onExit({ ...r, vcpu: id }),
           worker: workers[id]!,

@@ -12,6 +12,7 @@ import { gettid } from "@denovm/sys";
 import { readableMsrs, restoreVcpu, saveVcpu, type VcpuState } from "../snapshot/vcpu_state.ts";
 import { Bus } from "../bus/bus.ts";
 import { type LocalDeviceSpec, type LocalEffects, registerLocalDevices } from "./local_devices.ts";
+import { VirtioIsrTable } from "./virtio_isr.ts";
 import { ACCESS, CTL, Mailbox, MB, MB_STATE, REQ, SPIN_ITERATIONS, VSTATE } from "./mailbox.ts";
 
 /** The first message a vCPU worker receives. */
@@ -114,6 +115,8 @@ const pio = new Bus("pio");
 const effects: LocalEffects = { wakeNow: () => ringDoorbell() };
 let coalescedPage = 0;
 let coalescedLock: Int32Array | undefined;
+/** The virtio-mmio interrupt status words this worker answers itself (`virtio_isr.ts`). */
+let isr: VirtioIsrTable | undefined;
 
 function post(m: FromWorker): void {
   self.postMessage(m);
@@ -163,8 +166,9 @@ function drainCoalesced(): void {
   }
   try {
     vcpu.drainCoalesced(coalescedPage, (addr, data, isPio) => {
-      if (!isPio) cross(ACCESS.MMIO_WRITE, addr, data);
-      else if (!pio.write(addr, data)) cross(ACCESS.PIO_OUT, addr, data);
+      if (!isPio) {
+        if (!isr?.serve(addr, data, true)) cross(ACCESS.MMIO_WRITE, addr, data);
+      } else if (!pio.write(addr, data)) cross(ACCESS.PIO_OUT, addr, data);
     });
   } finally {
     Atomics.store(lock, 0, 0);
@@ -211,10 +215,10 @@ function runLoop(): StopReason {
         }
         break;
       case "mmio_write":
-        cross(ACCESS.MMIO_WRITE, e.addr, e.data);
+        if (!isr?.serve(e.addr, e.data, true)) cross(ACCESS.MMIO_WRITE, e.addr, e.data);
         break;
       case "mmio_read":
-        cross(ACCESS.MMIO_READ, e.addr, e.data);
+        if (!isr?.serve(e.addr, e.data, false)) cross(ACCESS.MMIO_READ, e.addr, e.data);
         break;
       case "intr":
         // A kick: the request word says why; a stale kick just runs again.
@@ -306,6 +310,10 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
         effects,
         m.vmFd !== undefined ? new Vm(m.vmFd, 0) : undefined,
       );
+      {
+        const t = m.local.find((l) => l.kind === "virtio_isr");
+        isr = t ? new VirtioIsrTable(t.base, t.slots, t.words) : undefined;
+      }
       if (m.coalesced) {
         coalescedPage = m.coalesced.pageOffset;
         coalescedLock = new Int32Array(m.coalesced.lock);
