@@ -61,6 +61,9 @@ try {
       stderr: "piped",
     }).output();
     const text = new TextDecoder().decode(out.stdout);
+    if (!out.success) {
+      throw new Error(`boot child failed: ${new TextDecoder().decode(out.stderr).slice(-2000)}`);
+    }
     const m = /^marker_ms (\d+(\.\d+)?)/m.exec(text);
     if (!m) throw new Error(`no boot marker: ${new TextDecoder().decode(out.stderr)}`);
     best = Math.min(best, Number(m[1]));
@@ -70,6 +73,9 @@ try {
     for (const w of text.matchAll(/^warm_first_instruction_ms ([\d.]+)/gm)) {
       firstBest = Math.min(firstBest, Number(w[1]));
     }
+  }
+  if (!Number.isFinite(warmBest) || !Number.isFinite(firstBest)) {
+    throw new Error("the warm boots printed no times");
   }
   console.log(`${name} ${best.toFixed(1)}`);
   // Warm start: a process that already booted a VM (modules loaded, V8 has compiled the

@@ -28,6 +28,34 @@ import {
 } from "@denovm/sys";
 import type { DiskImage } from "../devices/block.ts";
 
+/** Entries of a pooled iovec array, and how many arrays the pool keeps at most. */
+const POOLED_IOVECS = 256, MAX_POOLED = 64;
+
+/**
+ * Where a vectored transfer goes on after `n` more bytes, from piece `i` at byte `skip`: a
+ * short transfer stops anywhere, even inside a piece. Returns the new `[i, skip]`.
+ */
+export function advanceIovecs(
+  bufs: readonly Uint8Array[],
+  i: number,
+  skip: number,
+  n: number,
+): [number, number] {
+  let left = n;
+  while (left > 0 && i < bufs.length) {
+    const rest = bufs[i]!.byteLength - skip;
+    if (left >= rest) {
+      left -= rest;
+      i++;
+      skip = 0;
+    } else {
+      skip += left;
+      left = 0;
+    }
+  }
+  return [i, skip];
+}
+
 /** A raw image file opened for a virtio-blk device. */
 export class FileDisk implements DiskImage {
   readonly size: number;
@@ -87,12 +115,18 @@ export class FileDisk implements DiskImage {
   }
 
   async #vectored(bufs: readonly Uint8Array[], offset: number, write: boolean): Promise<void> {
-    const iov = this.#iovs.pop() ?? new Uint8Array(IOV_MAX * IOVEC_SIZE);
+    // Pooled arrays hold POOLED_IOVECS entries, enough for any request of a 256-entry queue;
+    // a longer one gets an array of its own.
+    const big = bufs.length > POOLED_IOVECS;
+    const iov = big
+      ? new Uint8Array(IOV_MAX * IOVEC_SIZE)
+      : this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
     try {
       let i = 0, skip = 0, pos = offset;
       while (i < bufs.length) {
         if (bufs[i]!.byteLength === skip) {
-          i++, skip = 0;
+          i++;
+          skip = 0;
           continue;
         }
         this.#live();
@@ -109,21 +143,10 @@ export class FileDisk implements DiskImage {
           );
         }
         pos += n;
-        // Step over the bytes done (a short transfer stops anywhere, even mid-buffer).
-        let left = n;
-        while (left > 0 && i < bufs.length) {
-          const rest = bufs[i]!.byteLength - skip;
-          if (left >= rest) {
-            left -= rest;
-            i++, skip = 0;
-          } else {
-            skip += left;
-            left = 0;
-          }
-        }
+        [i, skip] = advanceIovecs(bufs, i, skip, n);
       }
     } finally {
-      this.#iovs.push(iov);
+      if (!big && this.#iovs.length < MAX_POOLED) this.#iovs.push(iov);
     }
   }
 

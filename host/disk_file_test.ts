@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { FileDisk } from "./disk_file.ts";
+import { advanceIovecs, FileDisk } from "./disk_file.ts";
 
 const MiB = 1 << 20;
 
@@ -72,4 +72,15 @@ Deno.test("FileDisk.readv/writev: end of file, a read-only disk and a closed dis
     await assertRejects(() => ro.writev([new Uint8Array(512)], 0), Error, "read-only");
     ro.close();
   });
+});
+
+Deno.test("advanceIovecs: a short transfer resumes mid-piece, on a boundary, past empty pieces", () => {
+  const bufs = [4096, 512, 0, 1000].map((n) => new Uint8Array(n));
+  assertEquals(advanceIovecs(bufs, 0, 0, 100), [0, 100]);
+  assertEquals(advanceIovecs(bufs, 0, 100, 3996), [1, 0]);
+  assertEquals(advanceIovecs(bufs, 0, 100, 4000), [1, 4]);
+  assertEquals(advanceIovecs(bufs, 1, 4, 508), [2, 0]);
+  assertEquals(advanceIovecs(bufs, 1, 4, 509), [3, 1]);
+  assertEquals(advanceIovecs(bufs, 0, 0, 5608), [4, 0]);
+  assertEquals(advanceIovecs(bufs, 3, 999, 1), [4, 0]);
 });

@@ -397,6 +397,13 @@ export function fillIovecs(
   first = 0,
   skip = 0,
 ): number {
+  if (
+    first < 0 || first > bufs.length || (first < bufs.length && (skip < 0 ||
+      skip > bufs[first]!.byteLength)) ||
+    (first === bufs.length && skip !== 0)
+  ) {
+    throw new RangeError(`fillIovecs: skip ${skip} of buffer ${first} is out of range`);
+  }
   const dv = new DataView(iov.buffer, iov.byteOffset, iov.byteLength);
   const room = Math.min(IOV_MAX, Math.floor(iov.byteLength / IOVEC_SIZE));
   let n = 0;

@@ -62,4 +62,9 @@ Deno.test("fillIovecs writes base+skip and length per buffer, and stops when the
   assertEquals(fillIovecs(iov, bufs, 2), 1);
   assertEquals(Number(dv.getBigUint64(0, true)), base);
   assertEquals(Number(dv.getBigUint64(8, true)), 1);
+  // A skip past its buffer would make a huge length: refused.
+  assertThrows(() => fillIovecs(iov, bufs, 0, 513), RangeError);
+  assertThrows(() => fillIovecs(iov, bufs, 0, -1), RangeError);
+  assertThrows(() => fillIovecs(iov, bufs, 4), RangeError);
+  assertEquals(fillIovecs(iov, bufs, 3), 0);
 });

@@ -113,7 +113,12 @@ export function attachVirtioMmio(
     ...(isrWord ? { isrWord } : {}),
   });
   const transport = new MmioTransport(device, { notifier, log });
-  m.mmio.register(o.base, MMIO_WINDOW, transport, `virtio-mmio@0x${o.base.toString(16)}`);
+  try {
+    m.mmio.register(o.base, MMIO_WINDOW, transport, `virtio-mmio@0x${o.base.toString(16)}`);
+  } catch (e) {
+    if (isrWord) m.virtioIsr!.release(o.base);
+    throw e;
+  }
   m.onClose(() => {
     notifier.close();
     irq.close();

@@ -55,14 +55,30 @@ export class VirtioIsrTable {
     return new VirtioIsrTable(base, slots, new SharedArrayBuffer(slots * 8));
   }
 
-  /** Claims the slot of the window at `windowBase`; undefined when it has none. */
+  /**
+   * Claims the slot of the window at `windowBase`; undefined when it has none or another
+   * device holds it (that device's word is left alone).
+   */
   claim(windowBase: number): IsrWord | undefined {
-    const off = windowBase - this.base;
-    if (off < 0 || off % ISR_WINDOW || off / ISR_WINDOW >= this.slots) return undefined;
-    const slot = off / ISR_WINDOW;
+    const slot = this.#slot(windowBase);
+    if (slot === undefined || Atomics.load(this.words, slot * 2) === 1) return undefined;
     Atomics.store(this.words, slot * 2 + 1, 0);
     Atomics.store(this.words, slot * 2, 1);
     return { words: this.words, index: slot * 2 + 1 };
+  }
+
+  /** Gives the slot of `windowBase` back (its device is gone): its accesses cross again. */
+  release(windowBase: number): void {
+    const slot = this.#slot(windowBase);
+    if (slot === undefined) return;
+    Atomics.store(this.words, slot * 2, 0);
+    Atomics.store(this.words, slot * 2 + 1, 0);
+  }
+
+  #slot(windowBase: number): number | undefined {
+    const off = windowBase - this.base;
+    if (off < 0 || off % ISR_WINDOW || off / ISR_WINDOW >= this.slots) return undefined;
+    return off / ISR_WINDOW;
   }
 
   /**

@@ -15,6 +15,10 @@ Deno.test("ISR table: claimed windows answer status reads and ACK writes; nothin
   assertEquals(t.claim(BASE + 4 * ISR_WINDOW), undefined, "past the last slot");
   assertEquals(t.claim(BASE + 0x800), undefined, "not a window base");
   assertEquals(t.claim(BASE - ISR_WINDOW), undefined);
+  Atomics.store(w.words, w.index, 1);
+  assertEquals(t.claim(BASE + ISR_WINDOW), undefined, "a second device cannot take the slot");
+  assertEquals(Atomics.load(w.words, w.index), 1, "and the first device's status is kept");
+  Atomics.store(w.words, w.index, 0);
   Atomics.or(w.words, w.index, 3);
   const d = new Uint8Array(4);
   assertEquals(t.serve(BASE + ISR_WINDOW + ISR_STATUS, d, false), true);
@@ -35,6 +39,9 @@ Deno.test("ISR table: claimed windows answer status reads and ACK writes; nothin
   const worker = new VirtioIsrTable(BASE, 4, t.sab);
   assertEquals(worker.serve(BASE + ISR_WINDOW + ISR_ACK, le(0xffff_ffff), true), true);
   assertEquals(Atomics.load(w.words, w.index), 0);
+  t.release(BASE + ISR_WINDOW);
+  assertEquals(t.serve(BASE + ISR_WINDOW + ISR_STATUS, d, false), false, "released: crosses");
+  assertEquals(t.claim(BASE + ISR_WINDOW)?.index, 3, "and can be claimed again");
 });
 
 Deno.test("ISR table: a device keeps its interrupt status in its claimed word", () => {

@@ -21,13 +21,10 @@
 import { oursArgv, qemuArgv, spawn } from "./vmms.ts";
 
 /**
- * Masked lines that only say the host was slow: an interrupt handler that took long in
- * wall-clock time (kernel/time/hrtimer.c, kernel/events/core.c).
+ * Masked lines that only say the host was slow: the timer interrupt's handler took long in
+ * wall-clock time (kernel/time/hrtimer.c, a warning printed once per boot).
  */
-export const TIMING_ONLY: readonly RegExp[] = [
-  /^hrtimer: interrupt took # ns$/,
-  /^perf: interrupt took too long \(# > #\), lowering kernel\.perf_event_max_sample_rate to #$/,
-];
+export const TIMING_ONLY: readonly RegExp[] = [/^hrtimer: interrupt took # ns$/];
 
 /** A kernel line with its timestamp dropped and its numbers masked. */
 export function shape(line: string): string {
