@@ -8,6 +8,9 @@
  *   restore_c_floor_ms_<size> N   the same KVM steps replayed by bench/c/kvm_restore.c (the
  *                                 restore's ioctls, recorded with DENOVM_KVM_TRACE), best of 3
  *   restore_vs_c_floor_<size> N   the ratio (goal: <= 2)
+ *   restore_phase_<name>_ms_<size> N   the best restore's time by phase: validate (read and
+ *                                 check the snapshot), build (VM, memory, vCPUs, devices),
+ *                                 apply (the saved state), resume
  * The floor needs a C compiler (cc); without one its lines are left out.
  */
 
@@ -46,11 +49,17 @@ for (const mib of [128, 1024]) {
     const diff = performance.now() - t;
     await vm.stop();
     // Restore in a fresh process, as `cli.ts --restore` does: best of 3.
-    let restore = Infinity;
-    for (let i = 0; i < 3; i++) restore = Math.min(restore, await restoreInChild(`${dir}/full`));
+    let restore = Infinity, phases: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await restoreInChild(`${dir}/full`);
+      if (r.ms < restore) [restore, phases] = [r.ms, r.phases];
+    }
     console.log(`snapshot_create_ms_${mib}mib ${create.toFixed(1)}`);
     console.log(`restore_to_running_ms_${mib}mib ${restore.toFixed(1)}`);
     console.log(`diff_snapshot_ms_${mib}mib ${diff.toFixed(1)}`);
+    ["validate", "build", "apply", "resume"].forEach((name, k) =>
+      console.log(`restore_phase_${name}_ms_${mib}mib ${phases[k]?.toFixed(1) ?? "NaN"}`)
+    );
     const floor = await cFloor(`${dir}/full`);
     if (floor !== undefined) {
       console.log(`restore_c_floor_ms_${mib}mib ${floor.toFixed(1)}`);
@@ -92,15 +101,20 @@ async function cFloor(snap: string): Promise<number | undefined> {
   }
 }
 
-/** Runs bench/restore_child.ts on `dir`; returns its restore time in ms. */
-async function restoreInChild(dir: string, env: Record<string, string> = {}): Promise<number> {
+/** Runs bench/restore_child.ts on `dir`; returns its restore time and phases in ms. */
+async function restoreInChild(
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<{ ms: number; phases: number[] }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("./restore_child.ts", import.meta.url).pathname, dir],
     stdout: "piped",
     stderr: "inherit",
     env,
   }).output();
-  const m = /restore_ms ([\d.]+)/.exec(new TextDecoder().decode(out.stdout));
+  const text = new TextDecoder().decode(out.stdout);
+  const m = /restore_ms ([\d.]+)/.exec(text);
   if (!out.success || !m) throw new Error(`restore child failed (exit ${out.code})`);
-  return Number(m[1]);
+  const p = /restore_phases (.*)/.exec(text)?.[1]?.split(" ").map(Number) ?? [];
+  return { ms: Number(m[1]), phases: p };
 }

@@ -58,7 +58,8 @@ Options:
   --log-json               log one JSON object a line (time, level, msg, fields)
   --timings                print boot phase times (code loaded, VM created, kernel
                            loaded, first instruction, boot marker) once the guest's
-                           init reports in
+                           init reports in; with --restore: restore started, state
+                           validated, VM created, state applied, first instruction
   --allow-emulated         boot --kernel even where KVM only emulates (test kernels)
   --portable <mode>        auto (default): where this host's KVM cannot run the guest,
                            run inside the portable machine (QEMU/TCG with KVM inside,

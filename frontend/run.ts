@@ -70,8 +70,14 @@ export function reportTimings(
   const f = (v: number | undefined) => v === undefined ? undefined : Number(v.toFixed(1));
   logger.notice("timings (ms since process start)", {
     code_loaded: f(t.codeLoaded),
-    vm_created: f(t.vmCreated),
-    kernel_loaded: f(t.kernelLoaded),
+    ...(t.restoreStarted !== undefined
+      ? {
+        restore_started: f(t.restoreStarted),
+        state_validated: f(t.stateValidated),
+        vm_created: f(t.vmCreated),
+        state_applied: f(t.stateApplied),
+      }
+      : { vm_created: f(t.vmCreated), kernel_loaded: f(t.kernelLoaded) }),
     first_instruction: f(t.firstInstruction),
     boot_marker: f(t.bootMarker),
     exit: f(exitMs),
@@ -94,7 +100,8 @@ export function exitCode(r: StopReason): number {
 }
 
 /**
- * Prints the boot timings once the guest writes the boot marker; the returned function,
+ * Prints the boot timings once the guest writes the boot marker (a restore's once the
+ * restored vCPUs run); the returned function,
  * called when the VM ends, prints them then if the marker never came.
  */
 export function watchTimings(vm: Vmm, logger: Logger, codeLoaded?: number): () => void {
@@ -103,7 +110,11 @@ export function watchTimings(vm: Vmm, logger: Logger, codeLoaded?: number): () =
   void (async () => {
     // The marker cell is written by a vCPU thread; look at it until it is set.
     const t0 = performance.now();
-    while (!shown && vm.state !== "stopped" && vm.bootMarkerMs === undefined) {
+    // A restored guest booted long ago: its timings are complete once it runs again.
+    const done = () =>
+      vm.bootMarkerMs !== undefined ||
+      (vm.timings.restoreStarted !== undefined && vm.timings.firstInstruction !== undefined);
+    while (!shown && vm.state !== "stopped" && !done()) {
       await new Promise((r) => setTimeout(r, performance.now() - t0 < 10_000 ? 5 : 100));
     }
     if (!shown && vm.state !== "stopped") {

@@ -10,9 +10,9 @@ import { buildGuest } from "../testing/guest_build.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
-async function cli(args: string[], stdin?: string) {
+async function cli(args: string[], stdin?: string, quiet = true) {
   const p = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, "--quiet", ...args],
+    args: ["run", "-A", CLI, ...(quiet ? ["--quiet"] : []), ...args],
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -54,6 +54,26 @@ Deno.test({
       // Exactly this: nothing the first process printed comes out again (a vCPU parked
       // mid-instruction would repeat its last port write after the restore).
       assertEquals(b.stdout, "RESUMEDbye\r\n", "the restored guest echoed the input and reset");
+      // The same snapshot again, with --timings: the restore's phases, in order.
+      const c = await cli(
+        ["--restore", `${dir}/snap`, "--timings", "--log-json", "--log-level", "info"],
+        "resumed\n",
+        false,
+      );
+      assertEquals(c.code, 0, c.stderr);
+      assertEquals(c.stdout, "RESUMEDbye\r\n");
+      const t = c.stderr.trim().split("\n").map((l) => JSON.parse(l))
+        .find((l) => l.msg.startsWith("timings"));
+      const phases = [
+        t?.restore_started,
+        t?.state_validated,
+        t?.vm_created,
+        t?.state_applied,
+        t?.first_instruction,
+      ];
+      assert(phases.every((v) => typeof v === "number"), JSON.stringify(t));
+      assert(phases.every((v, i) => i === 0 || v >= phases[i - 1]), JSON.stringify(t));
+      assertEquals(t.kernel_loaded, undefined, "a restore loads no kernel");
       const bad = await cli(["--restore", `${dir}/nope`]);
       assertEquals(bad.code, 1);
       assertStringIncludes(bad.stderr, "Cannot read snapshot");

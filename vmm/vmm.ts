@@ -125,6 +125,12 @@ export interface BootTimings {
   firstInstruction?: number;
   /** The guest wrote the boot marker (its init reached userspace). */
   bootMarker?: number;
+  /** A restore: `Vmm.restore` was called. */
+  restoreStarted?: number;
+  /** A restore: the state file is read and its checksum and every saved state checked. */
+  stateValidated?: number;
+  /** A restore: the saved state is in KVM and the devices (then the vCPUs resume). */
+  stateApplied?: number;
 }
 
 /** Overrides for {@link Vmm.restore}. */
@@ -204,6 +210,7 @@ export class Vmm {
   #logger: Logger = silentLogger;
   #vmCreatedAt: number | undefined;
   #loadedAt: number | undefined;
+  #restoreAt: { started: number; validated: number; applied?: number } | undefined;
   /** The guest console: waitFor(), write(), lines(). */
   console!: Console;
   /** Lifecycle events: "exit" (detail: the stop reason), "reset", "device-error" (detail: message). */
@@ -407,6 +414,11 @@ export class Vmm {
     const t: BootTimings = {};
     if (this.#vmCreatedAt !== undefined) t.vmCreated = this.#vmCreatedAt;
     if (this.#loadedAt !== undefined) t.kernelLoaded = this.#loadedAt;
+    if (this.#restoreAt) {
+      t.restoreStarted = this.#restoreAt.started;
+      t.stateValidated = this.#restoreAt.validated;
+      if (this.#restoreAt.applied !== undefined) t.stateApplied = this.#restoreAt.applied;
+    }
     const first = this.machine.vcpus[0]?.firstRunAt;
     if (first !== undefined) t.firstInstruction = first - performance.timeOrigin;
     const marker = this.bootMarkerMs;
@@ -584,6 +596,7 @@ export class Vmm {
    * re-attached by path (or the overrides), then resumed unless `paused`.
    */
   static async restore(dir: string, opts: RestoreOptions = {}): Promise<Vmm> {
+    const started = performance.now();
     let raw: Uint8Array;
     try {
       raw = await readBounded(`${dir}/${STATE_FILE}`, MAX_STATE_BYTES, "snapshot state");
@@ -599,6 +612,7 @@ export class Vmm {
       diskImages: opts.diskImages !== undefined,
     });
     const { state: s, config: cfg, layers } = v;
+    const validated = performance.now();
     const vmm = await Vmm.#build(cfg, {
       ...opts,
       ram: s.machine.ram,
@@ -609,7 +623,9 @@ export class Vmm {
       await applyDiffs(vmm.machine.memory, layers.slice(1));
       if (vmm.#tracking) vmm.#takeDirty(); // start clean: memory equals the layers now
       vmm.#layers = layers;
+      vmm.#restoreAt = { started, validated };
       await vmm.#apply(s, v.vcpus);
+      vmm.#restoreAt.applied = performance.now();
     } catch (e) {
       await vmm.stop();
       throw e instanceof SnapshotError
