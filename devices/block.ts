@@ -223,32 +223,14 @@ export class BlockDevice implements VirtioBackend {
     switch (type) {
       case BLK_T.IN: {
         const off = this.#range(sector, inLen);
-        const parts = slices(chain.writable, 0, inLen);
-        if (this.disk.readv && parts.length > 1) {
-          await this.disk.readv(parts.map((b) => ctx.mem.slice(b.addr, b.len)), off);
-        } else {
-          let pos = off;
-          for (const b of parts) {
-            await this.disk.read(ctx.mem.slice(b.addr, b.len), pos);
-            pos += b.len;
-          }
-        }
+        await this.#transfer(ctx, slices(chain.writable, 0, inLen), off, false);
         this.stats.bytesRead += inLen;
         return { status: BLK_S.OK, len: inLen };
       }
       case BLK_T.OUT: {
         if (this.disk.readOnly) throw new RequestError(BLK_S.IOERR, "write to a read-only disk");
         const off = this.#range(sector, outLen);
-        const parts = slices(chain.readable, HEADER, outLen);
-        if (this.disk.writev && parts.length > 1) {
-          await this.disk.writev(parts.map((b) => ctx.mem.slice(b.addr, b.len)), off);
-        } else {
-          let pos = off;
-          for (const b of parts) {
-            await this.disk.write(ctx.mem.slice(b.addr, b.len), pos);
-            pos += b.len;
-          }
-        }
+        await this.#transfer(ctx, slices(chain.readable, HEADER, outLen), off, true);
         this.stats.bytesWritten += outLen;
         return { status: BLK_S.OK, len: 0 };
       }
@@ -298,6 +280,29 @@ export class BlockDevice implements VirtioBackend {
       }
       default:
         throw new RequestError(BLK_S.UNSUPP, `unsupported request type ${type}`);
+    }
+  }
+
+  /**
+   * Reads the disk into (or writes it from) the guest buffers `parts`, in order from `off`:
+   * one vectored call where the disk has one and there are several pieces.
+   */
+  async #transfer(
+    ctx: DeviceContext,
+    parts: Buffer[],
+    off: number,
+    write: boolean,
+  ): Promise<void> {
+    const vectored = write ? this.disk.writev : this.disk.readv;
+    if (vectored && parts.length > 1) {
+      await vectored.call(this.disk, parts.map((b) => ctx.mem.slice(b.addr, b.len)), off);
+      return;
+    }
+    let pos = off;
+    for (const b of parts) {
+      const view = ctx.mem.slice(b.addr, b.len);
+      await (write ? this.disk.write(view, pos) : this.disk.read(view, pos));
+      pos += b.len;
     }
   }
 

@@ -428,42 +428,39 @@ export function fillIovecs(
  * {@link preadOffThread}; the byte count (0 at end of file), or -1 when it failed. `iov` and
  * the buffers it names must stay mapped until the promise settles.
  */
-export async function preadvOffThread(
+export function preadvOffThread(
   fd: number,
   iov: Uint8Array,
   count: number,
   offset: number,
 ): Promise<number> {
-  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
-    throw new RangeError(`preadv: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
-  }
-  return Number(
-    await libc().preadvAsync(
-      fd,
-      Deno.UnsafePointer.of(iov as Uint8Array<ArrayBuffer>),
-      count,
-      BigInt(offset),
-    ),
-  );
+  return vectoredOffThread("preadv", fd, iov, count, offset);
 }
 
 /** pwritev(2) of `count` iovecs at `offset` off this thread, like {@link preadvOffThread}. */
-export async function pwritevOffThread(
+export function pwritevOffThread(
+  fd: number,
+  iov: Uint8Array,
+  count: number,
+  offset: number,
+): Promise<number> {
+  return vectoredOffThread("pwritev", fd, iov, count, offset);
+}
+
+async function vectoredOffThread(
+  call: "preadv" | "pwritev",
   fd: number,
   iov: Uint8Array,
   count: number,
   offset: number,
 ): Promise<number> {
   if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
-    throw new RangeError(`pwritev: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+    throw new RangeError(`${call}: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
   }
+  const fn = call === "preadv" ? libc().preadvAsync : libc().pwritevAsync;
+  // In bounds: count iovecs fit in iov (checked above); the caller keeps both mapped.
   return Number(
-    await libc().pwritevAsync(
-      fd,
-      Deno.UnsafePointer.of(iov as Uint8Array<ArrayBuffer>),
-      count,
-      BigInt(offset),
-    ),
+    await fn(fd, Deno.UnsafePointer.of(iov as Uint8Array<ArrayBuffer>), count, BigInt(offset)),
   );
 }
 
