@@ -1,4 +1,5 @@
 import { assertEquals, assertRejects } from "@std/assert";
+import { closeFd, fillIovecs, IOVEC_SIZE, O_RDONLY, openFile, preadvNowait } from "@denovm/sys";
 import { advanceIovecs, FileDisk } from "./disk_file.ts";
 
 const MiB = 1 << 20;
@@ -71,6 +72,75 @@ Deno.test("FileDisk.readv/writev: end of file, a read-only disk and a closed dis
     const ro = FileDisk.open(path, { readOnly: true });
     await assertRejects(() => ro.writev([new Uint8Array(512)], 0), Error, "read-only");
     ro.close();
+  });
+});
+
+/** Whether this file's filesystem serves RWF_NOWAIT reads (overlayfs on Linux 6.1 does not). */
+function nowaitReads(path: string): boolean {
+  const fd = openFile(path, O_RDONLY);
+  try {
+    const iov = new Uint8Array(IOVEC_SIZE);
+    return preadvNowait(fd, iov, fillIovecs(iov, [new Uint8Array(512)]), 0) > 0;
+  } finally {
+    closeFd(fd);
+  }
+}
+
+Deno.test("FileDisk: cached data is read on the calling thread, the rest off it, exact both ways", async () => {
+  await withImage(4 * MiB, async (path) => {
+    const file = await Deno.readFile(path); // and in the page cache
+    const disk = FileDisk.open(path);
+    const onThread = nowaitReads(path);
+    const a = new Uint8Array(4096), b = new Uint8Array(8192), c = new Uint8Array(3584);
+    await disk.readv([a, b], 512);
+    await disk.read(c, 3 * MiB);
+    assertEquals(a, file.subarray(512, 4608));
+    assertEquals(b, file.subarray(4608, 12800));
+    assertEquals(c, file.subarray(3 * MiB, 3 * MiB + 3584));
+    assertEquals(disk.calls, onThread ? { nowait: 2, offThread: 0 } : { nowait: 0, offThread: 2 });
+    // More than 1 MiB in one request: off the thread, however cached (the event loop is not
+    // held for the copy).
+    const big = new Uint8Array(2 * MiB);
+    await disk.readv([big.subarray(0, MiB), big.subarray(MiB)], MiB);
+    assertEquals(big, file.subarray(MiB, 3 * MiB));
+    assertEquals(disk.calls.offThread, onThread ? 1 : 3);
+    // Past the end: what the cache has, then the off-thread call finds the end of the file.
+    await assertRejects(
+      () => disk.readv([new Uint8Array(4096), new Uint8Array(8192)], 4 * MiB - 4096),
+      Error,
+      "end of file",
+    );
+    assertEquals(disk.calls, onThread ? { nowait: 3, offThread: 2 } : { nowait: 0, offThread: 5 });
+    // Writes land exactly whichever way they were made (ext4 refuses RWF_NOWAIT writes).
+    const src = [new Uint8Array(1000).fill(1), new Uint8Array(3096).fill(2)];
+    await disk.writev(src, 8192);
+    await disk.write(new Uint8Array(512).fill(3), 0);
+    const after = await Deno.readFile(path);
+    assertEquals(after.subarray(0, 512).every((v) => v === 3), true);
+    assertEquals(after.subarray(512, 8192), file.subarray(512, 8192));
+    assertEquals(after.subarray(8192, 9192).every((v) => v === 1), true);
+    assertEquals(after.subarray(9192, 12288).every((v) => v === 2), true);
+    assertEquals(after.subarray(12288), file.subarray(12288));
+    assertEquals(disk.calls.nowait + disk.calls.offThread, 7);
+    disk.close();
+  });
+});
+
+Deno.test("FileDisk: one synchronous stretch copies at most 4 MiB on the thread, the rest goes off it", async () => {
+  await withImage(8 * MiB, async (path) => {
+    const file = await Deno.readFile(path);
+    const disk = FileDisk.open(path, { readOnly: true });
+    const onThread = nowaitReads(path);
+    // Six 1 MiB requests started back to back, as one queue notification starts them.
+    const bufs = Array.from({ length: 6 }, () => new Uint8Array(MiB));
+    await Promise.all(bufs.map((b, i) => disk.read(b, i * MiB)));
+    bufs.forEach((b, i) => assertEquals(b, file.subarray(i * MiB, (i + 1) * MiB)));
+    assertEquals(disk.calls, onThread ? { nowait: 4, offThread: 2 } : { nowait: 0, offThread: 6 });
+    // The next stretch starts with the whole budget again.
+    await disk.read(bufs[0]!, 7 * MiB);
+    assertEquals(bufs[0], file.subarray(7 * MiB));
+    assertEquals(disk.calls.nowait, onThread ? 5 : 0);
+    disk.close();
   });
 });
 

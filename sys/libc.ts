@@ -71,6 +71,20 @@ const symbols = {
     result: "isize",
     nonblocking: true,
   },
+  // On this thread with RWF_NOWAIT: served from the page cache without waiting, or EAGAIN.
+  // Optional: a libc older than 2.26 has no preadv2 (the calls then report ENOSYS).
+  preadv2: {
+    name: "preadv2",
+    parameters: ["i32", "pointer", "i32", "i64", "i32"],
+    result: "isize",
+    optional: true,
+  },
+  pwritev2: {
+    name: "pwritev2",
+    parameters: ["i32", "pointer", "i32", "i64", "i32"],
+    result: "isize",
+    optional: true,
+  },
   fdatasyncAsync: { name: "fdatasync", parameters: ["i32"], result: "i32", nonblocking: true },
   epollWaitAsync: {
     name: "epoll_wait",
@@ -386,6 +400,24 @@ export const IOV_MAX = 1024;
 /** Bytes of one `struct iovec`. */
 export const IOVEC_SIZE = 16;
 
+/** Host addresses of the ArrayBuffers iovecs have pointed into (guest RAM, pooled buffers). */
+const bufferBases = new WeakMap<ArrayBufferLike, number>();
+
+/**
+ * The host address where `ab`'s bytes start, looked up once per ArrayBuffer: an
+ * ArrayBuffer's backing store never moves (mmap'd guest RAM least of all), and asking FFI
+ * for each view's pointer cost more than the preadv of a 4 KiB page.
+ */
+function bufferBase(ab: ArrayBufferLike): number {
+  let base = bufferBases.get(ab);
+  if (base === undefined) {
+    // Userspace addresses are below 2^47: exact as a number. (0 for an empty buffer.)
+    base = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(ab as ArrayBuffer)));
+    bufferBases.set(ab, base);
+  }
+  return base;
+}
+
 /**
  * Writes `struct iovec` entries for `bufs[first..]` into `iov`, the first one starting
  * `skip` bytes into `bufs[first]`; returns how many were written (no more than fit in `iov`
@@ -409,11 +441,7 @@ export function fillIovecs(
   let n = 0;
   for (let i = first; i < bufs.length && n < room; i++) {
     const b = bufs[i]!, off = i === first ? skip : 0;
-    // Userspace addresses are below 2^47: exact as a number.
-    const base = Number(
-      Deno.UnsafePointer.value(Deno.UnsafePointer.of(b as Uint8Array<ArrayBuffer>)),
-    );
-    const at = n * IOVEC_SIZE, addr = base + off;
+    const at = n * IOVEC_SIZE, addr = bufferBase(b.buffer) + b.byteOffset + off;
     dv.setUint32(at, addr >>> 0, true);
     dv.setUint32(at + 4, Math.floor(addr / 0x1_0000_0000), true);
     dv.setUint32(at + 8, b.byteLength - off, true);
@@ -462,6 +490,57 @@ async function vectoredOffThread(
   return Number(
     await fn(fd, Deno.UnsafePointer.of(iov as Uint8Array<ArrayBuffer>), count, BigInt(offset)),
   );
+}
+
+/** preadv2(2)/pwritev2(2) flag: fail with EAGAIN rather than wait for the disk or a lock. */
+export const RWF_NOWAIT = 0x8;
+/** errno values the RWF_NOWAIT calls return (negated). */
+export const EAGAIN = 11, EINVAL = 22, ENOSYS = 38, EOPNOTSUPP = 95;
+
+/**
+ * preadv2(2) of `count` iovecs (from {@link fillIovecs}) at `offset` with RWF_NOWAIT, on this
+ * thread: only what the page cache holds right now, without waiting for the disk or a lock,
+ * so it never blocks the caller for longer than the copy. The byte count (short when part of
+ * the range is not cached; 0 at end of file), or a negative errno: `-EAGAIN` when nothing
+ * could be read without waiting, `-EOPNOTSUPP` (or `-EINVAL`, `-ENOSYS`) where the file,
+ * kernel or libc cannot do it. `iov` and its buffers must be mapped.
+ */
+export function preadvNowait(fd: number, iov: Uint8Array, count: number, offset: number): number {
+  return vectoredNowait("preadv2", fd, iov, count, offset);
+}
+
+/**
+ * pwritev2(2) of `count` iovecs at `offset` with RWF_NOWAIT, on this thread, like
+ * {@link preadvNowait} (many kernels and filesystems refuse buffered writes that way:
+ * `-EOPNOTSUPP`).
+ */
+export function pwritevNowait(fd: number, iov: Uint8Array, count: number, offset: number): number {
+  return vectoredNowait("pwritev2", fd, iov, count, offset);
+}
+
+function vectoredNowait(
+  call: "preadv2" | "pwritev2",
+  fd: number,
+  iov: Uint8Array,
+  count: number,
+  offset: number,
+): number {
+  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
+    throw new RangeError(`${call}: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+  }
+  const fn = libc()[call];
+  if (fn === null) return -ENOSYS;
+  // In bounds: count iovecs fit in iov (checked above); the call is synchronous.
+  const n = Number(
+    fn(
+      fd,
+      Deno.UnsafePointer.of(iov as Uint8Array<ArrayBuffer>),
+      count,
+      BigInt(offset),
+      RWF_NOWAIT,
+    ),
+  );
+  return n < 0 ? -lastErrno() : n;
 }
 
 /** fdatasync(2) off this thread; 0, or -1 when it failed. */
