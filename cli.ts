@@ -29,8 +29,26 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  // Only when run as the program (importing this module has no side effects).
-  (await import("./vstate/worker_pool.ts")).prewarmVcpuWorkers(1);
-  const cli = await import("./frontend/cli_main.ts");
+  // Only when run as the program (importing this module has no side effects). The VMM comes
+  // from its bundle when that was built from these very sources (frontend/bundle_stamp.ts).
+  // DENOVM_BUNDLE=0 asks for the modules themselves, DENOVM_BUNDLE=1 for the bundle or an error.
+  const { bundleIsFresh } = await import("./frontend/bundle_stamp.ts");
+  const want = Deno.env.get("DENOVM_BUNDLE");
+  const bundled = want !== "0" && await bundleIsFresh(new URL("./", import.meta.url));
+  if (want === "1" && !bundled) {
+    console.error(
+      "denovm: DENOVM_BUNDLE=1 but dist/ was not built from these sources (deno task bundle)",
+    );
+    Deno.exit(1);
+  }
+  const pool = await import("./vstate/worker_pool.ts");
+  if (bundled) pool.setVcpuWorkerScript(new URL("./dist/vcpu_worker.js", import.meta.url));
+  pool.prewarmVcpuWorkers(1);
+  // The bundle's URL is computed so that type checking and publishing leave the generated
+  // file alone: it has the same exports as frontend/cli_main.ts.
+  const bundle = new URL("./dist/cli_main.js", import.meta.url).href;
+  const cli: typeof import("./frontend/cli_main.ts") = bundled
+    ? await import(bundle)
+    : await import("./frontend/cli_main.ts");
   Deno.exit(await cli.run(Deno.args));
 }

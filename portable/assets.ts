@@ -12,7 +12,8 @@ import { aptUpdate, ensurePackages, MissingToolError, sh } from "./apt.ts";
 import { cacheDir, contentHash } from "./cache.ts";
 import { type CpioEntry, cpioGzip } from "./cpio.ts";
 
-const HERE = new URL(".", import.meta.url).pathname;
+// From the root down, so the bundle in dist/ names the same directory.
+const HERE = new URL("../portable/", import.meta.url).pathname;
 
 /** The modules L1 loads (their dependencies are added): KVM, 9p over virtio-pci, overlayfs,
  * TAP/veth for the network tests, and virtio-net for the socket bridge (`bridge.ts`). */

@@ -74,7 +74,9 @@ if (import.meta.main) {
   const token = (await Deno.readTextFile(`${CTL}/token`)).trim();
   const idleMs = Number((await Deno.readTextFile(`${CTL}/idle`).catch(() => "600")).trim()) * 1000;
 
-  const relay = new Worker(new URL("./spare_relay.ts", import.meta.url), { type: "module" });
+  const relay = new Worker(new URL("../portable/spare_relay.ts", import.meta.url), {
+    type: "module",
+  });
   const next = (kind: string) =>
     new Promise<MessageEvent>((resolve) => {
       const on = (e: MessageEvent) => {

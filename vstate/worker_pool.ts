@@ -5,11 +5,25 @@
  * @module
  */
 
-const pool: Worker[] = [];
+// Kept on the global object: `cli.ts` prewarms through this module as a source file, then
+// runs the VMM from its bundle (frontend/bundle_stamp.ts), which has its own copy of it.
+const g = globalThis as { [k: symbol]: unknown };
+const POOL = Symbol.for("denovm.vcpuWorkerPool");
+const pool: Worker[] = (g[POOL] ??= []) as Worker[];
+/** Where {@link setVcpuWorkerScript} put the worker's script (the bundled one), if it did. */
+const SCRIPT = Symbol.for("denovm.vcpuWorkerScript");
+
+/** Makes new vCPU workers run `url` (the bundled worker) instead of `vstate/vcpu_worker.ts`. */
+export function setVcpuWorkerScript(url: URL): void {
+  g[SCRIPT] = url;
+}
 
 /** Starts a new vCPU worker thread (not yet bound to a vCPU). */
 export function spawnVcpuWorker(): Worker {
-  return new Worker(new URL("./vcpu_worker.ts", import.meta.url), { type: "module" });
+  // From the root down: the same file from vstate/ and from the bundle in dist/.
+  const url = (g[SCRIPT] as URL | undefined) ??
+    new URL("../vstate/vcpu_worker.ts", import.meta.url);
+  return new Worker(url, { type: "module" });
 }
 
 /** Starts `n` workers now so the next machine can use them without waiting. */
