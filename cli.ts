@@ -47,8 +47,18 @@ if (import.meta.main) {
   // The bundle's URL is computed so that type checking and publishing leave the generated
   // file alone: it has the same exports as frontend/cli_main.ts.
   const bundle = new URL("./dist/cli_main.js", import.meta.url).href;
-  const cli: typeof import("./frontend/cli_main.ts") = bundled
-    ? await import(bundle)
-    : await import("./frontend/cli_main.ts");
+  let cli: typeof import("./frontend/cli_main.ts") | undefined;
+  if (bundled) {
+    try {
+      cli = await import(bundle);
+    } catch (e) {
+      if (want === "1") throw e;
+      // Unloadable after all: the modules, with a worker of their own.
+      pool.drainVcpuWorkerPool();
+      pool.setVcpuWorkerScript(undefined);
+      pool.prewarmVcpuWorkers(1);
+    }
+  }
+  cli ??= await import("./frontend/cli_main.ts");
   Deno.exit(await cli.run(Deno.args));
 }

@@ -10802,7 +10802,11 @@ var FileDisk = class _FileDisk {
     this.#fd = fd;
     this.size = size;
   }
-  /** Opens `path` (read-only with `readOnly`); its size must be a multiple of 512. */
+  /**
+   * Opens `path` (read-only with `readOnly`); its size must be a multiple of 512. With
+   * `onThread: false` every transfer runs off the calling thread (for guest RAM whose pages
+   * may fault in from a file, as after a snapshot restore).
+   */
   static open(path, opts = {}) {
     let info;
     try {
@@ -10816,7 +10820,12 @@ var FileDisk = class _FileDisk {
     }
     const ro = opts.readOnly ?? false;
     const fd = openFile(path, ro ? O_RDONLY : O_RDWR);
-    return new _FileDisk(path, fd, info.size, ro);
+    const disk = new _FileDisk(path, fd, info.size, ro);
+    if (opts.onThread === false) disk.#tryNowait = [
+      false,
+      false
+    ];
+    return disk;
   }
   #live() {
     if (this.#closed) throw new Error(`Disk ${this.path} is closed`);
@@ -10836,7 +10845,7 @@ var FileDisk = class _FileDisk {
     if (this.readOnly) return Promise.reject(new Error(`Disk ${this.path} is read-only`));
     return this.#vectored(srcs, offset, true);
   }
-  async #vectored(bufs, offset, write) {
+  async #vectored(bufs, offset, write, onThread = true) {
     const big = bufs.length > POOLED_IOVECS;
     const iov = big ? new Uint8Array(IOV_MAX * IOVEC_SIZE) : this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
     let total = 0;
@@ -10851,7 +10860,7 @@ var FileDisk = class _FileDisk {
         }
         this.#live();
         const count = fillIovecs(iov, bufs, i, skip);
-        let n = total <= NOWAIT_MAX && stretchBytes + total <= NOWAIT_STRETCH ? this.#nowait(iov, count, pos, write) : 0;
+        let n = onThread && total <= NOWAIT_MAX && stretchBytes + total <= NOWAIT_STRETCH ? this.#nowait(iov, count, pos, write) : 0;
         if (n > 0) this.calls.nowait++;
         else {
           this.calls.offThread++;
@@ -10914,7 +10923,10 @@ var FileDisk = class _FileDisk {
     if (r === 0) return;
     const zeros = new Uint8Array(Math.min(len, 1 << 20));
     for (let done = 0; done < len; done += zeros.byteLength) {
-      await this.write(zeros.subarray(0, Math.min(zeros.byteLength, len - done)), offset + done);
+      const part = zeros.subarray(0, Math.min(zeros.byteLength, len - done));
+      await this.#vectored([
+        part
+      ], offset + done, true, false);
     }
   }
   /** Closes the file (after the device stopped: in-flight calls would fail). */
@@ -11414,7 +11426,8 @@ async function attachDevices(m, cfg, io = {}) {
         let disk = io.diskImages?.[p.index];
         if (!disk) {
           const file = FileDisk.open(p.disk.path, {
-            readOnly: p.disk.readOnly ?? false
+            readOnly: p.disk.readOnly ?? false,
+            onThread: io.diskOnThread ?? true
           });
           m.onClose(() => file.close());
           disk = file;
@@ -11467,7 +11480,8 @@ async function attachDevices(m, cfg, io = {}) {
       case "admin": {
         const disks = p.admin.disks.map((d) => {
           const file = FileDisk.open(d.path, {
-            readOnly: d.readOnly ?? false
+            readOnly: d.readOnly ?? false,
+            onThread: io.diskOnThread ?? true
           });
           m.onClose(() => file.close());
           return file;
@@ -13469,6 +13483,7 @@ var SerialPort = class {
    * one-CPU host that time is the guest's.
    */
   #drainBatched() {
+    if (this.#closed) return;
     const b = this.#ring.drain();
     if (b.byteLength) this.#output(b);
     this.#lookLater();
@@ -13510,6 +13525,7 @@ var SerialPort = class {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#batchTimer);
+    this.#batchTimer = void 0;
     this.drain();
     try {
       m?.vm.irqfd(this.#irqFd, this.irq, {
@@ -14083,6 +14099,7 @@ var Vmm = class _Vmm {
         ...opts.diskImages ? {
           diskImages: opts.diskImages
         } : {},
+        diskOnThread: memoryFile === void 0,
         log: (msg2) => {
           fault(msg2);
           if (/needs reset/i.test(msg2)) {

@@ -7,10 +7,10 @@
  * Deno's loader run emulated, the first guest instruction comes ~0.5 s sooner); an edited
  * source, a missing bundle or a checkout read over the network means the modules themselves.
  *
- * Reading and hashing every source costs ~0.4 s in the portable machine (its checkout is
- * read over 9p), so a match is remembered in the cache directory with each file's size,
- * modification time and inode; the next start only stats the files (as `make` would) and
- * reads them again when any of that changed.
+ * Reading and hashing every file costs ~0.4 s in the portable machine (its checkout is read
+ * over 9p), so the answer is remembered in the cache directory with each file's size, times,
+ * inode and device; the next start only stats the files (as `make` would) and reads them
+ * again when any of that changed.
  *
  * Modules in the bundle resolve `new URL(..., import.meta.url)` from `dist/`, one directory
  * below the root like every source directory, so such URLs are written from the root down
@@ -26,7 +26,10 @@ export const STAMP_FILE = "dist/stamp.json";
 
 /** What `dist/stamp.json` holds. */
 export interface BundleStamp {
-  /** The source files the bundle was built from, relative to the root, in digest order. */
+  /**
+   * The source files the bundle was built from and the bundle's own files, relative to the
+   * root, in digest order.
+   */
   files: string[];
   /** SHA-256 (hex) of every file's path, length and bytes, in order. */
   sha256: string;
@@ -71,8 +74,10 @@ export function parseStamp(text: string): BundleStamp {
 
 /**
  * Whether the bundle under `root` (a `file:` URL ending in `/`) was built from the sources
- * there as they are now; false when the stamp or a file is missing, unreadable or different,
- * or `root` is not on the local disk.
+ * there as they are now (the stamp lists the bundle's own files too); false when the stamp
+ * or a file is missing, unreadable or different, or `root` is not on the local disk. The
+ * answer is remembered in `verifiedDir` (default `~/.cache/denovm/bundle-verified`) with
+ * every file's size, times, inode and device, and given again while none of them changed.
  */
 export async function bundleIsFresh(
   root: URL,
@@ -86,38 +91,71 @@ export async function bundleIsFresh(
     return false;
   }
   const memo = `${opts.verifiedDir ?? cacheDir("bundle-verified")}/${pathKey(root)}.json`;
-  let seen: string[] | undefined;
+  let seen: FileStats | undefined;
   try {
     seen = fileStats(root, stamp.files);
-    const m = JSON.parse(Deno.readTextFileSync(memo)) as { sha256?: unknown; stats?: unknown };
-    if (m.sha256 === stamp.sha256 && JSON.stringify(m.stats) === JSON.stringify(seen)) return true;
   } catch {
-    // no memo yet, or a file is missing (then the digest below fails too)
+    return false; // a file is missing
   }
   try {
-    if ((await sourceDigest(root, stamp.files)) !== stamp.sha256) return false;
+    const m = JSON.parse(Deno.readTextFileSync(memo)) as Partial<Memo>;
+    if (
+      m.sha256 === stamp.sha256 && typeof m.fresh === "boolean" &&
+      JSON.stringify(m.stats) === JSON.stringify(seen.stats)
+    ) {
+      return m.fresh;
+    }
+  } catch {
+    // no memo yet
+  }
+  let fresh: boolean;
+  try {
+    fresh = (await sourceDigest(root, stamp.files)) === stamp.sha256;
   } catch {
     return false;
   }
-  try {
-    // Stats taken before the read: a file changed in between fails the next comparison.
-    if (seen) {
+  // Stats taken before the read: a file changed since fails the next comparison. A file
+  // changed in the last seconds could change again within its time's resolution: not kept.
+  if (!seen.recent) {
+    try {
       Deno.mkdirSync(memo.slice(0, memo.lastIndexOf("/")), { recursive: true });
-      Deno.writeTextFileSync(memo, JSON.stringify({ sha256: stamp.sha256, stats: seen }));
+      const m: Memo = { sha256: stamp.sha256, stats: seen.stats, fresh };
+      Deno.writeTextFileSync(memo, JSON.stringify(m));
+    } catch {
+      // a read-only cache: hash again next time
     }
-  } catch {
-    // a read-only cache: hash again next time
   }
-  return true;
+  return fresh;
 }
 
-/** Size, modification time and inode of each file, one string per file. */
-function fileStats(root: URL, files: readonly string[]): string[] {
+/** What the memo file holds: the stamp's digest, the files' stats, and the answer. */
+interface Memo {
+  sha256: string;
+  stats: string[];
+  fresh: boolean;
+}
+
+/** How near now a file's change may be for its stats to be trusted later (ms). */
+const RACY_MS = 2000;
+
+interface FileStats {
+  /** Size, modification and change times, inode and device of each file. */
+  stats: string[];
+  /** Whether a file changed within {@link RACY_MS} of now. */
+  recent: boolean;
+}
+
+function fileStats(root: URL, files: readonly string[]): FileStats {
   const dir = decodeURIComponent(root.pathname);
-  return files.map((f) => {
+  const now = Date.now();
+  let recent = false;
+  const stats = files.map((f) => {
     const st = Deno.statSync(`${dir}${f}`);
-    return `${st.size} ${st.mtime?.getTime() ?? 0} ${st.ino ?? 0}`;
+    const mtime = st.mtime?.getTime() ?? 0, ctime = st.ctime?.getTime() ?? 0;
+    if (Math.abs(now - mtime) < RACY_MS || Math.abs(now - ctime) < RACY_MS) recent = true;
+    return `${st.size} ${mtime} ${ctime} ${st.ino ?? 0} ${st.dev}`;
   });
+  return { stats, recent };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { bundleIsFresh, parseStamp, sourceDigest, STAMP_FILE } from "./bundle_stamp.ts";
-import { bundleSources } from "../tools/bundle.ts";
+import { bundleSources, ENTRIES } from "../tools/bundle.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -16,9 +16,10 @@ Deno.test("the committed CLI bundle was built from the sources as they are (else
     await bundleIsFresh(ROOT),
     "dist/ does not match the sources: run `deno task bundle` and commit dist/",
   );
-  // And it names every file of the two module graphs, no more.
+  // And it names every file of the two module graphs and the bundle's own, no more.
   const stamp = parseStamp(await Deno.readTextFile(new URL(STAMP_FILE, ROOT)));
-  assertEquals(stamp.files, await bundleSources());
+  const outputs = ENTRIES.map(([, out]) => out);
+  assertEquals(stamp.files, [...await bundleSources(), ...outputs].sort());
 });
 
 Deno.test("bundleIsFresh: an edited, missing or added file, a bad stamp or a remote root is stale", async () => {
@@ -35,16 +36,13 @@ Deno.test("bundleIsFresh: an edited, missing or added file, a bad stamp or a rem
     const good = await sourceDigest(root, files);
     await Deno.writeTextFile(`${dir}/${STAMP_FILE}`, stamp(good));
     assertEquals(await fresh(), true);
-    // Remembered with each file's size, time and inode: the next check only stats them.
-    assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/memo/${memoName(dir)}`)).sha256, good);
-    assertEquals(await fresh(), true);
     // The same bytes under another name, or split differently between files, differ.
     await Deno.writeTextFile(`${dir}/a/x.ts`, "export const x = 1;\nexport const y = 2;\n");
     await Deno.writeTextFile(`${dir}/y.ts`, "");
     assertEquals(await fresh(), false);
     await Deno.writeTextFile(`${dir}/a/x.ts`, "export const x = 1;\n");
     await Deno.writeTextFile(`${dir}/y.ts`, "export const y = 2;\n");
-    assertEquals(await fresh(), true); // new times and the old bytes: read and hashed again
+    assertEquals(await fresh(), true); // the old bytes again
     await Deno.remove(`${dir}/y.ts`);
     assertEquals(await fresh(), false);
     await Deno.writeTextFile(`${dir}/y.ts`, "export const y = 2;\n");
@@ -73,4 +71,47 @@ Deno.test("modules in the bundle write import.meta.url paths from the root down"
     }
   }
   assertEquals(bad, []);
+});
+
+Deno.test("bundleIsFresh: an answer is remembered only while every file's stats stay the same", async () => {
+  const dir = await Deno.makeTempDir();
+  const root = new URL(`file://${dir}/`);
+  const memoDir = `${dir}/memo`;
+  const fresh = () => bundleIsFresh(root, { verifiedDir: memoDir });
+  try {
+    await Deno.mkdir(`${dir}/dist`);
+    await Deno.writeTextFile(`${dir}/x.ts`, "export const x = 1;\n");
+    await Deno.writeTextFile(`${dir}/dist/out.js`, "export const x = 1;\n");
+    const files = ["dist/out.js", "x.ts"];
+    const sha256 = await sourceDigest(root, files);
+    await Deno.writeTextFile(`${dir}/${STAMP_FILE}`, JSON.stringify({ files, sha256 }));
+    // Files changed in the last 2 s: their stats are not trusted yet, nothing is kept.
+    assertEquals(await fresh(), true);
+    assertEquals([...Deno.readDirSync(dir)].some((e) => e.name === "memo"), false);
+    const old = new Date(Date.now() - 60_000);
+    for (const f of [...files, STAMP_FILE]) Deno.utimeSync(`${dir}/${f}`, old, old);
+    await new Promise((r) => setTimeout(r, 2100)); // the change times age too
+    assertEquals(await fresh(), true);
+    const memo = `${memoDir}/${memoName(dir)}`;
+    assertEquals(JSON.parse(await Deno.readTextFile(memo)).fresh, true);
+    // An edit of the same size with its modification time put back: the change time moved.
+    await Deno.writeTextFile(`${dir}/dist/out.js`, "export const x = 2;\n");
+    Deno.utimeSync(`${dir}/dist/out.js`, old, old);
+    assertEquals(await fresh(), false);
+    // Once the change is 2 s old, "stale" is remembered too, and the memo is what answers
+    // while no stat changes (shown by doctoring its answer).
+    await new Promise((r) => setTimeout(r, 2100));
+    assertEquals(await fresh(), false);
+    const m = JSON.parse(await Deno.readTextFile(memo));
+    assertEquals(m.fresh, false);
+    await Deno.writeTextFile(memo, JSON.stringify({ ...m, fresh: true }));
+    assertEquals(await fresh(), true);
+    // The bundle file itself gone: stale.
+    await Deno.writeTextFile(`${dir}/dist/out.js`, "export const x = 1;\n");
+    assertEquals(await fresh(), true);
+    await Deno.remove(`${dir}/dist/out.js`);
+    assertEquals(await fresh(), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -42,8 +42,9 @@ const POOLED_IOVECS = 256, MAX_POOLED = 64;
 const NOWAIT_MAX = 1 << 20;
 /**
  * The most bytes copied on the thread in one synchronous stretch (all the requests one queue
- * notification starts, on every disk of the thread): past it, requests go off-thread so other
- * devices' events are not held up for more than ~1 ms.
+ * notification starts, on every disk of the thread; it ends at the next microtask checkpoint):
+ * past it, requests go off-thread so other devices' events are not held up for more than
+ * ~1 ms. Loops inside this module that await between transfers go off-thread instead.
  */
 const NOWAIT_STRETCH = 4 << 20;
 let stretchBytes = 0, stretchEndQueued = false;
@@ -93,8 +94,12 @@ export class FileDisk implements DiskImage {
     this.size = size;
   }
 
-  /** Opens `path` (read-only with `readOnly`); its size must be a multiple of 512. */
-  static open(path: string, opts: { readOnly?: boolean } = {}): FileDisk {
+  /**
+   * Opens `path` (read-only with `readOnly`); its size must be a multiple of 512. With
+   * `onThread: false` every transfer runs off the calling thread (for guest RAM whose pages
+   * may fault in from a file, as after a snapshot restore).
+   */
+  static open(path: string, opts: { readOnly?: boolean; onThread?: boolean } = {}): FileDisk {
     let info: Deno.FileInfo;
     try {
       info = Deno.statSync(path);
@@ -107,7 +112,9 @@ export class FileDisk implements DiskImage {
     }
     const ro = opts.readOnly ?? false;
     const fd = openFile(path, ro ? O_RDONLY : O_RDWR);
-    return new FileDisk(path, fd, info.size, ro);
+    const disk = new FileDisk(path, fd, info.size, ro);
+    if (opts.onThread === false) disk.#tryNowait = [false, false];
+    return disk;
   }
 
   #live(): void {
@@ -130,7 +137,12 @@ export class FileDisk implements DiskImage {
     return this.#vectored(srcs, offset, true);
   }
 
-  async #vectored(bufs: readonly Uint8Array[], offset: number, write: boolean): Promise<void> {
+  async #vectored(
+    bufs: readonly Uint8Array[],
+    offset: number,
+    write: boolean,
+    onThread = true,
+  ): Promise<void> {
     // Pooled arrays hold POOLED_IOVECS entries, enough for any request of a 256-entry queue;
     // a longer one gets an array of its own.
     const big = bufs.length > POOLED_IOVECS;
@@ -150,7 +162,7 @@ export class FileDisk implements DiskImage {
         this.#live();
         const count = fillIovecs(iov, bufs, i, skip);
         // The buffers are views of guest RAM (or a test's) that stay mapped during the call.
-        let n = total <= NOWAIT_MAX && stretchBytes + total <= NOWAIT_STRETCH
+        let n = onThread && total <= NOWAIT_MAX && stretchBytes + total <= NOWAIT_STRETCH
           ? this.#nowait(iov, count, pos, write)
           : 0;
         if (n > 0) this.calls.nowait++;
@@ -229,9 +241,12 @@ export class FileDisk implements DiskImage {
       len,
     );
     if (r === 0) return;
+    // Off-thread: this loop awaits between writes, which would start a new on-thread stretch
+    // each time (a guest's WRITE_ZEROES may cover gigabytes).
     const zeros = new Uint8Array(Math.min(len, 1 << 20));
     for (let done = 0; done < len; done += zeros.byteLength) {
-      await this.write(zeros.subarray(0, Math.min(zeros.byteLength, len - done)), offset + done);
+      const part = zeros.subarray(0, Math.min(zeros.byteLength, len - done));
+      await this.#vectored([part], offset + done, true, false);
     }
   }
 

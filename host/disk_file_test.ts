@@ -144,6 +144,20 @@ Deno.test("FileDisk: one synchronous stretch copies at most 4 MiB on the thread,
   });
 });
 
+Deno.test("FileDisk with onThread: false never copies on the calling thread", async () => {
+  await withImage(MiB, async (path) => {
+    const file = await Deno.readFile(path);
+    const disk = FileDisk.open(path, { onThread: false });
+    const a = new Uint8Array(4096), b = new Uint8Array(512);
+    await disk.readv([a, b], 8192);
+    await disk.read(a, 0);
+    await disk.write(b, 4096);
+    assertEquals(a, file.subarray(0, 4096));
+    assertEquals(disk.calls, { nowait: 0, offThread: 3 });
+    disk.close();
+  });
+});
+
 Deno.test("advanceIovecs: a short transfer resumes mid-piece, on a boundary, past empty pieces", () => {
   const bufs = [4096, 512, 0, 1000].map((n) => new Uint8Array(n));
   assertEquals(advanceIovecs(bufs, 0, 0, 100), [0, 100]);

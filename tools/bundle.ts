@@ -53,8 +53,9 @@ if (import.meta.main) {
   for (const [entry, out] of ENTRIES) {
     await deno(["bundle", "--quiet", "--platform", "deno", "-o", out, entry]);
   }
-  const files = await bundleSources();
+  const files = [...await bundleSources(), ...ENTRIES.map(([, out]) => out)].sort();
   const stamp: BundleStamp = { files, sha256: await sourceDigest(ROOT, files) };
   await Deno.writeTextFile(new URL(STAMP_FILE, ROOT), JSON.stringify(stamp, null, 2) + "\n");
-  console.log(`bundle: ${ENTRIES.map(([, o]) => o).join(", ")} from ${files.length} files`);
+  const n = files.length - ENTRIES.length;
+  console.log(`bundle: ${ENTRIES.map(([, o]) => o).join(", ")} from ${n} files`);
 }

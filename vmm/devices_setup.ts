@@ -83,6 +83,12 @@ export interface DeviceIo {
   gsis?: readonly number[];
   /** Disk images to use instead of opening the configured paths (same order). */
   diskImages?: DiskImage[];
+  /**
+   * Whether disk files may copy cached data on the device thread (RWF_NOWAIT; default true).
+   * A restored VM passes false: its RAM is mapped from the snapshot's memory file, and the
+   * first touch of each page would read that file on the device thread.
+   */
+  diskOnThread?: boolean;
   /** How a guest's vsock connect to host port P is made (default: the socket `<path>_P`). */
   vsockConnect?: (port: number) => Promise<Deno.Conn | null>;
 }
@@ -208,7 +214,10 @@ export async function attachDevices(
       case "disk": {
         let disk: DiskImage | undefined = io.diskImages?.[p.index];
         if (!disk) {
-          const file = FileDisk.open(p.disk.path, { readOnly: p.disk.readOnly ?? false });
+          const file = FileDisk.open(p.disk.path, {
+            readOnly: p.disk.readOnly ?? false,
+            onThread: io.diskOnThread ?? true,
+          });
           m.onClose(() => file.close());
           disk = file;
         }
@@ -255,7 +264,10 @@ export async function attachDevices(
       }
       case "admin": {
         const disks = p.admin.disks.map((d) => {
-          const file = FileDisk.open(d.path, { readOnly: d.readOnly ?? false });
+          const file = FileDisk.open(d.path, {
+            readOnly: d.readOnly ?? false,
+            onThread: io.diskOnThread ?? true,
+          });
           m.onClose(() => file.close());
           return file;
         });

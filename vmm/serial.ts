@@ -85,6 +85,7 @@ export class SerialPort {
    * one-CPU host that time is the guest's.
    */
   #drainBatched(): void {
+    if (this.#closed) return; // close() forwarded the last bytes
     const b = this.#ring.drain();
     if (b.byteLength) this.#output(b);
     this.#lookLater();
@@ -131,6 +132,7 @@ export class SerialPort {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#batchTimer);
+    this.#batchTimer = undefined;
     this.drain();
     try {
       m?.vm.irqfd(this.#irqFd, this.irq, { deassign: true });

@@ -356,6 +356,7 @@ export class Vmm {
         ...(opts.gsis ? { gsis: opts.gsis } : {}),
         ...(opts.vsockConnect ? { vsockConnect: opts.vsockConnect } : {}),
         ...(opts.diskImages ? { diskImages: opts.diskImages } : {}),
+        diskOnThread: memoryFile === undefined,
         log: (msg: string) => {
           fault(msg);
           if (/needs reset/i.test(msg)) {

@@ -13,8 +13,11 @@ const pool: Worker[] = (g[POOL] ??= []) as Worker[];
 /** Where {@link setVcpuWorkerScript} put the worker's script (the bundled one), if it did. */
 const SCRIPT = Symbol.for("denovm.vcpuWorkerScript");
 
-/** Makes new vCPU workers run `url` (the bundled worker) instead of `vstate/vcpu_worker.ts`. */
-export function setVcpuWorkerScript(url: URL): void {
+/**
+ * Makes new vCPU workers run `url` (the bundled worker) instead of `vstate/vcpu_worker.ts`;
+ * `undefined` goes back to the module.
+ */
+export function setVcpuWorkerScript(url: URL | undefined): void {
   g[SCRIPT] = url;
 }
 
