@@ -19,7 +19,7 @@
  * @module
  */
 
-import { cacheDir } from "../portable/cache.ts";
+import { cacheDir, contentHash } from "../portable/cache.ts";
 
 /** Where the stamp is, from the checkout's root. */
 export const STAMP_FILE = "dist/stamp.json";
@@ -37,26 +37,15 @@ export interface BundleStamp {
 
 /** SHA-256 (hex) over each of `files` (relative to `root`): its path, its length, its bytes. */
 export async function sourceDigest(root: URL, files: readonly string[]): Promise<string> {
-  const enc = new TextEncoder();
-  const parts: Uint8Array[] = [];
-  let total = 0;
+  const parts: (string | Uint8Array)[] = [];
   for (const f of files) {
     if (f.startsWith("/") || f.split("/").includes("..")) {
       throw new Error(`Bundle stamp names ${f}: not a path inside the checkout`);
     }
     const bytes = Deno.readFileSync(new URL(f, root));
-    const head = enc.encode(`${f}\0${bytes.byteLength}\0`);
-    parts.push(head, bytes);
-    total += head.byteLength + bytes.byteLength;
+    parts.push(`${f}\0${bytes.byteLength}\0`, bytes);
   }
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.byteLength;
-  }
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+  return await contentHash(parts, 32);
 }
 
 /** Parses a stamp file's text; throws when it is not one. */
