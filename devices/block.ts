@@ -10,7 +10,8 @@
 
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
-import { type Buffer, ChainReader, type DescriptorChain } from "../virtio/queue.ts";
+import type { DeviceMemory } from "../memory/guest_memory.ts";
+import { type Buffer, bufferViews, ChainReader, type DescriptorChain } from "../virtio/queue.ts";
 import { serveQueue } from "../virtio/serve.ts";
 
 /** What the block device reads and writes: a disk image, however it is stored. */
@@ -30,6 +31,20 @@ export interface DiskImage {
   readv?(dsts: readonly Uint8Array[], offset: number): Promise<void>;
   /** Optional: writes `srcs` in order from `offset` as one operation, like {@link readv}. */
   writev?(srcs: readonly Uint8Array[], offset: number): Promise<void>;
+  /**
+   * Optional: reads [skip, skip+len) of the guest buffers `bufs` (their concatenation) from
+   * `offset`, or writes it there with `write`. Returns undefined when all of it was done before
+   * returning, else a promise for the end; errors throw or reject. The device uses it for reads
+   * and writes when present: no views or promise per request the host serves at once.
+   */
+  transferGuest?(
+    mem: DeviceMemory,
+    bufs: readonly Buffer[],
+    skip: number,
+    len: number,
+    offset: number,
+    write: boolean,
+  ): Promise<void> | undefined;
   /** Makes written data durable (fdatasync). */
   flush(): Promise<void>;
   /** Lets the host drop [offset, offset+len) (the data may read back as anything). */
@@ -162,26 +177,48 @@ export class BlockDevice implements VirtioBackend {
   processQueue(index: number): void {
     const ctx = this.#ctx;
     if (!ctx) return;
-    serveQueue(ctx, index, (chain) => {
-      this.#start(ctx, index, chain); // completes asynchronously
-      return undefined;
-    });
+    serveQueue(ctx, index, (chain) => this.#start(ctx, index, chain));
   }
 
-  #start(ctx: DeviceContext, index: number, chain: DescriptorChain): void {
+  /**
+   * Starts one request. When it is already done (a bad request, or data the disk moved before
+   * returning) its status byte is written and the used length returned for the queue loop to
+   * publish; otherwise undefined, and {@link #finish} returns the chain when the I/O ends.
+   */
+  #start(ctx: DeviceContext, index: number, chain: DescriptorChain): number | undefined {
+    let r: number | Promise<number>;
+    try {
+      r = this.#serve(ctx, chain);
+    } catch (e) {
+      return this.#complete(ctx, chain, this.#failure(e), 0);
+    }
+    if (typeof r === "number") return this.#complete(ctx, chain, BLK_S.OK, r);
     const epoch = this.#epoch;
     this.#inflight++;
-    this.#serve(ctx, chain).then(
-      (r) => this.#finish(ctx, index, chain, epoch, r.status, r.len),
-      (e) => {
-        const status = e instanceof RequestError ? e.status : BLK_S.IOERR;
-        this.stats.errors++;
-        this.#onError(`virtio-blk request failed: ${e instanceof Error ? e.message : String(e)}`);
-        this.#finish(ctx, index, chain, epoch, status, 0);
-      },
+    r.then(
+      (len) => this.#finish(ctx, index, chain, epoch, BLK_S.OK, len),
+      (e) => this.#finish(ctx, index, chain, epoch, this.#failure(e), 0),
     );
+    return undefined;
   }
 
+  /** Counts and reports a failed request; its status. */
+  #failure(e: unknown): number {
+    this.stats.errors++;
+    this.#onError(`virtio-blk request failed: ${e instanceof Error ? e.message : String(e)}`);
+    return e instanceof RequestError ? e.status : BLK_S.IOERR;
+  }
+
+  /** Writes a finished request's status byte; the length to put in the used ring. */
+  #complete(ctx: DeviceContext, chain: DescriptorChain, status: number, dataLen: number): number {
+    this.stats.requests++;
+    const at = statusByte(chain);
+    if (chain.error || at === undefined) return 0; // nowhere to put a status
+    ctx.mem.writeU8(at, status);
+    return dataLen + 1;
+  }
+
+  /** Returns a request that finished later to the driver (unless the device was reset since). */
   #finish(
     ctx: DeviceContext,
     index: number,
@@ -192,51 +229,87 @@ export class BlockDevice implements VirtioBackend {
   ): void {
     if (epoch !== this.#epoch) return; // the device was reset meanwhile
     this.#inflight--;
-    this.stats.requests++;
     ctx.guard(`virtio-blk queue ${index}`, () => {
-      const q = ctx.queues[index]!;
-      const at = statusByte(chain);
-      if (chain.error || at === undefined) {
-        q.addUsed(ctx.mem, chain.head, 0); // nowhere to put a status
-      } else {
-        ctx.mem.writeU8(at, status);
-        q.addUsed(ctx.mem, chain.head, dataLen + 1);
-      }
+      const len = this.#complete(ctx, chain, status, dataLen);
+      ctx.queues[index]!.addUsed(ctx.mem, chain.head, len);
       ctx.signalUsed(index);
     });
   }
 
-  /** Serves one request; resolves with its status and the data bytes written to the guest. */
-  async #serve(
-    ctx: DeviceContext,
-    chain: DescriptorChain,
-  ): Promise<{ status: number; len: number }> {
+  /**
+   * Serves one request: the data bytes written to the guest, at once or as a promise. Reads
+   * and writes finish before returning when the disk can do them at once; a bad request throws.
+   */
+  #serve(ctx: DeviceContext, chain: DescriptorChain): number | Promise<number> {
     if (chain.error) throw new RequestError(BLK_S.IOERR, `malformed chain: ${chain.error}`);
     if (chain.writableLen < 1) throw new RequestError(BLK_S.IOERR, "no status byte");
     if (chain.readableLen < HEADER) throw new RequestError(BLK_S.IOERR, "request header too short");
-    const r = new ChainReader(ctx.mem, chain);
-    const h = new DataView(r.read(HEADER).buffer);
-    const type = h.getUint32(0, true);
-    const sector = Number(h.getBigUint64(8, true));
+    const mem = ctx.mem, first = chain.readable[0]!;
+    let type: number, sector: number;
+    if (first.len >= HEADER) {
+      // The usual layout: the whole header in the first buffer (read without a copy).
+      type = mem.readU32(first.addr);
+      sector = mem.readU64Number(first.addr + 8);
+    } else {
+      const h = new DataView(new ChainReader(mem, chain).read(HEADER).buffer);
+      type = h.getUint32(0, true);
+      sector = Number(h.getBigUint64(8, true));
+    }
     const inLen = chain.writableLen - 1; // data the device may write (before the status byte)
     const outLen = chain.readableLen - HEADER; // data the driver sent (after the header)
+    if (type === BLK_T.IN) {
+      const off = this.#range(sector, inLen);
+      return this.#move(mem, chain.writable, 0, inLen, off, false);
+    }
+    if (type === BLK_T.OUT) {
+      if (this.disk.readOnly) throw new RequestError(BLK_S.IOERR, "write to a read-only disk");
+      const off = this.#range(sector, outLen);
+      return this.#move(mem, chain.readable, HEADER, outLen, off, true);
+    }
+    return this.#serveOther(ctx, chain, type, inLen, outLen);
+  }
+
+  /**
+   * Moves [skip, skip+len) of the guest buffers `bufs` from the disk at `off` (or to it with
+   * `write`): the data bytes written to the guest, at once or as a promise.
+   */
+  #move(
+    mem: DeviceMemory,
+    bufs: readonly Buffer[],
+    skip: number,
+    len: number,
+    off: number,
+    write: boolean,
+  ): number | Promise<number> {
+    const disk = this.disk;
+    const pending = disk.transferGuest
+      ? disk.transferGuest(mem, bufs, skip, len, off, write)
+      : this.#transfer(bufferViews(mem, bufs, skip, len), off, write);
+    if (pending === undefined) return this.#moved(write, len);
+    return pending.then(() => this.#moved(write, len));
+  }
+
+  #moved(write: boolean, len: number): number {
+    if (write) {
+      this.stats.bytesWritten += len;
+      return 0;
+    }
+    this.stats.bytesRead += len;
+    return len;
+  }
+
+  /** FLUSH, GET_ID, DISCARD, WRITE_ZEROES and unknown types. */
+  async #serveOther(
+    ctx: DeviceContext,
+    chain: DescriptorChain,
+    type: number,
+    inLen: number,
+    outLen: number,
+  ): Promise<number> {
     switch (type) {
-      case BLK_T.IN: {
-        const off = this.#range(sector, inLen);
-        await this.#transfer(ctx, slices(chain.writable, 0, inLen), off, false);
-        this.stats.bytesRead += inLen;
-        return { status: BLK_S.OK, len: inLen };
-      }
-      case BLK_T.OUT: {
-        if (this.disk.readOnly) throw new RequestError(BLK_S.IOERR, "write to a read-only disk");
-        const off = this.#range(sector, outLen);
-        await this.#transfer(ctx, slices(chain.readable, HEADER, outLen), off, true);
-        this.stats.bytesWritten += outLen;
-        return { status: BLK_S.OK, len: 0 };
-      }
       case BLK_T.FLUSH:
         await this.disk.flush();
-        return { status: BLK_S.OK, len: 0 };
+        return 0;
       case BLK_T.GET_ID: {
         const n = Math.min(ID_BYTES, inLen);
         const id = new Uint8Array(ID_BYTES);
@@ -246,7 +319,7 @@ export class BlockDevice implements VirtioBackend {
           ctx.mem.write(b.addr, id.subarray(done, done + b.len));
           done += b.len;
         }
-        return { status: BLK_S.OK, len: n };
+        return n;
       }
       case BLK_T.DISCARD:
       case BLK_T.WRITE_ZEROES: {
@@ -258,6 +331,8 @@ export class BlockDevice implements VirtioBackend {
             `bad discard/write-zeroes payload of ${outLen} bytes`,
           );
         }
+        const r = new ChainReader(ctx.mem, chain);
+        r.skip(HEADER);
         const segs = [];
         for (let i = 0; i < outLen / SEGMENT; i++) {
           const s = new DataView(r.read(SEGMENT).buffer);
@@ -276,7 +351,7 @@ export class BlockDevice implements VirtioBackend {
           if (discard) await this.disk.discard(s.off, s.len);
           else await this.disk.writeZeroes(s.off, s.len);
         }
-        return { status: BLK_S.OK, len: 0 };
+        return 0;
       }
       default:
         throw new RequestError(BLK_S.UNSUPP, `unsupported request type ${type}`);
@@ -284,25 +359,20 @@ export class BlockDevice implements VirtioBackend {
   }
 
   /**
-   * Reads the disk into (or writes it from) the guest buffers `parts`, in order from `off`:
-   * one vectored call where the disk has one and there are several pieces.
+   * Reads the disk into (or writes it from) the guest views, in order from `off`, for a disk
+   * without {@link DiskImage.transfer}: one vectored call where the disk has one and there are
+   * several pieces.
    */
-  async #transfer(
-    ctx: DeviceContext,
-    parts: Buffer[],
-    off: number,
-    write: boolean,
-  ): Promise<void> {
+  async #transfer(views: Uint8Array[], off: number, write: boolean): Promise<void> {
     const vectored = write ? this.disk.writev : this.disk.readv;
-    if (vectored && parts.length > 1) {
-      await vectored.call(this.disk, parts.map((b) => ctx.mem.slice(b.addr, b.len)), off);
+    if (vectored && views.length > 1) {
+      await vectored.call(this.disk, views, off);
       return;
     }
     let pos = off;
-    for (const b of parts) {
-      const view = ctx.mem.slice(b.addr, b.len);
+    for (const view of views) {
       await (write ? this.disk.write(view, pos) : this.disk.read(view, pos));
-      pos += b.len;
+      pos += view.byteLength;
     }
   }
 

@@ -2,6 +2,8 @@ import { assert, assertEquals, assertFalse } from "@std/assert";
 import { harness } from "../testing/setup.ts";
 import { bit } from "../virtio/constants.ts";
 import { FileDisk } from "../host/disk_file.ts";
+import type { DeviceMemory } from "../memory/guest_memory.ts";
+import { type Buffer, bufferViews } from "../virtio/queue.ts";
 import { BLK_F, BLK_S, BLK_T, BlockDevice, type DiskImage, MemoryDisk } from "./block.ts";
 
 const MiB = 1 << 20;
@@ -334,4 +336,83 @@ Deno.test("virtio-blk: a chain with only zero-length writable descriptors comple
   const u = await usedOf(h.q);
   assertEquals([u.id, u.len], [id, 0]);
   assertEquals(h.mem.readU8(0), 0x55);
+});
+
+Deno.test("virtio-blk: requests the disk finishes at once are used in the same pass, one interrupt", async () => {
+  /** A disk whose transfer is done before it returns, except where told to wait or fail. */
+  class NowDisk extends MemoryDisk {
+    waits = new Set<number>();
+    failAt = -1;
+    transferGuest(
+      mem: DeviceMemory,
+      bufs: readonly Buffer[],
+      skip: number,
+      len: number,
+      offset: number,
+      write: boolean,
+    ) {
+      if (offset === this.failAt) throw new Error("injected at once");
+      const move = () => {
+        let pos = offset;
+        for (const b of bufferViews(mem, bufs, skip, len)) {
+          if (write) this.bytes.set(b, pos);
+          else b.set(this.bytes.subarray(pos, pos + b.byteLength));
+          pos += b.byteLength;
+        }
+      };
+      if (this.waits.has(offset)) return new Promise<void>((r) => setTimeout(r, 5)).then(move);
+      move();
+      return undefined;
+    }
+  }
+  const disk = new NowDisk(MiB);
+  disk.bytes.forEach((_, i, a) => (a[i] = (i * 3) & 0xff));
+  const errors: string[] = [];
+  const h = harness(new BlockDevice(disk, { onError: (m) => errors.push(m) }), {
+    memSize: 4 * MiB,
+  });
+  assert(h.driver.init().ok);
+  const q = h.driver.setupQueue(0);
+  h.driver.driverOk();
+  const send = (sector: number, pieces: number[]) => {
+    const hdr = new Uint8Array(16);
+    new DataView(hdr.buffer).setBigUint64(8, BigInt(sector), true);
+    const data = pieces.map((n) => h.driver.inBuffer(n));
+    const status = h.driver.inBuffer(1);
+    h.mem.writeU8(status.addr, 0xff);
+    const id = q.add([h.driver.outBuffer(hdr), ...data, status]);
+    return { id, data, status, sector };
+  };
+  disk.waits.add(4 * 512);
+  disk.failAt = 6 * 512;
+  const reqs = [send(0, [512]), send(1, [1024, 512]), send(4, [512]), send(6, [512])];
+  const irqs = h.irq.count;
+  h.driver.kick(q);
+  await Promise.resolve(); // the notification's own microtask, not the disk's timer
+  // Three are back (two read, one failed when it started); the waiting one is still out.
+  const used = q.drainUsed();
+  assertEquals(used.map((u) => u.id), [reqs[0]!.id, reqs[1]!.id, reqs[3]!.id]);
+  assertEquals(used.map((u) => u.len), [513, 1537, 1]);
+  assertEquals(h.irq.count, irqs + 1, "one interrupt for the three");
+  assertEquals(h.backend.inflight(), 1);
+  for (const r of reqs.slice(0, 2)) {
+    assertEquals(h.mem.readU8(r.status.addr), BLK_S.OK);
+    let pos = r.sector * 512;
+    for (const d of r.data) {
+      assertEquals(h.mem.read(d.addr, d.len), disk.bytes.subarray(pos, pos + d.len));
+      pos += d.len;
+    }
+  }
+  assertEquals(h.mem.readU8(reqs[3]!.status.addr), BLK_S.IOERR);
+  assertEquals(errors, ["virtio-blk request failed: injected at once"]);
+  assertEquals(h.backend.stats.requests, 3);
+  // The one that waited comes back on its own, with its interrupt.
+  for (let i = 0; i < 100 && h.backend.inflight() > 0; i++) {
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const late = q.drainUsed();
+  assertEquals(late.map((u) => [u.id, u.len]), [[reqs[2]!.id, 513]]);
+  assertEquals(h.mem.read(reqs[2]!.data[0]!.addr, 512), disk.bytes.subarray(2048, 2560));
+  assertEquals(h.irq.count, irqs + 2);
+  assertEquals(h.backend.stats, { requests: 4, errors: 1, bytesRead: 2560, bytesWritten: 0 });
 });

@@ -3993,7 +3993,7 @@ var symbols = {
     name: "preadv2",
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "i32",
       "i64",
       "i32"
@@ -4005,7 +4005,7 @@ var symbols = {
     name: "pwritev2",
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "i32",
       "i64",
       "i32"
@@ -4197,14 +4197,16 @@ function fillIovecs(iov, bufs, first = 0, skip = 0) {
   let n = 0;
   for (let i = first; i < bufs.length && n < room; i++) {
     const b = bufs[i], off = i === first ? skip : 0;
-    const at = n * IOVEC_SIZE, addr = bufferBase(b.buffer) + b.byteOffset + off;
-    dv.setUint32(at, addr >>> 0, true);
-    dv.setUint32(at + 4, Math.floor(addr / 4294967296), true);
-    dv.setUint32(at + 8, b.byteLength - off, true);
-    dv.setUint32(at + 12, 0, true);
-    n++;
+    setIovec(dv, n++, bufferBase(b.buffer) + b.byteOffset + off, b.byteLength - off);
   }
   return n;
+}
+function setIovec(view2, index, addr, len) {
+  const at = index * IOVEC_SIZE;
+  view2.setUint32(at, addr >>> 0, true);
+  view2.setUint32(at + 4, Math.floor(addr / 4294967296), true);
+  view2.setUint32(at + 8, len, true);
+  view2.setUint32(at + 12, 0, true);
 }
 function preadvOffThread(fd, iov, count, offset) {
   return vectoredOffThread("preadv", fd, iov, count, offset);
@@ -4235,7 +4237,7 @@ function vectoredNowait(call, fd, iov, count, offset) {
   }
   const fn = libc()[call];
   if (fn === null) return -ENOSYS;
-  const n = Number(fn(fd, Deno.UnsafePointer.of(iov), count, BigInt(offset), RWF_NOWAIT));
+  const n = Number(fn(fd, iov, count, BigInt(offset), RWF_NOWAIT));
   return n < 0 ? -lastErrno() : n;
 }
 async function fdatasyncOffThread(fd) {
@@ -6341,6 +6343,18 @@ var QueueError = class extends Error {
   }
 };
 var MAX_CHAIN_BYTES = 4294967296;
+function bufferViews(mem, bufs, skip, len) {
+  const out = [];
+  const end = skip + len;
+  let pos = 0;
+  for (const b of bufs) {
+    const from = Math.max(skip, pos), to = Math.min(end, pos + b.len);
+    if (to > from) out.push(mem.slice(b.addr + (from - pos), to - from));
+    pos += b.len;
+    if (pos >= end) break;
+  }
+  return out;
+}
 function layoutRamMap(layout) {
   return {
     contains: (addr, len) => Number.isSafeInteger(addr) && addr >= 0 && Number.isSafeInteger(len) && len >= 0 && layout.some((r) => addr >= r.gpa && addr < r.gpa + r.size && len <= r.gpa + r.size - addr)
@@ -7684,74 +7698,105 @@ var BlockDevice = class {
   processQueue(index) {
     const ctx = this.#ctx;
     if (!ctx) return;
-    serveQueue(ctx, index, (chain) => {
-      this.#start(ctx, index, chain);
-      return void 0;
-    });
+    serveQueue(ctx, index, (chain) => this.#start(ctx, index, chain));
   }
+  /**
+   * Starts one request. When it is already done (a bad request, or data the disk moved before
+   * returning) its status byte is written and the used length returned for the queue loop to
+   * publish; otherwise undefined, and {@link #finish} returns the chain when the I/O ends.
+   */
   #start(ctx, index, chain) {
+    let r;
+    try {
+      r = this.#serve(ctx, chain);
+    } catch (e) {
+      return this.#complete(ctx, chain, this.#failure(e), 0);
+    }
+    if (typeof r === "number") return this.#complete(ctx, chain, BLK_S.OK, r);
     const epoch = this.#epoch;
     this.#inflight++;
-    this.#serve(ctx, chain).then((r) => this.#finish(ctx, index, chain, epoch, r.status, r.len), (e) => {
-      const status = e instanceof RequestError ? e.status : BLK_S.IOERR;
-      this.stats.errors++;
-      this.#onError(`virtio-blk request failed: ${e instanceof Error ? e.message : String(e)}`);
-      this.#finish(ctx, index, chain, epoch, status, 0);
-    });
+    r.then((len) => this.#finish(ctx, index, chain, epoch, BLK_S.OK, len), (e) => this.#finish(ctx, index, chain, epoch, this.#failure(e), 0));
+    return void 0;
   }
+  /** Counts and reports a failed request; its status. */
+  #failure(e) {
+    this.stats.errors++;
+    this.#onError(`virtio-blk request failed: ${e instanceof Error ? e.message : String(e)}`);
+    return e instanceof RequestError ? e.status : BLK_S.IOERR;
+  }
+  /** Writes a finished request's status byte; the length to put in the used ring. */
+  #complete(ctx, chain, status, dataLen) {
+    this.stats.requests++;
+    const at = statusByte(chain);
+    if (chain.error || at === void 0) return 0;
+    ctx.mem.writeU8(at, status);
+    return dataLen + 1;
+  }
+  /** Returns a request that finished later to the driver (unless the device was reset since). */
   #finish(ctx, index, chain, epoch, status, dataLen) {
     if (epoch !== this.#epoch) return;
     this.#inflight--;
-    this.stats.requests++;
     ctx.guard(`virtio-blk queue ${index}`, () => {
-      const q = ctx.queues[index];
-      const at = statusByte(chain);
-      if (chain.error || at === void 0) {
-        q.addUsed(ctx.mem, chain.head, 0);
-      } else {
-        ctx.mem.writeU8(at, status);
-        q.addUsed(ctx.mem, chain.head, dataLen + 1);
-      }
+      const len = this.#complete(ctx, chain, status, dataLen);
+      ctx.queues[index].addUsed(ctx.mem, chain.head, len);
       ctx.signalUsed(index);
     });
   }
-  /** Serves one request; resolves with its status and the data bytes written to the guest. */
-  async #serve(ctx, chain) {
+  /**
+   * Serves one request: the data bytes written to the guest, at once or as a promise. Reads
+   * and writes finish before returning when the disk can do them at once; a bad request throws.
+   */
+  #serve(ctx, chain) {
     if (chain.error) throw new RequestError(BLK_S.IOERR, `malformed chain: ${chain.error}`);
     if (chain.writableLen < 1) throw new RequestError(BLK_S.IOERR, "no status byte");
     if (chain.readableLen < HEADER2) throw new RequestError(BLK_S.IOERR, "request header too short");
-    const r = new ChainReader(ctx.mem, chain);
-    const h = new DataView(r.read(HEADER2).buffer);
-    const type = h.getUint32(0, true);
-    const sector = Number(h.getBigUint64(8, true));
+    const mem = ctx.mem, first = chain.readable[0];
+    let type, sector;
+    if (first.len >= HEADER2) {
+      type = mem.readU32(first.addr);
+      sector = mem.readU64Number(first.addr + 8);
+    } else {
+      const h = new DataView(new ChainReader(mem, chain).read(HEADER2).buffer);
+      type = h.getUint32(0, true);
+      sector = Number(h.getBigUint64(8, true));
+    }
     const inLen = chain.writableLen - 1;
     const outLen = chain.readableLen - HEADER2;
+    if (type === BLK_T.IN) {
+      const off = this.#range(sector, inLen);
+      return this.#move(mem, chain.writable, 0, inLen, off, false);
+    }
+    if (type === BLK_T.OUT) {
+      if (this.disk.readOnly) throw new RequestError(BLK_S.IOERR, "write to a read-only disk");
+      const off = this.#range(sector, outLen);
+      return this.#move(mem, chain.readable, HEADER2, outLen, off, true);
+    }
+    return this.#serveOther(ctx, chain, type, inLen, outLen);
+  }
+  /**
+   * Moves [skip, skip+len) of the guest buffers `bufs` from the disk at `off` (or to it with
+   * `write`): the data bytes written to the guest, at once or as a promise.
+   */
+  #move(mem, bufs, skip, len, off, write) {
+    const disk = this.disk;
+    const pending = disk.transferGuest ? disk.transferGuest(mem, bufs, skip, len, off, write) : this.#transfer(bufferViews(mem, bufs, skip, len), off, write);
+    if (pending === void 0) return this.#moved(write, len);
+    return pending.then(() => this.#moved(write, len));
+  }
+  #moved(write, len) {
+    if (write) {
+      this.stats.bytesWritten += len;
+      return 0;
+    }
+    this.stats.bytesRead += len;
+    return len;
+  }
+  /** FLUSH, GET_ID, DISCARD, WRITE_ZEROES and unknown types. */
+  async #serveOther(ctx, chain, type, inLen, outLen) {
     switch (type) {
-      case BLK_T.IN: {
-        const off = this.#range(sector, inLen);
-        await this.#transfer(ctx, slices(chain.writable, 0, inLen), off, false);
-        this.stats.bytesRead += inLen;
-        return {
-          status: BLK_S.OK,
-          len: inLen
-        };
-      }
-      case BLK_T.OUT: {
-        if (this.disk.readOnly) throw new RequestError(BLK_S.IOERR, "write to a read-only disk");
-        const off = this.#range(sector, outLen);
-        await this.#transfer(ctx, slices(chain.readable, HEADER2, outLen), off, true);
-        this.stats.bytesWritten += outLen;
-        return {
-          status: BLK_S.OK,
-          len: 0
-        };
-      }
       case BLK_T.FLUSH:
         await this.disk.flush();
-        return {
-          status: BLK_S.OK,
-          len: 0
-        };
+        return 0;
       case BLK_T.GET_ID: {
         const n = Math.min(ID_BYTES, inLen);
         const id = new Uint8Array(ID_BYTES);
@@ -7761,10 +7806,7 @@ var BlockDevice = class {
           ctx.mem.write(b.addr, id.subarray(done, done + b.len));
           done += b.len;
         }
-        return {
-          status: BLK_S.OK,
-          len: n
-        };
+        return n;
       }
       case BLK_T.DISCARD:
       case BLK_T.WRITE_ZEROES: {
@@ -7773,6 +7815,8 @@ var BlockDevice = class {
         if (outLen === 0 || outLen % SEGMENT || outLen / SEGMENT > MAX_DISCARD_SEGMENTS) {
           throw new RequestError(BLK_S.UNSUPP, `bad discard/write-zeroes payload of ${outLen} bytes`);
         }
+        const r = new ChainReader(ctx.mem, chain);
+        r.skip(HEADER2);
         const segs = [];
         for (let i = 0; i < outLen / SEGMENT; i++) {
           const s = new DataView(r.read(SEGMENT).buffer);
@@ -7791,30 +7835,27 @@ var BlockDevice = class {
           if (discard) await this.disk.discard(s.off, s.len);
           else await this.disk.writeZeroes(s.off, s.len);
         }
-        return {
-          status: BLK_S.OK,
-          len: 0
-        };
+        return 0;
       }
       default:
         throw new RequestError(BLK_S.UNSUPP, `unsupported request type ${type}`);
     }
   }
   /**
-   * Reads the disk into (or writes it from) the guest buffers `parts`, in order from `off`:
-   * one vectored call where the disk has one and there are several pieces.
+   * Reads the disk into (or writes it from) the guest views, in order from `off`, for a disk
+   * without {@link DiskImage.transfer}: one vectored call where the disk has one and there are
+   * several pieces.
    */
-  async #transfer(ctx, parts, off, write) {
+  async #transfer(views2, off, write) {
     const vectored = write ? this.disk.writev : this.disk.readv;
-    if (vectored && parts.length > 1) {
-      await vectored.call(this.disk, parts.map((b) => ctx.mem.slice(b.addr, b.len)), off);
+    if (vectored && views2.length > 1) {
+      await vectored.call(this.disk, views2, off);
       return;
     }
     let pos = off;
-    for (const b of parts) {
-      const view2 = ctx.mem.slice(b.addr, b.len);
+    for (const view2 of views2) {
       await (write ? this.disk.write(view2, pos) : this.disk.read(view2, pos));
-      pos += b.len;
+      pos += view2.byteLength;
     }
   }
   /** The byte offset of `sector`, after checking [sector, +len) is whole sectors on the disk. */
@@ -8804,7 +8845,8 @@ var GuestMemory = class _GuestMemory {
       bytes: r.bytes,
       dv: new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
       u16: void 0,
-      dirty: void 0
+      dirty: void 0,
+      host: void 0
     })).sort((a, b) => a.gpa - b.gpa);
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i];
@@ -8968,6 +9010,19 @@ var GuestMemory = class _GuestMemory {
     if (s.dirty) this.#mark(s, addr, len);
     const o = addr - s.gpa;
     return s.bytes.subarray(o, o + len);
+  }
+  /**
+   * The host address of [addr, addr+len) (one region), for a system call that reads or
+   * writes it directly, with no view made; the range counts as written, like {@link slice}.
+   * Region bytes never move (mmap'd RAM, or an ArrayBuffer's fixed backing store), and stay
+   * valid while this object is alive.
+   */
+  hostAddress(addr, len) {
+    checkLen(len);
+    const s = this.#slot(addr, len);
+    if (s.dirty) this.#mark(s, addr, len);
+    s.host ??= Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(s.bytes.buffer))) + s.bytes.byteOffset;
+    return s.host + (addr - s.gpa);
   }
   /** Copies [addr, addr+len) out of guest memory (may span adjacent regions). */
   read(addr, len) {
@@ -9183,6 +9238,10 @@ var DeviceMmu = class {
   /** A zero-copy view (inside one mapping). */
   slice(addr, len) {
     return this.backing.slice(this.#gpa(addr, len), len);
+  }
+  /** The host address of a range inside one mapping. */
+  hostAddress(addr, len) {
+    return this.backing.hostAddress(this.#gpa(addr, len), len);
   }
   /** Copies bytes out. */
   read(addr, len) {
@@ -10771,6 +10830,35 @@ function advanceIovecs(bufs, i, skip, n) {
     skip
   ];
 }
+var iovecViews = /* @__PURE__ */ new WeakMap();
+function iovecView(iov) {
+  let v = iovecViews.get(iov);
+  if (v === void 0) {
+    v = new DataView(iov.buffer, iov.byteOffset, iov.byteLength);
+    iovecViews.set(iov, v);
+  }
+  return v;
+}
+function guestIovecs(view2, mem, bufs, skip, len) {
+  const end = skip + len;
+  let pos = 0, n = 0;
+  for (const b of bufs) {
+    const from = Math.max(skip, pos), to = Math.min(end, pos + b.len);
+    if (to > from) {
+      setIovec(view2, n++, mem.hostAddress(b.addr + (from - pos), to - from), to - from);
+    }
+    pos += b.len;
+    if (pos >= end) break;
+  }
+  return n;
+}
+function promised(start) {
+  try {
+    return start() ?? Promise.resolve();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
 var FileDisk = class _FileDisk {
   path;
   readOnly;
@@ -10832,26 +10920,88 @@ var FileDisk = class _FileDisk {
   }
   /** Fills `dst` from `offset`. */
   read(dst, offset) {
-    return this.#vectored([
+    return promised(() => this.transfer([
       dst
-    ], offset, false);
+    ], offset, false));
   }
   /** Fills `dsts` in order from `offset`: one preadv per call (more only for short reads). */
   readv(dsts, offset) {
-    return this.#vectored(dsts, offset, false);
+    return promised(() => this.transfer(dsts, offset, false));
   }
   /** Writes `srcs` in order from `offset`, like {@link readv}. */
   writev(srcs, offset) {
-    if (this.readOnly) return Promise.reject(new Error(`Disk ${this.path} is read-only`));
-    return this.#vectored(srcs, offset, true);
+    return promised(() => this.transfer(srcs, offset, true));
   }
-  async #vectored(bufs, offset, write, onThread = true) {
-    const big = bufs.length > POOLED_IOVECS;
-    const iov = big ? new Uint8Array(IOV_MAX * IOVEC_SIZE) : this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
+  /**
+   * Reads `bufs` in order from `offset` (or writes them there with `write`), on this thread
+   * when the page cache can take or give everything at once: then it returns undefined, the
+   * transfer done. Otherwise the rest goes off-thread and the promise settles when it is done.
+   * Errors (a closed disk, a write to a read-only one, a failed call) throw or reject.
+   */
+  transfer(bufs, offset, write) {
+    if (write && this.readOnly) throw new Error(`Disk ${this.path} is read-only`);
+    return this.#vectored(bufs, offset, write);
+  }
+  /**
+   * Like {@link transfer} for [skip, skip+len) of the guest buffers `bufs` (what virtio-blk
+   * calls): when the page cache can serve it all at once, one RWF_NOWAIT call whose iovecs
+   * name guest RAM by host address (no views, no promise); the rest goes through views.
+   */
+  transferGuest(mem, bufs, skip, len, offset, write) {
+    if (write && this.readOnly) throw new Error(`Disk ${this.path} is read-only`);
+    if (len === 0) return void 0;
+    this.#live();
+    let moved = 0;
+    if (this.#tryNowait[write ? 1 : 0] && bufs.length <= POOLED_IOVECS && len <= NOWAIT_MAX && stretchBytes + len <= NOWAIT_STRETCH) {
+      const iov = this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
+      try {
+        const count = guestIovecs(iovecView(iov), mem, bufs, skip, len);
+        moved = this.#nowait(iov, count, offset, write);
+      } finally {
+        this.#release(iov, false);
+      }
+      if (moved > 0) this.calls.nowait++;
+      if (moved === len) return void 0;
+    }
+    return this.#vectored(bufferViews(mem, bufs, skip + moved, len - moved), offset + moved, write);
+  }
+  #vectored(bufs, offset, write, onThread = true) {
     let total = 0;
     for (const b of bufs) total += b.byteLength;
+    if (total === 0) return void 0;
+    this.#live();
+    const big = bufs.length > POOLED_IOVECS;
+    const iov = big ? new Uint8Array(IOV_MAX * IOVEC_SIZE) : this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
+    let i = 0, skip = 0, pos = offset, left = total;
     try {
-      let i = 0, skip = 0, pos = offset;
+      if (onThread && total <= NOWAIT_MAX && stretchBytes + total <= NOWAIT_STRETCH) {
+        while (left > 0) {
+          if (bufs[i].byteLength === skip) {
+            i++;
+            skip = 0;
+            continue;
+          }
+          const n = this.#nowait(iov, fillIovecs(iov, bufs, i, skip), pos, write);
+          if (n <= 0) break;
+          this.calls.nowait++;
+          pos += n;
+          left -= n;
+          if (left > 0) [i, skip] = advanceIovecs(bufs, i, skip, n);
+        }
+      }
+    } catch (e) {
+      this.#release(iov, big);
+      throw e;
+    }
+    if (left === 0) {
+      this.#release(iov, big);
+      return void 0;
+    }
+    return this.#offThread(bufs, iov, big, i, skip, pos, write);
+  }
+  /** The rest of a transfer, off the device thread, from piece `i` at byte `skip`. */
+  async #offThread(bufs, iov, big, i, skip, pos, write) {
+    try {
       while (i < bufs.length) {
         if (bufs[i].byteLength === skip) {
           i++;
@@ -10860,12 +11010,8 @@ var FileDisk = class _FileDisk {
         }
         this.#live();
         const count = fillIovecs(iov, bufs, i, skip);
-        let n = onThread && total <= NOWAIT_MAX && stretchBytes + total <= NOWAIT_STRETCH ? this.#nowait(iov, count, pos, write) : 0;
-        if (n > 0) this.calls.nowait++;
-        else {
-          this.calls.offThread++;
-          n = write ? await pwritevOffThread(this.#fd, iov, count, pos) : await preadvOffThread(this.#fd, iov, count, pos);
-        }
+        this.calls.offThread++;
+        const n = write ? await pwritevOffThread(this.#fd, iov, count, pos) : await preadvOffThread(this.#fd, iov, count, pos);
         const what = write ? "pwritev" : "preadv";
         if (n < 0) throw new Error(`${what} of ${this.path} at ${pos} failed`);
         if (n === 0) {
@@ -10875,15 +11021,17 @@ var FileDisk = class _FileDisk {
         [i, skip] = advanceIovecs(bufs, i, skip, n);
       }
     } finally {
-      if (!big && this.#iovs.length < MAX_POOLED) this.#iovs.push(iov);
+      this.#release(iov, big);
     }
+  }
+  #release(iov, big) {
+    if (!big && this.#iovs.length < MAX_POOLED) this.#iovs.push(iov);
   }
   /** Writes all of `src` at `offset`. */
   write(src, offset) {
-    if (this.readOnly) return Promise.reject(new Error(`Disk ${this.path} is read-only`));
-    return this.#vectored([
+    return promised(() => this.transfer([
       src
-    ], offset, true);
+    ], offset, true));
   }
   /**
    * One RWF_NOWAIT call on this thread: the bytes it moved, or 0 when the rest must go

@@ -1411,7 +1411,7 @@ var symbols = {
     name: "preadv2",
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "i32",
       "i64",
       "i32"
@@ -1423,7 +1423,7 @@ var symbols = {
     name: "pwritev2",
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "i32",
       "i64",
       "i32"

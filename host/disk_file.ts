@@ -30,8 +30,11 @@ import {
   preadvOffThread,
   pwritevNowait,
   pwritevOffThread,
+  setIovec,
 } from "@denovm/sys";
 import type { DiskImage } from "../devices/block.ts";
+import type { DeviceMemory } from "../memory/guest_memory.ts";
+import { type Buffer, bufferViews } from "../virtio/queue.ts";
 
 /** Entries of a pooled iovec array, and how many arrays the pool keeps at most. */
 const POOLED_IOVECS = 256, MAX_POOLED = 64;
@@ -72,6 +75,50 @@ export function advanceIovecs(
     }
   }
   return [i, skip];
+}
+
+/** A DataView of each pooled iovec array, made once. */
+const iovecViews = new WeakMap<Uint8Array, DataView>();
+function iovecView(iov: Uint8Array): DataView {
+  let v = iovecViews.get(iov);
+  if (v === undefined) {
+    v = new DataView(iov.buffer, iov.byteOffset, iov.byteLength);
+    iovecViews.set(iov, v);
+  }
+  return v;
+}
+
+/**
+ * Writes the iovecs for [skip, skip+len) of the guest buffers `bufs` (host addresses of
+ * guest RAM) into `view`; returns how many. The caller checked that they fit.
+ */
+function guestIovecs(
+  view: DataView,
+  mem: DeviceMemory,
+  bufs: readonly Buffer[],
+  skip: number,
+  len: number,
+): number {
+  const end = skip + len;
+  let pos = 0, n = 0;
+  for (const b of bufs) {
+    const from = Math.max(skip, pos), to = Math.min(end, pos + b.len);
+    if (to > from) {
+      setIovec(view, n++, mem.hostAddress(b.addr + (from - pos), to - from), to - from);
+    }
+    pos += b.len;
+    if (pos >= end) break;
+  }
+  return n;
+}
+
+/** The promise of a transfer that may have finished (undefined) or thrown before returning. */
+function promised(start: () => Promise<void> | undefined): Promise<void> {
+  try {
+    return start() ?? Promise.resolve();
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 /** A raw image file opened for a virtio-blk device. */
@@ -123,36 +170,125 @@ export class FileDisk implements DiskImage {
 
   /** Fills `dst` from `offset`. */
   read(dst: Uint8Array, offset: number): Promise<void> {
-    return this.#vectored([dst], offset, false);
+    return promised(() => this.transfer([dst], offset, false));
   }
 
   /** Fills `dsts` in order from `offset`: one preadv per call (more only for short reads). */
   readv(dsts: readonly Uint8Array[], offset: number): Promise<void> {
-    return this.#vectored(dsts, offset, false);
+    return promised(() => this.transfer(dsts, offset, false));
   }
 
   /** Writes `srcs` in order from `offset`, like {@link readv}. */
   writev(srcs: readonly Uint8Array[], offset: number): Promise<void> {
-    if (this.readOnly) return Promise.reject(new Error(`Disk ${this.path} is read-only`));
-    return this.#vectored(srcs, offset, true);
+    return promised(() => this.transfer(srcs, offset, true));
   }
 
-  async #vectored(
+  /**
+   * Reads `bufs` in order from `offset` (or writes them there with `write`), on this thread
+   * when the page cache can take or give everything at once: then it returns undefined, the
+   * transfer done. Otherwise the rest goes off-thread and the promise settles when it is done.
+   * Errors (a closed disk, a write to a read-only one, a failed call) throw or reject.
+   */
+  transfer(
+    bufs: readonly Uint8Array[],
+    offset: number,
+    write: boolean,
+  ): Promise<void> | undefined {
+    if (write && this.readOnly) throw new Error(`Disk ${this.path} is read-only`);
+    return this.#vectored(bufs, offset, write);
+  }
+
+  /**
+   * Like {@link transfer} for [skip, skip+len) of the guest buffers `bufs` (what virtio-blk
+   * calls): when the page cache can serve it all at once, one RWF_NOWAIT call whose iovecs
+   * name guest RAM by host address (no views, no promise); the rest goes through views.
+   */
+  transferGuest(
+    mem: DeviceMemory,
+    bufs: readonly Buffer[],
+    skip: number,
+    len: number,
+    offset: number,
+    write: boolean,
+  ): Promise<void> | undefined {
+    if (write && this.readOnly) throw new Error(`Disk ${this.path} is read-only`);
+    if (len === 0) return undefined;
+    this.#live();
+    let moved = 0;
+    if (
+      this.#tryNowait[write ? 1 : 0] && bufs.length <= POOLED_IOVECS && len <= NOWAIT_MAX &&
+      stretchBytes + len <= NOWAIT_STRETCH
+    ) {
+      const iov = this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
+      try {
+        const count = guestIovecs(iovecView(iov), mem, bufs, skip, len);
+        moved = this.#nowait(iov, count, offset, write);
+      } finally {
+        this.#release(iov, false);
+      }
+      if (moved > 0) this.calls.nowait++;
+      if (moved === len) return undefined;
+    }
+    // What is left (all of it, or past a short read): views, on the thread or off it.
+    return this.#vectored(bufferViews(mem, bufs, skip + moved, len - moved), offset + moved, write);
+  }
+
+  #vectored(
     bufs: readonly Uint8Array[],
     offset: number,
     write: boolean,
     onThread = true,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
+    let total = 0;
+    for (const b of bufs) total += b.byteLength;
+    if (total === 0) return undefined;
+    this.#live();
     // Pooled arrays hold POOLED_IOVECS entries, enough for any request of a 256-entry queue;
     // a longer one gets an array of its own.
     const big = bufs.length > POOLED_IOVECS;
     const iov = big
       ? new Uint8Array(IOV_MAX * IOVEC_SIZE)
       : this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
-    let total = 0;
-    for (const b of bufs) total += b.byteLength;
+    let i = 0, skip = 0, pos = offset, left = total;
     try {
-      let i = 0, skip = 0, pos = offset;
+      if (onThread && total <= NOWAIT_MAX && stretchBytes + total <= NOWAIT_STRETCH) {
+        while (left > 0) {
+          if (bufs[i]!.byteLength === skip) {
+            i++;
+            skip = 0;
+            continue;
+          }
+          // The buffers are views of guest RAM (or a test's) that stay mapped during the call.
+          const n = this.#nowait(iov, fillIovecs(iov, bufs, i, skip), pos, write);
+          if (n <= 0) break;
+          this.calls.nowait++;
+          pos += n;
+          left -= n;
+          if (left > 0) [i, skip] = advanceIovecs(bufs, i, skip, n);
+        }
+      }
+    } catch (e) {
+      this.#release(iov, big);
+      throw e;
+    }
+    if (left === 0) {
+      this.#release(iov, big);
+      return undefined;
+    }
+    return this.#offThread(bufs, iov, big, i, skip, pos, write);
+  }
+
+  /** The rest of a transfer, off the device thread, from piece `i` at byte `skip`. */
+  async #offThread(
+    bufs: readonly Uint8Array[],
+    iov: Uint8Array,
+    big: boolean,
+    i: number,
+    skip: number,
+    pos: number,
+    write: boolean,
+  ): Promise<void> {
+    try {
       while (i < bufs.length) {
         if (bufs[i]!.byteLength === skip) {
           i++;
@@ -161,17 +297,10 @@ export class FileDisk implements DiskImage {
         }
         this.#live();
         const count = fillIovecs(iov, bufs, i, skip);
-        // The buffers are views of guest RAM (or a test's) that stay mapped during the call.
-        let n = onThread && total <= NOWAIT_MAX && stretchBytes + total <= NOWAIT_STRETCH
-          ? this.#nowait(iov, count, pos, write)
-          : 0;
-        if (n > 0) this.calls.nowait++;
-        else {
-          this.calls.offThread++;
-          n = write
-            ? await pwritevOffThread(this.#fd, iov, count, pos)
-            : await preadvOffThread(this.#fd, iov, count, pos);
-        }
+        this.calls.offThread++;
+        const n = write
+          ? await pwritevOffThread(this.#fd, iov, count, pos)
+          : await preadvOffThread(this.#fd, iov, count, pos);
         const what = write ? "pwritev" : "preadv";
         if (n < 0) throw new Error(`${what} of ${this.path} at ${pos} failed`);
         if (n === 0) {
@@ -183,14 +312,17 @@ export class FileDisk implements DiskImage {
         [i, skip] = advanceIovecs(bufs, i, skip, n);
       }
     } finally {
-      if (!big && this.#iovs.length < MAX_POOLED) this.#iovs.push(iov);
+      this.#release(iov, big);
     }
+  }
+
+  #release(iov: Uint8Array, big: boolean): void {
+    if (!big && this.#iovs.length < MAX_POOLED) this.#iovs.push(iov);
   }
 
   /** Writes all of `src` at `offset`. */
   write(src: Uint8Array, offset: number): Promise<void> {
-    if (this.readOnly) return Promise.reject(new Error(`Disk ${this.path} is read-only`));
-    return this.#vectored([src], offset, true);
+    return promised(() => this.transfer([src], offset, true));
   }
 
   /**

@@ -1,5 +1,6 @@
-import { assertEquals, assertRejects } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { closeFd, fillIovecs, IOVEC_SIZE, O_RDONLY, openFile, preadvNowait } from "@denovm/sys";
+import { GuestMemory } from "../memory/guest_memory.ts";
 import { advanceIovecs, FileDisk } from "./disk_file.ts";
 
 const MiB = 1 << 20;
@@ -123,6 +124,106 @@ Deno.test("FileDisk: cached data is read on the calling thread, the rest off it,
     assertEquals(after.subarray(12288), file.subarray(12288));
     assertEquals(disk.calls.nowait + disk.calls.offThread, 7);
     disk.close();
+  });
+});
+
+Deno.test("FileDisk.transfer: done before it returns when the page cache serves it, else a promise", async () => {
+  await withImage(4 * MiB, async (path) => {
+    const file = await Deno.readFile(path);
+    const disk = FileDisk.open(path);
+    const onThread = nowaitReads(path);
+    const a = new Uint8Array(4096), b = new Uint8Array(512);
+    const r = disk.transfer([a, new Uint8Array(0), b], 1024, false);
+    if (onThread) {
+      // Finished: no promise, the bytes already there.
+      assertEquals(r, undefined);
+      assertEquals(a, file.subarray(1024, 5120));
+      assertEquals(b, file.subarray(5120, 5632));
+    } else {
+      assertEquals(r instanceof Promise, true);
+      await r;
+      assertEquals(a, file.subarray(1024, 5120));
+    }
+    // Over 1 MiB: always a promise, settled with the data in place.
+    const big = new Uint8Array(2 * MiB);
+    const p = disk.transfer([big], 0, false);
+    assertEquals(p instanceof Promise, true);
+    await p;
+    assertEquals(big, file.subarray(0, 2 * MiB));
+    // Nothing to move: done at once.
+    assertEquals(disk.transfer([new Uint8Array(0)], 0, false), undefined);
+    // A write: exact on the file whichever way it went.
+    await disk.transfer([new Uint8Array(512).fill(9)], 512, true);
+    assertEquals((await Deno.readFile(path)).subarray(512, 1024).every((v) => v === 9), true);
+    disk.close();
+    assertThrows(() => disk.transfer([a], 0, false), Error, "closed");
+    const ro = FileDisk.open(path, { readOnly: true });
+    assertThrows(() => ro.transfer([a], 0, true), Error, "read-only");
+    await assertRejects(() => ro.write(a, 0), Error, "read-only");
+    ro.close();
+  });
+});
+
+Deno.test("FileDisk.transferGuest: guest buffers clipped to [skip, skip+len), exact either way", async () => {
+  await withImage(4 * MiB, async (path) => {
+    const file = await Deno.readFile(path);
+    const mem = GuestMemory.allocate([{ gpa: 0, size: 0x40000 }]);
+    const onThread = nowaitReads(path);
+    for (const opts of [{}, { onThread: false }]) {
+      const disk = FileDisk.open(path, opts);
+      const quick = onThread && opts.onThread !== false;
+      mem.fill(0, 0x40000, 0xee);
+      // A header, two scattered pages, a status byte: the data is [16, 16 + 8192).
+      const bufs = [
+        { addr: 0x3000, len: 16 },
+        { addr: 0x10000, len: 4096 },
+        { addr: 0x8000, len: 4096 },
+        { addr: 0x20000, len: 1 },
+      ];
+      const r = disk.transferGuest(mem, bufs, 16, 8192, 512, false);
+      assertEquals(r === undefined, quick, "done before returning only from the page cache");
+      await r;
+      assertEquals(mem.read(0x10000, 4096), file.subarray(512, 4608));
+      assertEquals(mem.read(0x8000, 4096), file.subarray(4608, 8704));
+      assertEquals(mem.readU8(0x3000), 0xee, "the header is not touched");
+      assertEquals(mem.readU8(0x20000), 0xee, "nor the status byte");
+      assertEquals(mem.readU8(0x10000 + 4096), 0xee, "nor past a piece");
+      assertEquals(disk.calls, quick ? { nowait: 1, offThread: 0 } : { nowait: 0, offThread: 1 });
+      // Past the end of the file: what there is, then the end-of-file error.
+      await assertRejects(
+        async () => await disk.transferGuest(mem, bufs, 16, 8192, 4 * MiB - 4096, false),
+        Error,
+        "end of file",
+      );
+      assertEquals(mem.read(0x10000, 4096), file.subarray(4 * MiB - 4096));
+      disk.close();
+      assertThrows(() => disk.transferGuest(mem, bufs, 16, 512, 0, false), Error, "closed");
+    }
+    // Writes land exactly whichever way they were made.
+    const disk = FileDisk.open(path);
+    mem.fill(0x10000, 4096, 5);
+    mem.fill(0x8000, 4096, 6);
+    await disk.transferGuest(
+      mem,
+      [{ addr: 0x10000, len: 4096 }, { addr: 0x8000, len: 4096 }],
+      1024,
+      5120,
+      0,
+      true,
+    );
+    const after = await Deno.readFile(path);
+    assertEquals(after.subarray(0, 3072).every((v) => v === 5), true);
+    assertEquals(after.subarray(3072, 5120).every((v) => v === 6), true);
+    assertEquals(after.subarray(5120), file.subarray(5120));
+    assertEquals(disk.transferGuest(mem, [{ addr: 0, len: 512 }], 512, 0, 0, false), undefined);
+    disk.close();
+    const ro = FileDisk.open(path, { readOnly: true });
+    assertThrows(
+      () => ro.transferGuest(mem, [{ addr: 0, len: 512 }], 0, 512, 0, true),
+      Error,
+      "read-only",
+    );
+    ro.close();
   });
 });
 

@@ -38,6 +38,8 @@ interface Slot {
   u16: Uint16Array | undefined;
   /** One bit per 4 KiB page written through this object, while tracking is on. */
   dirty: Uint8Array | undefined;
+  /** Where `bytes` starts in the host's address space, once asked for. */
+  host: number | undefined;
 }
 
 /**
@@ -73,6 +75,11 @@ export interface DeviceMemory {
   writeU64(addr: number, v: bigint | number): void;
   /** A zero-copy view of [addr, addr+len), which must be reachable in one piece. */
   slice(addr: number, len: number): Uint8Array;
+  /**
+   * The host address of [addr, addr+len) (reachable in one piece), for a system call that
+   * reads or writes guest memory itself; like {@link slice}, the range counts as written.
+   */
+  hostAddress(addr: number, len: number): number;
   /** Copies [addr, addr+len) out. */
   read(addr: number, len: number): Uint8Array;
   /** Copies memory at `addr` into `dst`. */
@@ -109,6 +116,7 @@ export class GuestMemory implements DeviceMemory {
         dv: new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength),
         u16: undefined as Uint16Array | undefined,
         dirty: undefined as Uint8Array | undefined,
+        host: undefined as number | undefined,
       }))
       .sort((a, b) => a.gpa - b.gpa);
     for (let i = 0; i < slots.length; i++) {
@@ -296,6 +304,22 @@ export class GuestMemory implements DeviceMemory {
     if (s.dirty) this.#mark(s, addr, len);
     const o = addr - s.gpa;
     return s.bytes.subarray(o, o + len);
+  }
+
+  /**
+   * The host address of [addr, addr+len) (one region), for a system call that reads or
+   * writes it directly, with no view made; the range counts as written, like {@link slice}.
+   * Region bytes never move (mmap'd RAM, or an ArrayBuffer's fixed backing store), and stay
+   * valid while this object is alive.
+   */
+  hostAddress(addr: number, len: number): number {
+    checkLen(len);
+    const s = this.#slot(addr, len);
+    if (s.dirty) this.#mark(s, addr, len);
+    // Userspace addresses are below 2^47: exact as a number.
+    s.host ??= Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(s.bytes.buffer))) +
+      s.bytes.byteOffset;
+    return s.host + (addr - s.gpa);
   }
 
   /** Copies [addr, addr+len) out of guest memory (may span adjacent regions). */

@@ -62,6 +62,21 @@ for (const [name, make] of backings) {
     assertEquals(m.readU32(0x40010), 0xffffffff);
     m.close?.();
   });
+
+  Deno.test(`GuestMemory (${name}) hostAddress: where a slice's bytes are, checked and marked dirty`, () => {
+    const m = make();
+    const at = (v: Uint8Array) => Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(v)));
+    for (const [addr, len] of [[0, 16], [0xfff0, 16], [0x10000, 0x1000], [0x41fff, 1]]) {
+      assertEquals(m.hostAddress(addr!, len!), at(m.slice(addr!, len!)), `0x${addr!.toString(16)}`);
+    }
+    assertThrows(() => m.hostAddress(0xfff0, 32), GuestMemoryError); // two regions
+    assertThrows(() => m.hostAddress(0x11000, 1), GuestMemoryError); // the gap
+    assertThrows(() => m.hostAddress(0, -1), RangeError);
+    m.trackDirty(true);
+    m.hostAddress(0x40000 + 4096 + 8, 16);
+    assertEquals([...m.takeDirty()[2]!], [0b10], "the page a system call may write is dirty");
+    m.close?.();
+  });
 }
 
 Deno.test("GuestMemory rejects overlapping and empty regions", () => {

@@ -75,13 +75,13 @@ const symbols = {
   // Optional: a libc older than 2.26 has no preadv2 (the calls then report ENOSYS).
   preadv2: {
     name: "preadv2",
-    parameters: ["i32", "pointer", "i32", "i64", "i32"],
+    parameters: ["i32", "buffer", "i32", "i64", "i32"],
     result: "isize",
     optional: true,
   },
   pwritev2: {
     name: "pwritev2",
-    parameters: ["i32", "pointer", "i32", "i64", "i32"],
+    parameters: ["i32", "buffer", "i32", "i64", "i32"],
     result: "isize",
     optional: true,
   },
@@ -441,14 +441,18 @@ export function fillIovecs(
   let n = 0;
   for (let i = first; i < bufs.length && n < room; i++) {
     const b = bufs[i]!, off = i === first ? skip : 0;
-    const at = n * IOVEC_SIZE, addr = bufferBase(b.buffer) + b.byteOffset + off;
-    dv.setUint32(at, addr >>> 0, true);
-    dv.setUint32(at + 4, Math.floor(addr / 0x1_0000_0000), true);
-    dv.setUint32(at + 8, b.byteLength - off, true);
-    dv.setUint32(at + 12, 0, true);
-    n++;
+    setIovec(dv, n++, bufferBase(b.buffer) + b.byteOffset + off, b.byteLength - off);
   }
   return n;
+}
+
+/** Writes `struct iovec` number `index` of the array `view`: `len` bytes at host address `addr`. */
+export function setIovec(view: DataView, index: number, addr: number, len: number): void {
+  const at = index * IOVEC_SIZE;
+  view.setUint32(at, addr >>> 0, true);
+  view.setUint32(at + 4, Math.floor(addr / 0x1_0000_0000), true);
+  view.setUint32(at + 8, len, true);
+  view.setUint32(at + 12, 0, true);
 }
 
 /**
@@ -530,16 +534,10 @@ function vectoredNowait(
   }
   const fn = libc()[call];
   if (fn === null) return -ENOSYS;
-  // In bounds: count iovecs fit in iov (checked above); the call is synchronous.
-  const n = Number(
-    fn(
-      fd,
-      Deno.UnsafePointer.of(iov as Uint8Array<ArrayBuffer>),
-      count,
-      BigInt(offset),
-      RWF_NOWAIT,
-    ),
-  );
+  // In bounds: count iovecs fit in iov (checked above); the call is synchronous. The array
+  // goes as a "buffer" parameter (V8's fast call; asking for its pointer first cost ~0.4 us)
+  // and the offset as a bigint (a number there takes the slow path).
+  const n = Number(fn(fd, iov as Uint8Array<ArrayBuffer>, count, BigInt(offset), RWF_NOWAIT));
   return n < 0 ? -lastErrno() : n;
 }
 

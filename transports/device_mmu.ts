@@ -230,6 +230,10 @@ export class DeviceMmu implements DeviceMemory {
   slice(addr: number, len: number): Uint8Array {
     return this.backing.slice(this.#gpa(addr, len), len);
   }
+  /** The host address of a range inside one mapping. */
+  hostAddress(addr: number, len: number): number {
+    return this.backing.hostAddress(this.#gpa(addr, len), len);
+  }
   /** Copies bytes out. */
   read(addr: number, len: number): Uint8Array {
     return this.backing.read(this.#gpa(addr, len), len);

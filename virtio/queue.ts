@@ -80,6 +80,28 @@ export interface QueueState {
 const MAX_CHAIN_BYTES = 0x1_0000_0000;
 
 /**
+ * Zero-copy views of guest memory covering [skip, skip+len) of the concatenation of `bufs`
+ * (a chain's readable or writable buffers, each already checked to lie in guest RAM).
+ */
+export function bufferViews(
+  mem: DeviceMemory,
+  bufs: readonly Buffer[],
+  skip: number,
+  len: number,
+): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const end = skip + len;
+  let pos = 0;
+  for (const b of bufs) {
+    const from = Math.max(skip, pos), to = Math.min(end, pos + b.len);
+    if (to > from) out.push(mem.slice(b.addr + (from - pos), to - from));
+    pos += b.len;
+    if (pos >= end) break;
+  }
+  return out;
+}
+
+/**
  * What a queue's rings are checked against: guest memory, or only its layout (a snapshot
  * is validated before any memory exists).
  */
