@@ -12,16 +12,16 @@ import { errnoName } from "./errno.ts";
 
 /** The libc functions bound here, as `Deno.dlopen` takes them. */
 const symbols = {
-  ioctl: { name: "ioctl", parameters: ["i32", "u64", "pointer"], result: "i32" },
+  ioctl: { name: "ioctl", parameters: ["i32", "u64", "buffer"], result: "i32" },
   ioctlInt: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
   // KVM_RUN, on the hot path: numbers only (the kernel reads the request as 32 bits).
   ioctlRun: { name: "ioctl", parameters: ["i32", "u32", "pointer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
-  read: { parameters: ["i32", "pointer", "usize"], result: "isize" },
-  write: { parameters: ["i32", "pointer", "usize"], result: "isize" },
-  pread: { name: "pread64", parameters: ["i32", "pointer", "usize", "i64"], result: "isize" },
-  pwrite: { name: "pwrite64", parameters: ["i32", "pointer", "usize", "i64"], result: "isize" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  pread: { name: "pread64", parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  pwrite: { name: "pwrite64", parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   fdatasync: { parameters: ["i32"], result: "i32" },
   mmap: {
     parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"],
@@ -31,8 +31,8 @@ const symbols = {
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   epoll_create1: { parameters: ["i32"], result: "i32" },
-  epoll_ctl: { parameters: ["i32", "i32", "i32", "pointer"], result: "i32" },
-  epoll_wait: { parameters: ["i32", "pointer", "i32", "i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   gettid: { parameters: [], result: "i32" },
   getpid: { parameters: [], result: "i32" },
   tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -245,7 +245,7 @@ const u64buf = new BigUint64Array(1);
 export function eventfdWrite(fd: number, value = 1n): void {
   u64buf[0] = value;
   // In bounds: u64buf is 8 bytes, the length passed.
-  const n = Number(libc().write(fd, Deno.UnsafePointer.of(u64buf), 8n));
+  const n = Number(libc().write(fd, u64buf, 8n));
   if (n !== 8) throw new SysError("write(eventfd)", lastErrno());
 }
 
@@ -253,7 +253,7 @@ export function eventfdWrite(fd: number, value = 1n): void {
 export function eventfdRead(fd: number): bigint {
   u64buf[0] = 0n;
   // In bounds: u64buf is 8 bytes, the length passed.
-  const n = Number(libc().read(fd, Deno.UnsafePointer.of(u64buf), 8n));
+  const n = Number(libc().read(fd, u64buf, 8n));
   if (n === 8) return u64buf[0]!;
   const e = lastErrno();
   if (e === 11) return 0n; // EAGAIN: nothing pending
@@ -306,7 +306,7 @@ export function setThreadNice(tid: number, nice: number): void {
 export function readFd(fd: number, buf: Uint8Array): number {
   // In bounds: the length passed is buf's own, and the call is synchronous.
   const n = Number(
-    libc().read(fd, Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>), BigInt(buf.byteLength)),
+    libc().read(fd, buf as Uint8Array<ArrayBuffer>, BigInt(buf.byteLength)),
   );
   if (n >= 0) return n;
   const e = lastErrno();
@@ -318,7 +318,7 @@ export function readFd(fd: number, buf: Uint8Array): number {
 export function writeFd(fd: number, buf: Uint8Array): number {
   // In bounds: the length passed is buf's own, and the call is synchronous.
   const n = Number(
-    libc().write(fd, Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>), BigInt(buf.byteLength)),
+    libc().write(fd, buf as Uint8Array<ArrayBuffer>, BigInt(buf.byteLength)),
   );
   if (n >= 0) return n;
   const e = lastErrno();
@@ -332,14 +332,7 @@ export function pwriteAll(fd: number, bytes: Uint8Array, offset: number): void {
   while (done < bytes.byteLength) {
     const part = bytes.subarray(done) as Uint8Array<ArrayBuffer>;
     // part is a live view; the call is synchronous, so it stays valid for its duration.
-    const n = Number(
-      libc().pwrite(
-        fd,
-        Deno.UnsafePointer.of(part),
-        BigInt(part.byteLength),
-        BigInt(offset + done),
-      ),
-    );
+    const n = Number(libc().pwrite(fd, part, BigInt(part.byteLength), BigInt(offset + done)));
     if (n <= 0) throw new SysError("pwrite", lastErrno(), `at ${offset + done}`);
     done += n;
   }
@@ -349,12 +342,7 @@ export function pwriteAll(fd: number, bytes: Uint8Array, offset: number): void {
 export function preadSync(fd: number, buf: Uint8Array, offset: number): number {
   // In bounds: the length passed is buf's own, and the call is synchronous.
   const n = Number(
-    libc().pread(
-      fd,
-      Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>),
-      BigInt(buf.byteLength),
-      BigInt(offset),
-    ),
+    libc().pread(fd, buf as Uint8Array<ArrayBuffer>, BigInt(buf.byteLength), BigInt(offset)),
   );
   if (n < 0) throw new SysError("pread", lastErrno(), `at ${offset}`);
   return n;
@@ -634,7 +622,7 @@ export class Epoll extends FdHandle {
     // In bounds: #ev is one 12-byte epoll_event, which the kernel only reads.
     check(
       "epoll_ctl",
-      libc().epoll_ctl(this.fd, EPOLL_CTL_ADD, fd, Deno.UnsafePointer.of(this.#ev)),
+      libc().epoll_ctl(this.fd, EPOLL_CTL_ADD, fd, this.#ev),
     );
   }
 
@@ -643,19 +631,14 @@ export class Epoll extends FdHandle {
     // In bounds: #ev is one epoll_event (ignored by EPOLL_CTL_DEL, but must be valid).
     check(
       "epoll_ctl",
-      libc().epoll_ctl(this.fd, EPOLL_CTL_DEL, fd, Deno.UnsafePointer.of(this.#ev)),
+      libc().epoll_ctl(this.fd, EPOLL_CTL_DEL, fd, this.#ev),
     );
   }
 
   /** Waits up to `timeoutMs` (-1: forever) and returns the ready tags; EINTR gives []. */
   wait(timeoutMs: number): { tag: number; events: number }[] {
     // In bounds: #out holds maxEvents epoll_event records, the count passed.
-    const n = libc().epoll_wait(
-      this.fd,
-      Deno.UnsafePointer.of(this.#out),
-      this.maxEvents,
-      timeoutMs,
-    );
+    const n = libc().epoll_wait(this.fd, this.#out, this.maxEvents, timeoutMs);
     if (n < 0) {
       const e = lastErrno();
       if (e === 4) return [];

@@ -23,7 +23,7 @@ export function tunSetIff(fd: number, name: string, flags: number): void {
   ifr.set(enc);
   new DataView(ifr.buffer).setUint16(16, flags, true);
   // In bounds: ifr is a whole struct ifreq (40 bytes), which the kernel reads and writes.
-  if (libc().ioctl(fd, BigInt(TUNSETIFF), Deno.UnsafePointer.of(ifr)) < 0) {
+  if (libc().ioctl(fd, BigInt(TUNSETIFF), ifr) < 0) {
     throw new SysError("TUNSETIFF", lastErrno(), name);
   }
 }
@@ -32,7 +32,7 @@ export function tunSetIff(fd: number, name: string, flags: number): void {
 export function tunSetVnetHdrSize(fd: number, size: number): void {
   const sz = new Int32Array([size]);
   // In bounds: the kernel reads one int.
-  if (libc().ioctl(fd, BigInt(TUNSETVNETHDRSZ), Deno.UnsafePointer.of(sz)) < 0) {
+  if (libc().ioctl(fd, BigInt(TUNSETVNETHDRSZ), sz) < 0) {
     throw new SysError("TUNSETVNETHDRSZ", lastErrno());
   }
 }
