@@ -11,7 +11,14 @@
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
 import type { DeviceMemory } from "../memory/guest_memory.ts";
-import { type Buffer, bufferViews, ChainReader, type DescriptorChain } from "../virtio/queue.ts";
+import {
+  type Buffer,
+  bufferViews,
+  ChainReader,
+  copyChain,
+  type DescriptorChain,
+  ScratchChain,
+} from "../virtio/queue.ts";
 import { serveQueue } from "../virtio/serve.ts";
 
 /** What the block device reads and writes: a disk image, however it is stored. */
@@ -35,7 +42,8 @@ export interface DiskImage {
    * Optional: reads [skip, skip+len) of the guest buffers `bufs` (their concatenation) from
    * `offset`, or writes it there with `write`. Returns undefined when all of it was done before
    * returning, else a promise for the end; errors throw or reject. The device uses it for reads
-   * and writes when present: no views or promise per request the host serves at once.
+   * and writes when present: no views or promise per request the host serves at once. `bufs`
+   * and its objects are the device's scratch, valid only during the call.
    */
   transferGuest?(
     mem: DeviceMemory,
@@ -120,6 +128,8 @@ export class BlockDevice implements VirtioBackend {
   #ctx: DeviceContext | undefined;
   #inflight = 0;
   #epoch = 0;
+  /** Each chain taken from the queue is filled into this one (no allocation per request). */
+  readonly #scratch = new ScratchChain();
   #onError: (m: string) => void;
   /** Completed requests by type, for tests and stats. */
   readonly stats = { requests: 0, errors: 0, bytesRead: 0, bytesWritten: 0 };
@@ -177,7 +187,7 @@ export class BlockDevice implements VirtioBackend {
   processQueue(index: number): void {
     const ctx = this.#ctx;
     if (!ctx) return;
-    serveQueue(ctx, index, (chain) => this.#start(ctx, index, chain));
+    serveQueue(ctx, index, (chain) => this.#start(ctx, index, chain), this.#scratch);
   }
 
   /**
@@ -193,11 +203,12 @@ export class BlockDevice implements VirtioBackend {
       return this.#complete(ctx, chain, this.#failure(e), 0);
     }
     if (typeof r === "number") return this.#complete(ctx, chain, BLK_S.OK, r);
-    const epoch = this.#epoch;
+    // `chain` is the queue loop's scratch, refilled by the next chain: keep a copy.
+    const kept = copyChain(chain), epoch = this.#epoch;
     this.#inflight++;
     r.then(
-      (len) => this.#finish(ctx, index, chain, epoch, BLK_S.OK, len),
-      (e) => this.#finish(ctx, index, chain, epoch, this.#failure(e), 0),
+      (len) => this.#finish(ctx, index, kept, epoch, BLK_S.OK, len),
+      (e) => this.#finish(ctx, index, kept, epoch, this.#failure(e), 0),
     );
     return undefined;
   }
@@ -266,7 +277,7 @@ export class BlockDevice implements VirtioBackend {
       const off = this.#range(sector, outLen);
       return this.#move(mem, chain.readable, HEADER, outLen, off, true);
     }
-    return this.#serveOther(ctx, chain, type, inLen, outLen);
+    return this.#serveOther(ctx, copyChain(chain), type, inLen, outLen);
   }
 
   /**

@@ -352,9 +352,11 @@ Deno.test("virtio-blk: requests the disk finishes at once are used in the same p
       write: boolean,
     ) {
       if (offset === this.failAt) throw new Error("injected at once");
+      // The buffer list is the device's scratch: made into views before returning.
+      const views = bufferViews(mem, bufs, skip, len);
       const move = () => {
         let pos = offset;
-        for (const b of bufferViews(mem, bufs, skip, len)) {
+        for (const b of views) {
           if (write) this.bytes.set(b, pos);
           else b.set(this.bytes.subarray(pos, pos + b.byteLength));
           pos += b.byteLength;

@@ -3736,7 +3736,7 @@ var symbols = {
     parameters: [
       "i32",
       "u64",
-      "pointer"
+      "buffer"
     ],
     result: "i32"
   },
@@ -3776,7 +3776,7 @@ var symbols = {
   read: {
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "usize"
     ],
     result: "isize"
@@ -3784,7 +3784,7 @@ var symbols = {
   write: {
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "usize"
     ],
     result: "isize"
@@ -3793,7 +3793,7 @@ var symbols = {
     name: "pread64",
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "usize",
       "i64"
     ],
@@ -3803,7 +3803,7 @@ var symbols = {
     name: "pwrite64",
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "usize",
       "i64"
     ],
@@ -3859,14 +3859,14 @@ var symbols = {
       "i32",
       "i32",
       "i32",
-      "pointer"
+      "buffer"
     ],
     result: "i32"
   },
   epoll_wait: {
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "i32",
       "i32"
     ],
@@ -4143,26 +4143,26 @@ function eventfd(initval = 0, blocking = false) {
 var u64buf = new BigUint64Array(1);
 function eventfdWrite(fd, value = 1n) {
   u64buf[0] = value;
-  const n = Number(libc().write(fd, Deno.UnsafePointer.of(u64buf), 8n));
+  const n = Number(libc().write(fd, u64buf, 8n));
   if (n !== 8) throw new SysError("write(eventfd)", lastErrno());
 }
 function eventfdRead(fd) {
   u64buf[0] = 0n;
-  const n = Number(libc().read(fd, Deno.UnsafePointer.of(u64buf), 8n));
+  const n = Number(libc().read(fd, u64buf, 8n));
   if (n === 8) return u64buf[0];
   const e = lastErrno();
   if (e === 11) return 0n;
   throw new SysError("read(eventfd)", e);
 }
 function readFd(fd, buf) {
-  const n = Number(libc().read(fd, Deno.UnsafePointer.of(buf), BigInt(buf.byteLength)));
+  const n = Number(libc().read(fd, buf, BigInt(buf.byteLength)));
   if (n >= 0) return n;
   const e = lastErrno();
   if (e === 11) return -1;
   throw new SysError("read", e);
 }
 function writeFd(fd, buf) {
-  const n = Number(libc().write(fd, Deno.UnsafePointer.of(buf), BigInt(buf.byteLength)));
+  const n = Number(libc().write(fd, buf, BigInt(buf.byteLength)));
   if (n >= 0) return n;
   const e = lastErrno();
   if (e === 11) return -1;
@@ -4172,7 +4172,7 @@ function pwriteAll(fd, bytes2, offset) {
   let done = 0;
   while (done < bytes2.byteLength) {
     const part = bytes2.subarray(done);
-    const n = Number(libc().pwrite(fd, Deno.UnsafePointer.of(part), BigInt(part.byteLength), BigInt(offset + done)));
+    const n = Number(libc().pwrite(fd, part, BigInt(part.byteLength), BigInt(offset + done)));
     if (n <= 0) throw new SysError("pwrite", lastErrno(), `at ${offset + done}`);
     done += n;
   }
@@ -4289,15 +4289,15 @@ var Epoll = class _Epoll extends FdHandle {
     const v = new DataView(this.#ev.buffer);
     v.setUint32(0, events, true);
     v.setBigUint64(4, BigInt(tag >>> 0), true);
-    check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_ADD, fd, Deno.UnsafePointer.of(this.#ev)));
+    check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_ADD, fd, this.#ev));
   }
   /** Stops watching `fd`. */
   remove(fd) {
-    check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_DEL, fd, Deno.UnsafePointer.of(this.#ev)));
+    check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_DEL, fd, this.#ev));
   }
   /** Waits up to `timeoutMs` (-1: forever) and returns the ready tags; EINTR gives []. */
   wait(timeoutMs) {
-    const n = libc().epoll_wait(this.fd, Deno.UnsafePointer.of(this.#out), this.maxEvents, timeoutMs);
+    const n = libc().epoll_wait(this.fd, this.#out, this.maxEvents, timeoutMs);
     if (n < 0) {
       const e = lastErrno();
       if (e === 4) return [];
@@ -4349,7 +4349,7 @@ function tunSetIff(fd, name2, flags) {
   const ifr = new Uint8Array(40);
   ifr.set(enc);
   new DataView(ifr.buffer).setUint16(16, flags, true);
-  if (libc().ioctl(fd, BigInt(TUNSETIFF), Deno.UnsafePointer.of(ifr)) < 0) {
+  if (libc().ioctl(fd, BigInt(TUNSETIFF), ifr) < 0) {
     throw new SysError("TUNSETIFF", lastErrno(), name2);
   }
 }
@@ -4357,7 +4357,7 @@ function tunSetVnetHdrSize(fd, size) {
   const sz = new Int32Array([
     size
   ]);
-  if (libc().ioctl(fd, BigInt(TUNSETVNETHDRSZ), Deno.UnsafePointer.of(sz)) < 0) {
+  if (libc().ioctl(fd, BigInt(TUNSETVNETHDRSZ), sz) < 0) {
     throw new SysError("TUNSETVNETHDRSZ", lastErrno());
   }
 }
@@ -4420,8 +4420,14 @@ function record(fd, req, arg2, int2) {
     append: true
   });
 }
+var requests = /* @__PURE__ */ new Map();
+function request(name2) {
+  let r = requests.get(name2);
+  if (r === void 0) requests.set(name2, r = BigInt(IOCTL[name2]));
+  return r;
+}
 function ioctl(fd, name2, arg2 = null) {
-  const ret = libc().ioctl(fd, BigInt(IOCTL[name2]), ptr(arg2));
+  const ret = libc().ioctl(fd, request(name2), arg2);
   if (TRACE && ret >= 0) record(fd, IOCTL[name2], arg2 ?? new Uint8Array(0), 0);
   if (ret < 0) throw new KvmError(name2, lastErrno());
   return ret;
@@ -4436,7 +4442,7 @@ function cpuidIoctl(fd, name2) {
   for (let n = 64; n <= 4096; n *= 2) {
     const b = new Uint8Array(CPUID2_HEADER_SIZE + n * CPUID_ENTRY_SIZE);
     new DataView(b.buffer).setUint32(0, n, true);
-    const ret = libc().ioctl(fd, BigInt(IOCTL[name2]), ptr(b));
+    const ret = libc().ioctl(fd, request(name2), b);
     if (ret >= 0) return decodeCpuid(b);
     const e = lastErrno();
     if (e !== E2BIG) throw new KvmError(name2, e);
@@ -4444,7 +4450,7 @@ function cpuidIoctl(fd, name2) {
   throw new KvmError(name2, E2BIG);
 }
 function ioctlInt(fd, name2, arg2 = 0) {
-  const ret = libc().ioctlInt(fd, BigInt(IOCTL[name2]), BigInt(arg2));
+  const ret = libc().ioctlInt(fd, request(name2), BigInt(arg2));
   if (TRACE && ret >= 0) record(fd, IOCTL[name2], null, arg2);
   if (ret < 0) throw new KvmError(name2, lastErrno());
   return ret;
@@ -4483,7 +4489,7 @@ var Kvm = class _Kvm extends FdHandle {
   /** `KVM_GET_MSR_INDEX_LIST`: the MSRs KVM saves and restores for a vCPU. */
   msrIndexList() {
     const probe = new Uint8Array(4);
-    const ret = libc().ioctl(this.fd, BigInt(IOCTL.KVM_GET_MSR_INDEX_LIST), ptr(probe));
+    const ret = libc().ioctl(this.fd, request("KVM_GET_MSR_INDEX_LIST"), probe);
     const n = new DataView(probe.buffer).getUint32(0, true);
     if (ret < 0 && lastErrno() !== E2BIG) throw new KvmError("KVM_GET_MSR_INDEX_LIST", lastErrno());
     const b = new Uint8Array(4 + 4 * n);
@@ -4503,6 +4509,8 @@ var Kvm = class _Kvm extends FdHandle {
 var Vm = class extends FdHandle {
   /** Bytes of each vCPU's `kvm_run` mapping. */
   runSize;
+  #irqLevel = new Uint8Array(IRQ_LEVEL_SIZE);
+  #irqLevelView = new DataView(this.#irqLevel.buffer);
   /** Wraps an existing VM fd (e.g. passed to a worker). Close every vCPU before it. */
   constructor(fd, runSize) {
     super(fd);
@@ -4582,8 +4590,7 @@ var Vm = class extends FdHandle {
   }
   /** `KVM_IRQ_LINE`: drive a GSI of the in-kernel irqchip high (1) or low (0). */
   irqLine(irq, level) {
-    const b = new Uint8Array(IRQ_LEVEL_SIZE);
-    const v = new DataView(b.buffer);
+    const b = this.#irqLevel, v = this.#irqLevelView;
     v.setUint32(0, irq, true);
     v.setUint32(4, level, true);
     ioctl(this.fd, "KVM_IRQ_LINE", b);
@@ -6342,6 +6349,57 @@ var QueueError = class extends Error {
     this.name = "QueueError";
   }
 };
+var ScratchChain = class {
+  head = 0;
+  readable = [];
+  writable = [];
+  readableLen = 0;
+  writableLen = 0;
+  error = void 0;
+  /** Buffer objects handed out by the fills, reused in order. */
+  pool = [];
+  /** Empties the chain for a fill with head `head`. */
+  reset(head) {
+    this.head = head;
+    this.readable.length = 0;
+    this.writable.length = 0;
+    this.readableLen = 0;
+    this.writableLen = 0;
+    this.error = void 0;
+  }
+};
+function copyChain(c) {
+  return {
+    head: c.head,
+    readable: c.readable.map((b) => ({
+      addr: b.addr,
+      len: b.len
+    })),
+    writable: c.writable.map((b) => ({
+      addr: b.addr,
+      len: b.len
+    })),
+    readableLen: c.readableLen,
+    writableLen: c.writableLen,
+    ...c.error !== void 0 ? {
+      error: c.error
+    } : {}
+  };
+}
+function pooled(pool2, i, addr, len) {
+  const b = pool2[i];
+  if (b === void 0) {
+    const fresh = {
+      addr,
+      len
+    };
+    pool2.push(fresh);
+    return fresh;
+  }
+  b.addr = addr;
+  b.len = len;
+  return b;
+}
 var MAX_CHAIN_BYTES = 4294967296;
 function bufferViews(mem, bufs, skip, len) {
   const out = [];
@@ -6536,29 +6594,49 @@ var Queue = class {
    * {@link QueueError} when the ring itself is broken (index jump, head out of range).
    */
   pop(mem) {
-    if (this.pending(mem) === 0) return null;
+    const head = this.#take(mem);
+    if (head < 0) return null;
+    return this.#walk(mem, {
+      head,
+      readable: [],
+      writable: [],
+      readableLen: 0,
+      writableLen: 0
+    }, void 0);
+  }
+  /**
+   * Like {@link pop}, but fills `into` in place (no allocation once its arrays have grown);
+   * false when there is no chain. `into` describes the chain only until its next fill.
+   */
+  popInto(mem, into) {
+    const head = this.#take(mem);
+    if (head < 0) return false;
+    into.reset(head);
+    this.#walk(mem, into, into.pool);
+    return true;
+  }
+  /** The next avail ring entry's head (and moves past it), or -1 when there is none. */
+  #take(mem) {
+    if (this.pending(mem) === 0) return -1;
     const slot = this.nextAvail & this.#size - 1;
     const head = mem.readU16(this.#availAddr + 4 + 2 * slot);
     if (head >= this.#size) {
       throw new QueueError(`avail ring entry ${slot} names descriptor ${head}, beyond size ${this.#size}`);
     }
     this.nextAvail = wrap16(this.nextAvail + 1);
-    return this.#walk(mem, head);
+    return head;
   }
   /** Returns `n` chains to the avail ring (the device took them but will not serve them now). */
   undoPop(n = 1) {
     this.nextAvail = wrap16(this.nextAvail - n);
   }
-  #walk(mem, head) {
-    const chain = {
-      head,
-      readable: [],
-      writable: [],
-      readableLen: 0,
-      writableLen: 0
-    };
-    let table2 = this.#descAddr, tableSize = this.#size, index = head;
-    let inIndirect = false, ttl = this.#size, total = 0;
+  /**
+   * Follows the chain from `chain.head` into `chain` (empty), its buffer objects taken from
+   * `pool` when given (reused) or made fresh.
+   */
+  #walk(mem, chain, pool2) {
+    let table2 = this.#descAddr, tableSize = this.#size, index = chain.head;
+    let inIndirect = false, ttl = this.#size, total = 0, used = 0;
     for (; ; ) {
       if (ttl-- <= 0) return fail2(chain, "chain longer than its table (a loop?)");
       if (index >= tableSize) {
@@ -6595,18 +6673,16 @@ var Queue = class {
       }
       total += len;
       if (total >= MAX_CHAIN_BYTES) return fail2(chain, "chain longer than 4 GiB");
+      const b = pool2 ? pooled(pool2, used++, addr, len) : {
+        addr,
+        len
+      };
       if (flags & DESC_F.WRITE) {
-        chain.writable.push({
-          addr,
-          len
-        });
+        chain.writable.push(b);
         chain.writableLen += len;
       } else {
         if (chain.writable.length) return fail2(chain, "readable buffer after a writable one");
-        chain.readable.push({
-          addr,
-          len
-        });
+        chain.readable.push(b);
         chain.readableLen += len;
       }
       if (!(flags & DESC_F.NEXT)) return chain;
@@ -7575,13 +7651,13 @@ function checkMmioRegisters(s, queueCount) {
 init_config();
 
 // virtio/serve.ts
-function serveQueue(ctx, index, serve) {
+function serveQueue(ctx, index, serve, scratch) {
   const q = ctx.queues[index];
   let used = false;
   for (; ; ) {
     q.disableNotification(ctx.mem);
     while (ctx.canProcess()) {
-      const chain = q.pop(ctx.mem);
+      const chain = scratch ? q.popInto(ctx.mem, scratch) ? scratch : null : q.pop(ctx.mem);
       if (!chain) break;
       const len = serve(chain);
       if (len !== void 0) {
@@ -7643,6 +7719,8 @@ var BlockDevice = class {
   #ctx;
   #inflight = 0;
   #epoch = 0;
+  /** Each chain taken from the queue is filled into this one (no allocation per request). */
+  #scratch = new ScratchChain();
   #onError;
   /** Completed requests by type, for tests and stats. */
   stats = {
@@ -7698,7 +7776,7 @@ var BlockDevice = class {
   processQueue(index) {
     const ctx = this.#ctx;
     if (!ctx) return;
-    serveQueue(ctx, index, (chain) => this.#start(ctx, index, chain));
+    serveQueue(ctx, index, (chain) => this.#start(ctx, index, chain), this.#scratch);
   }
   /**
    * Starts one request. When it is already done (a bad request, or data the disk moved before
@@ -7713,9 +7791,9 @@ var BlockDevice = class {
       return this.#complete(ctx, chain, this.#failure(e), 0);
     }
     if (typeof r === "number") return this.#complete(ctx, chain, BLK_S.OK, r);
-    const epoch = this.#epoch;
+    const kept = copyChain(chain), epoch = this.#epoch;
     this.#inflight++;
-    r.then((len) => this.#finish(ctx, index, chain, epoch, BLK_S.OK, len), (e) => this.#finish(ctx, index, chain, epoch, this.#failure(e), 0));
+    r.then((len) => this.#finish(ctx, index, kept, epoch, BLK_S.OK, len), (e) => this.#finish(ctx, index, kept, epoch, this.#failure(e), 0));
     return void 0;
   }
   /** Counts and reports a failed request; its status. */
@@ -7771,7 +7849,7 @@ var BlockDevice = class {
       const off = this.#range(sector, outLen);
       return this.#move(mem, chain.readable, HEADER2, outLen, off, true);
     }
-    return this.#serveOther(ctx, chain, type, inLen, outLen);
+    return this.#serveOther(ctx, copyChain(chain), type, inLen, outLen);
   }
   /**
    * Moves [skip, skip+len) of the guest buffers `bufs` from the disk at `off` (or to it with
@@ -12731,12 +12809,12 @@ var VcpuThread = class _VcpuThread {
     return new Promise((r) => this.#stopped.push(r));
   }
   /** Kicks the vCPU out of KVM_RUN with `request` and waits until it has left the loop. */
-  async #kick(request) {
+  async #kick(request2) {
     if (!this.#running) return this.#lastStop ?? {
       kind: "stopped"
     };
     const stopped = this.whenStopped();
-    Atomics.store(this.#ctl, CTL.REQUEST, request);
+    Atomics.store(this.#ctl, CTL.REQUEST, request2);
     this.vcpu.immediateExit = 1;
     let done = false;
     stopped.then(() => done = true);

@@ -1154,7 +1154,7 @@ var symbols = {
     parameters: [
       "i32",
       "u64",
-      "pointer"
+      "buffer"
     ],
     result: "i32"
   },
@@ -1194,7 +1194,7 @@ var symbols = {
   read: {
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "usize"
     ],
     result: "isize"
@@ -1202,7 +1202,7 @@ var symbols = {
   write: {
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "usize"
     ],
     result: "isize"
@@ -1211,7 +1211,7 @@ var symbols = {
     name: "pread64",
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "usize",
       "i64"
     ],
@@ -1221,7 +1221,7 @@ var symbols = {
     name: "pwrite64",
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "usize",
       "i64"
     ],
@@ -1277,14 +1277,14 @@ var symbols = {
       "i32",
       "i32",
       "i32",
-      "pointer"
+      "buffer"
     ],
     result: "i32"
   },
   epoll_wait: {
     parameters: [
       "i32",
-      "pointer",
+      "buffer",
       "i32",
       "i32"
     ],
@@ -1543,7 +1543,7 @@ var FdHandle = class {
 var u64buf = new BigUint64Array(1);
 function eventfdWrite(fd, value = 1n) {
   u64buf[0] = value;
-  const n = Number(libc().write(fd, Deno.UnsafePointer.of(u64buf), 8n));
+  const n = Number(libc().write(fd, u64buf, 8n));
   if (n !== 8) throw new SysError("write(eventfd)", lastErrno());
 }
 function gettid() {
@@ -1603,8 +1603,14 @@ function record(fd, req, arg, int) {
     append: true
   });
 }
+var requests = /* @__PURE__ */ new Map();
+function request(name) {
+  let r = requests.get(name);
+  if (r === void 0) requests.set(name, r = BigInt(IOCTL[name]));
+  return r;
+}
 function ioctl(fd, name, arg = null) {
-  const ret = libc().ioctl(fd, BigInt(IOCTL[name]), ptr(arg));
+  const ret = libc().ioctl(fd, request(name), arg);
   if (TRACE && ret >= 0) record(fd, IOCTL[name], arg ?? new Uint8Array(0), 0);
   if (ret < 0) throw new KvmError(name, lastErrno());
   return ret;
@@ -1619,7 +1625,7 @@ function cpuidIoctl(fd, name) {
   for (let n = 64; n <= 4096; n *= 2) {
     const b = new Uint8Array(CPUID2_HEADER_SIZE + n * CPUID_ENTRY_SIZE);
     new DataView(b.buffer).setUint32(0, n, true);
-    const ret = libc().ioctl(fd, BigInt(IOCTL[name]), ptr(b));
+    const ret = libc().ioctl(fd, request(name), b);
     if (ret >= 0) return decodeCpuid(b);
     const e = lastErrno();
     if (e !== E2BIG) throw new KvmError(name, e);
@@ -1627,7 +1633,7 @@ function cpuidIoctl(fd, name) {
   throw new KvmError(name, E2BIG);
 }
 function ioctlInt(fd, name, arg = 0) {
-  const ret = libc().ioctlInt(fd, BigInt(IOCTL[name]), BigInt(arg));
+  const ret = libc().ioctlInt(fd, request(name), BigInt(arg));
   if (TRACE && ret >= 0) record(fd, IOCTL[name], null, arg);
   if (ret < 0) throw new KvmError(name, lastErrno());
   return ret;
@@ -1635,6 +1641,8 @@ function ioctlInt(fd, name, arg = 0) {
 var Vm = class extends FdHandle {
   /** Bytes of each vCPU's `kvm_run` mapping. */
   runSize;
+  #irqLevel = new Uint8Array(IRQ_LEVEL_SIZE);
+  #irqLevelView = new DataView(this.#irqLevel.buffer);
   /** Wraps an existing VM fd (e.g. passed to a worker). Close every vCPU before it. */
   constructor(fd, runSize) {
     super(fd);
@@ -1714,8 +1722,7 @@ var Vm = class extends FdHandle {
   }
   /** `KVM_IRQ_LINE`: drive a GSI of the in-kernel irqchip high (1) or low (0). */
   irqLine(irq, level) {
-    const b = new Uint8Array(IRQ_LEVEL_SIZE);
-    const v = new DataView(b.buffer);
+    const b = this.#irqLevel, v = this.#irqLevelView;
     v.setUint32(0, irq, true);
     v.setUint32(4, level, true);
     ioctl(this.fd, "KVM_IRQ_LINE", b);

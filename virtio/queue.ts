@@ -48,7 +48,59 @@ export interface DescriptorChain {
   /** Total bytes of the writable buffers. */
   writableLen: number;
   /** Why the chain is unusable, when it is. */
-  error?: string;
+  error?: string | undefined;
+}
+
+/**
+ * A chain filled in place by {@link Queue.popInto}: its arrays and buffer objects are reused
+ * from one chain to the next, so taking a chain allocates nothing once they have grown. It
+ * describes the last chain taken only until the next fill; a device that keeps a chain past
+ * serving it keeps a {@link copyChain} of it.
+ */
+export class ScratchChain implements DescriptorChain {
+  head = 0;
+  readable: Buffer[] = [];
+  writable: Buffer[] = [];
+  readableLen = 0;
+  writableLen = 0;
+  error: string | undefined = undefined;
+  /** Buffer objects handed out by the fills, reused in order. */
+  readonly pool: Buffer[] = [];
+
+  /** Empties the chain for a fill with head `head`. */
+  reset(head: number): void {
+    this.head = head;
+    this.readable.length = 0;
+    this.writable.length = 0;
+    this.readableLen = 0;
+    this.writableLen = 0;
+    this.error = undefined;
+  }
+}
+
+/** A chain that owns its arrays and buffers (to keep one taken with {@link Queue.popInto}). */
+export function copyChain(c: DescriptorChain): DescriptorChain {
+  return {
+    head: c.head,
+    readable: c.readable.map((b) => ({ addr: b.addr, len: b.len })),
+    writable: c.writable.map((b) => ({ addr: b.addr, len: b.len })),
+    readableLen: c.readableLen,
+    writableLen: c.writableLen,
+    ...(c.error !== undefined ? { error: c.error } : {}),
+  };
+}
+
+/** Buffer `i` of `pool` set to (addr, len); the pool grows by one when `i` is its length. */
+function pooled(pool: Buffer[], i: number, addr: number, len: number): Buffer {
+  const b = pool[i];
+  if (b === undefined) {
+    const fresh = { addr, len };
+    pool.push(fresh);
+    return fresh;
+  }
+  b.addr = addr;
+  b.len = len;
+  return b;
 }
 
 /** The saved form of a queue (plain data). */
@@ -346,7 +398,32 @@ export class Queue {
    * {@link QueueError} when the ring itself is broken (index jump, head out of range).
    */
   pop(mem: DeviceMemory): DescriptorChain | null {
-    if (this.pending(mem) === 0) return null;
+    const head = this.#take(mem);
+    if (head < 0) return null;
+    return this.#walk(mem, {
+      head,
+      readable: [],
+      writable: [],
+      readableLen: 0,
+      writableLen: 0,
+    }, undefined);
+  }
+
+  /**
+   * Like {@link pop}, but fills `into` in place (no allocation once its arrays have grown);
+   * false when there is no chain. `into` describes the chain only until its next fill.
+   */
+  popInto(mem: DeviceMemory, into: ScratchChain): boolean {
+    const head = this.#take(mem);
+    if (head < 0) return false;
+    into.reset(head);
+    this.#walk(mem, into, into.pool);
+    return true;
+  }
+
+  /** The next avail ring entry's head (and moves past it), or -1 when there is none. */
+  #take(mem: DeviceMemory): number {
+    if (this.pending(mem) === 0) return -1;
     const slot = this.nextAvail & (this.#size - 1);
     const head = mem.readU16(this.#availAddr + 4 + 2 * slot);
     if (head >= this.#size) {
@@ -355,7 +432,7 @@ export class Queue {
       );
     }
     this.nextAvail = wrap16(this.nextAvail + 1);
-    return this.#walk(mem, head);
+    return head;
   }
 
   /** Returns `n` chains to the avail ring (the device took them but will not serve them now). */
@@ -363,16 +440,13 @@ export class Queue {
     this.nextAvail = wrap16(this.nextAvail - n);
   }
 
-  #walk(mem: DeviceMemory, head: number): DescriptorChain {
-    const chain: DescriptorChain = {
-      head,
-      readable: [],
-      writable: [],
-      readableLen: 0,
-      writableLen: 0,
-    };
-    let table = this.#descAddr, tableSize = this.#size, index = head;
-    let inIndirect = false, ttl = this.#size, total = 0;
+  /**
+   * Follows the chain from `chain.head` into `chain` (empty), its buffer objects taken from
+   * `pool` when given (reused) or made fresh.
+   */
+  #walk(mem: DeviceMemory, chain: DescriptorChain, pool: Buffer[] | undefined): DescriptorChain {
+    let table = this.#descAddr, tableSize = this.#size, index = chain.head;
+    let inIndirect = false, ttl = this.#size, total = 0, used = 0;
     for (;;) {
       if (ttl-- <= 0) return fail(chain, "chain longer than its table (a loop?)");
       if (index >= tableSize) {
@@ -409,12 +483,13 @@ export class Queue {
       }
       total += len;
       if (total >= MAX_CHAIN_BYTES) return fail(chain, "chain longer than 4 GiB");
+      const b = pool ? pooled(pool, used++, addr, len) : { addr, len };
       if (flags & DESC_F.WRITE) {
-        chain.writable.push({ addr, len });
+        chain.writable.push(b);
         chain.writableLen += len;
       } else {
         if (chain.writable.length) return fail(chain, "readable buffer after a writable one");
-        chain.readable.push({ addr, len });
+        chain.readable.push(b);
         chain.readableLen += len;
       }
       if (!(flags & DESC_F.NEXT)) return chain;

@@ -2,7 +2,15 @@ import { assert, assertEquals, assertThrows } from "@std/assert";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { GuestAllocator, VirtqueueDriver } from "../testing/driver.ts";
 import { DESC_F } from "./constants.ts";
-import { ChainReader, ChainWriter, Queue, QueueError, UNUSABLE_RING_ADDR } from "./queue.ts";
+import {
+  ChainReader,
+  ChainWriter,
+  copyChain,
+  Queue,
+  QueueError,
+  ScratchChain,
+  UNUSABLE_RING_ADDR,
+} from "./queue.ts";
 import { vringNeedEvent, wrap16 } from "./ring.ts";
 
 function setup(size = 8, opts: { eventIdx?: boolean; indirect?: boolean } = {}) {
@@ -121,6 +129,46 @@ Deno.test("Queue.pop() refuses a readable buffer after a writable one", () => {
   const { mem, q, d } = setup(8);
   d.add([{ addr: 0x8000, len: 1, write: true }, { addr: 0x8100, len: 1, write: false }]);
   assert(q.pop(mem)!.error?.includes("readable buffer after a writable one"));
+});
+
+Deno.test("Queue.popInto() fills one chain in place, reusing its buffers; copyChain keeps one", () => {
+  const { mem, q, d } = setup(8);
+  const chains = [
+    [{ addr: 0x8000, len: 16, write: false }, { addr: 0x9000, len: 512, write: true }, {
+      addr: 0x9800,
+      len: 1,
+      write: true,
+    }],
+    [{ addr: 0x8100, len: 1, write: true }, { addr: 0x8200, len: 1, write: false }], // bad
+    [{ addr: 0xa000, len: 32, write: false }],
+  ];
+  for (const c of chains) d.add(c);
+  // The same chains through pop(), for comparison (then offered again).
+  const expected = chains.map(() => q.pop(mem)!);
+  q.undoPop(3);
+  const scratch = new ScratchChain();
+  assert(q.popInto(mem, scratch));
+  assertEquals({ ...scratch, pool: undefined }, {
+    ...expected[0]!,
+    error: undefined,
+    pool: undefined,
+  });
+  const kept = copyChain(scratch);
+  const first = scratch.writable[0]!;
+  assert(q.popInto(mem, scratch));
+  assert(scratch.error?.includes("readable buffer after a writable one"));
+  assert(q.popInto(mem, scratch));
+  assertEquals(scratch.error, undefined, "a fill clears the last chain's error");
+  assertEquals(scratch.head, expected[2]!.head);
+  assertEquals(scratch.readable, [{ addr: 0xa000, len: 32 }]);
+  assertEquals(scratch.writable, []);
+  assertEquals([scratch.readableLen, scratch.writableLen], [32, 0]);
+  assert(scratch.readable[0] === scratch.pool[0], "the pool's objects, not new ones");
+  assert(first === scratch.pool[1]);
+  assertEquals(scratch.pool.length, 3, "no more buffer objects than the longest chain");
+  // The copy still describes the first chain.
+  assertEquals(kept, expected[0]);
+  assert(!q.popInto(mem, scratch), "empty");
 });
 
 Deno.test("Queue.pop() refuses chains of 4 GiB or more", () => {

@@ -7,24 +7,27 @@
  */
 
 import type { DeviceContext } from "./device.ts";
-import type { DescriptorChain } from "./queue.ts";
+import type { DescriptorChain, ScratchChain } from "./queue.ts";
 
 /**
  * Serves queue `index`. `serve` handles one chain and returns the number of bytes it
  * wrote to the chain (the chain is then returned to the driver), or `undefined` when it
- * keeps the chain and returns it itself later (asynchronous devices).
+ * keeps the chain and returns it itself later (asynchronous devices). With `scratch`, every
+ * chain is filled into it (no allocation per chain): `serve` must then keep a copy
+ * (`copyChain`) of any chain it returns later, and use nothing of it after returning.
  */
 export function serveQueue(
   ctx: DeviceContext,
   index: number,
   serve: (chain: DescriptorChain) => number | undefined,
+  scratch?: ScratchChain,
 ): void {
   const q = ctx.queues[index]!;
   let used = false;
   for (;;) {
     q.disableNotification(ctx.mem);
     while (ctx.canProcess()) {
-      const chain = q.pop(ctx.mem);
+      const chain = scratch ? (q.popInto(ctx.mem, scratch) ? scratch : null) : q.pop(ctx.mem);
       if (!chain) break;
       const len = serve(chain);
       if (len !== undefined) {
