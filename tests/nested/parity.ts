@@ -18,6 +18,7 @@
  * @module
  */
 
+import { describeStall } from "./stall_dump.ts";
 import { oursArgv, qemuArgv, spawn } from "./vmms.ts";
 
 /**
@@ -51,23 +52,37 @@ export function compareLogs(
   return { extra, tolerated };
 }
 
-/** Boots once; returns the console text. */
-async function boot(argv: string[]): Promise<string> {
+/**
+ * Boots once; returns the console text. With `stall` (ours, booted with `--snapshot-on
+ * SIGQUIT --snapshot <stall>`), a boot still running at the deadline is first snapshotted and
+ * the snapshot described (vCPUs, interrupts, UART), so a stall says where it was.
+ */
+async function boot(argv: string[], stall?: string): Promise<string> {
   const p = spawn(argv);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const kill = new Promise<void>((r) =>
-    timer = setTimeout(() => {
-      try {
-        p.kill("SIGKILL");
-      } catch { /* gone */ }
-      r();
-    }, 180_000)
-  );
   const out = new Response(p.stdout).text();
   const err = new Response(p.stderr).text();
-  await Promise.race([p.status, kill]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), 180_000)));
+  let diagnosis = "";
+  if ((await Promise.race([p.status, deadline])) === "late") {
+    if (stall) {
+      try {
+        p.kill("SIGQUIT");
+      } catch { /* gone */ }
+      const wait = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), 60_000)));
+      const snapped = (await Promise.race([p.status, wait])) !== "late";
+      diagnosis = `\nstalled at the deadline; ${
+        snapped ? "its snapshot" : "no snapshot within 60 s"
+      }:\n${(snapped ? await describeStall(stall) : []).join("\n")}`;
+    }
+    try {
+      p.kill("SIGKILL");
+    } catch { /* gone */ }
+  }
   clearTimeout(timer);
-  return (await out) + (await err).split("\n").filter((l) => /warn|error/i.test(l)).join("\n");
+  await p.status;
+  return (await out) + (await err).split("\n").filter((l) => /warn|error/i.test(l)).join("\n") +
+    diagnosis;
 }
 
 async function main(): Promise<void> {
@@ -83,19 +98,30 @@ async function main(): Promise<void> {
   const append = `console=ttyS0 reboot=k panic=1 pci=off${acpi ? "" : " acpi=off"} loglevel=5 ` +
     `denovm.run=${btoa("true")}`;
   const spec = { kernel, initrd, append, cpus: 2 };
+  const stall = await Deno.makeTempDir({ prefix: "denovm-parity-stall-" });
   const vmms: Record<string, string[]> = {
-    ours: oursArgv(spec, ["--rng", ...(acpi ? [] : ["--no-acpi"])]),
+    ours: oursArgv(spec, [
+      "--rng",
+      ...(acpi ? [] : ["--no-acpi"]),
+      // Only a stalled boot gets the signal (see boot()).
+      "--snapshot-on",
+      "SIGQUIT",
+      "--snapshot",
+      stall,
+    ]),
     qemu: qemuArgv(spec, { rtc: true, acpi, extra: ["-device", "virtio-rng-device"] }),
   };
   const logs: Record<string, string[]> = {};
   for (const [name, argv] of Object.entries(vmms)) {
-    const text = await boot(argv);
+    const text = await boot(argv, name === "ours" ? stall : undefined);
     if (!text.includes("denovm-init: up")) {
-      console.error(`parity: ${name} did not reach the init:\n${text.slice(-3000)}`);
+      console.error(`parity: ${name} did not reach the init:\n${text.slice(-4000)}`);
+      await Deno.remove(stall, { recursive: true });
       Deno.exit(1);
     }
-    logs[name] = logLines(text);
+    logs[name] = logLines(text.split("\nstalled at the deadline")[0]!);
   }
+  await Deno.remove(stall, { recursive: true });
   const { extra, tolerated } = compareLogs(logs.ours!, logs.qemu!);
   console.log(`parity_warning_lines ours ${logs.ours!.length} qemu ${logs.qemu!.length}`);
   for (const l of tolerated) console.error(`parity: tolerated (the host was slow): ${l}`);
