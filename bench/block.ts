@@ -96,7 +96,10 @@ try {
     }
     while (outstanding > 0) {
       await tick();
-      while (q.getUsed()) outstanding--;
+      while (q.getUsed()) {
+        outstanding--;
+        bytes += REQ; // the drain's time counts, so do its bytes
+      }
     }
     return { bytes, ms: performance.now() - t0 };
   };

@@ -1,9 +1,11 @@
 /**
  * virtio-blk (device type 2) over a {@link DiskImage}: IN, OUT, FLUSH, GET_ID, DISCARD and
  * WRITE_ZEROES with the matching feature bits; capacity, blk_size and seg_max in config.
- * Requests run concurrently (each awaits its own disk I/O) so the device thread's event
- * loop never blocks; a host I/O error fails only that request (VIRTIO_BLK_S_IOERR), and a
- * request that reaches past the end of the disk fails before any I/O is done.
+ * A request the disk finishes before returning (data the host's page cache serves) is used
+ * in the same pass over the queue; the others run concurrently, each awaiting its own disk
+ * I/O, so the device thread's event loop never waits for the disk. A host I/O error fails
+ * only that request (VIRTIO_BLK_S_IOERR), and a request that reaches past the end of the
+ * disk fails before any I/O is done.
  *
  * @module
  */
@@ -326,9 +328,9 @@ export class BlockDevice implements VirtioBackend {
         const id = new Uint8Array(ID_BYTES);
         id.set(this.#id);
         let done = 0;
-        for (const b of slices(chain.writable, 0, n)) {
-          ctx.mem.write(b.addr, id.subarray(done, done + b.len));
-          done += b.len;
+        for (const v of bufferViews(ctx.mem, chain.writable, 0, n)) {
+          v.set(id.subarray(done, done + v.byteLength));
+          done += v.byteLength;
         }
         return n;
       }
@@ -371,7 +373,7 @@ export class BlockDevice implements VirtioBackend {
 
   /**
    * Reads the disk into (or writes it from) the guest views, in order from `off`, for a disk
-   * without {@link DiskImage.transfer}: one vectored call where the disk has one and there are
+   * without {@link DiskImage.transferGuest}: one vectored call where the disk has one and there are
    * several pieces.
    */
   async #transfer(views: Uint8Array[], off: number, write: boolean): Promise<void> {
@@ -414,19 +416,6 @@ export function statusByte(chain: DescriptorChain): number | undefined {
     if (b.len > 0) return b.addr + b.len - 1;
   }
   return undefined;
-}
-
-/** The pieces of `bufs` covering [skip, skip+len) of their concatenation. */
-function slices(bufs: readonly Buffer[], skip: number, len: number): Buffer[] {
-  const out: Buffer[] = [];
-  let pos = 0;
-  for (const b of bufs) {
-    const start = Math.max(skip, pos), end = Math.min(skip + len, pos + b.len);
-    if (end > start) out.push({ addr: b.addr + (start - pos), len: end - start });
-    pos += b.len;
-    if (pos >= skip + len) break;
-  }
-  return out;
 }
 
 /** A disk held in memory (tests, scratch disks). */

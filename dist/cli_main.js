@@ -6973,7 +6973,10 @@ var VirtioDevice = class {
       signalUsed: (i) => this.#signalUsed(i),
       configChanged: () => this.configChanged(),
       fail: (r) => this.fail(r),
-      guard: (what, fn) => this.guard(what, fn)
+      guard: (what, fn) => this.guard(what, fn),
+      requeue: (i) => {
+        setTimeout(() => this.notify(i), 0);
+      }
     };
   }
   /** The device status register. */
@@ -7653,21 +7656,27 @@ init_config();
 // virtio/serve.ts
 function serveQueue(ctx, index, serve, scratch) {
   const q = ctx.queues[index];
-  let used = false;
+  let used = false, left = q.size, capped = false;
   for (; ; ) {
     q.disableNotification(ctx.mem);
     while (ctx.canProcess()) {
+      if (left === 0) {
+        capped = true;
+        break;
+      }
       const chain = scratch ? q.popInto(ctx.mem, scratch) ? scratch : null : q.pop(ctx.mem);
       if (!chain) break;
+      left--;
       const len = serve(chain);
       if (len !== void 0) {
         q.addUsed(ctx.mem, chain.head, len);
         used = true;
       }
     }
-    if (!ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
+    if (capped || !ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
   }
   if (used) ctx.signalUsed(index);
+  if (capped) ctx.requeue(index);
 }
 
 // devices/block.ts
@@ -7880,9 +7889,9 @@ var BlockDevice = class {
         const id = new Uint8Array(ID_BYTES);
         id.set(this.#id);
         let done = 0;
-        for (const b of slices(chain.writable, 0, n)) {
-          ctx.mem.write(b.addr, id.subarray(done, done + b.len));
-          done += b.len;
+        for (const v of bufferViews(ctx.mem, chain.writable, 0, n)) {
+          v.set(id.subarray(done, done + v.byteLength));
+          done += v.byteLength;
         }
         return n;
       }
@@ -7921,7 +7930,7 @@ var BlockDevice = class {
   }
   /**
    * Reads the disk into (or writes it from) the guest views, in order from `off`, for a disk
-   * without {@link DiskImage.transfer}: one vectored call where the disk has one and there are
+   * without {@link DiskImage.transferGuest}: one vectored call where the disk has one and there are
    * several pieces.
    */
   async #transfer(views2, off, write) {
@@ -7951,20 +7960,6 @@ function statusByte(chain) {
     if (b.len > 0) return b.addr + b.len - 1;
   }
   return void 0;
-}
-function slices(bufs, skip, len) {
-  const out = [];
-  let pos = 0;
-  for (const b of bufs) {
-    const start = Math.max(skip, pos), end = Math.min(skip + len, pos + b.len);
-    if (end > start) out.push({
-      addr: b.addr + (start - pos),
-      len: end - start
-    });
-    pos += b.len;
-    if (pos >= skip + len) break;
-  }
-  return out;
 }
 
 // devices/console.ts
@@ -11030,7 +11025,8 @@ var FileDisk = class _FileDisk {
     if (len === 0) return void 0;
     this.#live();
     let moved = 0;
-    if (this.#tryNowait[write ? 1 : 0] && bufs.length <= POOLED_IOVECS && len <= NOWAIT_MAX && stretchBytes + len <= NOWAIT_STRETCH) {
+    const tried = this.#tryNowait[write ? 1 : 0] && bufs.length <= POOLED_IOVECS && len <= NOWAIT_MAX && stretchBytes + len <= NOWAIT_STRETCH;
+    if (tried) {
       const iov = this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
       try {
         const count = guestIovecs(iovecView(iov), mem, bufs, skip, len);
@@ -11041,7 +11037,8 @@ var FileDisk = class _FileDisk {
       if (moved > 0) this.calls.nowait++;
       if (moved === len) return void 0;
     }
-    return this.#vectored(bufferViews(mem, bufs, skip + moved, len - moved), offset + moved, write);
+    const rest = bufferViews(mem, bufs, skip + moved, len - moved);
+    return this.#vectored(rest, offset + moved, write, !tried);
   }
   #vectored(bufs, offset, write, onThread = true) {
     let total = 0;

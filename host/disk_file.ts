@@ -215,10 +215,9 @@ export class FileDisk implements DiskImage {
     if (len === 0) return undefined;
     this.#live();
     let moved = 0;
-    if (
-      this.#tryNowait[write ? 1 : 0] && bufs.length <= POOLED_IOVECS && len <= NOWAIT_MAX &&
-      stretchBytes + len <= NOWAIT_STRETCH
-    ) {
+    const tried = this.#tryNowait[write ? 1 : 0] && bufs.length <= POOLED_IOVECS &&
+      len <= NOWAIT_MAX && stretchBytes + len <= NOWAIT_STRETCH;
+    if (tried) {
       const iov = this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
       try {
         const count = guestIovecs(iovecView(iov), mem, bufs, skip, len);
@@ -229,8 +228,10 @@ export class FileDisk implements DiskImage {
       if (moved > 0) this.calls.nowait++;
       if (moved === len) return undefined;
     }
-    // What is left (all of it, or past a short read): views, on the thread or off it.
-    return this.#vectored(bufferViews(mem, bufs, skip + moved, len - moved), offset + moved, write);
+    // What is left (all of it, or past a short transfer): through views; off the thread once
+    // the page cache was asked (asking again at once would only fail again).
+    const rest = bufferViews(mem, bufs, skip + moved, len - moved);
+    return this.#vectored(rest, offset + moved, write, !tried);
   }
 
   #vectored(

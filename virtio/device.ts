@@ -39,6 +39,12 @@ export interface DeviceContext {
    * caller. Every device entry that touches a queue outside `processQueue` goes through it.
    */
   guard(what: string, fn: () => void): void;
+  /**
+   * Serves queue `index` again from a later task (a pass over it that stopped at its cap,
+   * so a guest that keeps adding cannot hold the device thread); nothing once the queue
+   * or the device stopped meanwhile.
+   */
+  requeue(index: number): void;
 }
 
 /** A device model: one small table of operations. */
@@ -273,6 +279,9 @@ export class VirtioDevice {
       configChanged: () => this.configChanged(),
       fail: (r) => this.fail(r),
       guard: (what, fn) => this.guard(what, fn),
+      requeue: (i) => {
+        setTimeout(() => this.notify(i), 0);
+      },
     };
   }
 

@@ -1,7 +1,10 @@
 /**
  * The device-side queue loop every device shares: take each available chain while the
  * device may process, with notifications suppressed meanwhile, then re-enable them and
- * re-check so a buffer that raced in is not missed; one used-buffer signal at the end.
+ * re-check so a buffer that raced in is not missed; one used-buffer signal at the end. One
+ * pass takes at most a queue's worth of chains: a guest that keeps adding as fast as they are
+ * used (it can watch the used ring without waiting for interrupts) is served again from a
+ * later task, so other devices and the VMM's own work still get the thread.
  *
  * @module
  */
@@ -23,19 +26,26 @@ export function serveQueue(
   scratch?: ScratchChain,
 ): void {
   const q = ctx.queues[index]!;
-  let used = false;
+  let used = false, left = q.size, capped = false;
   for (;;) {
     q.disableNotification(ctx.mem);
     while (ctx.canProcess()) {
+      if (left === 0) {
+        capped = true;
+        break;
+      }
       const chain = scratch ? (q.popInto(ctx.mem, scratch) ? scratch : null) : q.pop(ctx.mem);
       if (!chain) break;
+      left--;
       const len = serve(chain);
       if (len !== undefined) {
         q.addUsed(ctx.mem, chain.head, len);
         used = true;
       }
     }
-    if (!ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
+    // Capped: notifications stay off, the next pass comes from requeue.
+    if (capped || !ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
   }
   if (used) ctx.signalUsed(index);
+  if (capped) ctx.requeue(index);
 }

@@ -112,16 +112,23 @@ async function main(): Promise<void> {
     qemu: qemuArgv(spec, { rtc: true, acpi, extra: ["-device", "virtio-rng-device"] }),
   };
   const logs: Record<string, string[]> = {};
-  for (const [name, argv] of Object.entries(vmms)) {
-    const text = await boot(argv, name === "ours" ? stall : undefined);
-    if (!text.includes("denovm-init: up")) {
-      console.error(`parity: ${name} did not reach the init:\n${text.slice(-4000)}`);
-      await Deno.remove(stall, { recursive: true });
-      Deno.exit(1);
+  let failed = "";
+  try {
+    for (const [name, argv] of Object.entries(vmms)) {
+      const text = await boot(argv, name === "ours" ? stall : undefined);
+      if (!text.includes("denovm-init: up")) {
+        failed = `parity: ${name} did not reach the init:\n${text.slice(-4000)}`;
+        break;
+      }
+      logs[name] = logLines(text.split("\nstalled at the deadline")[0]!);
     }
-    logs[name] = logLines(text.split("\nstalled at the deadline")[0]!);
+  } finally {
+    await Deno.remove(stall, { recursive: true });
   }
-  await Deno.remove(stall, { recursive: true });
+  if (failed) {
+    console.error(failed);
+    Deno.exit(1);
+  }
   const { extra, tolerated } = compareLogs(logs.ours!, logs.qemu!);
   console.log(`parity_warning_lines ours ${logs.ours!.length} qemu ${logs.qemu!.length}`);
   for (const l of tolerated) console.error(`parity: tolerated (the host was slow): ${l}`);
