@@ -120,6 +120,7 @@ export type {
   QueueState,
   RamMap,
   RingField,
+  ScratchChain,
 } from "./virtio/queue.ts";
 export type { RING_ALIGN } from "./virtio/queue.ts";
 export type {
