@@ -457,3 +457,27 @@ Deno.test("virtio-blk: a guest that keeps adding requests gets a queue's worth p
   assertEquals(reaped, TOTAL);
   await new Promise((r) => setTimeout(r, 5)); // the last pass's own re-queue, if any
 });
+
+Deno.test("virtio-blk: after dispose (the machine closing) nothing touches the queue or memory", async () => {
+  const disk = new SlowDisk(MiB);
+  const h = live(disk);
+  const status = h.driver.inBuffer(1);
+  h.mem.writeU8(status.addr, 0xff);
+  const hdr = h.driver.outBuffer(new Uint8Array(16));
+  h.q.add([hdr, h.driver.inBuffer(512), status]);
+  h.driver.kick(h.q);
+  await new Promise((r) => setTimeout(r, 2));
+  assertEquals(disk.pending.length, 1, "one read in flight");
+  const irqs = h.irq.count;
+  h.device.dispose();
+  for (const p of disk.pending.splice(0)) p();
+  await new Promise((r) => setTimeout(r, 5));
+  assertEquals(h.q.getUsed(), null, "no used entry after dispose");
+  assertEquals(h.mem.readU8(status.addr), 0xff, "no status byte written");
+  assertEquals(h.irq.count, irqs, "no interrupt");
+  // A notification after dispose is dropped too.
+  h.q.add([hdr, h.driver.inBuffer(512), h.driver.inBuffer(1)]);
+  h.driver.kick(h.q);
+  await new Promise((r) => setTimeout(r, 2));
+  assertEquals(disk.pending.length, 0);
+});

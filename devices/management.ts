@@ -127,6 +127,10 @@ export class ManagementDevice implements VirtioBackend {
     this.transport.resume();
   }
 
+  dispose(): void {
+    this.transport.dispose();
+  }
+
   save(): AdminState {
     return this.transport.save();
   }

@@ -6945,6 +6945,10 @@ var VirtioDevice = class {
   #isrAt;
   #generation = 0;
   #phase = "running";
+  /** Set by {@link dispose}: the machine is going away, no more queue or memory work. */
+  #disposed = false;
+  /** Pending {@link DeviceContext.requeue} timers (cleared by dispose). */
+  #requeues = /* @__PURE__ */ new Set();
   #deferredInterrupt = false;
   #deferredConfig = false;
   #drained = [];
@@ -6975,7 +6979,11 @@ var VirtioDevice = class {
       fail: (r) => this.fail(r),
       guard: (what, fn) => this.guard(what, fn),
       requeue: (i) => {
-        setTimeout(() => this.notify(i), 0);
+        const t = setTimeout(() => {
+          this.#requeues.delete(t);
+          this.notify(i);
+        }, 0);
+        this.#requeues.add(t);
       }
     };
   }
@@ -7136,7 +7144,19 @@ var VirtioDevice = class {
     if (!had) this.#raise(ISR.CONFIG_CHANGE);
   }
   #canProcess() {
-    return this.#phase === "running" && this.active;
+    return this.#phase === "running" && this.active && !this.#disposed;
+  }
+  /**
+   * The machine is closing (its guest memory is about to be unmapped): from now on nothing
+   * of this device touches queues or memory: notifications, re-queues and the work of
+   * requests still in flight (which comes through {@link guard}) are dropped.
+   */
+  dispose() {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.backend.dispose?.();
+    for (const t of this.#requeues) clearTimeout(t);
+    this.#requeues.clear();
   }
   /** The driver notified queue `index` (or the VMM re-kicks it). */
   notify(index) {
@@ -7147,6 +7167,7 @@ var VirtioDevice = class {
   }
   /** See {@link DeviceContext.guard}: an exception from `fn` marks the device broken. */
   guard(what, fn) {
+    if (this.#disposed) return;
     try {
       fn();
     } catch (e) {
@@ -9915,6 +9936,10 @@ var AdminTransport = class _AdminTransport {
       ...this.#devices.values()
     ].map((v) => v.device.stop()));
   }
+  /** The machine is closing: every virtual device stops touching memory (see VirtioDevice). */
+  dispose() {
+    for (const v of this.#devices.values()) v.device.dispose();
+  }
   /** Resumes every virtual device, then delivers what waited. */
   resume() {
     this.#frozen = false;
@@ -10204,6 +10229,9 @@ var ManagementDevice = class {
   }
   resume() {
     this.transport.resume();
+  }
+  dispose() {
+    this.transport.dispose();
   }
   save() {
     return this.transport.save();
@@ -11305,6 +11333,7 @@ function attachVirtioMmio(m, backend, o) {
     throw e;
   }
   m.onClose(() => {
+    device2.dispose();
     notifier.close();
     irq.close();
   });

@@ -784,6 +784,11 @@ export class AdminTransport {
     await Promise.all([...this.#devices.values()].map((v) => v.device.stop()));
   }
 
+  /** The machine is closing: every virtual device stops touching memory (see VirtioDevice). */
+  dispose(): void {
+    for (const v of this.#devices.values()) v.device.dispose();
+  }
+
   /** Resumes every virtual device, then delivers what waited. */
   resume(): void {
     this.#frozen = false;

@@ -717,3 +717,15 @@ Deno.test("admin vq: events beyond 256 without buffers become one EVENTS_LOST", 
   assertEquals(all.length, 16 + 256 + 1);
   assert(a.log.some((l) => l.includes("Event queue full")));
 });
+
+Deno.test("admin vq: disposing the management device disposes its virtual devices (no more queue work)", () => {
+  const a = AdminDriver.open({ factory: factory() });
+  liveRng(a);
+  const [vdev] = a.h.backend.transport.devices;
+  let ran = 0;
+  vdev!.device.guard("before", () => ran++);
+  a.h.device.dispose();
+  // Work of requests still in flight comes through guard: dropped now.
+  vdev!.device.guard("after", () => ran++);
+  assertEquals(ran, 1);
+});

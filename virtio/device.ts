@@ -85,6 +85,8 @@ export interface VirtioBackend {
   stop?(): Promise<void>;
   /** Resumes what {@link stop} stopped, once the core is running again. */
   resume?(): void;
+  /** The machine is closing: what the device holds beyond its queues stops touching memory. */
+  dispose?(): void;
 }
 
 /** Saved state of a virtio device (core part). */
@@ -250,6 +252,10 @@ export class VirtioDevice {
   readonly #isrAt: number;
   #generation = 0;
   #phase: Phase = "running";
+  /** Set by {@link dispose}: the machine is going away, no more queue or memory work. */
+  #disposed = false;
+  /** Pending {@link DeviceContext.requeue} timers (cleared by dispose). */
+  readonly #requeues = new Set<ReturnType<typeof setTimeout>>();
   #deferredInterrupt = false;
   #deferredConfig = false;
   #drained: (() => void)[] = [];
@@ -280,7 +286,11 @@ export class VirtioDevice {
       fail: (r) => this.fail(r),
       guard: (what, fn) => this.guard(what, fn),
       requeue: (i) => {
-        setTimeout(() => this.notify(i), 0);
+        const t = setTimeout(() => {
+          this.#requeues.delete(t);
+          this.notify(i);
+        }, 0);
+        this.#requeues.add(t);
       },
     };
   }
@@ -467,7 +477,20 @@ export class VirtioDevice {
   }
 
   #canProcess(): boolean {
-    return this.#phase === "running" && this.active;
+    return this.#phase === "running" && this.active && !this.#disposed;
+  }
+
+  /**
+   * The machine is closing (its guest memory is about to be unmapped): from now on nothing
+   * of this device touches queues or memory: notifications, re-queues and the work of
+   * requests still in flight (which comes through {@link guard}) are dropped.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.backend.dispose?.();
+    for (const t of this.#requeues) clearTimeout(t);
+    this.#requeues.clear();
   }
 
   /** The driver notified queue `index` (or the VMM re-kicks it). */
@@ -480,6 +503,7 @@ export class VirtioDevice {
 
   /** See {@link DeviceContext.guard}: an exception from `fn` marks the device broken. */
   guard(what: string, fn: () => void): void {
+    if (this.#disposed) return;
     try {
       fn();
     } catch (e) {

@@ -120,6 +120,8 @@ export function attachVirtioMmio(
     throw e;
   }
   m.onClose(() => {
+    // Before guest memory is unmapped: requests still in flight finish without touching it.
+    device.dispose();
     notifier.close();
     irq.close();
   });
