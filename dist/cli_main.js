@@ -11236,6 +11236,7 @@ var Tap = class _Tap {
 };
 
 // vmm/virtio_mmio.ts
+var CLOSE_DRAIN_MS = 2e3;
 var IrqfdInterrupt = class {
   vm;
   gsi;
@@ -11332,7 +11333,13 @@ function attachVirtioMmio(m, backend, o) {
     if (isrWord) m.virtioIsr.release(o.base);
     throw e;
   }
-  m.onClose(() => {
+  m.onClose(async () => {
+    let timer;
+    await Promise.race([
+      device2.stop(),
+      new Promise((r) => timer = setTimeout(r, CLOSE_DRAIN_MS))
+    ]);
+    clearTimeout(timer);
     device2.dispose();
     notifier.close();
     irq.close();

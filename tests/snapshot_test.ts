@@ -272,3 +272,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test("closing a VM lets a disk write in flight finish before guest memory goes away", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "denovm-close-" });
+  try {
+    await Deno.writeFile(`${dir}/c.img`, new Uint8Array(128 * 512));
+    const file = FileDisk.open(`${dir}/c.img`);
+    // Writes take 300 ms: one is in flight when the VM is closed.
+    const slow = new SlowDisk(file, 300);
+    const vm = await boot(`${dir}/c.img`, [slow]);
+    vm.start();
+    await deadline(
+      (async () => {
+        while (slow.inFlight === 0) await new Promise((r) => setTimeout(r, 1));
+      })(),
+      60_000,
+      () => `a disk write in flight${guestProgress(vm.machine)}`,
+    );
+    const requests = (vm.devices.virtio[0]!.device.backend as BlockDevice).stats.requests;
+    await vm.stop();
+    assertEquals(slow.inFlight, 0, "the write finished before stop() returned");
+    assertEquals(
+      (vm.devices.virtio[0]!.device.backend as BlockDevice).stats.requests,
+      requests + 1,
+      "and was completed while the memory was still mapped",
+    );
+    file.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

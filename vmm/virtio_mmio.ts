@@ -14,6 +14,12 @@ import { type VirtioBackend, VirtioDevice } from "../virtio/device.ts";
 import type { EventPoller } from "../vstate/event_poller.ts";
 import type { Machine } from "../vstate/machine.ts";
 
+/**
+ * How long a closing machine waits for a virtio device's requests in flight (disk I/O into
+ * guest memory) before it unmaps that memory anyway.
+ */
+export const CLOSE_DRAIN_MS = 2000;
+
 /** An interrupt line driven through an irqfd. */
 export class IrqfdInterrupt implements Interrupt {
   readonly fd = eventfd();
@@ -119,8 +125,16 @@ export function attachVirtioMmio(
     if (isrWord) m.virtioIsr!.release(o.base);
     throw e;
   }
-  m.onClose(() => {
-    // Before guest memory is unmapped: requests still in flight finish without touching it.
+  m.onClose(async () => {
+    // Before guest memory is unmapped and the disks closed: requests still in flight (disk
+    // I/O off the thread, into guest memory) finish first, for at most CLOSE_DRAIN_MS; then
+    // nothing of the device touches memory again (a straggler's completion is dropped).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      device.stop(),
+      new Promise<void>((r) => (timer = setTimeout(r, CLOSE_DRAIN_MS))),
+    ]);
+    clearTimeout(timer);
     device.dispose();
     notifier.close();
     irq.close();
