@@ -1,9 +1,9 @@
 /**
  * `deno task bench:block`: virtio-blk throughput for 64 KiB requests from a page-cached
  * image through the device model into guest memory, next to plain `pread` of the same
- * file into the same memory. 32 requests in flight. The kinds take turns in 200 ms slices. Each request's data is either one
- * contiguous buffer or, as a Linux guest sends it from its page cache, 16 scattered 4 KiB
- * pages (`_paged`). Prints:
+ * file into the same memory. 32 requests in flight; the kinds take turns in 200 ms slices.
+ * Each request's data is either one contiguous buffer or, as a Linux guest sends it from its
+ * page cache, 16 scattered 4 KiB pages (`_paged`). Prints:
  *   blk_read_mib_s N, blk_write_mib_s N, blk_read_paged_mib_s N, blk_write_paged_mib_s N,
  *   pread_mib_s N, blk_read_vs_pread R, blk_read_paged_vs_pread R
  */
@@ -47,7 +47,8 @@ try {
   h.driver.driverOk();
   // Fixed buffers per slot, in guest RAM above the rings.
   const slots = Array.from({ length: INFLIGHT }, (_, i) => {
-    const hdr = HDR_BASE + i * HDR_STRIDE, status = 0x200000 + i * 64, data = 0x1000000 + i * REQ;
+    const hdr = HDR_BASE + i * HDR_STRIDE, status = 0x200000 + i * HDR_STRIDE;
+    const data = 0x1000000 + i * REQ;
     return { hdr, status, data };
   });
   const PAGE = 4096, PAGES = REQ / PAGE;
