@@ -3,9 +3,12 @@
  * image through the device model into guest memory, next to plain `pread` of the same
  * file into the same memory. 32 requests in flight; the kinds take turns in 200 ms slices.
  * Each request's data is either one contiguous buffer or, as a Linux guest sends it from its
- * page cache, 16 scattered 4 KiB pages (`_paged`). Prints:
+ * page cache, 16 scattered 4 KiB pages (`_paged`). `_resident` reads go through a disk that
+ * does not ask for RWF_NOWAIT and checks the pages' residency instead, as on a filesystem that
+ * refuses RWF_NOWAIT reads (overlayfs). Prints:
  *   blk_read_mib_s N, blk_write_mib_s N, blk_read_paged_mib_s N, blk_write_paged_mib_s N,
- *   pread_mib_s N, blk_read_vs_pread R, blk_read_paged_vs_pread R
+ *   blk_read_resident_mib_s N, pread_mib_s N, blk_read_vs_pread R,
+ *   blk_read_paged_vs_pread R, blk_read_resident_vs_pread R
  */
 
 import { BLK_T, BlockDevice } from "../devices/block.ts";
@@ -39,12 +42,22 @@ try {
   f.close();
   await Deno.readFile(path); // into the page cache
 
-  const disk = FileDisk.open(path);
-  // 1024 entries: 32 requests of 18 descriptors (header, 16 pages, status) fit at once.
-  const h = harness(new BlockDevice(disk, { queueSize: 1024 }), { mem });
-  if (!h.driver.init().ok) throw new Error("handshake failed");
-  const q = h.driver.setupQueue(0, 1024);
-  h.driver.driverOk();
+  const disk = FileDisk.open(path), residentDisk = FileDisk.open(path, { nowait: false });
+  /** A device on `d`, its driver's rings in guest RAM within [from, to). */
+  const device = (d: FileDisk, from: number, to: number) => {
+    // 1024 entries: 32 requests of 18 descriptors (header, 16 pages, status) fit at once.
+    const h = harness(new BlockDevice(d, { queueSize: 1024 }), {
+      mem,
+      allocRange: [from, to],
+    });
+    if (!h.driver.init().ok) throw new Error("handshake failed");
+    const q = h.driver.setupQueue(0, 1024);
+    h.driver.driverOk();
+    return { h, q };
+  };
+  // Below the headers (HDR_BASE) and above the status bytes (0x200000 + 32 slots).
+  const plain = device(disk, 0x1000, HDR_BASE);
+  const resident = device(residentDisk, 0x300000, 0x400000);
   // Fixed buffers per slot, in guest RAM above the rings.
   const slots = Array.from({ length: INFLIGHT }, (_, i) => {
     const hdr = HDR_BASE + i * HDR_STRIDE, status = 0x200000 + i * HDR_STRIDE;
@@ -62,7 +75,7 @@ try {
       }))
       : [{ addr: data, len: REQ, write }];
   /** One slice of requests of `type`: the bytes moved and the milliseconds taken. */
-  const run = async (type: number, paged: boolean) => {
+  const run = async (type: number, paged: boolean, { h, q } = plain) => {
     let bytes = 0, next = 0, outstanding = 0;
     // Each slot's chain is built once: the driver's own work per request stays small (as a
     // guest's runs on its vCPU, not on the device thread) so the figure is the device's.
@@ -124,6 +137,7 @@ try {
     write: () => run(BLK_T.OUT, false),
     readPaged: () => run(BLK_T.IN, true),
     writePaged: () => run(BLK_T.OUT, true),
+    readResident: () => run(BLK_T.IN, false, resident),
     pread: () => Promise.resolve(preadSlice()),
   };
   const sum = new Map<keyof typeof kinds, { bytes: number; ms: number }>();
@@ -134,6 +148,7 @@ try {
     }
   }
   disk.close();
+  residentDisk.close();
   closeFd(fd);
   const rate = (k: keyof typeof kinds) => {
     const t = sum.get(k)!;
@@ -141,13 +156,16 @@ try {
   };
   const read = rate("read"), write = rate("write"), pread = rate("pread");
   const readPaged = rate("readPaged"), writePaged = rate("writePaged");
+  const readResident = rate("readResident");
   console.log(`blk_read_mib_s ${Math.round(read)}`);
   console.log(`blk_write_mib_s ${Math.round(write)}`);
   console.log(`blk_read_paged_mib_s ${Math.round(readPaged)}`);
   console.log(`blk_write_paged_mib_s ${Math.round(writePaged)}`);
+  console.log(`blk_read_resident_mib_s ${Math.round(readResident)}`);
   console.log(`pread_mib_s ${Math.round(pread)}`);
   console.log(`blk_read_vs_pread ${(read / pread).toFixed(3)}`);
   console.log(`blk_read_paged_vs_pread ${(readPaged / pread).toFixed(3)}`);
+  console.log(`blk_read_resident_vs_pread ${(readResident / pread).toFixed(3)}`);
 } finally {
   ticker.close();
   await Deno.remove(path);

@@ -4013,6 +4013,26 @@ var symbols = {
     result: "isize",
     optional: true
   },
+  // On this thread without flags: for data a residency check found in the page cache.
+  preadvSync: {
+    name: "preadv",
+    parameters: [
+      "i32",
+      "buffer",
+      "i32",
+      "i64"
+    ],
+    result: "isize"
+  },
+  // Which pages of a mapping are in memory (for a file mapping: in the page cache).
+  mincore: {
+    parameters: [
+      "usize",
+      "usize",
+      "buffer"
+    ],
+    result: "i32"
+  },
   fdatasyncAsync: {
     name: "fdatasync",
     parameters: [
@@ -4239,6 +4259,22 @@ function vectoredNowait(call, fd, iov, count, offset) {
   if (fn === null) return -ENOSYS;
   const n = Number(fn(fd, iov, count, BigInt(offset), RWF_NOWAIT));
   return n < 0 ? -lastErrno() : n;
+}
+function preadvSync(fd, iov, count, offset) {
+  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
+    throw new RangeError(`preadv: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+  }
+  const n = Number(libc().preadvSync(fd, iov, count, BigInt(offset)));
+  return n < 0 ? -lastErrno() : n;
+}
+var PAGE_SIZE = 4096;
+function mincore(addr, length, vec) {
+  const pages = Math.ceil(length / PAGE_SIZE);
+  if (addr % PAGE_SIZE !== 0 || length < 0 || pages > vec.byteLength) {
+    throw new RangeError(`mincore: ${length} bytes at ${addr} do not fit ${vec.byteLength} pages`);
+  }
+  const r = libc().mincore(BigInt(addr), BigInt(length), vec);
+  return r < 0 ? -lastErrno() : 0;
 }
 async function fdatasyncOffThread(fd) {
   return await libc().fdatasyncAsync(fd);
@@ -10910,6 +10946,7 @@ var VsockDevice = class _VsockDevice {
 var POOLED_IOVECS = 256;
 var MAX_POOLED = 64;
 var NOWAIT_MAX = 1 << 20;
+var RESIDENT_PAGES = NOWAIT_MAX / PAGE_SIZE + 1;
 var NOWAIT_STRETCH = 4 << 20;
 var stretchBytes = 0;
 var stretchEndQueued = false;
@@ -10969,24 +11006,33 @@ var FileDisk = class _FileDisk {
   /** Iovec arrays not in use (one per vectored call in flight; kept for reuse). */
   #iovs;
   /**
-   * Read and write system calls made so far: served on the device thread (`nowait`, RWF_NOWAIT
-   * from the page cache) or off it (`offThread`, Deno's blocking pool). For tests and stats.
+   * Read and write system calls made so far: served on the device thread from the page cache
+   * (`onThread`: RWF_NOWAIT, or a plain read of pages found cached) or off it (`offThread`,
+   * Deno's blocking pool). For tests and stats.
    */
   calls;
-  /** Whether RWF_NOWAIT is still tried, for reads and for writes. */
-  #tryNowait;
+  /**
+   * How reads ([0]) and writes ([1]) are tried on this thread: with RWF_NOWAIT; for reads
+   * the filesystem refused that way, a plain preadv of pages `mincore` found cached
+   * ("resident"); or not at all ("off").
+   */
+  #onThread;
+  /** The file mapped read-only, for residency checks only (never read through). */
+  #map;
+  /** One byte per page of a residency check. */
+  #vec;
   constructor(path, fd, size, readOnly) {
     this.path = path;
     this.readOnly = readOnly;
     this.#closed = false;
     this.#iovs = [];
     this.calls = {
-      nowait: 0,
+      onThread: 0,
       offThread: 0
     };
-    this.#tryNowait = [
-      true,
-      true
+    this.#onThread = [
+      "nowait",
+      "nowait"
     ];
     this.#fd = fd;
     this.size = size;
@@ -10994,7 +11040,9 @@ var FileDisk = class _FileDisk {
   /**
    * Opens `path` (read-only with `readOnly`); its size must be a multiple of 512. With
    * `onThread: false` every transfer runs off the calling thread (for guest RAM whose pages
-   * may fault in from a file, as after a snapshot restore).
+   * may fault in from a file, as after a snapshot restore). `nowait: false` never asks for
+   * RWF_NOWAIT: reads go by the residency check at once, as on a filesystem that refuses it
+   * (for tests).
    */
   static open(path, opts = {}) {
     let info;
@@ -11010,9 +11058,13 @@ var FileDisk = class _FileDisk {
     const ro = opts.readOnly ?? false;
     const fd = openFile(path, ro ? O_RDONLY : O_RDWR);
     const disk = new _FileDisk(path, fd, info.size, ro);
-    if (opts.onThread === false) disk.#tryNowait = [
-      false,
-      false
+    if (opts.onThread === false) disk.#onThread = [
+      "off",
+      "off"
+    ];
+    else if (opts.nowait === false) disk.#onThread = [
+      disk.#residentReads(),
+      "off"
     ];
     return disk;
   }
@@ -11053,16 +11105,16 @@ var FileDisk = class _FileDisk {
     if (len === 0) return void 0;
     this.#live();
     let moved = 0;
-    const tried = this.#tryNowait[write ? 1 : 0] && bufs.length <= POOLED_IOVECS && len <= NOWAIT_MAX && stretchBytes + len <= NOWAIT_STRETCH;
+    const tried = this.#onThread[write ? 1 : 0] !== "off" && bufs.length <= POOLED_IOVECS && len <= NOWAIT_MAX && stretchBytes + len <= NOWAIT_STRETCH;
     if (tried) {
       const iov = this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
       try {
         const count = guestIovecs(iovecView(iov), mem, bufs, skip, len);
-        moved = this.#nowait(iov, count, offset, write);
+        moved = this.#cached(iov, count, offset, len, write);
       } finally {
         this.#release(iov, false);
       }
-      if (moved > 0) this.calls.nowait++;
+      if (moved > 0) this.calls.onThread++;
       if (moved === len) return void 0;
     }
     const rest = bufferViews(mem, bufs, skip + moved, len - moved);
@@ -11084,9 +11136,9 @@ var FileDisk = class _FileDisk {
             skip = 0;
             continue;
           }
-          const n = this.#nowait(iov, fillIovecs(iov, bufs, i, skip), pos, write);
+          const n = this.#cached(iov, fillIovecs(iov, bufs, i, skip), pos, left, write);
           if (n <= 0) break;
-          this.calls.nowait++;
+          this.calls.onThread++;
           pos += n;
           left -= n;
           if (left > 0) [i, skip] = advanceIovecs(bufs, i, skip, n);
@@ -11137,15 +11189,24 @@ var FileDisk = class _FileDisk {
     ], offset, true));
   }
   /**
-   * One RWF_NOWAIT call on this thread: the bytes it moved, or 0 when the rest must go
-   * off-thread (nothing cached, end of file, an error the off-thread call will report). A
-   * file, kernel or libc that cannot do it at all is not asked again in that direction.
+   * One call on this thread for what the page cache holds of the `len` bytes at `pos` (the
+   * iovecs may cover less): the bytes it moved, or 0 when the rest must go off-thread
+   * (nothing cached, end of file, an error the off-thread call will report). A file, kernel
+   * or libc that cannot do RWF_NOWAIT is not asked again in that direction; its reads go by
+   * the residency check from then on.
    */
-  #nowait(iov, count, pos, write) {
+  #cached(iov, count, pos, len, write) {
     const dir = write ? 1 : 0;
-    if (!this.#tryNowait[dir]) return 0;
-    const n = write ? pwritevNowait(this.#fd, iov, count, pos) : preadvNowait(this.#fd, iov, count, pos);
-    if (n === -EOPNOTSUPP || n === -EINVAL || n === -ENOSYS) this.#tryNowait[dir] = false;
+    let n = 0;
+    if (this.#onThread[dir] === "nowait") {
+      n = write ? pwritevNowait(this.#fd, iov, count, pos) : preadvNowait(this.#fd, iov, count, pos);
+      if (n === -EOPNOTSUPP || n === -EINVAL || n === -ENOSYS) {
+        this.#onThread[dir] = write ? "off" : this.#residentReads();
+      }
+    }
+    if (this.#onThread[dir] === "resident" && pos < this.size && this.#resident(pos, Math.min(len, this.size - pos))) {
+      n = preadvSync(this.#fd, iov, count, pos);
+    }
     if (n <= 0) return 0;
     stretchBytes += n;
     if (!stretchEndQueued) {
@@ -11156,6 +11217,34 @@ var FileDisk = class _FileDisk {
       });
     }
     return n;
+  }
+  /** Maps the file for residency checks: "resident", or "off" where it cannot be mapped. */
+  #residentReads() {
+    if (this.#map) return "resident";
+    if (this.size === 0) return "off";
+    try {
+      const ptr2 = mmap(this.size, PROT_READ, MAP_SHARED, this.#fd);
+      this.#map = {
+        ptr: ptr2,
+        base: Number(Deno.UnsafePointer.value(ptr2)),
+        length: this.size
+      };
+      this.#vec = new Uint8Array(RESIDENT_PAGES);
+      return "resident";
+    } catch {
+      return "off";
+    }
+  }
+  /** Whether every page of [pos, pos + len) is in the page cache (false past the end). */
+  #resident(pos, len) {
+    const map = this.#map, vec = this.#vec;
+    if (!map || !vec || pos + len > map.length) return false;
+    const first = Math.floor(pos / PAGE_SIZE), end = Math.ceil((pos + len) / PAGE_SIZE);
+    const pages = end - first;
+    if (pages > vec.byteLength) return false;
+    if (mincore(map.base + first * PAGE_SIZE, pages * PAGE_SIZE, vec) < 0) return false;
+    for (let i = 0; i < pages; i++) if ((vec[i] & 1) === 0) return false;
+    return true;
   }
   async flush() {
     this.#live();
@@ -11184,6 +11273,8 @@ var FileDisk = class _FileDisk {
   close() {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#map) munmap(this.#map.ptr, this.#map.length);
+    this.#map = void 0;
     closeFd(this.#fd);
   }
 };

@@ -1431,6 +1431,26 @@ var symbols = {
     result: "isize",
     optional: true
   },
+  // On this thread without flags: for data a residency check found in the page cache.
+  preadvSync: {
+    name: "preadv",
+    parameters: [
+      "i32",
+      "buffer",
+      "i32",
+      "i64"
+    ],
+    result: "isize"
+  },
+  // Which pages of a mapping are in memory (for a file mapping: in the page cache).
+  mincore: {
+    parameters: [
+      "usize",
+      "usize",
+      "buffer"
+    ],
+    result: "i32"
+  },
   fdatasyncAsync: {
     name: "fdatasync",
     parameters: [

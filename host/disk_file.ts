@@ -1,11 +1,13 @@
 /**
  * A raw disk image file for virtio-blk: positional reads and writes straight into guest
- * memory (no copy). A request is first tried on the device thread with RWF_NOWAIT (what the
- * page cache serves at once, one preadv2/pwritev2, no thread hop); what that cannot do
- * without waiting runs off the device thread as a non-blocking FFI call, so the event loop
- * never waits for the disk and several requests are in flight at once. A request spread over
- * many guest pages is one vectored call (iovec arrays come from a pool, not allocated per
- * request); FLUSH is a real fdatasync.
+ * memory (no copy). A request is first tried on the device thread, when the page cache can
+ * serve it without waiting: with RWF_NOWAIT (one preadv2/pwritev2, no thread hop), or, where
+ * the filesystem refuses RWF_NOWAIT reads (overlayfs, tmpfs on older kernels), as a plain
+ * preadv after mincore(2) on a read-only mapping of the file found every page of the range
+ * cached. What cannot be done that way runs off the device thread as a non-blocking FFI call,
+ * so the event loop does not wait for the disk and several requests are in flight at once. A
+ * request spread over many guest pages is one vectored call (iovec arrays come from a pool,
+ * not allocated per request); FLUSH is a real fdatasync.
  *
  * @module
  */
@@ -23,11 +25,18 @@ import {
   fillIovecs,
   IOV_MAX,
   IOVEC_SIZE,
+  MAP_SHARED,
+  mincore,
+  mmap,
+  munmap,
   O_RDONLY,
   O_RDWR,
   openFile,
+  PAGE_SIZE,
   preadvNowait,
   preadvOffThread,
+  preadvSync,
+  PROT_READ,
   pwritevNowait,
   pwritevOffThread,
   setIovec,
@@ -39,10 +48,12 @@ import { type Buffer, bufferViews } from "../virtio/queue.ts";
 /** Entries of a pooled iovec array, and how many arrays the pool keeps at most. */
 const POOLED_IOVECS = 256, MAX_POOLED = 64;
 /**
- * The largest request tried on the device thread (RWF_NOWAIT): copying 1 MiB from the page
- * cache takes ~0.1-0.3 ms, the longest the event loop is held; a larger one goes off-thread.
+ * The largest request tried on the device thread: copying 1 MiB from the page cache takes
+ * ~0.1-0.3 ms, the longest the event loop is held; a larger one goes off-thread.
  */
 const NOWAIT_MAX = 1 << 20;
+/** Pages a residency check covers at most: a NOWAIT_MAX range, page-aligned at both ends. */
+const RESIDENT_PAGES = NOWAIT_MAX / PAGE_SIZE + 1;
 /**
  * The most bytes copied on the thread in one synchronous stretch (all the requests one queue
  * notification starts, on every disk of the thread; it ends at the next microtask checkpoint):
@@ -121,6 +132,9 @@ function promised(start: () => Promise<void> | undefined): Promise<void> {
   }
 }
 
+/** How a direction's transfers are tried on the calling thread (see `FileDisk`). */
+type OnThread = "nowait" | "resident" | "off";
+
 /** A raw image file opened for a virtio-blk device. */
 export class FileDisk implements DiskImage {
   readonly size: number;
@@ -129,12 +143,21 @@ export class FileDisk implements DiskImage {
   /** Iovec arrays not in use (one per vectored call in flight; kept for reuse). */
   #iovs: Uint8Array[] = [];
   /**
-   * Read and write system calls made so far: served on the device thread (`nowait`, RWF_NOWAIT
-   * from the page cache) or off it (`offThread`, Deno's blocking pool). For tests and stats.
+   * Read and write system calls made so far: served on the device thread from the page cache
+   * (`onThread`: RWF_NOWAIT, or a plain read of pages found cached) or off it (`offThread`,
+   * Deno's blocking pool). For tests and stats.
    */
-  readonly calls = { nowait: 0, offThread: 0 };
-  /** Whether RWF_NOWAIT is still tried, for reads and for writes. */
-  #tryNowait = [true, true];
+  readonly calls = { onThread: 0, offThread: 0 };
+  /**
+   * How reads ([0]) and writes ([1]) are tried on this thread: with RWF_NOWAIT; for reads
+   * the filesystem refused that way, a plain preadv of pages `mincore` found cached
+   * ("resident"); or not at all ("off").
+   */
+  #onThread: [OnThread, OnThread] = ["nowait", "nowait"];
+  /** The file mapped read-only, for residency checks only (never read through). */
+  #map: { ptr: Deno.PointerObject; base: number; length: number } | undefined;
+  /** One byte per page of a residency check. */
+  #vec: Uint8Array | undefined;
 
   private constructor(readonly path: string, fd: number, size: number, readonly readOnly: boolean) {
     this.#fd = fd;
@@ -144,9 +167,14 @@ export class FileDisk implements DiskImage {
   /**
    * Opens `path` (read-only with `readOnly`); its size must be a multiple of 512. With
    * `onThread: false` every transfer runs off the calling thread (for guest RAM whose pages
-   * may fault in from a file, as after a snapshot restore).
+   * may fault in from a file, as after a snapshot restore). `nowait: false` never asks for
+   * RWF_NOWAIT: reads go by the residency check at once, as on a filesystem that refuses it
+   * (for tests).
    */
-  static open(path: string, opts: { readOnly?: boolean; onThread?: boolean } = {}): FileDisk {
+  static open(
+    path: string,
+    opts: { readOnly?: boolean; onThread?: boolean; nowait?: boolean } = {},
+  ): FileDisk {
     let info: Deno.FileInfo;
     try {
       info = Deno.statSync(path);
@@ -160,7 +188,8 @@ export class FileDisk implements DiskImage {
     const ro = opts.readOnly ?? false;
     const fd = openFile(path, ro ? O_RDONLY : O_RDWR);
     const disk = new FileDisk(path, fd, info.size, ro);
-    if (opts.onThread === false) disk.#tryNowait = [false, false];
+    if (opts.onThread === false) disk.#onThread = ["off", "off"];
+    else if (opts.nowait === false) disk.#onThread = [disk.#residentReads(), "off"];
     return disk;
   }
 
@@ -215,17 +244,17 @@ export class FileDisk implements DiskImage {
     if (len === 0) return undefined;
     this.#live();
     let moved = 0;
-    const tried = this.#tryNowait[write ? 1 : 0] && bufs.length <= POOLED_IOVECS &&
+    const tried = this.#onThread[write ? 1 : 0] !== "off" && bufs.length <= POOLED_IOVECS &&
       len <= NOWAIT_MAX && stretchBytes + len <= NOWAIT_STRETCH;
     if (tried) {
       const iov = this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
       try {
         const count = guestIovecs(iovecView(iov), mem, bufs, skip, len);
-        moved = this.#nowait(iov, count, offset, write);
+        moved = this.#cached(iov, count, offset, len, write);
       } finally {
         this.#release(iov, false);
       }
-      if (moved > 0) this.calls.nowait++;
+      if (moved > 0) this.calls.onThread++;
       if (moved === len) return undefined;
     }
     // What is left (all of it, or past a short transfer): through views; off the thread once
@@ -260,9 +289,9 @@ export class FileDisk implements DiskImage {
             continue;
           }
           // The buffers are views of guest RAM (or a test's) that stay mapped during the call.
-          const n = this.#nowait(iov, fillIovecs(iov, bufs, i, skip), pos, write);
+          const n = this.#cached(iov, fillIovecs(iov, bufs, i, skip), pos, left, write);
           if (n <= 0) break;
-          this.calls.nowait++;
+          this.calls.onThread++;
           pos += n;
           left -= n;
           if (left > 0) [i, skip] = advanceIovecs(bufs, i, skip, n);
@@ -327,17 +356,32 @@ export class FileDisk implements DiskImage {
   }
 
   /**
-   * One RWF_NOWAIT call on this thread: the bytes it moved, or 0 when the rest must go
-   * off-thread (nothing cached, end of file, an error the off-thread call will report). A
-   * file, kernel or libc that cannot do it at all is not asked again in that direction.
+   * One call on this thread for what the page cache holds of the `len` bytes at `pos` (the
+   * iovecs may cover less): the bytes it moved, or 0 when the rest must go off-thread
+   * (nothing cached, end of file, an error the off-thread call will report). A file, kernel
+   * or libc that cannot do RWF_NOWAIT is not asked again in that direction; its reads go by
+   * the residency check from then on.
    */
-  #nowait(iov: Uint8Array, count: number, pos: number, write: boolean): number {
+  #cached(iov: Uint8Array, count: number, pos: number, len: number, write: boolean): number {
     const dir = write ? 1 : 0;
-    if (!this.#tryNowait[dir]) return 0;
-    const n = write
-      ? pwritevNowait(this.#fd, iov, count, pos)
-      : preadvNowait(this.#fd, iov, count, pos);
-    if (n === -EOPNOTSUPP || n === -EINVAL || n === -ENOSYS) this.#tryNowait[dir] = false;
+    let n = 0;
+    if (this.#onThread[dir] === "nowait") {
+      n = write
+        ? pwritevNowait(this.#fd, iov, count, pos)
+        : preadvNowait(this.#fd, iov, count, pos);
+      if (n === -EOPNOTSUPP || n === -EINVAL || n === -ENOSYS) {
+        this.#onThread[dir] = write ? "off" : this.#residentReads();
+      }
+    }
+    // Up to the end of the file: past it, the off-thread call reports the end of file.
+    if (
+      this.#onThread[dir] === "resident" && pos < this.size &&
+      this.#resident(pos, Math.min(len, this.size - pos))
+    ) {
+      // Every page is in the page cache: the read copies without waiting for the disk (one
+      // evicted between the check and the call would be read here, the rare slow case).
+      n = preadvSync(this.#fd, iov, count, pos);
+    }
     if (n <= 0) return 0;
     stretchBytes += n;
     if (!stretchEndQueued) {
@@ -349,6 +393,33 @@ export class FileDisk implements DiskImage {
       });
     }
     return n;
+  }
+
+  /** Maps the file for residency checks: "resident", or "off" where it cannot be mapped. */
+  #residentReads(): OnThread {
+    if (this.#map) return "resident";
+    if (this.size === 0) return "off";
+    try {
+      const ptr = mmap(this.size, PROT_READ, MAP_SHARED, this.#fd);
+      // Userspace addresses are below 2^47: exact as a number.
+      this.#map = { ptr, base: Number(Deno.UnsafePointer.value(ptr)), length: this.size };
+      this.#vec = new Uint8Array(RESIDENT_PAGES);
+      return "resident";
+    } catch {
+      return "off"; // e.g. a filesystem without mmap: everything off-thread, as before
+    }
+  }
+
+  /** Whether every page of [pos, pos + len) is in the page cache (false past the end). */
+  #resident(pos: number, len: number): boolean {
+    const map = this.#map, vec = this.#vec;
+    if (!map || !vec || pos + len > map.length) return false;
+    const first = Math.floor(pos / PAGE_SIZE), end = Math.ceil((pos + len) / PAGE_SIZE);
+    const pages = end - first;
+    if (pages > vec.byteLength) return false;
+    if (mincore(map.base + first * PAGE_SIZE, pages * PAGE_SIZE, vec) < 0) return false;
+    for (let i = 0; i < pages; i++) if ((vec[i]! & 1) === 0) return false;
+    return true;
   }
 
   async flush(): Promise<void> {
@@ -387,6 +458,8 @@ export class FileDisk implements DiskImage {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#map) munmap(this.#map.ptr, this.#map.length);
+    this.#map = undefined;
     closeFd(this.#fd);
   }
 }

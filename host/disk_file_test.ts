@@ -1,5 +1,19 @@
 import { assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { closeFd, fillIovecs, IOVEC_SIZE, O_RDONLY, openFile, preadvNowait } from "@denovm/sys";
+import {
+  closeFd,
+  fillIovecs,
+  IOVEC_SIZE,
+  MAP_SHARED,
+  mincore,
+  mmap,
+  munmap,
+  O_RDONLY,
+  openFile,
+  PAGE_SIZE,
+  preadSync,
+  preadvNowait,
+  PROT_READ,
+} from "@denovm/sys";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { advanceIovecs, FileDisk } from "./disk_file.ts";
 
@@ -76,102 +90,147 @@ Deno.test("FileDisk.readv/writev: end of file, a read-only disk and a closed dis
   });
 });
 
-/** Whether this file's filesystem serves RWF_NOWAIT reads (overlayfs on Linux 6.1 does not). */
-function nowaitReads(path: string): boolean {
+/**
+ * Whether every page of [offset, offset + length) of `path` is in the page cache, as mincore
+ * on a mapping of the file reports it; undefined where the file cannot be mapped.
+ */
+function cachedPages(path: string, offset = 0, length = PAGE_SIZE): boolean | undefined {
   const fd = openFile(path, O_RDONLY);
   try {
-    const iov = new Uint8Array(IOVEC_SIZE);
-    return preadvNowait(fd, iov, fillIovecs(iov, [new Uint8Array(512)]), 0) > 0;
+    const first = Math.floor(offset / PAGE_SIZE) * PAGE_SIZE;
+    const size = Math.ceil((offset + length) / PAGE_SIZE) * PAGE_SIZE - first;
+    let p: Deno.PointerObject;
+    try {
+      p = mmap(size, PROT_READ, MAP_SHARED, fd, first);
+    } catch {
+      return undefined;
+    }
+    const vec = new Uint8Array(size / PAGE_SIZE);
+    const r = mincore(Number(Deno.UnsafePointer.value(p)), size, vec);
+    munmap(p, size);
+    return r === 0 && vec.every((v) => (v & 1) === 1);
   } finally {
     closeFd(fd);
   }
 }
 
+/**
+ * Whether a disk opened on `path` with `opts` reads cached data on the calling thread: with
+ * RWF_NOWAIT where the filesystem serves it (overlayfs on Linux 6.1 does not), else after
+ * mincore found the pages cached (a file that cannot be mapped: never).
+ */
+function cachedReads(path: string, opts: { nowait?: boolean } = {}): boolean {
+  const fd = openFile(path, O_RDONLY);
+  try {
+    const iov = new Uint8Array(IOVEC_SIZE);
+    if (
+      opts.nowait !== false && preadvNowait(fd, iov, fillIovecs(iov, [new Uint8Array(512)]), 0) > 0
+    ) {
+      return true;
+    }
+  } finally {
+    closeFd(fd);
+  }
+  return cachedPages(path) === true;
+}
+
+/** Both ways a disk finds cached data: RWF_NOWAIT where served, and the residency check. */
+const WAYS = [{}, { nowait: false }] as const;
+
 Deno.test("FileDisk: cached data is read on the calling thread, the rest off it, exact both ways", async () => {
-  await withImage(4 * MiB, async (path) => {
-    const file = await Deno.readFile(path); // and in the page cache
-    const disk = FileDisk.open(path);
-    const onThread = nowaitReads(path);
-    const a = new Uint8Array(4096), b = new Uint8Array(8192), c = new Uint8Array(3584);
-    await disk.readv([a, b], 512);
-    await disk.read(c, 3 * MiB);
-    assertEquals(a, file.subarray(512, 4608));
-    assertEquals(b, file.subarray(4608, 12800));
-    assertEquals(c, file.subarray(3 * MiB, 3 * MiB + 3584));
-    assertEquals(disk.calls, onThread ? { nowait: 2, offThread: 0 } : { nowait: 0, offThread: 2 });
-    // More than 1 MiB in one request: off the thread, however cached (the event loop is not
-    // held for the copy).
-    const big = new Uint8Array(2 * MiB);
-    await disk.readv([big.subarray(0, MiB), big.subarray(MiB)], MiB);
-    assertEquals(big, file.subarray(MiB, 3 * MiB));
-    assertEquals(disk.calls.offThread, onThread ? 1 : 3);
-    // Past the end: what the cache has, then the off-thread call finds the end of the file.
-    await assertRejects(
-      () => disk.readv([new Uint8Array(4096), new Uint8Array(8192)], 4 * MiB - 4096),
-      Error,
-      "end of file",
-    );
-    assertEquals(disk.calls, onThread ? { nowait: 3, offThread: 2 } : { nowait: 0, offThread: 5 });
-    // Writes land exactly whichever way they were made (ext4 refuses RWF_NOWAIT writes).
-    const src = [new Uint8Array(1000).fill(1), new Uint8Array(3096).fill(2)];
-    await disk.writev(src, 8192);
-    await disk.write(new Uint8Array(512).fill(3), 0);
-    const after = await Deno.readFile(path);
-    assertEquals(after.subarray(0, 512).every((v) => v === 3), true);
-    assertEquals(after.subarray(512, 8192), file.subarray(512, 8192));
-    assertEquals(after.subarray(8192, 9192).every((v) => v === 1), true);
-    assertEquals(after.subarray(9192, 12288).every((v) => v === 2), true);
-    assertEquals(after.subarray(12288), file.subarray(12288));
-    assertEquals(disk.calls.nowait + disk.calls.offThread, 7);
-    disk.close();
-  });
+  for (const way of WAYS) {
+    await withImage(4 * MiB, async (path) => {
+      const file = await Deno.readFile(path); // and in the page cache
+      const disk = FileDisk.open(path, way);
+      const onThread = cachedReads(path, way);
+      const a = new Uint8Array(4096), b = new Uint8Array(8192), c = new Uint8Array(3584);
+      await disk.readv([a, b], 512);
+      await disk.read(c, 3 * MiB);
+      assertEquals(a, file.subarray(512, 4608));
+      assertEquals(b, file.subarray(4608, 12800));
+      assertEquals(c, file.subarray(3 * MiB, 3 * MiB + 3584));
+      assertEquals(
+        disk.calls,
+        onThread ? { onThread: 2, offThread: 0 } : { onThread: 0, offThread: 2 },
+      );
+      // More than 1 MiB in one request: off the thread, however cached (the event loop is not
+      // held for the copy).
+      const big = new Uint8Array(2 * MiB);
+      await disk.readv([big.subarray(0, MiB), big.subarray(MiB)], MiB);
+      assertEquals(big, file.subarray(MiB, 3 * MiB));
+      assertEquals(disk.calls.offThread, onThread ? 1 : 3);
+      // Past the end: what the cache has, then the off-thread call finds the end of the file.
+      await assertRejects(
+        () => disk.readv([new Uint8Array(4096), new Uint8Array(8192)], 4 * MiB - 4096),
+        Error,
+        "end of file",
+      );
+      assertEquals(
+        disk.calls,
+        onThread ? { onThread: 3, offThread: 2 } : { onThread: 0, offThread: 5 },
+      );
+      // Writes land exactly whichever way they were made (ext4 refuses RWF_NOWAIT writes).
+      const src = [new Uint8Array(1000).fill(1), new Uint8Array(3096).fill(2)];
+      await disk.writev(src, 8192);
+      await disk.write(new Uint8Array(512).fill(3), 0);
+      const after = await Deno.readFile(path);
+      assertEquals(after.subarray(0, 512).every((v) => v === 3), true);
+      assertEquals(after.subarray(512, 8192), file.subarray(512, 8192));
+      assertEquals(after.subarray(8192, 9192).every((v) => v === 1), true);
+      assertEquals(after.subarray(9192, 12288).every((v) => v === 2), true);
+      assertEquals(after.subarray(12288), file.subarray(12288));
+      assertEquals(disk.calls.onThread + disk.calls.offThread, 7);
+      disk.close();
+    });
+  }
 });
 
 Deno.test("FileDisk.transfer: done before it returns when the page cache serves it, else a promise", async () => {
-  await withImage(4 * MiB, async (path) => {
-    const file = await Deno.readFile(path);
-    const disk = FileDisk.open(path);
-    const onThread = nowaitReads(path);
-    const a = new Uint8Array(4096), b = new Uint8Array(512);
-    const r = disk.transfer([a, new Uint8Array(0), b], 1024, false);
-    if (onThread) {
-      // Finished: no promise, the bytes already there.
-      assertEquals(r, undefined);
-      assertEquals(a, file.subarray(1024, 5120));
-      assertEquals(b, file.subarray(5120, 5632));
-    } else {
-      assertEquals(r instanceof Promise, true);
-      await r;
-      assertEquals(a, file.subarray(1024, 5120));
-    }
-    // Over 1 MiB: always a promise, settled with the data in place.
-    const big = new Uint8Array(2 * MiB);
-    const p = disk.transfer([big], 0, false);
-    assertEquals(p instanceof Promise, true);
-    await p;
-    assertEquals(big, file.subarray(0, 2 * MiB));
-    // Nothing to move: done at once.
-    assertEquals(disk.transfer([new Uint8Array(0)], 0, false), undefined);
-    // A write: exact on the file whichever way it went.
-    await disk.transfer([new Uint8Array(512).fill(9)], 512, true);
-    assertEquals((await Deno.readFile(path)).subarray(512, 1024).every((v) => v === 9), true);
-    disk.close();
-    assertThrows(() => disk.transfer([a], 0, false), Error, "closed");
-    const ro = FileDisk.open(path, { readOnly: true });
-    assertThrows(() => ro.transfer([a], 0, true), Error, "read-only");
-    await assertRejects(() => ro.write(a, 0), Error, "read-only");
-    ro.close();
-  });
+  for (const way of WAYS) {
+    await withImage(4 * MiB, async (path) => {
+      const file = await Deno.readFile(path);
+      const disk = FileDisk.open(path, way);
+      const onThread = cachedReads(path, way);
+      const a = new Uint8Array(4096), b = new Uint8Array(512);
+      const r = disk.transfer([a, new Uint8Array(0), b], 1024, false);
+      if (onThread) {
+        // Finished: no promise, the bytes already there.
+        assertEquals(r, undefined);
+        assertEquals(a, file.subarray(1024, 5120));
+        assertEquals(b, file.subarray(5120, 5632));
+      } else {
+        assertEquals(r instanceof Promise, true);
+        await r;
+        assertEquals(a, file.subarray(1024, 5120));
+      }
+      // Over 1 MiB: always a promise, settled with the data in place.
+      const big = new Uint8Array(2 * MiB);
+      const p = disk.transfer([big], 0, false);
+      assertEquals(p instanceof Promise, true);
+      await p;
+      assertEquals(big, file.subarray(0, 2 * MiB));
+      // Nothing to move: done at once.
+      assertEquals(disk.transfer([new Uint8Array(0)], 0, false), undefined);
+      // A write: exact on the file whichever way it went.
+      await disk.transfer([new Uint8Array(512).fill(9)], 512, true);
+      assertEquals((await Deno.readFile(path)).subarray(512, 1024).every((v) => v === 9), true);
+      disk.close();
+      assertThrows(() => disk.transfer([a], 0, false), Error, "closed");
+      const ro = FileDisk.open(path, { readOnly: true });
+      assertThrows(() => ro.transfer([a], 0, true), Error, "read-only");
+      await assertRejects(() => ro.write(a, 0), Error, "read-only");
+      ro.close();
+    });
+  }
 });
 
 Deno.test("FileDisk.transferGuest: guest buffers clipped to [skip, skip+len), exact either way", async () => {
   await withImage(4 * MiB, async (path) => {
     const file = await Deno.readFile(path);
     const mem = GuestMemory.allocate([{ gpa: 0, size: 0x40000 }]);
-    const onThread = nowaitReads(path);
-    for (const opts of [{}, { onThread: false }]) {
+    for (const opts of [...WAYS, { onThread: false }]) {
       const disk = FileDisk.open(path, opts);
-      const quick = onThread && opts.onThread !== false;
+      const quick = !("onThread" in opts) && cachedReads(path, opts);
       mem.fill(0, 0x40000, 0xee);
       // A header, two scattered pages, a status byte: the data is [16, 16 + 8192).
       const bufs = [
@@ -188,7 +247,10 @@ Deno.test("FileDisk.transferGuest: guest buffers clipped to [skip, skip+len), ex
       assertEquals(mem.readU8(0x3000), 0xee, "the header is not touched");
       assertEquals(mem.readU8(0x20000), 0xee, "nor the status byte");
       assertEquals(mem.readU8(0x10000 + 4096), 0xee, "nor past a piece");
-      assertEquals(disk.calls, quick ? { nowait: 1, offThread: 0 } : { nowait: 0, offThread: 1 });
+      assertEquals(
+        disk.calls,
+        quick ? { onThread: 1, offThread: 0 } : { onThread: 0, offThread: 1 },
+      );
       // Past the end of the file: what there is, then the end-of-file error.
       await assertRejects(
         async () => await disk.transferGuest(mem, bufs, 16, 8192, 4 * MiB - 4096, false),
@@ -228,19 +290,91 @@ Deno.test("FileDisk.transferGuest: guest buffers clipped to [skip, skip+len), ex
 });
 
 Deno.test("FileDisk: one synchronous stretch copies at most 4 MiB on the thread, the rest goes off it", async () => {
-  await withImage(8 * MiB, async (path) => {
+  for (const way of WAYS) {
+    await withImage(8 * MiB, async (path) => {
+      const file = await Deno.readFile(path);
+      const disk = FileDisk.open(path, { readOnly: true, ...way });
+      const onThread = cachedReads(path, way);
+      // Six 1 MiB requests started back to back, as one queue notification starts them.
+      const bufs = Array.from({ length: 6 }, () => new Uint8Array(MiB));
+      await Promise.all(bufs.map((b, i) => disk.read(b, i * MiB)));
+      bufs.forEach((b, i) => assertEquals(b, file.subarray(i * MiB, (i + 1) * MiB)));
+      assertEquals(
+        disk.calls,
+        onThread ? { onThread: 4, offThread: 2 } : { onThread: 0, offThread: 6 },
+      );
+      // The next stretch starts with the whole budget again.
+      await disk.read(bufs[0]!, 7 * MiB);
+      assertEquals(bufs[0], file.subarray(7 * MiB));
+      assertEquals(disk.calls.onThread, onThread ? 5 : 0);
+      disk.close();
+    });
+  }
+});
+
+const fadvise = Deno.dlopen("libc.so.6", {
+  posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"], result: "i32" },
+}).symbols.posix_fadvise;
+const POSIX_FADV_RANDOM = 1, POSIX_FADV_DONTNEED = 4;
+
+/** Drops a whole file's (clean) pages from the page cache. */
+function dropCached(path: string): void {
+  const fd = openFile(path, O_RDONLY);
+  try {
+    assertEquals(fadvise(fd, 0n, 0n, POSIX_FADV_DONTNEED), 0);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/** Brings the one page at `offset` into the page cache, no read-ahead beyond it. */
+function cacheOnePage(path: string, offset: number): void {
+  const fd = openFile(path, O_RDONLY);
+  try {
+    assertEquals(fadvise(fd, 0n, 0n, POSIX_FADV_RANDOM), 0);
+    assertEquals(preadSync(fd, new Uint8Array(PAGE_SIZE), offset), PAGE_SIZE);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+Deno.test("FileDisk residency check: a range with a page not cached goes off the thread", async () => {
+  await withImage(MiB, async (path) => {
     const file = await Deno.readFile(path);
-    const disk = FileDisk.open(path, { readOnly: true });
-    const onThread = nowaitReads(path);
-    // Six 1 MiB requests started back to back, as one queue notification starts them.
-    const bufs = Array.from({ length: 6 }, () => new Uint8Array(MiB));
-    await Promise.all(bufs.map((b, i) => disk.read(b, i * MiB)));
-    bufs.forEach((b, i) => assertEquals(b, file.subarray(i * MiB, (i + 1) * MiB)));
-    assertEquals(disk.calls, onThread ? { nowait: 4, offThread: 2 } : { nowait: 0, offThread: 6 });
-    // The next stretch starts with the whole budget again.
-    await disk.read(bufs[0]!, 7 * MiB);
-    assertEquals(bufs[0], file.subarray(7 * MiB));
-    assertEquals(disk.calls.nowait, onThread ? 5 : 0);
+    // Written pages must reach the disk before the kernel lets them go.
+    const f = await Deno.open(path, { read: true, write: true });
+    await f.syncData();
+    f.close();
+    const disk = FileDisk.open(path, { readOnly: true, nowait: false });
+    // Whether a read of the range should be done on the thread, asked before each read (on
+    // tmpfs, as in the portable machine, pages stay cached whatever is dropped; a file that
+    // cannot be mapped is never read on the thread).
+    const mapped = cachedPages(path) !== undefined;
+    const quick = (at: number, n: number) => mapped && cachedPages(path, at, n) === true;
+    let expect = { onThread: 0, offThread: 0 };
+    const read = async (buf: Uint8Array, at: number) => {
+      const onThread = quick(at, buf.byteLength);
+      const r = disk.transfer([buf], at, false);
+      assertEquals(r === undefined, onThread, `${buf.byteLength} bytes at ${at}`);
+      await r;
+      assertEquals(buf, file.subarray(at, at + buf.byteLength));
+      expect = onThread
+        ? { ...expect, onThread: expect.onThread + 1 }
+        : { ...expect, offThread: expect.offThread + 1 };
+      assertEquals(disk.calls, expect);
+    };
+    dropCached(path);
+    await read(new Uint8Array(8192), 65536);
+    // That read brought the pages in: now on the thread (where it can map the file).
+    assertEquals(quick(65536, 8192), mapped);
+    await read(new Uint8Array(8192), 65536);
+    // Page 0 cached, page 1 not: a read of both goes off the thread, one of page 0 does not.
+    dropCached(path);
+    cacheOnePage(path, 0);
+    await read(new Uint8Array(8192), 0);
+    dropCached(path);
+    cacheOnePage(path, 0);
+    await read(new Uint8Array(4096), 0);
     disk.close();
   });
 });
@@ -254,7 +388,7 @@ Deno.test("FileDisk with onThread: false never copies on the calling thread", as
     await disk.read(a, 0);
     await disk.write(b, 4096);
     assertEquals(a, file.subarray(0, 4096));
-    assertEquals(disk.calls, { nowait: 0, offThread: 3 });
+    assertEquals(disk.calls, { onThread: 0, offThread: 3 });
     disk.close();
   });
 });

@@ -85,6 +85,10 @@ const symbols = {
     result: "isize",
     optional: true,
   },
+  // On this thread without flags: for data a residency check found in the page cache.
+  preadvSync: { name: "preadv", parameters: ["i32", "buffer", "i32", "i64"], result: "isize" },
+  // Which pages of a mapping are in memory (for a file mapping: in the page cache).
+  mincore: { parameters: ["usize", "usize", "buffer"], result: "i32" },
   fdatasyncAsync: { name: "fdatasync", parameters: ["i32"], result: "i32", nonblocking: true },
   epollWaitAsync: {
     name: "epoll_wait",
@@ -527,6 +531,41 @@ function vectoredNowait(
   // and the offset as a bigint (a number there takes the slow path).
   const n = Number(fn(fd, iov as Uint8Array<ArrayBuffer>, count, BigInt(offset), RWF_NOWAIT));
   return n < 0 ? -lastErrno() : n;
+}
+
+/**
+ * preadv(2) of `count` iovecs at `offset` on this thread, waiting for the disk if it must:
+ * for data the caller found in the page cache ({@link mincore}) on a filesystem that refuses
+ * RWF_NOWAIT. The byte count (0 at end of file) or a negative errno.
+ */
+export function preadvSync(fd: number, iov: Uint8Array, count: number, offset: number): number {
+  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
+    throw new RangeError(`preadv: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+  }
+  // In bounds: count iovecs fit in iov (checked above); the call is synchronous.
+  const n = Number(libc().preadvSync(fd, iov as Uint8Array<ArrayBuffer>, count, BigInt(offset)));
+  return n < 0 ? -lastErrno() : n;
+}
+
+/** Bytes of a page (x86-64), the unit of {@link mincore}. */
+export const PAGE_SIZE = 4096;
+
+/**
+ * mincore(2): for each page of [addr, addr + length) (`addr` page-aligned, a host address
+ * this process has mapped), sets bit 0 of the matching byte of `vec` when the page is in
+ * memory; for a shared file mapping, when the file's page is in the page cache, whether or
+ * not this process touched it (Linux reports that only to the file's owner or a process
+ * that may write it; to others, only pages mapped here). 0, or a negative errno (`-ENOMEM`
+ * for a range not mapped). `vec` must hold a byte per page.
+ */
+export function mincore(addr: number, length: number, vec: Uint8Array): number {
+  const pages = Math.ceil(length / PAGE_SIZE);
+  if (addr % PAGE_SIZE !== 0 || length < 0 || pages > vec.byteLength) {
+    throw new RangeError(`mincore: ${length} bytes at ${addr} do not fit ${vec.byteLength} pages`);
+  }
+  // In bounds: vec holds a byte for each page of the range (checked above).
+  const r = libc().mincore(BigInt(addr), BigInt(length), vec as Uint8Array<ArrayBuffer>);
+  return r < 0 ? -lastErrno() : 0;
 }
 
 /** fdatasync(2) off this thread; 0, or -1 when it failed. */

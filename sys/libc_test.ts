@@ -12,12 +12,19 @@ import {
   eventfdWrite,
   fillIovecs,
   IOVEC_SIZE,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  mincore,
   mmap,
   munmap,
   O_RDONLY,
   O_RDWR,
   openFile,
+  PAGE_SIZE,
   preadvNowait,
+  preadvSync,
+  PROT_READ,
+  PROT_WRITE,
   pwritevNowait,
   SysError,
 } from "./libc.ts";
@@ -140,6 +147,49 @@ Deno.test("preadvNowait/pwritevNowait: served from the page cache, or an errno t
     } finally {
       closeFd(fd);
     }
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("mincore reports touched pages; preadvSync reads on this thread", async () => {
+  // Anonymous memory: a page is in memory once touched.
+  const len = 4 * PAGE_SIZE;
+  const p = mmap(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  try {
+    const base = Number(Deno.UnsafePointer.value(p));
+    new Deno.UnsafePointerView(p).getUint8(0); // a read maps the zero page: in memory too
+    const view = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, len));
+    view[2 * PAGE_SIZE] = 1;
+    const vec = new Uint8Array(4);
+    assertEquals(mincore(base, len, vec), 0);
+    assertEquals([...vec].map((v) => v & 1), [1, 0, 1, 0]);
+    assertThrows(() => mincore(base + 1, PAGE_SIZE, vec), RangeError); // not page-aligned
+    assertThrows(() => mincore(base, 5 * PAGE_SIZE, vec), RangeError); // vec too small
+  } finally {
+    munmap(p, len);
+  }
+  const gone = Number(Deno.UnsafePointer.value(p));
+  assertEquals(mincore(gone, len, new Uint8Array(4)), -12, "ENOMEM once unmapped");
+  const path = await Deno.makeTempFile();
+  try {
+    const data = new Uint8Array(8192).map((_, i) => (i * 7) & 0xff);
+    await Deno.writeFile(path, data);
+    const fd = openFile(path, O_RDONLY);
+    try {
+      const x = new Uint8Array(100), y = new Uint8Array(4000);
+      const iov = new Uint8Array(2 * IOVEC_SIZE);
+      const count = fillIovecs(iov, [x, y]);
+      assertEquals(preadvSync(fd, iov, count, 10), 4100);
+      assertEquals(x, data.subarray(10, 110));
+      assertEquals(y, data.subarray(110, 4110));
+      assertEquals(preadvSync(fd, iov, count, 6000), 2192, "short at the end of the file");
+      assertEquals(preadvSync(fd, iov, count, 8192), 0);
+      assertThrows(() => preadvSync(fd, iov, 3, 0), RangeError);
+    } finally {
+      closeFd(fd);
+    }
+    assertEquals(preadvSync(fd, new Uint8Array(IOVEC_SIZE), 1, 0), -9, "EBADF once closed");
   } finally {
     await Deno.remove(path);
   }

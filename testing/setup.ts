@@ -26,11 +26,19 @@ export interface Harness<B extends VirtioBackend> {
 /** A backend behind a virtio-mmio transport, with a driver, on 1 MiB of test memory. */
 export function harness<B extends VirtioBackend>(
   backend: B,
-  opts: { legacy?: boolean; memSize?: number; notifier?: NotifyBinder; mem?: GuestMemory } = {},
+  opts: {
+    legacy?: boolean;
+    memSize?: number;
+    notifier?: NotifyBinder;
+    mem?: GuestMemory;
+    /** Where the driver's rings and buffers go (default [0x1000, memSize)): two drivers on one memory need apart. */
+    allocRange?: [number, number];
+  } = {},
 ): Harness<B> {
   const size = opts.memSize ?? 0x100000;
   const mem = opts.mem ?? GuestMemory.allocate([{ gpa: 0, size }]);
-  const alloc = new GuestAllocator(mem, 0x1000, size);
+  const [from, to] = opts.allocRange ?? [0x1000, size];
+  const alloc = new GuestAllocator(mem, from, to);
   const irq = new CountingInterrupt();
   const log: string[] = [];
   const device = new VirtioDevice(backend, {
