@@ -1306,6 +1306,12 @@ function qemuArgs(a, ctl, o) {
   }
   return args;
 }
+function vmmV8FlagsEnv() {
+  const own = Deno.env.get("DENO_V8_FLAGS");
+  return {
+    DENO_V8_FLAGS: own ? `${VMM_V8_FLAGS},${own}` : VMM_V8_FLAGS
+  };
+}
 function innerEnv(extra = {}) {
   const deno = Object.entries(Deno.env.toObject()).filter(([k]) => k.startsWith("DENO_"));
   return {
@@ -1435,7 +1441,7 @@ async function runPortable(o) {
     });
   }
 }
-var PORTABLE_CPUS, TCG_THREAD, KVM_AMD_PARAMS, FORWARDED_SIGNALS;
+var PORTABLE_CPUS, TCG_THREAD, KVM_AMD_PARAMS, VMM_V8_FLAGS, FORWARDED_SIGNALS;
 var init_machine = __esm({
   "portable/machine.ts"() {
     init_assets();
@@ -1443,6 +1449,7 @@ var init_machine = __esm({
     PORTABLE_CPUS = 1;
     TCG_THREAD = "single";
     KVM_AMD_PARAMS = "";
+    VMM_V8_FLAGS = "--no-lazy";
     FORWARDED_SIGNALS = [
       "SIGINT",
       "SIGTERM",
@@ -2206,8 +2213,11 @@ async function runCliPortable(args, req, host, logger) {
       stdio: "inherit",
       writable: await writableDirs(req),
       memMiB: Math.max(1536, req.config.memMiB + 1024),
+      env: {
+        ...vmmV8FlagsEnv(),
+        ...bridge?.env
+      },
       ...bridge ? {
-        env: bridge.env,
         net: {
           forwards: [
             {

@@ -3,7 +3,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { loadOrder, moduleDepends, moduleName } from "./assets.ts";
 import { cpioNewc } from "./cpio.ts";
-import { innerEnv, qemuArgs } from "./machine.ts";
+import { innerEnv, qemuArgs, VMM_V8_FLAGS, vmmV8FlagsEnv } from "./machine.ts";
 
 /** Reads a newc archive back: [path, mode, data] per entry, trailer excluded. */
 function readNewc(a: Uint8Array): [string, number, Uint8Array][] {
@@ -105,5 +105,25 @@ Deno.test("inner environment: Deno's own variables (module cache, certificates) 
   } finally {
     if (had === undefined) Deno.env.delete("DENO_DIR");
     else Deno.env.set("DENO_DIR", had);
+  }
+});
+
+Deno.test("the VMM's V8 flags in the portable machine: ours first, the caller's after them", () => {
+  const had = Deno.env.get("DENO_V8_FLAGS");
+  try {
+    Deno.env.delete("DENO_V8_FLAGS");
+    assertEquals(vmmV8FlagsEnv(), { DENO_V8_FLAGS: VMM_V8_FLAGS });
+    assertEquals(VMM_V8_FLAGS, "--no-lazy");
+    Deno.env.set("DENO_V8_FLAGS", "--lazy,--max-old-space-size=64");
+    // V8 takes the last of two contradicting flags: the caller's --lazy wins.
+    assertEquals(vmmV8FlagsEnv(), { DENO_V8_FLAGS: "--no-lazy,--lazy,--max-old-space-size=64" });
+    // Inside, a command's own environment (runPortable's `env`) goes over the forwarded one.
+    assertEquals(
+      innerEnv(vmmV8FlagsEnv()).DENO_V8_FLAGS,
+      "--no-lazy,--lazy,--max-old-space-size=64",
+    );
+  } finally {
+    if (had === undefined) Deno.env.delete("DENO_V8_FLAGS");
+    else Deno.env.set("DENO_V8_FLAGS", had);
   }
 });

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { oursArgv, qemuArgv, spawn } from "./vmms.ts";
+import { oursArgv, oursDenoFlags, qemuArgv, spawn } from "./vmms.ts";
 
 const [kernel, initrd] = Deno.args;
 if (!kernel || !initrd) {
@@ -169,6 +169,7 @@ const warm = await new Deno.Command(Deno.execPath(), {
   args: [
     "run",
     "-A",
+    ...oursDenoFlags(),
     new URL("./warm_boot.ts", import.meta.url).pathname,
     kernel,
     initrd,

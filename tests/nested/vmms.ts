@@ -5,7 +5,17 @@
  * @module
  */
 
+import { VMM_V8_FLAGS } from "../../portable/machine.ts";
+
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
+
+/**
+ * Deno flags for our VMM's process: inside the portable machine, the V8 flags a portable
+ * run of the CLI gets there (`VMM_V8_FLAGS`); on a host with KVM, none.
+ */
+export function oursDenoFlags(): string[] {
+  return Deno.env.get("DENOVM_PORTABLE_INSIDE") === "1" ? [`--v8-flags=${VMM_V8_FLAGS}`] : [];
+}
 
 /** What to boot and how. */
 export interface BootSpec {
@@ -23,6 +33,7 @@ export function oursArgv(s: BootSpec, extra: string[] = []): string[] {
     Deno.execPath(),
     "run",
     "-A",
+    ...oursDenoFlags(),
     CLI,
     "--quiet",
     "--kernel",
