@@ -23,6 +23,7 @@ import {
   fallocateOffThread,
   fdatasyncOffThread,
   fillIovecs,
+  fsType,
   IOV_MAX,
   IOVEC_SIZE,
   MAP_SHARED,
@@ -32,6 +33,7 @@ import {
   O_RDONLY,
   O_RDWR,
   openFile,
+  OVERLAYFS_SUPER_MAGIC,
   PAGE_SIZE,
   preadvNowait,
   preadvOffThread,
@@ -40,6 +42,7 @@ import {
   pwritevNowait,
   pwritevOffThread,
   setIovec,
+  TMPFS_MAGIC,
 } from "@denovm/sys";
 import type { DiskImage } from "../devices/block.ts";
 import type { DeviceMemory } from "../memory/guest_memory.ts";
@@ -52,6 +55,13 @@ const POOLED_IOVECS = 256, MAX_POOLED = 64;
  * ~0.1-0.3 ms, the longest the event loop is held; a larger one goes off-thread.
  */
 const NOWAIT_MAX = 1 << 20;
+/**
+ * Filesystems that refuse RWF_NOWAIT reads but whose cached pages a plain read copies without
+ * waiting for anything else: overlayfs (its layers local) and tmpfs. Elsewhere a cached page
+ * does not mean that: NFS may revalidate with the server first, FUSE may ask its daemon, CIFS
+ * may read uncached; there reads go off the thread.
+ */
+const RESIDENT_FS = new Set([OVERLAYFS_SUPER_MAGIC, TMPFS_MAGIC]);
 /** Pages a residency check covers at most: a NOWAIT_MAX range, page-aligned at both ends. */
 const RESIDENT_PAGES = NOWAIT_MAX / PAGE_SIZE + 1;
 /**
@@ -168,8 +178,8 @@ export class FileDisk implements DiskImage {
    * Opens `path` (read-only with `readOnly`); its size must be a multiple of 512. With
    * `onThread: false` every transfer runs off the calling thread (for guest RAM whose pages
    * may fault in from a file, as after a snapshot restore). `nowait: false` never asks for
-   * RWF_NOWAIT: reads go by the residency check at once, as on a filesystem that refuses it
-   * (for tests).
+   * RWF_NOWAIT: reads go by the residency check at once, whatever the filesystem, as on one
+   * that refuses it (for tests and benchmarks).
    */
   static open(
     path: string,
@@ -189,7 +199,7 @@ export class FileDisk implements DiskImage {
     const fd = openFile(path, ro ? O_RDONLY : O_RDWR);
     const disk = new FileDisk(path, fd, info.size, ro);
     if (opts.onThread === false) disk.#onThread = ["off", "off"];
-    else if (opts.nowait === false) disk.#onThread = [disk.#residentReads(), "off"];
+    else if (opts.nowait === false) disk.#onThread = [disk.#residentReads(true), "off"];
     return disk;
   }
 
@@ -229,8 +239,9 @@ export class FileDisk implements DiskImage {
 
   /**
    * Like {@link transfer} for [skip, skip+len) of the guest buffers `bufs` (what virtio-blk
-   * calls): when the page cache can serve it all at once, one RWF_NOWAIT call whose iovecs
-   * name guest RAM by host address (no views, no promise); the rest goes through views.
+   * calls): when the page cache can serve it all at once, one call on this thread (RWF_NOWAIT,
+   * or after the residency check) whose iovecs name guest RAM by host address (no views, no
+   * promise); the rest goes through views.
    */
   transferGuest(
     mem: DeviceMemory,
@@ -395,11 +406,15 @@ export class FileDisk implements DiskImage {
     return n;
   }
 
-  /** Maps the file for residency checks: "resident", or "off" where it cannot be mapped. */
-  #residentReads(): OnThread {
+  /**
+   * Maps the file for residency checks: "resident", or "off" where it cannot be mapped or
+   * (unless `anyFs`) its filesystem is not one of {@link RESIDENT_FS}.
+   */
+  #residentReads(anyFs = false): OnThread {
     if (this.#map) return "resident";
     if (this.size === 0) return "off";
     try {
+      if (!anyFs && !RESIDENT_FS.has(fsType(this.#fd))) return "off";
       const ptr = mmap(this.size, PROT_READ, MAP_SHARED, this.#fd);
       // Userspace addresses are below 2^47: exact as a number.
       this.#map = { ptr, base: Number(Deno.UnsafePointer.value(ptr)), length: this.size };
@@ -458,8 +473,12 @@ export class FileDisk implements DiskImage {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#map) munmap(this.#map.ptr, this.#map.length);
+    const map = this.#map;
     this.#map = undefined;
-    closeFd(this.#fd);
+    try {
+      if (map) munmap(map.ptr, map.length);
+    } finally {
+      closeFd(this.#fd);
+    }
   }
 }

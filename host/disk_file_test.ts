@@ -2,6 +2,7 @@ import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import {
   closeFd,
   fillIovecs,
+  fsType,
   IOVEC_SIZE,
   MAP_SHARED,
   mincore,
@@ -9,10 +10,12 @@ import {
   munmap,
   O_RDONLY,
   openFile,
+  OVERLAYFS_SUPER_MAGIC,
   PAGE_SIZE,
   preadSync,
   preadvNowait,
   PROT_READ,
+  TMPFS_MAGIC,
 } from "@denovm/sys";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import { advanceIovecs, FileDisk } from "./disk_file.ts";
@@ -122,11 +125,11 @@ function cachedPages(path: string, offset = 0, length = PAGE_SIZE): boolean | un
 function cachedReads(path: string, opts: { nowait?: boolean } = {}): boolean {
   const fd = openFile(path, O_RDONLY);
   try {
-    const iov = new Uint8Array(IOVEC_SIZE);
-    if (
-      opts.nowait !== false && preadvNowait(fd, iov, fillIovecs(iov, [new Uint8Array(512)]), 0) > 0
-    ) {
-      return true;
+    if (opts.nowait !== false) {
+      const iov = new Uint8Array(IOVEC_SIZE);
+      if (preadvNowait(fd, iov, fillIovecs(iov, [new Uint8Array(512)]), 0) > 0) return true;
+      // Refused: the residency check, on overlayfs and tmpfs only.
+      if (![OVERLAYFS_SUPER_MAGIC, TMPFS_MAGIC].includes(fsType(fd))) return false;
     }
   } finally {
     closeFd(fd);
@@ -371,6 +374,10 @@ Deno.test("FileDisk residency check: a range with a page not cached goes off the
     // Page 0 cached, page 1 not: a read of both goes off the thread, one of page 0 does not.
     dropCached(path);
     cacheOnePage(path, 0);
+    if (cachedPages(path, PAGE_SIZE, PAGE_SIZE) !== false) {
+      // tmpfs keeps its pages (the portable machine's /tmp): only the cached case runs here.
+      console.log("pages stay cached on this filesystem: the uncached case is not exercised");
+    }
     await read(new Uint8Array(8192), 0);
     dropCached(path);
     cacheOnePage(path, 0);

@@ -89,6 +89,7 @@ const symbols = {
   preadvSync: { name: "preadv", parameters: ["i32", "buffer", "i32", "i64"], result: "isize" },
   // Which pages of a mapping are in memory (for a file mapping: in the page cache).
   mincore: { parameters: ["usize", "usize", "buffer"], result: "i32" },
+  fstatfs: { parameters: ["i32", "buffer"], result: "i32" },
   fdatasyncAsync: { name: "fdatasync", parameters: ["i32"], result: "i32", nonblocking: true },
   epollWaitAsync: {
     name: "epoll_wait",
@@ -566,6 +567,19 @@ export function mincore(addr: number, length: number, vec: Uint8Array): number {
   // In bounds: vec holds a byte for each page of the range (checked above).
   const r = libc().mincore(BigInt(addr), BigInt(length), vec as Uint8Array<ArrayBuffer>);
   return r < 0 ? -lastErrno() : 0;
+}
+
+/** `f_type` values of {@link fsType}: overlayfs, tmpfs. */
+export const OVERLAYFS_SUPER_MAGIC = 0x794c7630, TMPFS_MAGIC = 0x01021994;
+
+/** The type (`f_type`, a magic number) of the filesystem `fd` lives on (fstatfs(2)). */
+export function fsType(fd: number): number {
+  // struct statfs is 120 bytes on x86-64; f_type (a long) comes first.
+  const buf = new BigInt64Array(15);
+  if (libc().fstatfs(fd, new Uint8Array(buf.buffer)) < 0) {
+    throw new SysError("fstatfs", lastErrno());
+  }
+  return Number(buf[0]!);
 }
 
 /** fdatasync(2) off this thread; 0, or -1 when it failed. */

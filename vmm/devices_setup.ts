@@ -84,7 +84,8 @@ export interface DeviceIo {
   /** Disk images to use instead of opening the configured paths (same order). */
   diskImages?: DiskImage[];
   /**
-   * Whether disk files may copy cached data on the device thread (RWF_NOWAIT; default true).
+   * Whether disk files may copy cached data on the device thread (RWF_NOWAIT, or after a
+   * residency check; default true).
    * A restored VM passes false: its RAM is mapped from the snapshot's memory file, and the
    * first touch of each page would read that file on the device thread.
    */
