@@ -1306,12 +1306,6 @@ function qemuArgs(a, ctl, o) {
   }
   return args;
 }
-function vmmV8FlagsEnv() {
-  const own = Deno.env.get("DENO_V8_FLAGS");
-  return {
-    DENO_V8_FLAGS: own ? `${VMM_V8_FLAGS},${own}` : VMM_V8_FLAGS
-  };
-}
 function innerEnv(extra = {}) {
   const deno = Object.entries(Deno.env.toObject()).filter(([k]) => k.startsWith("DENO_"));
   return {
@@ -1441,7 +1435,7 @@ async function runPortable(o) {
     });
   }
 }
-var PORTABLE_CPUS, TCG_THREAD, KVM_AMD_PARAMS, VMM_V8_FLAGS, FORWARDED_SIGNALS;
+var PORTABLE_CPUS, TCG_THREAD, KVM_AMD_PARAMS, FORWARDED_SIGNALS;
 var init_machine = __esm({
   "portable/machine.ts"() {
     init_assets();
@@ -1449,7 +1443,6 @@ var init_machine = __esm({
     PORTABLE_CPUS = 1;
     TCG_THREAD = "single";
     KVM_AMD_PARAMS = "";
-    VMM_V8_FLAGS = "--no-lazy";
     FORWARDED_SIGNALS = [
       "SIGINT",
       "SIGTERM",
@@ -2213,11 +2206,8 @@ async function runCliPortable(args, req, host, logger) {
       stdio: "inherit",
       writable: await writableDirs(req),
       memMiB: Math.max(1536, req.config.memMiB + 1024),
-      env: {
-        ...vmmV8FlagsEnv(),
-        ...bridge?.env
-      },
       ...bridge ? {
+        env: bridge.env,
         net: {
           forwards: [
             {
@@ -4043,6 +4033,13 @@ var symbols = {
     ],
     result: "i32"
   },
+  fstatfs: {
+    parameters: [
+      "i32",
+      "buffer"
+    ],
+    result: "i32"
+  },
   fdatasyncAsync: {
     name: "fdatasync",
     parameters: [
@@ -4285,6 +4282,15 @@ function mincore(addr, length, vec) {
   }
   const r = libc().mincore(BigInt(addr), BigInt(length), vec);
   return r < 0 ? -lastErrno() : 0;
+}
+var OVERLAYFS_SUPER_MAGIC = 2035054128;
+var TMPFS_MAGIC = 16914836;
+function fsType(fd) {
+  const buf = new BigInt64Array(15);
+  if (libc().fstatfs(fd, new Uint8Array(buf.buffer)) < 0) {
+    throw new SysError("fstatfs", lastErrno());
+  }
+  return Number(buf[0]);
 }
 async function fdatasyncOffThread(fd) {
   return await libc().fdatasyncAsync(fd);
@@ -10956,6 +10962,10 @@ var VsockDevice = class _VsockDevice {
 var POOLED_IOVECS = 256;
 var MAX_POOLED = 64;
 var NOWAIT_MAX = 1 << 20;
+var RESIDENT_FS = /* @__PURE__ */ new Set([
+  OVERLAYFS_SUPER_MAGIC,
+  TMPFS_MAGIC
+]);
 var RESIDENT_PAGES = NOWAIT_MAX / PAGE_SIZE + 1;
 var NOWAIT_STRETCH = 4 << 20;
 var stretchBytes = 0;
@@ -11051,8 +11061,8 @@ var FileDisk = class _FileDisk {
    * Opens `path` (read-only with `readOnly`); its size must be a multiple of 512. With
    * `onThread: false` every transfer runs off the calling thread (for guest RAM whose pages
    * may fault in from a file, as after a snapshot restore). `nowait: false` never asks for
-   * RWF_NOWAIT: reads go by the residency check at once, as on a filesystem that refuses it
-   * (for tests).
+   * RWF_NOWAIT: reads go by the residency check at once, whatever the filesystem, as on one
+   * that refuses it (for tests and benchmarks).
    */
   static open(path, opts = {}) {
     let info;
@@ -11073,7 +11083,7 @@ var FileDisk = class _FileDisk {
       "off"
     ];
     else if (opts.nowait === false) disk.#onThread = [
-      disk.#residentReads(),
+      disk.#residentReads(true),
       "off"
     ];
     return disk;
@@ -11107,8 +11117,9 @@ var FileDisk = class _FileDisk {
   }
   /**
    * Like {@link transfer} for [skip, skip+len) of the guest buffers `bufs` (what virtio-blk
-   * calls): when the page cache can serve it all at once, one RWF_NOWAIT call whose iovecs
-   * name guest RAM by host address (no views, no promise); the rest goes through views.
+   * calls): when the page cache can serve it all at once, one call on this thread (RWF_NOWAIT,
+   * or after the residency check) whose iovecs name guest RAM by host address (no views, no
+   * promise); the rest goes through views.
    */
   transferGuest(mem, bufs, skip, len, offset, write) {
     if (write && this.readOnly) throw new Error(`Disk ${this.path} is read-only`);
@@ -11228,11 +11239,15 @@ var FileDisk = class _FileDisk {
     }
     return n;
   }
-  /** Maps the file for residency checks: "resident", or "off" where it cannot be mapped. */
-  #residentReads() {
+  /**
+   * Maps the file for residency checks: "resident", or "off" where it cannot be mapped or
+   * (unless `anyFs`) its filesystem is not one of {@link RESIDENT_FS}.
+   */
+  #residentReads(anyFs = false) {
     if (this.#map) return "resident";
     if (this.size === 0) return "off";
     try {
+      if (!anyFs && !RESIDENT_FS.has(fsType(this.#fd))) return "off";
       const ptr2 = mmap(this.size, PROT_READ, MAP_SHARED, this.#fd);
       this.#map = {
         ptr: ptr2,
@@ -11283,9 +11298,13 @@ var FileDisk = class _FileDisk {
   close() {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#map) munmap(this.#map.ptr, this.#map.length);
+    const map = this.#map;
     this.#map = void 0;
-    closeFd(this.#fd);
+    try {
+      if (map) munmap(map.ptr, map.length);
+    } finally {
+      closeFd(this.#fd);
+    }
   }
 };
 

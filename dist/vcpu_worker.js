@@ -1451,6 +1451,13 @@ var symbols = {
     ],
     result: "i32"
   },
+  fstatfs: {
+    parameters: [
+      "i32",
+      "buffer"
+    ],
+    result: "i32"
+  },
   fdatasyncAsync: {
     name: "fdatasync",
     parameters: [

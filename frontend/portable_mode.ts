@@ -22,7 +22,7 @@ import { parseConfig, type VmConfig } from "../vmm/config.ts";
 import type { HostCheck } from "../vstate/host.ts";
 import type { Logger } from "../vmm/log.ts";
 import { MissingToolError } from "../portable/apt.ts";
-import { innerEnv, runPortable, vmmV8FlagsEnv } from "../portable/machine.ts";
+import { innerEnv, runPortable } from "../portable/machine.ts";
 import { idleSeconds, ResidentUnavailable, runOnResident } from "../portable/resident.ts";
 import { BRIDGE_GUEST_PORT, HostBridge } from "../portable/bridge.ts";
 
@@ -198,8 +198,12 @@ export async function runCliPortable(
       stdio: "inherit",
       writable: await writableDirs(req),
       memMiB: Math.max(1536, req.config.memMiB + 1024),
-      env: { ...vmmV8FlagsEnv(), ...bridge?.env },
-      ...(bridge ? { net: { forwards: [{ host: bridge.inPort, guest: BRIDGE_GUEST_PORT }] } } : {}),
+      ...(bridge
+        ? {
+          env: bridge.env,
+          net: { forwards: [{ host: bridge.inPort, guest: BRIDGE_GUEST_PORT }] },
+        }
+        : {}),
     });
     if (r.status >= 124 && r.status <= 125) {
       logger.error(r.log.trim().split("\n").slice(-5).join(" | "));

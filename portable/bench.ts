@@ -9,7 +9,8 @@
  */
 
 import { checkHost } from "../vstate/host.ts";
-import { PORTABLE_HOST, runPortable, vmmV8FlagsEnv } from "./machine.ts";
+import { PORTABLE_HOST, runPortable } from "./machine.ts";
+import { vmmV8FlagsEnv } from "./v8_flags.ts";
 
 /**
  * For a benchmark that needs KVM: prints where it runs, and where this host's KVM cannot be
@@ -30,7 +31,7 @@ export async function benchOnKvm(script: string | URL): Promise<void> {
   const q = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
   const r = await runPortable({
     command: [Deno.execPath(), "run", "-A", path, ...Deno.args].map(q).join(" "),
-    // The VMM there runs as a portable run of the CLI runs it (and its child processes too).
+    // One machine, many VMM processes (the bench's and its children): see v8_flags.ts.
     env: vmmV8FlagsEnv(),
     stdio: "inherit",
     memMiB: 6144,

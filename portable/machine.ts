@@ -170,28 +170,6 @@ export function qemuArgs(a: PortableAssets, ctl: string, o: {
   return args;
 }
 
-/**
- * V8 flags for the VMM's processes in the portable machine (the CLI a portable run starts
- * there, the benchmarks, the Linux lane's VMM): `--no-lazy` compiles every function when a
- * script is compiled, so the code cache Deno writes right after compiling holds them all and
- * later runs skip the compile V8 otherwise does at each function's first call (there every
- * instruction is emulated: a cold path costs 30-50x what it does on hardware). Measured in
- * the portable machine, 8 boots each way alternating (recipe kernel, `quiet`): process start
- * to init median 7.83 s lazily, 6.86 s with it. Spares (`portable/spare.ts`) ran their code
- * once already and keep V8's default; other commands (`deno task portable -- <command>`)
- * too.
- */
-export const VMM_V8_FLAGS = "--no-lazy";
-
-/**
- * `DENO_V8_FLAGS` for a VMM process in the portable machine: {@link VMM_V8_FLAGS}, then this
- * process's own `DENO_V8_FLAGS` (later flags win, so a caller's `--lazy` still applies).
- */
-export function vmmV8FlagsEnv(): { DENO_V8_FLAGS: string } {
-  const own = Deno.env.get("DENO_V8_FLAGS");
-  return { DENO_V8_FLAGS: own ? `${VMM_V8_FLAGS},${own}` : VMM_V8_FLAGS };
-}
-
 /** Signals that stop a running portable machine (and then this process) rather than orphan it. */
 const FORWARDED_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 

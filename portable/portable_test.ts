@@ -3,7 +3,8 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { loadOrder, moduleDepends, moduleName } from "./assets.ts";
 import { cpioNewc } from "./cpio.ts";
-import { innerEnv, qemuArgs, VMM_V8_FLAGS, vmmV8FlagsEnv } from "./machine.ts";
+import { innerEnv, qemuArgs } from "./machine.ts";
+import { VMM_V8_FLAGS, vmmV8FlagsEnv } from "./v8_flags.ts";
 
 /** Reads a newc archive back: [path, mode, data] per entry, trailer excluded. */
 function readNewc(a: Uint8Array): [string, number, Uint8Array][] {

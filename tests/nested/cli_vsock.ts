@@ -11,7 +11,7 @@
  */
 
 import { exec } from "../../host/exec.ts";
-import { oursArgv } from "./vmms.ts";
+import { oursArgv, oursEnv } from "./vmms.ts";
 
 const [kernel, initrd] = Deno.args;
 if (!kernel || !initrd) throw new Error("usage: cli_vsock.ts <bzImage> <initramfs>");
@@ -39,6 +39,7 @@ const argv = oursArgv({
 }, ["--vsock", `3,${path}`]);
 const child = new Deno.Command(argv[0]!, {
   args: argv.slice(1),
+  env: oursEnv(),
   stdin: "null",
   stdout: "null",
   stderr: "piped",

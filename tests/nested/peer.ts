@@ -18,7 +18,7 @@
  * @module
  */
 
-import { oursArgv, oursDenoFlags, qemuArgv, spawn } from "./vmms.ts";
+import { oursArgv, qemuArgv, spawn } from "./vmms.ts";
 
 const [kernel, initrd] = Deno.args;
 if (!kernel || !initrd) {
@@ -169,12 +169,12 @@ const warm = await new Deno.Command(Deno.execPath(), {
   args: [
     "run",
     "-A",
-    ...oursDenoFlags(),
     new URL("./warm_boot.ts", import.meta.url).pathname,
     kernel,
     initrd,
     `console=ttyS0 reboot=k panic=1 pci=off quiet denovm.run=${btoa("true")}`,
   ],
+  // V8's defaults: see portable/v8_flags.ts.
   stdin: "null",
   stdout: "piped",
   stderr: "piped",

@@ -5,16 +5,16 @@
  * @module
  */
 
-import { VMM_V8_FLAGS } from "../../portable/machine.ts";
+import { vmmV8FlagsEnv } from "../../portable/v8_flags.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
 /**
- * Deno flags for our VMM's process: inside the portable machine, the V8 flags a portable
- * run of the CLI gets there (`VMM_V8_FLAGS`); on a host with KVM, none.
+ * The environment of our VMM's processes: inside the portable machine, with the V8 flags of
+ * `portable/v8_flags.ts` (one machine runs the whole lane); on a host with KVM, this one's.
  */
-export function oursDenoFlags(): string[] {
-  return Deno.env.get("DENOVM_PORTABLE_INSIDE") === "1" ? [`--v8-flags=${VMM_V8_FLAGS}`] : [];
+export function oursEnv(): Record<string, string> {
+  return Deno.env.get("DENOVM_PORTABLE_INSIDE") === "1" ? vmmV8FlagsEnv() : {};
 }
 
 /** What to boot and how. */
@@ -33,7 +33,6 @@ export function oursArgv(s: BootSpec, extra: string[] = []): string[] {
     Deno.execPath(),
     "run",
     "-A",
-    ...oursDenoFlags(),
     CLI,
     "--quiet",
     "--kernel",
@@ -92,6 +91,7 @@ export function qemuArgv(
 export function spawn(argv: string[]): Deno.ChildProcess {
   return new Deno.Command(argv[0]!, {
     args: argv.slice(1),
+    env: oursEnv(), // (QEMU ignores DENO_V8_FLAGS)
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
