@@ -11355,6 +11355,20 @@ var Tap = class _Tap {
   }
 };
 
+// vstate/timeout.ts
+async function within(p, ms) {
+  let timer;
+  const t = new Promise((r) => timer = setTimeout(() => r(void 0), ms));
+  try {
+    return await Promise.race([
+      p,
+      t
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // vmm/virtio_mmio.ts
 var CLOSE_DRAIN_MS = 2e3;
 var IrqfdInterrupt = class {
@@ -11454,15 +11468,13 @@ function attachVirtioMmio(m, backend, o) {
     throw e;
   }
   m.onClose(async () => {
-    let timer;
-    await Promise.race([
-      device2.stop(),
-      new Promise((r) => timer = setTimeout(r, CLOSE_DRAIN_MS))
-    ]);
-    clearTimeout(timer);
-    device2.dispose();
-    notifier.close();
-    irq.close();
+    try {
+      await within(device2.stop(), CLOSE_DRAIN_MS);
+    } finally {
+      device2.dispose();
+      notifier.close();
+      irq.close();
+    }
   });
   return {
     device: device2,
@@ -12368,20 +12380,6 @@ var Bus = class {
     return true;
   }
 };
-
-// vstate/timeout.ts
-async function within(p, ms) {
-  let timer;
-  const t = new Promise((r) => timer = setTimeout(() => r(void 0), ms));
-  try {
-    return await Promise.race([
-      p,
-      t
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // vstate/event_poller.ts
 var MAX_FD = 4096;

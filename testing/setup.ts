@@ -31,7 +31,10 @@ export function harness<B extends VirtioBackend>(
     memSize?: number;
     notifier?: NotifyBinder;
     mem?: GuestMemory;
-    /** Where the driver's rings and buffers go (default [0x1000, memSize)): two drivers on one memory need apart. */
+    /**
+     * Where the driver's rings and buffers go (default [0x1000, memSize)): two drivers on one
+     * memory need ranges apart.
+     */
     allocRange?: [number, number];
   } = {},
 ): Harness<B> {

@@ -12,6 +12,7 @@ import { MMIO_WINDOW, MmioTransport, type NotifyBinder, REG } from "../transport
 import type { Interrupt } from "../bus/interrupt.ts";
 import { type VirtioBackend, VirtioDevice } from "../virtio/device.ts";
 import type { EventPoller } from "../vstate/event_poller.ts";
+import { within } from "../vstate/timeout.ts";
 import type { Machine } from "../vstate/machine.ts";
 
 /**
@@ -129,15 +130,13 @@ export function attachVirtioMmio(
     // Before guest memory is unmapped and the disks closed: requests still in flight (disk
     // I/O off the thread, into guest memory) finish first, for at most CLOSE_DRAIN_MS; then
     // nothing of the device touches memory again (a straggler's completion is dropped).
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      device.stop(),
-      new Promise<void>((r) => (timer = setTimeout(r, CLOSE_DRAIN_MS))),
-    ]);
-    clearTimeout(timer);
-    device.dispose();
-    notifier.close();
-    irq.close();
+    try {
+      await within(device.stop(), CLOSE_DRAIN_MS);
+    } finally {
+      device.dispose();
+      notifier.close();
+      irq.close();
+    }
   });
   return { device, transport, base: o.base, gsi: o.gsi };
 }
