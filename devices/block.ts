@@ -5,7 +5,10 @@
  * in the same pass over the queue; the others run concurrently, each awaiting its own disk
  * I/O, so the device thread's event loop never waits for the disk. A host I/O error fails
  * only that request (VIRTIO_BLK_S_IOERR), and a request that reaches past the end of the
- * disk fails before any I/O is done.
+ * disk fails before any I/O is done. Reads (or writes) of adjacent sectors that one pass
+ * over the queue takes, one after another, are merged into one disk call where the disk
+ * offers {@link DiskImage.transferGuestNow} (what it does not move at once goes request by
+ * request); any other request moves the merge first, so requests start in ring order.
  *
  * @module
  */
@@ -19,6 +22,7 @@ import {
   ChainReader,
   copyChain,
   type DescriptorChain,
+  emptyArray,
   ScratchChain,
 } from "../virtio/queue.ts";
 import { serveQueue } from "../virtio/serve.ts";
@@ -55,6 +59,22 @@ export interface DiskImage {
     offset: number,
     write: boolean,
   ): Promise<void> | undefined;
+  /**
+   * Optional: moves as much of the first `len` bytes of the guest buffers `bufs` (their
+   * concatenation) as the host can at once, on the calling thread, from the disk at `offset`
+   * (or to it with `write`): the bytes moved from the start, 0 when none could be. It never
+   * waits for the disk and reports no errors: what it did not move the device moves request by
+   * request, whose own transfers report them. With it, the device serves the requests for
+   * adjacent sectors that one notification brings (at most {@link MERGE_MAX_BYTES} and
+   * {@link MERGE_MAX_SEGMENTS}) with one call. `bufs` is the device's scratch.
+   */
+  transferGuestNow?(
+    mem: DeviceMemory,
+    bufs: readonly Buffer[],
+    len: number,
+    offset: number,
+    write: boolean,
+  ): number;
   /** Makes written data durable (fdatasync). */
   flush(): Promise<void>;
   /** Lets the host drop [offset, offset+len) (the data may read back as anything). */
@@ -79,6 +99,12 @@ export const BLK_T = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZE
 /** Request status values. */
 export const BLK_S = { OK: 0, IOERR: 1, UNSUPP: 2 } as const;
 
+/**
+ * The most bytes, and guest buffers, that requests merged into one
+ * {@link DiskImage.transferGuestNow} call cover (a disk takes at least this much at once).
+ */
+export const MERGE_MAX_BYTES = 1 << 20, MERGE_MAX_SEGMENTS = 256;
+
 const SECTOR = 512;
 const HEADER = 16;
 const ID_BYTES = 20;
@@ -94,6 +120,14 @@ export interface BlockOptions {
   id?: string;
   /** Called when a request fails on the host (for logs). */
   onError?: (message: string) => void;
+}
+
+/** A request in the merge: its head, status byte, data length and end in the merge's buffers. */
+interface Merged {
+  head: number;
+  at: number | undefined;
+  len: number;
+  end: number;
 }
 
 class RequestError extends Error {
@@ -132,6 +166,20 @@ export class BlockDevice implements VirtioBackend {
   #epoch = 0;
   /** Each chain taken from the queue is filled into this one (no allocation per request). */
   readonly #scratch = new ScratchChain();
+  /**
+   * The merge: reads (or writes) for adjacent sectors taken in this pass over the queue, not
+   * yet moved. Its requests, its data buffers in order, their total and where it starts on
+   * the disk; the objects in the arrays are reused from one merge to the next.
+   */
+  readonly #merged: Merged[] = [];
+  #mergedCount = 0;
+  readonly #mergedBufs: Buffer[] = [];
+  readonly #bufPool: Buffer[] = [];
+  #mergedLen = 0;
+  #mergedOffset = 0;
+  #mergedWrite = false;
+  /** Used entries were added by a merge since the end of the last pass. */
+  #mergedUsed = false;
   #onError: (m: string) => void;
   /** Completed requests by type, for tests and stats. */
   readonly stats = { requests: 0, errors: 0, bytesRead: 0, bytesWritten: 0 };
@@ -180,6 +228,7 @@ export class BlockDevice implements VirtioBackend {
     this.#epoch++;
     this.#inflight = 0;
     this.#ctx = undefined;
+    this.#dropMerge();
   }
 
   inflight(): number {
@@ -189,30 +238,62 @@ export class BlockDevice implements VirtioBackend {
   processQueue(index: number): void {
     const ctx = this.#ctx;
     if (!ctx) return;
-    serveQueue(ctx, index, (chain) => this.#start(ctx, index, chain), this.#scratch);
+    try {
+      serveQueue(
+        ctx,
+        index,
+        (chain) => this.#start(ctx, index, chain),
+        this.#scratch,
+        () => this.#endPass(ctx, index),
+      );
+    } finally {
+      // A pass cut short (a broken ring threw) still finishes the requests it merged.
+      if (this.#mergedCount > 0 && this.#endPass(ctx, index)) ctx.signalUsed(index);
+    }
+  }
+
+  /** The end of a pass over the queue: moves the merge; whether used entries were added. */
+  #endPass(ctx: DeviceContext, index: number): boolean {
+    this.#flushMerge(ctx, index);
+    const used = this.#mergedUsed;
+    this.#mergedUsed = false;
+    return used;
   }
 
   /**
    * Starts one request. When it is already done (a bad request, or data the disk moved before
    * returning) its status byte is written and the used length returned for the queue loop to
-   * publish; otherwise undefined, and {@link #finish} returns the chain when the I/O ends.
+   * publish; otherwise undefined: it joined the merge, which returns it at the end of the
+   * pass, or {@link #finish} returns it when its I/O ends.
    */
   #start(ctx: DeviceContext, index: number, chain: DescriptorChain): number | undefined {
-    let r: number | Promise<number>;
+    let r: number | Promise<number> | null;
     try {
-      r = this.#serve(ctx, chain);
+      r = this.#serve(ctx, index, chain);
     } catch (e) {
       return this.#complete(ctx, chain, this.#failure(e), 0);
     }
+    if (r === null) return undefined;
     if (typeof r === "number") return this.#complete(ctx, chain, BLK_S.OK, r);
-    // `chain` is the queue loop's scratch, refilled by the next chain: keep a copy.
-    const kept = copyChain(chain), epoch = this.#epoch;
-    this.#inflight++;
-    r.then(
-      (len) => this.#finish(ctx, index, kept, epoch, BLK_S.OK, len),
-      (e) => this.#finish(ctx, index, kept, epoch, this.#failure(e), 0),
-    );
+    // `chain` is the queue loop's scratch, refilled by the next chain: keep what is needed.
+    this.#await(ctx, index, chain.head, chain.error ? undefined : statusByte(chain), r);
     return undefined;
+  }
+
+  /** Returns request `head` (status byte at `at`) when `pending` settles. */
+  #await(
+    ctx: DeviceContext,
+    index: number,
+    head: number,
+    at: number | undefined,
+    pending: Promise<number>,
+  ): void {
+    const epoch = this.#epoch;
+    this.#inflight++;
+    pending.then(
+      (len) => this.#finish(ctx, index, head, at, epoch, BLK_S.OK, len),
+      (e) => this.#finish(ctx, index, head, at, epoch, this.#failure(e), 0),
+    );
   }
 
   /** Counts and reports a failed request; its status. */
@@ -224,9 +305,13 @@ export class BlockDevice implements VirtioBackend {
 
   /** Writes a finished request's status byte; the length to put in the used ring. */
   #complete(ctx: DeviceContext, chain: DescriptorChain, status: number, dataLen: number): number {
+    return this.#completeAt(ctx, chain.error ? undefined : statusByte(chain), status, dataLen);
+  }
+
+  /** Writes `status` at `at` (nowhere when undefined); the length to put in the used ring. */
+  #completeAt(ctx: DeviceContext, at: number | undefined, status: number, dataLen: number): number {
     this.stats.requests++;
-    const at = statusByte(chain);
-    if (chain.error || at === undefined) return 0; // nowhere to put a status
+    if (at === undefined) return 0; // nowhere to put a status
     ctx.mem.writeU8(at, status);
     return dataLen + 1;
   }
@@ -235,7 +320,8 @@ export class BlockDevice implements VirtioBackend {
   #finish(
     ctx: DeviceContext,
     index: number,
-    chain: DescriptorChain,
+    head: number,
+    at: number | undefined,
     epoch: number,
     status: number,
     dataLen: number,
@@ -243,17 +329,23 @@ export class BlockDevice implements VirtioBackend {
     if (epoch !== this.#epoch) return; // the device was reset meanwhile
     this.#inflight--;
     ctx.guard(`virtio-blk queue ${index}`, () => {
-      const len = this.#complete(ctx, chain, status, dataLen);
-      ctx.queues[index]!.addUsed(ctx.mem, chain.head, len);
+      const len = this.#completeAt(ctx, at, status, dataLen);
+      ctx.queues[index]!.addUsed(ctx.mem, head, len);
       ctx.signalUsed(index);
     });
   }
 
   /**
-   * Serves one request: the data bytes written to the guest, at once or as a promise. Reads
-   * and writes finish before returning when the disk can do them at once; a bad request throws.
+   * Serves one request: the data bytes written to the guest, at once or as a promise, or null
+   * when it joined the merge. Reads and writes finish before returning when the disk can do
+   * them at once; a bad request throws. Any other request moves the merge first, so requests
+   * start in the order the driver made them available.
    */
-  #serve(ctx: DeviceContext, chain: DescriptorChain): number | Promise<number> {
+  #serve(
+    ctx: DeviceContext,
+    index: number,
+    chain: DescriptorChain,
+  ): number | Promise<number> | null {
     if (chain.error) throw new RequestError(BLK_S.IOERR, `malformed chain: ${chain.error}`);
     if (chain.writableLen < 1) throw new RequestError(BLK_S.IOERR, "no status byte");
     if (chain.readableLen < HEADER) throw new RequestError(BLK_S.IOERR, "request header too short");
@@ -272,14 +364,134 @@ export class BlockDevice implements VirtioBackend {
     const outLen = chain.readableLen - HEADER; // data the driver sent (after the header)
     if (type === BLK_T.IN) {
       const off = this.#range(sector, inLen);
+      if (this.#merge(ctx, index, chain, chain.writable, 0, inLen, off, false)) return null;
       return this.#move(mem, chain.writable, 0, inLen, off, false);
     }
     if (type === BLK_T.OUT) {
       if (this.disk.readOnly) throw new RequestError(BLK_S.IOERR, "write to a read-only disk");
       const off = this.#range(sector, outLen);
+      if (this.#merge(ctx, index, chain, chain.readable, HEADER, outLen, off, true)) return null;
       return this.#move(mem, chain.readable, HEADER, outLen, off, true);
     }
+    this.#flushMerge(ctx, index);
     return this.#serveOther(ctx, copyChain(chain), type, inLen, outLen);
+  }
+
+  /**
+   * Adds a read or write of [skip, skip+len) of `bufs` at disk offset `off` to the merge when
+   * the disk can take merged transfers: true when it joined. One that cannot follow the merge
+   * (the other direction, not adjacent, past the limits) moves the merge first; one that
+   * cannot join any (empty, or larger than a merge) is served on its own (false).
+   */
+  #merge(
+    ctx: DeviceContext,
+    index: number,
+    chain: DescriptorChain,
+    bufs: readonly Buffer[],
+    skip: number,
+    len: number,
+    off: number,
+    write: boolean,
+  ): boolean {
+    if (this.disk.transferGuestNow === undefined) return false;
+    let pieces = 0;
+    for (let i = 0, pos = 0; i < bufs.length && pos < skip + len; i++) {
+      const b = bufs[i]!;
+      if (pos + b.len > skip) pieces++;
+      pos += b.len;
+    }
+    const fits = len > 0 && len <= MERGE_MAX_BYTES && pieces <= MERGE_MAX_SEGMENTS;
+    if (
+      this.#mergedCount > 0 &&
+      (!fits || write !== this.#mergedWrite || off !== this.#mergedOffset + this.#mergedLen ||
+        this.#mergedLen + len > MERGE_MAX_BYTES ||
+        this.#mergedBufs.length + pieces > MERGE_MAX_SEGMENTS)
+    ) {
+      this.#flushMerge(ctx, index);
+    }
+    if (!fits) return false;
+    if (this.#mergedCount === 0) {
+      this.#mergedWrite = write;
+      this.#mergedOffset = off;
+    }
+    // The data pieces, trimmed to [skip, skip+len), into reused objects.
+    const out = this.#mergedBufs, pool = this.#bufPool, end = skip + len;
+    for (let i = 0, pos = 0; i < bufs.length && pos < end; i++) {
+      const b = bufs[i]!;
+      const from = Math.max(skip, pos), to = Math.min(end, pos + b.len);
+      pos += b.len;
+      if (to <= from) continue;
+      const k = out.length;
+      const piece = pool[k] ?? (pool[k] = { addr: 0, len: 0 });
+      piece.addr = b.addr + (from - (pos - b.len));
+      piece.len = to - from;
+      out.push(piece);
+    }
+    const n = this.#mergedCount++;
+    const m = this.#merged[n] ?? (this.#merged[n] = { head: 0, at: undefined, len: 0, end: 0 });
+    m.head = chain.head;
+    m.at = statusByte(chain);
+    m.len = len;
+    m.end = out.length;
+    this.#mergedLen += len;
+    return true;
+  }
+
+  /**
+   * Moves the merge with one {@link DiskImage.transferGuestNow} call and returns its requests
+   * (status OK); a request the call did not move in full is served on its own, as if it had
+   * not been merged (a read or write of the same data again is harmless).
+   */
+  #flushMerge(ctx: DeviceContext, index: number): void {
+    const count = this.#mergedCount;
+    if (count === 0) return;
+    try {
+      this.#moveMerge(ctx, index, count);
+    } finally {
+      this.#dropMerge();
+    }
+  }
+
+  #moveMerge(ctx: DeviceContext, index: number, count: number): void {
+    const mem = ctx.mem, q = ctx.queues[index]!, write = this.#mergedWrite;
+    const bufs = this.#mergedBufs, offset = this.#mergedOffset;
+    let moved = 0;
+    try {
+      moved = this.disk.transferGuestNow!(mem, bufs, this.#mergedLen, offset, write);
+    } catch {
+      moved = 0; // each request's own transfer reports the error
+    }
+    let pos = 0, first = 0;
+    for (let i = 0; i < count; i++) {
+      const m = this.#merged[i]!;
+      if (pos + m.len <= moved) {
+        q.addUsed(mem, m.head, this.#completeAt(ctx, m.at, BLK_S.OK, this.#moved(write, m.len)));
+        this.#mergedUsed = true;
+      } else {
+        // Its own pieces, copied: the merge's objects are reused by the next one.
+        const own = bufs.slice(first, m.end).map((b) => ({ addr: b.addr, len: b.len }));
+        let r: number | Promise<number>, status: number = BLK_S.OK;
+        try {
+          r = this.#move(mem, own, 0, m.len, offset + pos, write);
+        } catch (e) {
+          status = this.#failure(e);
+          r = 0;
+        }
+        if (typeof r === "number") {
+          q.addUsed(mem, m.head, this.#completeAt(ctx, m.at, status, r));
+          this.#mergedUsed = true;
+        } else this.#await(ctx, index, m.head, m.at, r);
+      }
+      pos += m.len;
+      first = m.end;
+    }
+  }
+
+  /** Empties the merge (its objects kept for the next). */
+  #dropMerge(): void {
+    this.#mergedCount = 0;
+    this.#mergedLen = 0;
+    emptyArray(this.#mergedBufs);
   }
 
   /**

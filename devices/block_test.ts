@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertFalse } from "@std/assert";
 import { harness } from "../testing/setup.ts";
-import { bit } from "../virtio/constants.ts";
+import { bit, STATUS } from "../virtio/constants.ts";
 import { FileDisk } from "../host/disk_file.ts";
 import type { DeviceMemory } from "../memory/guest_memory.ts";
 import { type Buffer, bufferViews } from "../virtio/queue.ts";
@@ -480,4 +480,205 @@ Deno.test("virtio-blk: after dispose (the machine closing) nothing touches the q
   h.driver.kick(h.q);
   await new Promise((r) => setTimeout(r, 2));
   assertEquals(disk.pending.length, 0);
+});
+
+/**
+ * A disk that takes merged transfers: it records each call, moves at most `limit` bytes of
+ * one, and throws when told to.
+ */
+class MergeDisk extends MemoryDisk {
+  calls: { offset: number; len: number; pieces: number; write: boolean }[] = [];
+  events: string[] = [];
+  limit = Infinity;
+  throwNext = false;
+  transferGuestNow(
+    mem: DeviceMemory,
+    bufs: readonly Buffer[],
+    len: number,
+    offset: number,
+    write: boolean,
+  ): number {
+    this.calls.push({ offset, len, pieces: bufs.length, write });
+    this.events.push(`${write ? "write" : "read"} ${offset}+${len}`);
+    if (this.throwNext) {
+      this.throwNext = false;
+      throw new Error("injected merge failure");
+    }
+    const n = Math.min(len, this.limit);
+    let pos = offset, left = n;
+    for (const b of bufs) {
+      const k = Math.min(b.len, left);
+      if (write) this.bytes.set(mem.read(b.addr, k), pos);
+      else mem.write(b.addr, this.bytes.subarray(pos, pos + k));
+      pos += k;
+      left -= k;
+      if (left === 0) break;
+    }
+    return n;
+  }
+  override flush(): Promise<void> {
+    this.events.push("flush");
+    return super.flush();
+  }
+}
+
+/** A device on a MergeDisk of 8 MiB with patterned bytes, and a way to queue requests. */
+function merging() {
+  const disk = new MergeDisk(8 * MiB);
+  disk.bytes.forEach((_, i, a) => (a[i] = (i * 5 + (i >> 9)) & 0xff));
+  const errors: string[] = [];
+  const h = harness(new BlockDevice(disk, { onError: (m) => errors.push(m) }), {
+    memSize: 8 * MiB,
+  });
+  assert(h.driver.init().ok);
+  const q = h.driver.setupQueue(0);
+  h.driver.driverOk();
+  /** Queues (does not kick) a request; `pieces` are the data buffers' sizes. */
+  const send = (
+    type: number,
+    sector: number,
+    pieces: number[],
+    o: { statusInData?: boolean; fill?: number; indirect?: boolean } = {},
+  ) => {
+    const hdr = new Uint8Array(16);
+    new DataView(hdr.buffer).setUint32(0, type, true);
+    new DataView(hdr.buffer).setBigUint64(8, BigInt(sector), true);
+    const write = type === BLK_T.OUT;
+    const data = pieces.map((n, k) => {
+      if (!write) return h.driver.inBuffer(n + (o.statusInData && k === pieces.length - 1 ? 1 : 0));
+      return h.driver.outBuffer(new Uint8Array(n).fill((o.fill ?? 1) + k));
+    });
+    const status = o.statusInData ? undefined : h.driver.inBuffer(1);
+    const at = status ? status.addr : data[data.length - 1]!.addr + pieces[pieces.length - 1]!;
+    h.mem.writeU8(at, 0xff);
+    const id = q.add([h.driver.outBuffer(hdr), ...data, ...(status ? [status] : [])], {
+      indirect: o.indirect ?? false,
+    });
+    return { id, data, pieces, at, sector, write };
+  };
+  /** Checks a read's data against the disk. */
+  const readBack = (r: ReturnType<typeof send>) => {
+    let pos = r.sector * 512;
+    r.data.forEach((d, k) => {
+      const n = r.pieces[k]!;
+      assertEquals(h.mem.read(d.addr, n), disk.bytes.subarray(pos, pos + n), `${r.sector}/${k}`);
+      pos += n;
+    });
+  };
+  return { ...h, disk, q, send, readBack, errors };
+}
+
+Deno.test("virtio-blk merges the reads and writes of adjacent sectors a notification brings", async () => {
+  const h = merging();
+  const reads = [
+    h.send(BLK_T.IN, 0, [512, 512]),
+    h.send(BLK_T.IN, 2, [512]),
+    h.send(BLK_T.IN, 3, [1024], { statusInData: true }), // status in the data's buffer
+  ];
+  const apart = h.send(BLK_T.IN, 10, [512]); // not adjacent: a merge of its own
+  const writes = [h.send(BLK_T.OUT, 11, [512], { fill: 7 }), h.send(BLK_T.OUT, 12, [512, 512])];
+  const flush = h.send(BLK_T.FLUSH, 0, []);
+  const after = h.send(BLK_T.IN, 14, [512]);
+  const irqs = h.irq.count;
+  h.driver.kick(h.q);
+  assertEquals(h.irq.count - irqs, 1, "one interrupt for the pass");
+  assertEquals(h.disk.calls, [
+    { offset: 0, len: 2560, pieces: 4, write: false },
+    { offset: 5120, len: 512, pieces: 1, write: false },
+    { offset: 5632, len: 1536, pieces: 3, write: true },
+    { offset: 7168, len: 512, pieces: 1, write: false },
+  ]);
+  // The writes before the FLUSH were on the disk when it started.
+  assertEquals(h.disk.events.slice(2, 4), ["write 5632+1536", "flush"]);
+  await new Promise((r) => setTimeout(r, 2)); // FLUSH completes from a promise
+  const used = h.q.drainUsed();
+  const all = [...reads, apart, ...writes, flush, after];
+  assertEquals(new Set(used.map((u) => u.id)), new Set(all.map((r) => r.id)));
+  const lens = new Map(used.map((u) => [u.id, u.len]));
+  assertEquals(all.map((r) => lens.get(r.id)), [1025, 513, 1025, 513, 1, 1, 1, 513]);
+  for (const r of all) assertEquals(h.mem.readU8(r.at), BLK_S.OK);
+  for (const r of [...reads, apart, after]) h.readBack(r);
+  assertEquals(h.disk.bytes.subarray(5632, 6144).every((b) => b === 7), true);
+  assertEquals(h.disk.bytes.subarray(6144, 6656).every((b) => b === 1), true);
+  assertEquals(h.disk.bytes.subarray(6656, 7168).every((b) => b === 2), true);
+  assertEquals(h.backend.stats, { requests: 8, errors: 0, bytesRead: 3584, bytesWritten: 1536 });
+  assertEquals(h.errors, []);
+});
+
+Deno.test("virtio-blk: what a merged call did not move is served request by request", async () => {
+  const h = merging();
+  // Moves 700 bytes: the first request whole, the second in part (read again on its own).
+  h.disk.limit = 700;
+  const part = [h.send(BLK_T.IN, 0, [512]), h.send(BLK_T.IN, 1, [512]), h.send(BLK_T.IN, 2, [512])];
+  h.driver.kick(h.q);
+  assertEquals(h.disk.calls.length, 1);
+  assertEquals(h.q.drainUsed().map((u) => u.id), [part[0]!.id], "the one moved whole, at once");
+  await new Promise((r) => setTimeout(r, 2)); // MemoryDisk's own reads settle as promises
+  assertEquals(h.q.drainUsed().map((u) => u.id), [part[1]!.id, part[2]!.id]);
+  for (const r of part) {
+    assertEquals(h.mem.readU8(r.at), BLK_S.OK);
+    h.readBack(r);
+  }
+  assertEquals(h.backend.stats.bytesRead, 1536);
+  // A call that throws: every request on its own, and a host error fails only its own.
+  h.disk.limit = Infinity;
+  h.disk.throwNext = true;
+  h.disk.failNext = true; // the first request's own read
+  const failed = [h.send(BLK_T.IN, 4, [512]), h.send(BLK_T.IN, 5, [512])];
+  h.driver.kick(h.q);
+  await new Promise((r) => setTimeout(r, 2));
+  assertEquals(h.q.drainUsed().map((u) => [u.id, u.len]), [[failed[0]!.id, 1], [
+    failed[1]!.id,
+    513,
+  ]]);
+  assertEquals(h.mem.readU8(failed[0]!.at), BLK_S.IOERR);
+  assertEquals(h.mem.readU8(failed[1]!.at), BLK_S.OK);
+  h.readBack(failed[1]!);
+  assertEquals(h.errors, ["virtio-blk request failed: injected I/O error"]);
+  // A write moved in part is written again whole on its own: the disk ends up exact.
+  h.disk.limit = 100;
+  const w = h.send(BLK_T.OUT, 8, [512], { fill: 9 });
+  h.driver.kick(h.q);
+  await new Promise((r) => setTimeout(r, 2));
+  assertEquals(h.q.drainUsed().map((u) => u.id), [w.id]);
+  assertEquals(h.disk.bytes.subarray(4096, 4608).every((b) => b === 9), true);
+});
+
+Deno.test("virtio-blk: a merge covers at most 1 MiB and 256 buffers; a larger request goes alone", async () => {
+  const h = merging();
+  const half = 512 * 1024;
+  // Three adjacent 512 KiB reads: two merged (1 MiB), the third starts the next merge.
+  const big = [0, 1024, 2048].map((s) => h.send(BLK_T.IN, s, [half]));
+  // Then 1.5 MiB in one request: more than a merge, served alone.
+  const huge = h.send(BLK_T.IN, 3072, [3 * half]);
+  h.driver.kick(h.q);
+  assertEquals(h.disk.calls.map((c) => [c.offset, c.len]), [[0, 2 * half], [2 * half, half]]);
+  // Two requests of 200 pieces each (indirect tables): 400 buffers, so two calls.
+  const many = [0, 200].map((s) =>
+    h.send(BLK_T.IN, 6144 + s, Array(200).fill(512), { indirect: true })
+  );
+  h.driver.kick(h.q);
+  assertEquals(h.disk.calls.slice(2).map((c) => c.pieces), [200, 200]);
+  await new Promise((r) => setTimeout(r, 2)); // the large one through MemoryDisk's read
+  const used = h.q.drainUsed();
+  assertEquals(used.length, 6);
+  for (const r of [...big, huge, ...many]) {
+    assertEquals(h.mem.readU8(r.at), BLK_S.OK);
+    h.readBack(r);
+  }
+});
+
+Deno.test("virtio-blk: requests merged before a broken ring entry are still returned", () => {
+  const h = merging();
+  const ok = [h.send(BLK_T.IN, 0, [512]), h.send(BLK_T.IN, 1, [512])];
+  // An avail entry naming a descriptor beyond the ring: the pass throws there.
+  h.q.publish(h.q.size + 3);
+  h.driver.kick(h.q);
+  assertEquals(h.disk.calls.length, 1);
+  assertEquals(h.q.drainUsed().map((u) => u.id), ok.map((r) => r.id));
+  for (const r of ok) {
+    assertEquals(h.mem.readU8(r.at), BLK_S.OK);
+    h.readBack(r);
+  }
+  assert(h.driver.status & STATUS.DEVICE_NEEDS_RESET);
 });

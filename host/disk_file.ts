@@ -254,24 +254,60 @@ export class FileDisk implements DiskImage {
     if (write && this.readOnly) throw new Error(`Disk ${this.path} is read-only`);
     if (len === 0) return undefined;
     this.#live();
-    let moved = 0;
-    const tried = this.#onThread[write ? 1 : 0] !== "off" && bufs.length <= POOLED_IOVECS &&
-      len <= NOWAIT_MAX && stretchBytes + len <= NOWAIT_STRETCH;
-    if (tried) {
-      const iov = this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
-      try {
-        const count = guestIovecs(iovecView(iov), mem, bufs, skip, len);
-        moved = this.#cached(iov, count, offset, len, write);
-      } finally {
-        this.#release(iov, false);
-      }
-      if (moved > 0) this.calls.onThread++;
-      if (moved === len) return undefined;
-    }
+    const now = this.#now(mem, bufs, skip, len, offset, write);
+    const moved = Math.max(now, 0);
+    if (moved === len) return undefined;
     // What is left (all of it, or past a short transfer): through views; off the thread once
     // the page cache was asked (asking again at once would only fail again).
     const rest = bufferViews(mem, bufs, skip + moved, len - moved);
-    return this.#vectored(rest, offset + moved, write, !tried);
+    return this.#vectored(rest, offset + moved, write, now < 0);
+  }
+
+  /**
+   * What virtio-blk calls for requests it merged: one call on this thread, as in
+   * {@link transferGuest}, for the first `len` bytes of `bufs` (at most 256 buffers and
+   * 1 MiB); the bytes it moved from the start, 0 when it moved none or could not try (a
+   * closed or read-only disk, data not cached). Never waits for the disk; errors are left to
+   * the requests' own transfers.
+   */
+  transferGuestNow(
+    mem: DeviceMemory,
+    bufs: readonly Buffer[],
+    len: number,
+    offset: number,
+    write: boolean,
+  ): number {
+    if (this.#closed || (write && this.readOnly) || len === 0) return 0;
+    return Math.max(this.#now(mem, bufs, 0, len, offset, write), 0);
+  }
+
+  /**
+   * One call on this thread for [skip, skip+len) of `bufs` when the page cache may serve it:
+   * the bytes moved (0 when none), or -1 when it was not tried (this direction goes
+   * off-thread, too many buffers or bytes, or the thread's stretch is used up).
+   */
+  #now(
+    mem: DeviceMemory,
+    bufs: readonly Buffer[],
+    skip: number,
+    len: number,
+    offset: number,
+    write: boolean,
+  ): number {
+    if (
+      this.#onThread[write ? 1 : 0] === "off" || bufs.length > POOLED_IOVECS ||
+      len > NOWAIT_MAX || stretchBytes + len > NOWAIT_STRETCH
+    ) return -1;
+    const iov = this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
+    let moved: number;
+    try {
+      const count = guestIovecs(iovecView(iov), mem, bufs, skip, len);
+      moved = this.#cached(iov, count, offset, len, write);
+    } finally {
+      this.#release(iov, false);
+    }
+    if (moved > 0) this.calls.onThread++;
+    return moved;
   }
 
   #vectored(

@@ -292,6 +292,60 @@ Deno.test("FileDisk.transferGuest: guest buffers clipped to [skip, skip+len), ex
   });
 });
 
+Deno.test("FileDisk.transferGuestNow: cached data in one call on the thread; 0 where it cannot", async () => {
+  await withImage(4 * MiB, async (path) => {
+    const file = await Deno.readFile(path);
+    const mem = GuestMemory.allocate([{ gpa: 0, size: 0x40000 }]);
+    // Two requests' data, as virtio-blk merges them: three pieces, then one not covered.
+    const bufs = [
+      { addr: 0x10000, len: 4096 },
+      { addr: 0x8000, len: 512 },
+      { addr: 0x20000, len: 1024 },
+      { addr: 0x30000, len: 512 },
+    ];
+    for (const opts of [...WAYS, { onThread: false }]) {
+      const disk = FileDisk.open(path, opts);
+      const quick = !("onThread" in opts) && cachedReads(path, opts);
+      mem.fill(0, 0x40000, 0xee);
+      assertEquals(disk.transferGuestNow(mem, bufs, 5632, 1024, false), quick ? 5632 : 0);
+      assertEquals(disk.calls, { onThread: quick ? 1 : 0, offThread: 0 }, "never off-thread");
+      if (quick) {
+        assertEquals(mem.read(0x10000, 4096), file.subarray(1024, 5120));
+        assertEquals(mem.read(0x8000, 512), file.subarray(5120, 5632));
+        assertEquals(mem.read(0x20000, 1024), file.subarray(5632, 6656));
+        // Up to the end of the file: what there is.
+        assertEquals(disk.transferGuestNow(mem, bufs, 5632, 4 * MiB - 1024, false), 1024);
+        assertEquals(mem.read(0x10000, 1024), file.subarray(4 * MiB - 1024));
+      }
+      assertEquals(mem.readU8(0x30000), 0xee, "past len: not touched");
+      // More buffers (257) or bytes (1 MiB + 512) than one call takes: not tried.
+      const many = Array.from({ length: 257 }, (_, i) => ({ addr: i * 512, len: 512 }));
+      assertEquals(disk.transferGuestNow(mem, many, 257 * 512, 0, false), 0);
+      assertEquals(
+        disk.transferGuestNow(mem, [{ addr: 0, len: MiB + 512 }], MiB + 512, 0, false),
+        0,
+      );
+      disk.close();
+      assertEquals(disk.transferGuestNow(mem, bufs, 512, 0, false), 0, "closed: 0, no throw");
+    }
+    // Writes: done on the thread where the filesystem takes RWF_NOWAIT writes, else 0; exact.
+    const disk = FileDisk.open(path);
+    mem.fill(0x10000, 4096, 3);
+    mem.fill(0x8000, 512, 4);
+    const n = disk.transferGuestNow(mem, bufs.slice(0, 2), 4608, 8192, true);
+    assertEquals(n === 0 || n === 4608, true, `${n}`);
+    await disk.transferGuest(mem, bufs.slice(0, 2), n, 4608 - n, 8192 + n, true);
+    const after = await Deno.readFile(path);
+    assertEquals(after.subarray(8192, 12288).every((v) => v === 3), true);
+    assertEquals(after.subarray(12288, 12800).every((v) => v === 4), true);
+    assertEquals(after.subarray(12800), file.subarray(12800));
+    disk.close();
+    const ro = FileDisk.open(path, { readOnly: true });
+    assertEquals(ro.transferGuestNow(mem, bufs, 512, 0, true), 0, "read-only: 0, no throw");
+    ro.close();
+  });
+});
+
 Deno.test("FileDisk: one synchronous stretch copies at most 4 MiB on the thread, the rest goes off it", async () => {
   for (const way of WAYS) {
     await withImage(8 * MiB, async (path) => {

@@ -18,12 +18,15 @@ import type { DescriptorChain, ScratchChain } from "./queue.ts";
  * keeps the chain and returns it itself later (asynchronous devices). With `scratch`, every
  * chain is filled into it (no allocation per chain): `serve` must then keep a copy
  * (`copyChain`) of any chain it returns later, and use nothing of it after returning.
+ * `endPass` runs when a pass has taken what it may, before notifications are re-enabled:
+ * the device finishes what it gathered and says whether it added used entries itself.
  */
 export function serveQueue(
   ctx: DeviceContext,
   index: number,
   serve: (chain: DescriptorChain) => number | undefined,
   scratch?: ScratchChain,
+  endPass?: () => boolean,
 ): void {
   const q = ctx.queues[index]!;
   let used = false, left = q.size, capped = false;
@@ -43,6 +46,9 @@ export function serveQueue(
         used = true;
       }
     }
+    // What the device gathered during the pass (merged requests) is done before the ring is
+    // checked again.
+    if (endPass?.()) used = true;
     // Capped: notifications stay off, the next pass comes from requeue.
     if (capped || !ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
   }
