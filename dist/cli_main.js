@@ -6413,13 +6413,16 @@ var ScratchChain = class {
   /** Empties the chain for a fill with head `head`. */
   reset(head) {
     this.head = head;
-    this.readable.length = 0;
-    this.writable.length = 0;
+    emptyArray(this.readable);
+    emptyArray(this.writable);
     this.readableLen = 0;
     this.writableLen = 0;
     this.error = void 0;
   }
 };
+function emptyArray(a) {
+  while (a.length > 0) a.pop();
+}
 function copyChain(c) {
   return {
     head: c.head,
@@ -7727,7 +7730,7 @@ function checkMmioRegisters(s, queueCount) {
 init_config();
 
 // virtio/serve.ts
-function serveQueue(ctx, index, serve, scratch) {
+function serveQueue(ctx, index, serve, scratch, endPass) {
   const q = ctx.queues[index];
   let used = false, left = q.size, capped = false;
   for (; ; ) {
@@ -7746,6 +7749,7 @@ function serveQueue(ctx, index, serve, scratch) {
         used = true;
       }
     }
+    if (endPass?.()) used = true;
     if (capped || !ctx.canProcess() || !q.enableNotification(ctx.mem)) break;
   }
   if (used) ctx.signalUsed(index);
@@ -7775,6 +7779,8 @@ var BLK_S = {
   IOERR: 1,
   UNSUPP: 2
 };
+var MERGE_MAX_BYTES = 1 << 20;
+var MERGE_MAX_SEGMENTS = 256;
 var SECTOR = 512;
 var HEADER2 = 16;
 var ID_BYTES = 20;
@@ -7803,6 +7809,20 @@ var BlockDevice = class {
   #epoch = 0;
   /** Each chain taken from the queue is filled into this one (no allocation per request). */
   #scratch = new ScratchChain();
+  /**
+   * The merge: reads (or writes) for adjacent sectors taken in this pass over the queue, not
+   * yet moved. Its requests, its data buffers in order, their total and where it starts on
+   * the disk; the objects in the arrays are reused from one merge to the next.
+   */
+  #merged = [];
+  #mergedCount = 0;
+  #mergedBufs = [];
+  #bufPool = [];
+  #mergedLen = 0;
+  #mergedOffset = 0;
+  #mergedWrite = false;
+  /** Used entries were added by a merge since the end of the last pass. */
+  #mergedUsed = false;
   #onError;
   /** Completed requests by type, for tests and stats. */
   stats = {
@@ -7851,6 +7871,7 @@ var BlockDevice = class {
     this.#epoch++;
     this.#inflight = 0;
     this.#ctx = void 0;
+    this.#dropMerge();
   }
   inflight() {
     return this.#inflight;
@@ -7858,25 +7879,42 @@ var BlockDevice = class {
   processQueue(index) {
     const ctx = this.#ctx;
     if (!ctx) return;
-    serveQueue(ctx, index, (chain) => this.#start(ctx, index, chain), this.#scratch);
+    try {
+      serveQueue(ctx, index, (chain) => this.#start(ctx, index, chain), this.#scratch, () => this.#endPass(ctx, index));
+    } finally {
+      if (this.#mergedCount > 0 && this.#endPass(ctx, index)) ctx.signalUsed(index);
+    }
+  }
+  /** The end of a pass over the queue: moves the merge; whether used entries were added. */
+  #endPass(ctx, index) {
+    this.#flushMerge(ctx, index);
+    const used = this.#mergedUsed;
+    this.#mergedUsed = false;
+    return used;
   }
   /**
    * Starts one request. When it is already done (a bad request, or data the disk moved before
    * returning) its status byte is written and the used length returned for the queue loop to
-   * publish; otherwise undefined, and {@link #finish} returns the chain when the I/O ends.
+   * publish; otherwise undefined: it joined the merge, which returns it at the end of the
+   * pass, or {@link #finish} returns it when its I/O ends.
    */
   #start(ctx, index, chain) {
     let r;
     try {
-      r = this.#serve(ctx, chain);
+      r = this.#serve(ctx, index, chain);
     } catch (e) {
       return this.#complete(ctx, chain, this.#failure(e), 0);
     }
+    if (r === null) return void 0;
     if (typeof r === "number") return this.#complete(ctx, chain, BLK_S.OK, r);
-    const kept = copyChain(chain), epoch = this.#epoch;
-    this.#inflight++;
-    r.then((len) => this.#finish(ctx, index, kept, epoch, BLK_S.OK, len), (e) => this.#finish(ctx, index, kept, epoch, this.#failure(e), 0));
+    this.#await(ctx, index, chain.head, chain.error ? void 0 : statusByte(chain), r);
     return void 0;
+  }
+  /** Returns request `head` (status byte at `at`) when `pending` settles. */
+  #await(ctx, index, head, at, pending) {
+    const epoch = this.#epoch;
+    this.#inflight++;
+    pending.then((len) => this.#finish(ctx, index, head, at, epoch, BLK_S.OK, len), (e) => this.#finish(ctx, index, head, at, epoch, this.#failure(e), 0));
   }
   /** Counts and reports a failed request; its status. */
   #failure(e) {
@@ -7886,27 +7924,32 @@ var BlockDevice = class {
   }
   /** Writes a finished request's status byte; the length to put in the used ring. */
   #complete(ctx, chain, status, dataLen) {
+    return this.#completeAt(ctx, chain.error ? void 0 : statusByte(chain), status, dataLen);
+  }
+  /** Writes `status` at `at` (nowhere when undefined); the length to put in the used ring. */
+  #completeAt(ctx, at, status, dataLen) {
     this.stats.requests++;
-    const at = statusByte(chain);
-    if (chain.error || at === void 0) return 0;
+    if (at === void 0) return 0;
     ctx.mem.writeU8(at, status);
     return dataLen + 1;
   }
   /** Returns a request that finished later to the driver (unless the device was reset since). */
-  #finish(ctx, index, chain, epoch, status, dataLen) {
+  #finish(ctx, index, head, at, epoch, status, dataLen) {
     if (epoch !== this.#epoch) return;
     this.#inflight--;
     ctx.guard(`virtio-blk queue ${index}`, () => {
-      const len = this.#complete(ctx, chain, status, dataLen);
-      ctx.queues[index].addUsed(ctx.mem, chain.head, len);
+      const len = this.#completeAt(ctx, at, status, dataLen);
+      ctx.queues[index].addUsed(ctx.mem, head, len);
       ctx.signalUsed(index);
     });
   }
   /**
-   * Serves one request: the data bytes written to the guest, at once or as a promise. Reads
-   * and writes finish before returning when the disk can do them at once; a bad request throws.
+   * Serves one request: the data bytes written to the guest, at once or as a promise, or null
+   * when it joined the merge. Reads and writes finish before returning when the disk can do
+   * them at once; a bad request throws. Any other request moves the merge first, so requests
+   * start in the order the driver made them available.
    */
-  #serve(ctx, chain) {
+  #serve(ctx, index, chain) {
     if (chain.error) throw new RequestError(BLK_S.IOERR, `malformed chain: ${chain.error}`);
     if (chain.writableLen < 1) throw new RequestError(BLK_S.IOERR, "no status byte");
     if (chain.readableLen < HEADER2) throw new RequestError(BLK_S.IOERR, "request header too short");
@@ -7924,14 +7967,125 @@ var BlockDevice = class {
     const outLen = chain.readableLen - HEADER2;
     if (type === BLK_T.IN) {
       const off = this.#range(sector, inLen);
+      if (this.#merge(ctx, index, chain, chain.writable, 0, inLen, off, false)) return null;
       return this.#move(mem, chain.writable, 0, inLen, off, false);
     }
     if (type === BLK_T.OUT) {
       if (this.disk.readOnly) throw new RequestError(BLK_S.IOERR, "write to a read-only disk");
       const off = this.#range(sector, outLen);
+      if (this.#merge(ctx, index, chain, chain.readable, HEADER2, outLen, off, true)) return null;
       return this.#move(mem, chain.readable, HEADER2, outLen, off, true);
     }
+    this.#flushMerge(ctx, index);
     return this.#serveOther(ctx, copyChain(chain), type, inLen, outLen);
+  }
+  /**
+   * Adds a read or write of [skip, skip+len) of `bufs` at disk offset `off` to the merge when
+   * the disk can take merged transfers: true when it joined. One that cannot follow the merge
+   * (the other direction, not adjacent, past the limits) moves the merge first; one that
+   * cannot join any (empty, or larger than a merge) is served on its own (false).
+   */
+  #merge(ctx, index, chain, bufs, skip, len, off, write) {
+    if (this.disk.transferGuestNow === void 0) return false;
+    let pieces = 0;
+    for (let i = 0, pos = 0; i < bufs.length && pos < skip + len; i++) {
+      const b = bufs[i];
+      if (pos + b.len > skip) pieces++;
+      pos += b.len;
+    }
+    const fits = len > 0 && len <= MERGE_MAX_BYTES && pieces <= MERGE_MAX_SEGMENTS;
+    if (this.#mergedCount > 0 && (!fits || write !== this.#mergedWrite || off !== this.#mergedOffset + this.#mergedLen || this.#mergedLen + len > MERGE_MAX_BYTES || this.#mergedBufs.length + pieces > MERGE_MAX_SEGMENTS)) {
+      this.#flushMerge(ctx, index);
+    }
+    if (!fits) return false;
+    if (this.#mergedCount === 0) {
+      this.#mergedWrite = write;
+      this.#mergedOffset = off;
+    }
+    const out = this.#mergedBufs, pool2 = this.#bufPool, end = skip + len;
+    for (let i = 0, pos = 0; i < bufs.length && pos < end; i++) {
+      const b = bufs[i];
+      const from = Math.max(skip, pos), to = Math.min(end, pos + b.len);
+      pos += b.len;
+      if (to <= from) continue;
+      const k = out.length;
+      const piece = pool2[k] ?? (pool2[k] = {
+        addr: 0,
+        len: 0
+      });
+      piece.addr = b.addr + (from - (pos - b.len));
+      piece.len = to - from;
+      out.push(piece);
+    }
+    const n = this.#mergedCount++;
+    const m = this.#merged[n] ?? (this.#merged[n] = {
+      head: 0,
+      at: void 0,
+      len: 0,
+      end: 0
+    });
+    m.head = chain.head;
+    m.at = statusByte(chain);
+    m.len = len;
+    m.end = out.length;
+    this.#mergedLen += len;
+    return true;
+  }
+  /**
+   * Moves the merge with one {@link DiskImage.transferGuestNow} call and returns its requests
+   * (status OK); a request the call did not move in full is served on its own, as if it had
+   * not been merged (a read or write of the same data again is harmless).
+   */
+  #flushMerge(ctx, index) {
+    const count = this.#mergedCount;
+    if (count === 0) return;
+    try {
+      this.#moveMerge(ctx, index, count);
+    } finally {
+      this.#dropMerge();
+    }
+  }
+  #moveMerge(ctx, index, count) {
+    const mem = ctx.mem, q = ctx.queues[index], write = this.#mergedWrite;
+    const bufs = this.#mergedBufs, offset = this.#mergedOffset;
+    let moved = 0;
+    try {
+      moved = this.disk.transferGuestNow(mem, bufs, this.#mergedLen, offset, write);
+    } catch {
+      moved = 0;
+    }
+    let pos = 0, first = 0;
+    for (let i = 0; i < count; i++) {
+      const m = this.#merged[i];
+      if (pos + m.len <= moved) {
+        q.addUsed(mem, m.head, this.#completeAt(ctx, m.at, BLK_S.OK, this.#moved(write, m.len)));
+        this.#mergedUsed = true;
+      } else {
+        const own = bufs.slice(first, m.end).map((b) => ({
+          addr: b.addr,
+          len: b.len
+        }));
+        let r, status = BLK_S.OK;
+        try {
+          r = this.#move(mem, own, 0, m.len, offset + pos, write);
+        } catch (e) {
+          status = this.#failure(e);
+          r = 0;
+        }
+        if (typeof r === "number") {
+          q.addUsed(mem, m.head, this.#completeAt(ctx, m.at, status, r));
+          this.#mergedUsed = true;
+        } else this.#await(ctx, index, m.head, m.at, r);
+      }
+      pos += m.len;
+      first = m.end;
+    }
+  }
+  /** Empties the merge (its objects kept for the next). */
+  #dropMerge() {
+    this.#mergedCount = 0;
+    this.#mergedLen = 0;
+    emptyArray(this.#mergedBufs);
   }
   /**
    * Moves [skip, skip+len) of the guest buffers `bufs` from the disk at `off` (or to it with
@@ -11125,21 +11279,40 @@ var FileDisk = class _FileDisk {
     if (write && this.readOnly) throw new Error(`Disk ${this.path} is read-only`);
     if (len === 0) return void 0;
     this.#live();
-    let moved = 0;
-    const tried = this.#onThread[write ? 1 : 0] !== "off" && bufs.length <= POOLED_IOVECS && len <= NOWAIT_MAX && stretchBytes + len <= NOWAIT_STRETCH;
-    if (tried) {
-      const iov = this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
-      try {
-        const count = guestIovecs(iovecView(iov), mem, bufs, skip, len);
-        moved = this.#cached(iov, count, offset, len, write);
-      } finally {
-        this.#release(iov, false);
-      }
-      if (moved > 0) this.calls.onThread++;
-      if (moved === len) return void 0;
-    }
+    const now = this.#now(mem, bufs, skip, len, offset, write);
+    const moved = Math.max(now, 0);
+    if (moved === len) return void 0;
     const rest = bufferViews(mem, bufs, skip + moved, len - moved);
-    return this.#vectored(rest, offset + moved, write, !tried);
+    return this.#vectored(rest, offset + moved, write, now < 0);
+  }
+  /**
+   * What virtio-blk calls for requests it merged: one call on this thread, as in
+   * {@link transferGuest}, for the first `len` bytes of `bufs` (at most 256 buffers and
+   * 1 MiB); the bytes it moved from the start, 0 when it moved none or could not try (a
+   * closed or read-only disk, data not cached). Never waits for the disk; errors are left to
+   * the requests' own transfers.
+   */
+  transferGuestNow(mem, bufs, len, offset, write) {
+    if (this.#closed || write && this.readOnly || len === 0) return 0;
+    return Math.max(this.#now(mem, bufs, 0, len, offset, write), 0);
+  }
+  /**
+   * One call on this thread for [skip, skip+len) of `bufs` when the page cache may serve it:
+   * the bytes moved (0 when none), or -1 when it was not tried (this direction goes
+   * off-thread, too many buffers or bytes, or the thread's stretch is used up).
+   */
+  #now(mem, bufs, skip, len, offset, write) {
+    if (this.#onThread[write ? 1 : 0] === "off" || bufs.length > POOLED_IOVECS || len > NOWAIT_MAX || stretchBytes + len > NOWAIT_STRETCH) return -1;
+    const iov = this.#iovs.pop() ?? new Uint8Array(POOLED_IOVECS * IOVEC_SIZE);
+    let moved;
+    try {
+      const count = guestIovecs(iovecView(iov), mem, bufs, skip, len);
+      moved = this.#cached(iov, count, offset, len, write);
+    } finally {
+      this.#release(iov, false);
+    }
+    if (moved > 0) this.calls.onThread++;
+    return moved;
   }
   #vectored(bufs, offset, write, onThread = true) {
     let total = 0;
