@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertFalse } from "@std/assert";
+import { moveGuestBytes } from "../testing/disk.ts";
 import { harness } from "../testing/setup.ts";
 import { bit, STATUS } from "../virtio/constants.ts";
 import { FileDisk } from "../host/disk_file.ts";
@@ -505,15 +506,7 @@ class MergeDisk extends MemoryDisk {
       throw new Error("injected merge failure");
     }
     const n = Math.min(len, this.limit);
-    let pos = offset, left = n;
-    for (const b of bufs) {
-      const k = Math.min(b.len, left);
-      if (write) this.bytes.set(mem.read(b.addr, k), pos);
-      else mem.write(b.addr, this.bytes.subarray(pos, pos + k));
-      pos += k;
-      left -= k;
-      if (left === 0) break;
-    }
+    moveGuestBytes(this.bytes, mem, bufs, n, offset, write);
     return n;
   }
   override flush(): Promise<void> {

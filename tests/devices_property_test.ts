@@ -14,6 +14,7 @@ import { encodeHeader, VsockDevice } from "../devices/vsock.ts";
 import { GuestMemory } from "../memory/guest_memory.ts";
 import type { Segment, VirtqueueDriver } from "../testing/driver.ts";
 import { Prng } from "../testing/prng.ts";
+import { moveGuestBytes } from "../testing/disk.ts";
 import { harness } from "../testing/setup.ts";
 import { STATUS } from "../virtio/constants.ts";
 import type { DeviceMemory } from "../memory/guest_memory.ts";
@@ -166,14 +167,7 @@ class PartialDisk extends MemoryDisk {
     // None, any part, a byte either side of a sector boundary (where requests end), or all.
     const edge = this.rng.int(len / 512 + 1) * 512 + (this.rng.chance(0.5) ? 1 : -1);
     const n = [0, this.rng.int(len + 1), Math.max(0, Math.min(len, edge))][roll - 1] ?? len;
-    let pos = offset, left = n;
-    for (const b of bufs) {
-      const k = Math.min(b.len, left);
-      if (write) this.bytes.set(mem.read(b.addr, k), pos);
-      else mem.write(b.addr, this.bytes.subarray(pos, pos + k));
-      pos += k;
-      left -= k;
-    }
+    moveGuestBytes(this.bytes, mem, bufs, n, offset, write);
     return n;
   }
 }
