@@ -130,6 +130,9 @@ interface Merged {
   end: number;
 }
 
+/** A failure of the device's queue itself while it moved a merge (not of one request). */
+class DeviceFault extends Error {}
+
 class RequestError extends Error {
   constructor(readonly status: number, message: string) {
     super(message);
@@ -229,6 +232,7 @@ export class BlockDevice implements VirtioBackend {
     this.#inflight = 0;
     this.#ctx = undefined;
     this.#dropMerge();
+    this.#mergedUsed = false;
   }
 
   inflight(): number {
@@ -247,8 +251,11 @@ export class BlockDevice implements VirtioBackend {
         () => this.#endPass(ctx, index),
       );
     } finally {
-      // A pass cut short (a broken ring threw) still finishes the requests it merged.
-      if (this.#mergedCount > 0 && this.#endPass(ctx, index)) ctx.signalUsed(index);
+      // A pass cut short (a broken ring threw) still finishes the requests it merged, and
+      // signals what it returned.
+      if ((this.#mergedCount > 0 || this.#mergedUsed) && this.#endPass(ctx, index)) {
+        ctx.signalUsed(index);
+      }
     }
   }
 
@@ -271,6 +278,7 @@ export class BlockDevice implements VirtioBackend {
     try {
       r = this.#serve(ctx, index, chain);
     } catch (e) {
+      if (e instanceof DeviceFault) throw e; // not this request's: the queue is broken
       return this.#complete(ctx, chain, this.#failure(e), 0);
     }
     if (r === null) return undefined;
@@ -447,6 +455,12 @@ export class BlockDevice implements VirtioBackend {
     if (count === 0) return;
     try {
       this.#moveMerge(ctx, index, count);
+    } catch (e) {
+      // Host errors are handled per request inside: this is the used ring or guest memory
+      // failing, the device's fault (DEVICE_NEEDS_RESET), not the request being served.
+      throw e instanceof DeviceFault
+        ? e
+        : new DeviceFault(e instanceof Error ? e.message : String(e));
     } finally {
       this.#dropMerge();
     }

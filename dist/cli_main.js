@@ -7788,6 +7788,8 @@ var SEGMENT = 16;
 var MAX_DISCARD_SECTORS = 4194303;
 var MAX_DISCARD_SEGMENTS = 16;
 var CONFIG_SIZE = 60;
+var DeviceFault = class extends Error {
+};
 var RequestError = class extends Error {
   status;
   constructor(status, message) {
@@ -7872,6 +7874,7 @@ var BlockDevice = class {
     this.#inflight = 0;
     this.#ctx = void 0;
     this.#dropMerge();
+    this.#mergedUsed = false;
   }
   inflight() {
     return this.#inflight;
@@ -7882,7 +7885,9 @@ var BlockDevice = class {
     try {
       serveQueue(ctx, index, (chain) => this.#start(ctx, index, chain), this.#scratch, () => this.#endPass(ctx, index));
     } finally {
-      if (this.#mergedCount > 0 && this.#endPass(ctx, index)) ctx.signalUsed(index);
+      if ((this.#mergedCount > 0 || this.#mergedUsed) && this.#endPass(ctx, index)) {
+        ctx.signalUsed(index);
+      }
     }
   }
   /** The end of a pass over the queue: moves the merge; whether used entries were added. */
@@ -7903,6 +7908,7 @@ var BlockDevice = class {
     try {
       r = this.#serve(ctx, index, chain);
     } catch (e) {
+      if (e instanceof DeviceFault) throw e;
       return this.#complete(ctx, chain, this.#failure(e), 0);
     }
     if (r === null) return void 0;
@@ -8041,6 +8047,8 @@ var BlockDevice = class {
     if (count === 0) return;
     try {
       this.#moveMerge(ctx, index, count);
+    } catch (e) {
+      throw e instanceof DeviceFault ? e : new DeviceFault(e instanceof Error ? e.message : String(e));
     } finally {
       this.#dropMerge();
     }

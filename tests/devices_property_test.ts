@@ -235,11 +235,16 @@ Deno.test(
       }
       h.driver.kick(q);
       for (let i = 0; i < 5; i++) await ticker.tick();
-      const used = new Map(q.drainUsed().map((u) => [u.id, u.len]));
+      const drained = q.drainUsed();
+      assert(drained.length === sent.length, `${where}: ${drained.length} used for ${sent.length}`);
+      const used = new Map(drained.map((u) => [u.id, u.len]));
       for (const r of sent) {
         assert(used.has(r.id), `${where}: request ${r.id} not returned`);
         assert(h.mem.readU8(r.status) === 0, `${where}: request ${r.id} status`);
-        if (!r.want) continue;
+        if (!r.want) {
+          assert(used.get(r.id) === 1, `${where}: a write's used length`);
+          continue;
+        }
         assert(used.get(r.id) === r.want.byteLength + 1, `${where}: used length`);
         const got = new Uint8Array(r.data.flatMap((d) => [...h.mem.read(d.addr, d.len)]));
         assert(got.every((v, i) => v === r.want![i]), `${where}: read ${r.id} data`);
