@@ -7,28 +7,12 @@
  */
 
 import { type Vcpu } from "@denovm/deno-kvm-ffi";
-import { getpid, SIGUSR2, tgkill } from "@denovm/sys";
 import type { LocalDeviceSpec } from "./local_devices.ts";
 import { CTL, Mailbox, REQ, VSTATE } from "./mailbox.ts";
 import { within } from "./timeout.ts";
+import { holdKickSignal, kickThread, releaseKickSignal } from "./kick_signal.ts";
 import { takeVcpuWorker } from "./worker_pool.ts";
 import type { FromWorker, StopReason, ToWorker, VcpuOp } from "./vcpu_worker.ts";
-
-let signalUsers = 0;
-const ignoreKick = () => {};
-
-/**
- * Keeps a SIGUSR2 listener installed while any vCPU exists: the kick signal must find a
- * handler (the default action would end the process), and the handler makes KVM_RUN
- * return EINTR.
- */
-function holdKickSignal(): void {
-  if (signalUsers++ === 0) Deno.addSignalListener("SIGUSR2", ignoreKick);
-}
-
-function releaseKickSignal(): void {
-  if (--signalUsers === 0) Deno.removeSignalListener("SIGUSR2", ignoreKick);
-}
 
 /** Options of {@link VcpuThread.start}. */
 export interface VcpuThreadOptions {
@@ -114,7 +98,7 @@ export class VcpuThread {
       await ready;
     } catch (e) {
       w.terminate();
-      releaseKickSignal();
+      await releaseKickSignal();
       throw e;
     }
     return t;
@@ -141,7 +125,7 @@ export class VcpuThread {
    * fine: it empties the ring at its next exit anyway.
    */
   poke(): void {
-    if (this.#running && this.#tid) tgkill(getpid(), this.#tid, SIGUSR2);
+    if (this.#running && this.#tid) kickThread(this.#tid);
   }
 
   /** Exits taken so far, and how many of them crossed to the device thread. */
@@ -228,7 +212,7 @@ export class VcpuThread {
     for (let i = 0; !done; i++) {
       if (Atomics.load(this.#ctl, CTL.STATE) === VSTATE.RUNNING) {
         try {
-          tgkill(getpid(), this.#tid, SIGUSR2);
+          kickThread(this.#tid);
         } catch {
           break; // the thread is gone
         }
@@ -261,6 +245,6 @@ export class VcpuThread {
     this.#worker = undefined;
     for (const c of this.#calls.values()) c.reject(new Error("vCPU closed"));
     this.#calls.clear();
-    releaseKickSignal();
+    await releaseKickSignal();
   }
 }

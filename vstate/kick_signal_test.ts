@@ -1,0 +1,52 @@
+/** The kick signal's listener: held while vCPUs exist, removed without losing the process. */
+
+import { assertEquals } from "@std/assert";
+
+/** Runs `body` in a fresh process with this module imported; returns how it ended. */
+async function child(body: string) {
+  const mod = new URL("./kick_signal.ts", import.meta.url).href;
+  const sys = new URL("../sys/mod.ts", import.meta.url).href;
+  const code = `import { holdKickSignal, kickThread, releaseKickSignal } from ${
+    JSON.stringify(mod)
+  };
+    import { gettid } from ${JSON.stringify(sys)};
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    ${body}
+    await sleep(100);
+    console.log("alive");`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=js", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    signal: out.signal,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("kick signal: a kick still queued when the last vCPU goes does not end the process", async () => {
+  // The kick reaches this thread's handler at once and waits in Deno's queue; removing the
+  // listener right away would give it the default action (the process dies of SIGUSR2).
+  const r = await child(`holdKickSignal(); kickThread(gettid()); await releaseKickSignal();`);
+  assertEquals([r.signal, r.stdout], [null, "alive\n"], r.stderr);
+});
+
+Deno.test("kick signal: the listener stays while another vCPU holds it", async () => {
+  const r = await child(`holdKickSignal(); holdKickSignal();
+    await releaseKickSignal();
+    kickThread(gettid());
+    await sleep(20);
+    await releaseKickSignal();`);
+  assertEquals([r.signal, r.stdout], [null, "alive\n"], r.stderr);
+});
+
+Deno.test("kick signal: once released, the process has no listener left", async () => {
+  // What the op sanitizer checks in tests, seen from outside: a later SIGUSR2 is the
+  // default action again, as in any process without a listener.
+  const r = await child(`holdKickSignal(); kickThread(gettid()); await releaseKickSignal();
+    await sleep(20);
+    kickThread(gettid());`);
+  assertEquals(r.signal, "SIGUSR2", r.stderr);
+});
