@@ -34,6 +34,37 @@ Deno.test("format: a tag that is not exactly a tag stays plain data", () => {
   assertEquals(x, { a: { $big: "12", x: 1 }, b: { $big: "1" + "0".repeat(60) } });
 });
 
+Deno.test('format: a "__proto__" key stays plain data; tags under it are still read', () => {
+  const x = fromJson('{"__proto__":{"$big":"7"},"a":{"__proto__":{"b":{"$b64":"AQI="}}}}') as {
+    a: Record<string, unknown>;
+  };
+  assertEquals(Object.getPrototypeOf(x), Object.prototype);
+  assertEquals(Object.getOwnPropertyDescriptor(x, "__proto__")?.value, 7n);
+  assertEquals(Object.getPrototypeOf(x.a), Object.prototype);
+  const inner = Object.getOwnPropertyDescriptor(x.a, "__proto__")?.value as { b: unknown };
+  assertEquals(inner.b, new Uint8Array([1, 2]));
+});
+
+Deno.test("format: a payload nested too deep or with bad base64 is refused, not thrown", async () => {
+  const payload = async (text: string) => {
+    const p = new TextEncoder().encode(text);
+    const out = new Uint8Array(48 + p.length);
+    out.set(new TextEncoder().encode("DNVMSNAP"));
+    new DataView(out.buffer).setUint32(8, SNAPSHOT_VERSION, true);
+    new DataView(out.buffer).setUint32(12, p.length, true);
+    out.set(new Uint8Array(await crypto.subtle.digest("SHA-256", p)), 16);
+    out.set(p, 48);
+    return out;
+  };
+  const deep = "[".repeat(200_000) + "]".repeat(200_000);
+  await assertRejects(async () => decodeState(await payload(deep)), SnapshotError, "bad payload");
+  await assertRejects(
+    async () => decodeState(await payload('{"x":{"$b64":"not base64!"}}')),
+    SnapshotError,
+    "bad payload",
+  );
+});
+
 Deno.test("format: truncated, wrong magic, wrong version, over the cap, corrupt: refused", async () => {
   const good = await encodeState({ kind: "x", n: 1n });
   const variant = (f: (b: Uint8Array) => Uint8Array) => f(good.slice());

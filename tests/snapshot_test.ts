@@ -203,6 +203,16 @@ Deno.test({
         SnapshotError,
       );
       assert(e2.message.includes("type"), e2.message);
+      // A well-formed vCPU state that KVM refuses (paging without protected mode): refused
+      // as the vCPU's thread takes it, the half-built machine closed again.
+      const v = (await decodeState(state)) as { vcpus: { sregs: { cr0: bigint } }[] };
+      v.vcpus[0]!.sregs.cr0 = 0x8000_0000n;
+      const sregs = await variant("sregs", await encodeState(v));
+      const e4 = await assertRejects(
+        () => Vmm.restore(sregs, { disks: [`${dir}/d.img`], output: () => {} }),
+        SnapshotError,
+      );
+      assert(/^Cannot restore vCPU 0: .*SREGS/.test(e4.message), e4.message);
       const e3 = await assertRejects(
         () => Vmm.restore(`${dir}/s`, { disks: [], output: () => {} }),
         SnapshotError,

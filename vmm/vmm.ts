@@ -305,6 +305,7 @@ export class Vmm {
     cfg: VmConfig,
     opts: VmmOptions,
     memoryFile: string | undefined,
+    vcpuStates?: VcpuState[],
   ): Promise<Vmm> {
     const logger = opts.logger ?? silentLogger;
     const fault = opts.log ?? ((msg: string) => logger.warn(msg));
@@ -332,6 +333,7 @@ export class Vmm {
           serial.spec,
         ],
         ...(memoryFile ? { memoryFile } : {}),
+        ...(vcpuStates ? { vcpuStates } : {}),
         onFault: fault,
         // A guest probing for hardware that is not there is normal: debug, rate-limited.
         onMiss: (msg: string) => logger.debug(msg),
@@ -614,18 +616,23 @@ export class Vmm {
     });
     const { state: s, config: cfg, layers } = v;
     const validated = performance.now();
-    const vmm = await Vmm.#build(cfg, {
-      ...opts,
-      ram: s.machine.ram,
-      mmioBase: s.machine.mmioBase,
-      gsis: s.machine.gsis ?? legacyVirtioGsis(s.devices.virtio.length),
-    }, layers[0]!.file);
+    const vmm = await Vmm.#build(
+      cfg,
+      {
+        ...opts,
+        ram: s.machine.ram,
+        mmioBase: s.machine.mmioBase,
+        gsis: s.machine.gsis ?? legacyVirtioGsis(s.devices.virtio.length),
+      },
+      layers[0]!.file,
+      v.vcpus,
+    );
     try {
       await applyDiffs(vmm.machine.memory, layers.slice(1));
       if (vmm.#tracking) vmm.#takeDirty(); // start clean: memory equals the layers now
       vmm.#layers = layers;
       vmm.#restoreAt = { started, validated };
-      await vmm.#apply(s, v.vcpus);
+      vmm.#apply(s, v.vcpus.length);
       vmm.#restoreAt.applied = performance.now();
     } catch (e) {
       await vmm.stop();
@@ -640,10 +647,13 @@ export class Vmm {
     return vmm;
   }
 
-  /** Applies a state {@link validateSnapshot} passed (the checks here are the last line). */
-  async #apply(s: SnapshotState, vcpus: VcpuState[]): Promise<void> {
+  /**
+   * Applies the VM-wide and device state {@link validateSnapshot} passed (the checks here are
+   * the last line); the vCPUs took theirs as their threads started (`vcpuStates`).
+   */
+  #apply(s: SnapshotState, vcpus: number): void {
     const m = this.machine;
-    if (vcpus.length !== m.vcpus.length) {
+    if (vcpus !== m.vcpus.length) {
       throw new SnapshotError("Cannot restore: vCPU count mismatch");
     }
     const names = this.devices.virtio.map((d) => d.name);
@@ -653,13 +663,12 @@ export class Vmm {
         `Cannot restore: devices [${saved}] in the snapshot, [${names}] configured`,
       );
     }
-    // VM-wide state first (the LAPICs are per vCPU and come with them).
+    // After the vCPUs (their LAPICs included), as Firecracker orders it.
     m.vm.setIrqchip(IRQCHIP.PIC_MASTER, s.vm.pic[0]);
     m.vm.setIrqchip(IRQCHIP.PIC_SLAVE, s.vm.pic[1]);
     m.vm.setIrqchip(IRQCHIP.IOAPIC, s.vm.ioapic);
     m.vm.setPit2(s.vm.pit);
     m.vm.setClock({ clock: s.vm.clock, flags: 0, realtime: 0n, hostTsc: 0n });
-    for (const [i, t] of m.vcpus.entries()) await t.call("restoreState", vcpus[i]);
     this.serial.uart.restore(s.devices.uart);
     this.devices.i8042.restore(s.devices.i8042);
     this.devices.rtc.restore(s.devices.rtc);

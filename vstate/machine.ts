@@ -17,6 +17,7 @@ import { describeHost, KvmUnavailableError, probeKvm } from "./host.ts";
 import { takeVcpuWorker } from "./worker_pool.ts";
 import { ramLayout } from "../boot/x86.ts";
 import type { StopReason } from "./vcpu_worker.ts";
+import type { VcpuState } from "../snapshot/vcpu_state.ts";
 
 /** Addresses KVM needs for its TSS (3 pages) and EPT identity map (1 page) on Intel. */
 export const TSS_ADDR = 0xfffb_d000;
@@ -55,6 +56,11 @@ export interface MachineOptions {
    * workers answer themselves ({@link Machine.virtioIsr}, `virtio_isr.ts`).
    */
   virtioIsr?: { base: number; slots: number };
+  /**
+   * A restore: vCPU `i` takes `vcpuStates[i]` on its own thread as it starts (before the VM's
+   * irqchip and clock state are set, Firecracker's order too). Validated by the caller.
+   */
+  vcpuStates?: VcpuState[];
 }
 
 /**
@@ -170,10 +176,13 @@ export class Machine {
       throw e;
     }
     const m = new Machine(kvm, vm, memory, opts);
+    // Every worker gets its init at once and they set up side by side (each one's first
+    // message costs a round trip through its event loop).
+    const starts: Promise<VcpuThread>[] = [];
     try {
       for (let id = 0; id < n; id++) {
         const vcpu = vm.createVcpu(id);
-        const t = await VcpuThread.start(vcpu, {
+        const started = VcpuThread.start(vcpu, {
           local: [
             ...(opts.local?.(id) ?? []),
             ...(m.virtioIsr
@@ -190,21 +199,42 @@ export class Machine {
           worker: workers[id]!,
           ...(coalesced ? { coalesced } : {}),
           vmFd: vm.fd,
+          ...(opts.vcpuStates ? { state: opts.vcpuStates[id] } : {}),
         }).catch((e) => {
           vcpu.close();
           throw e;
         });
-        m.vcpus.push(t);
-        m.dispatcher.add(t.mailbox);
+        starts.push(started);
       }
     } catch (e) {
-      for (const w of workers.slice(m.vcpus.length)) w.terminate();
+      // createVcpu failed: the workers already started are stopped below with the machine.
+      for (const w of workers.slice(starts.length)) w.terminate();
+      await m.#adopt(starts);
       await m.close();
       throw e;
+    }
+    const failed = await m.#adopt(starts);
+    if (failed) {
+      await m.close();
+      throw failed.reason;
     }
     m.dispatcher.start();
     if (coalesced) m.#watchCoalesced(coalesced.pageOffset);
     return m;
+  }
+
+  /**
+   * Waits for every vCPU thread start in `starts` and takes the ones that started, in
+   * order (so closing the machine stops them); returns the first failure, if any.
+   */
+  async #adopt(starts: Promise<VcpuThread>[]): Promise<PromiseRejectedResult | undefined> {
+    const settled = await Promise.allSettled(starts);
+    for (const r of settled) {
+      if (r.status !== "fulfilled") continue;
+      this.vcpus.push(r.value);
+      this.dispatcher.add(r.value.mailbox);
+    }
+    return settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
   }
 
   /**

@@ -12,6 +12,8 @@ import { CTL, Mailbox, REQ, VSTATE } from "./mailbox.ts";
 import { within } from "./timeout.ts";
 import { holdKickSignal, kickThread, releaseKickSignal } from "./kick_signal.ts";
 import { takeVcpuWorker } from "./worker_pool.ts";
+import type { VcpuState } from "../snapshot/vcpu_state.ts";
+import { SnapshotError } from "../snapshot/format.ts";
 import type { FromWorker, StopReason, ToWorker, VcpuOp } from "./vcpu_worker.ts";
 
 /** Options of {@link VcpuThread.start}. */
@@ -28,6 +30,8 @@ export interface VcpuThreadOptions {
   coalesced?: CoalescedRing;
   /** The VM's fd, for local devices that drive interrupt lines themselves. */
   vmFd?: number;
+  /** A saved state the vCPU takes before it is ready (a restore). */
+  state?: VcpuState;
 }
 
 /** Where a VM's coalesced writes are, and the lock that serializes draining them. */
@@ -78,6 +82,9 @@ export class VcpuThread {
           t.#tid = ev.data.tid;
           w.onmessage = (e2: MessageEvent<FromWorker>) => t.#onMessage(e2.data);
           resolve();
+        } else if (ev.data.type === "init-failed") {
+          // Only a restore sends a state with the init: KVM refused the saved state.
+          reject(new SnapshotError(`Cannot restore vCPU ${vcpu.id}: ${ev.data.error}`));
         }
       };
     });
@@ -93,6 +100,7 @@ export class VcpuThread {
       local: opts.local ?? [],
       ...(opts.coalesced ? { coalesced: opts.coalesced } : {}),
       ...(opts.vmFd !== undefined ? { vmFd: opts.vmFd } : {}),
+      ...(opts.state ? { state: opts.state } : {}),
     });
     try {
       await ready;

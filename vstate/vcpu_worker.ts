@@ -30,6 +30,8 @@ export interface VcpuInit {
   vmFd?: number;
   /** The VM's coalesced-write ring (see `Vm.registerCoalesced`), when it has one. */
   coalesced?: { pageOffset: number; lock: SharedArrayBuffer };
+  /** A saved state to set before replying (a restore); a failure replies `init-failed`. */
+  state?: VcpuState;
 }
 
 /** Why a vCPU left its run loop. */
@@ -47,13 +49,16 @@ export type StopReason =
 /** Messages to a worker after init. */
 export type ToWorker =
   | VcpuInit
+  | { type: "warm"; cell: SharedArrayBuffer }
   | { type: "run" }
   | { type: "call"; seq: number; op: VcpuOp; args: unknown[] }
   | { type: "close" };
 
 /** Messages from a worker. */
 export type FromWorker =
+  | { type: "warm" }
   | { type: "ready"; tid: number }
+  | { type: "init-failed"; error: string }
   | { type: "stopped"; reason: StopReason }
   /** Sent once, just before the first KVM_RUN: ms since the epoch. */
   | { type: "first-run"; at: number }
@@ -318,8 +323,19 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
         coalescedPage = m.coalesced.pageOffset;
         coalescedLock = new Int32Array(m.coalesced.lock);
       }
+      if (m.state) {
+        try {
+          restoreVcpu(vcpu, m.state);
+        } catch (e) {
+          post({ type: "init-failed", error: e instanceof Error ? e.message : String(e) });
+          break;
+        }
+      }
       Atomics.store(ctl, CTL.TID, gettid());
       post({ type: "ready", tid: gettid() });
+      break;
+    case "warm":
+      post({ type: "warm" });
       break;
     case "run":
       run();

@@ -26,7 +26,12 @@ export function spawnVcpuWorker(): Worker {
   // From the root down: the same file from vstate/ and from the bundle in dist/.
   const url = (g[SCRIPT] as URL | undefined) ??
     new URL("../vstate/vcpu_worker.ts", import.meta.url);
-  return new Worker(url, { type: "module" });
+  const w = new Worker(url, { type: "module" });
+  // The first message each way costs ~1-2 ms on either side (cold paths in the runtime):
+  // one round trip now, while the worker loads, keeps that off the machine's start.
+  w.onmessage = () => {};
+  w.postMessage({ type: "warm", cell: new SharedArrayBuffer(8) });
+  return w;
 }
 
 /** Starts `n` workers now so the next machine can use them without waiting. */
