@@ -260,6 +260,7 @@ function b64(bytes2) {
   return btoa(s);
 }
 function unb64(s) {
+  if (fromBase64) return fromBase64(s);
   const bin = atob(s);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
@@ -276,17 +277,33 @@ function toJson(value) {
     return v;
   });
 }
-function fromJson(text) {
-  return JSON.parse(text, (_k, v) => {
-    if (v && typeof v === "object" && !Array.isArray(v)) {
-      const keys = Object.keys(v);
-      if (keys.length === 1 && typeof v.$big === "string" && /^-?\d{1,40}$/.test(v.$big)) {
-        return BigInt(v.$big);
-      }
-      if (keys.length === 1 && typeof v.$b64 === "string") return unb64(v.$b64);
+function untag(v) {
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i], y = untag(x);
+      if (y !== x) v[i] = y;
     }
     return v;
-  });
+  }
+  const o = v;
+  const keys = Object.keys(o);
+  if (keys.length === 1) {
+    if (typeof o.$big === "string" && BIG.test(o.$big)) return BigInt(o.$big);
+    if (typeof o.$b64 === "string") return unb64(o.$b64);
+  }
+  for (const k of keys) {
+    const x = o[k], y = untag(x);
+    if (y !== x) Object.defineProperty(o, k, {
+      value: y,
+      writable: true,
+      enumerable: true
+    });
+  }
+  return o;
+}
+function fromJson(text) {
+  return untag(JSON.parse(text));
 }
 async function sha256(b) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", b));
@@ -352,7 +369,7 @@ async function writeAtomic(path, bytes2) {
   }
   await Deno.rename(tmp, path);
 }
-var SNAPSHOT_MAGIC, SNAPSHOT_VERSION, SNAPSHOT_READS, SNAPSHOT_MAX_STATE, HEADER, SnapshotError;
+var SNAPSHOT_MAGIC, SNAPSHOT_VERSION, SNAPSHOT_READS, SNAPSHOT_MAX_STATE, HEADER, SnapshotError, fromBase64, BIG;
 var init_format = __esm({
   "snapshot/format.ts"() {
     SNAPSHOT_MAGIC = "DNVMSNAP";
@@ -370,6 +387,8 @@ var init_format = __esm({
         this.name = "SnapshotError";
       }
     };
+    fromBase64 = Uint8Array.fromBase64;
+    BIG = /^-?\d{1,40}$/;
   }
 });
 
@@ -12950,6 +12969,27 @@ var VirtioIsrTable = class _VirtioIsrTable {
   }
 };
 
+// vstate/kick_signal.ts
+var users = 0;
+var kicked = false;
+var ignoreKick = () => {
+};
+var DRAIN_MS = 10;
+function holdKickSignal() {
+  if (users++ === 0) {
+    Deno.addSignalListener("SIGUSR2", ignoreKick);
+    kicked = false;
+  }
+}
+function kickThread(tid) {
+  kicked = true;
+  tgkill(getpid(), tid, SIGUSR2);
+}
+async function releaseKickSignal() {
+  if (users === 1 && kicked) await new Promise((r) => setTimeout(r, DRAIN_MS));
+  if (--users === 0) Deno.removeSignalListener("SIGUSR2", ignoreKick);
+}
+
 // vstate/worker_pool.ts
 var g = globalThis;
 var POOL = Symbol.for("denovm.vcpuWorkerPool");
@@ -12957,9 +12997,16 @@ var pool = g[POOL] ??= [];
 var SCRIPT = Symbol.for("denovm.vcpuWorkerScript");
 function spawnVcpuWorker() {
   const url = g[SCRIPT] ?? new URL("../vstate/vcpu_worker.ts", import.meta.url);
-  return new Worker(url, {
+  const w = new Worker(url, {
     type: "module"
   });
+  w.onmessage = () => {
+  };
+  w.postMessage({
+    type: "warm",
+    cell: new SharedArrayBuffer(8)
+  });
+  return w;
 }
 function takeVcpuWorker() {
   return pool.pop() ?? spawnVcpuWorker();
@@ -12969,15 +13016,7 @@ function drainVcpuWorkerPool() {
 }
 
 // vstate/vcpu_thread.ts
-var signalUsers = 0;
-var ignoreKick = () => {
-};
-function holdKickSignal() {
-  if (signalUsers++ === 0) Deno.addSignalListener("SIGUSR2", ignoreKick);
-}
-function releaseKickSignal() {
-  if (--signalUsers === 0) Deno.removeSignalListener("SIGUSR2", ignoreKick);
-}
+init_format();
 var VcpuThread = class _VcpuThread {
   /** The vCPU (owned by the device thread: its fd and run mapping are closed by it). */
   vcpu;
@@ -13015,6 +13054,8 @@ var VcpuThread = class _VcpuThread {
           t.#tid = ev.data.tid;
           w.onmessage = (e2) => t.#onMessage(e2.data);
           resolve();
+        } else if (ev.data.type === "init-failed") {
+          reject(new SnapshotError(`Cannot restore vCPU ${vcpu.id}: ${ev.data.error}`));
         }
       };
     });
@@ -13033,13 +13074,16 @@ var VcpuThread = class _VcpuThread {
       } : {},
       ...opts.vmFd !== void 0 ? {
         vmFd: opts.vmFd
+      } : {},
+      ...opts.state ? {
+        state: opts.state
       } : {}
     });
     try {
       await ready;
     } catch (e) {
       w.terminate();
-      releaseKickSignal();
+      await releaseKickSignal();
       throw e;
     }
     return t;
@@ -13062,7 +13106,7 @@ var VcpuThread = class _VcpuThread {
    * fine: it empties the ring at its next exit anyway.
    */
   poke() {
-    if (this.#running && this.#tid) tgkill(getpid(), this.#tid, SIGUSR2);
+    if (this.#running && this.#tid) kickThread(this.#tid);
   }
   /** Exits taken so far, and how many of them crossed to the device thread. */
   get counters() {
@@ -13153,7 +13197,7 @@ var VcpuThread = class _VcpuThread {
     for (let i = 0; !done; i++) {
       if (Atomics.load(this.#ctl, CTL.STATE) === VSTATE.RUNNING) {
         try {
-          tgkill(getpid(), this.#tid, SIGUSR2);
+          kickThread(this.#tid);
         } catch {
           break;
         }
@@ -13185,7 +13229,7 @@ var VcpuThread = class _VcpuThread {
     this.#worker = void 0;
     for (const c of this.#calls.values()) c.reject(new Error("vCPU closed"));
     this.#calls.clear();
-    releaseKickSignal();
+    await releaseKickSignal();
   }
 };
 
@@ -13302,10 +13346,11 @@ var Machine = class _Machine {
       throw e;
     }
     const m = new _Machine(kvm, vm, memory, opts);
+    const starts = [];
     try {
       for (let id = 0; id < n; id++) {
         const vcpu = vm.createVcpu(id);
-        const t = await VcpuThread.start(vcpu, {
+        const started = VcpuThread.start(vcpu, {
           local: [
             ...opts.local?.(id) ?? [],
             ...m.virtioIsr ? [
@@ -13326,22 +13371,43 @@ var Machine = class _Machine {
           ...coalesced ? {
             coalesced
           } : {},
-          vmFd: vm.fd
+          vmFd: vm.fd,
+          ...opts.vcpuStates ? {
+            state: opts.vcpuStates[id]
+          } : {}
         }).catch((e) => {
           vcpu.close();
           throw e;
         });
-        m.vcpus.push(t);
-        m.dispatcher.add(t.mailbox);
+        starts.push(started);
       }
     } catch (e) {
-      for (const w of workers.slice(m.vcpus.length)) w.terminate();
+      for (const w of workers.slice(starts.length)) w.terminate();
+      await m.#adopt(starts);
       await m.close();
       throw e;
+    }
+    const failed = await m.#adopt(starts);
+    if (failed) {
+      await m.close();
+      throw failed.reason;
     }
     m.dispatcher.start();
     if (coalesced) m.#watchCoalesced(coalesced.pageOffset);
     return m;
+  }
+  /**
+   * Waits for every vCPU thread start in `starts` and takes the ones that started, in
+   * order (so closing the machine stops them); returns the first failure, if any.
+   */
+  async #adopt(starts) {
+    const settled = await Promise.allSettled(starts);
+    for (const r of settled) {
+      if (r.status !== "fulfilled") continue;
+      this.vcpus.push(r.value);
+      this.dispatcher.add(r.value.mailbox);
+    }
+    return settled.find((r) => r.status === "rejected");
   }
   /**
    * Writes left in the coalesced ring by a guest that makes no exit for a while (it wrote
@@ -14580,7 +14646,7 @@ var Vmm = class _Vmm {
     });
     return vmm;
   }
-  static async #build(cfg, opts, memoryFile) {
+  static async #build(cfg, opts, memoryFile, vcpuStates) {
     const logger = opts.logger ?? silentLogger;
     const fault = opts.log ?? ((msg2) => logger.warn(msg2));
     const marker = new Float64Array(new SharedArrayBuffer(8));
@@ -14616,6 +14682,9 @@ var Vmm = class _Vmm {
         ],
         ...memoryFile ? {
           memoryFile
+        } : {},
+        ...vcpuStates ? {
+          vcpuStates
         } : {},
         onFault: fault,
         // A guest probing for hardware that is not there is normal: debug, rate-limited.
@@ -14935,7 +15004,7 @@ var Vmm = class _Vmm {
       ram: s.machine.ram,
       mmioBase: s.machine.mmioBase,
       gsis: s.machine.gsis ?? legacyVirtioGsis(s.devices.virtio.length)
-    }, layers[0].file);
+    }, layers[0].file, v.vcpus);
     try {
       await applyDiffs(vmm.machine.memory, layers.slice(1));
       if (vmm.#tracking) vmm.#takeDirty();
@@ -14944,7 +15013,7 @@ var Vmm = class _Vmm {
         started,
         validated
       };
-      await vmm.#apply(s, v.vcpus);
+      vmm.#apply(s, v.vcpus.length);
       vmm.#restoreAt.applied = performance.now();
     } catch (e) {
       await vmm.stop();
@@ -14959,10 +15028,13 @@ var Vmm = class _Vmm {
     if (!opts.paused) vmm.resume();
     return vmm;
   }
-  /** Applies a state {@link validateSnapshot} passed (the checks here are the last line). */
-  async #apply(s, vcpus) {
+  /**
+   * Applies the VM-wide and device state {@link validateSnapshot} passed (the checks here are
+   * the last line); the vCPUs took theirs as their threads started (`vcpuStates`).
+   */
+  #apply(s, vcpus) {
     const m = this.machine;
-    if (vcpus.length !== m.vcpus.length) {
+    if (vcpus !== m.vcpus.length) {
       throw new SnapshotError("Cannot restore: vCPU count mismatch");
     }
     const names = this.devices.virtio.map((d) => d.name);
@@ -14980,7 +15052,6 @@ var Vmm = class _Vmm {
       realtime: 0n,
       hostTsc: 0n
     });
-    for (const [i, t] of m.vcpus.entries()) await t.call("restoreState", vcpus[i]);
     this.serial.uart.restore(s.devices.uart);
     this.devices.i8042.restore(s.devices.i8042);
     this.devices.rtc.restore(s.devices.rtc);

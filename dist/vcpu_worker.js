@@ -2061,6 +2061,7 @@ function sized(b, size, what) {
 // snapshot/format.ts
 var SNAPSHOT_MAX_STATE = 64 * 1024 * 1024;
 var HEADER = 8 + 4 + 4 + 32;
+var fromBase64 = Uint8Array.fromBase64;
 
 // snapshot/vcpu_state.ts
 function readableMsrs(vcpu2, candidates) {
@@ -3092,10 +3093,26 @@ self.onmessage = (ev) => {
         coalescedPage = m.coalesced.pageOffset;
         coalescedLock = new Int32Array(m.coalesced.lock);
       }
+      if (m.state) {
+        try {
+          restoreVcpu(vcpu, m.state);
+        } catch (e) {
+          post({
+            type: "init-failed",
+            error: e instanceof Error ? e.message : String(e)
+          });
+          break;
+        }
+      }
       Atomics.store(ctl, CTL.TID, gettid());
       post({
         type: "ready",
         tid: gettid()
+      });
+      break;
+    case "warm":
+      post({
+        type: "warm"
       });
       break;
     case "run":
