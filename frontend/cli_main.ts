@@ -20,6 +20,7 @@ import { createLogger, type LogLevel, parseLogLevel } from "../vmm/log.ts";
 import { parseTrigger, runVm, type SnapshotTrigger } from "./run.ts";
 import { drainVcpuWorkerPool } from "../vstate/worker_pool.ts";
 import { INNER_SOCKETS, InnerBridge } from "../portable/bridge.ts";
+import { keepKickSignal } from "../vstate/kick_signal.ts";
 
 const USAGE = `Usage: deno run -A cli.ts [options]
 
@@ -427,6 +428,9 @@ export function installLastDefence(): void {
 /** Runs the CLI as a program: usage errors exit 2, VMM errors 1, else the guest's code. */
 export async function run(args: string[]): Promise<number> {
   installLastDefence();
+  // The program ends when its VM stops: the vCPU kick's listener stays to the end, so no
+  // kick still on its way can find it gone (vstate/kick_signal.ts).
+  keepKickSignal();
   let code: number;
   try {
     code = await main(args);

@@ -6,9 +6,8 @@ import { assertEquals } from "@std/assert";
 async function child(body: string) {
   const mod = new URL("./kick_signal.ts", import.meta.url).href;
   const sys = new URL("../sys/mod.ts", import.meta.url).href;
-  const code = `import { holdKickSignal, kickThread, releaseKickSignal } from ${
-    JSON.stringify(mod)
-  };
+  const names = "holdKickSignal, keepKickSignal, kickThread, releaseKickSignal";
+  const code = `import { ${names} } from ${JSON.stringify(mod)};
     import { gettid } from ${JSON.stringify(sys)};
     const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
     ${body}
@@ -49,4 +48,10 @@ Deno.test("kick signal: once released, the process has no listener left", async 
     await sleep(20);
     kickThread(gettid());`);
   assertEquals(r.signal, "SIGUSR2", r.stderr);
+});
+
+Deno.test("kick signal: a program that keeps the listener survives a kick after its last vCPU", async () => {
+  const r = await child(`keepKickSignal(); holdKickSignal(); await releaseKickSignal();
+    kickThread(gettid());`);
+  assertEquals([r.signal, r.stdout], [null, "alive\n"], r.stderr);
 });

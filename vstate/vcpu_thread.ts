@@ -60,6 +60,7 @@ export class VcpuThread {
   #lastStop: StopReason | undefined;
   #onExit: ((reason: StopReason) => void) | undefined;
   #firstRunAt: number | undefined;
+  #closing: Promise<void> | undefined;
 
   private constructor(vcpu: Vcpu) {
     this.vcpu = vcpu;
@@ -241,7 +242,12 @@ export class VcpuThread {
   }
 
   /** Stops the run loop (if running) and ends the worker thread. Idempotent. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    // Callers that overlap share one close (the kick listener is released once).
+    return this.#closing ??= this.#close();
+  }
+
+  async #close(): Promise<void> {
     const w = this.#worker;
     if (!w) return;
     await this.#kick(REQ.STOP);
