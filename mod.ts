@@ -49,6 +49,7 @@ export {
 } from "./vmm/log.ts";
 export { type ApiOptions, ApiServer } from "./frontend/api.ts";
 export { SnapshotError } from "./snapshot/format.ts";
+export type { VcpuState } from "./snapshot/vcpu_state.ts";
 export { Machine, type MachineOptions } from "./vstate/machine.ts";
 export { type IsrWord, VirtioIsrTable } from "./vstate/virtio_isr.ts";
 export { prewarmVcpuWorkers } from "./vstate/worker_pool.ts";

@@ -3,8 +3,8 @@
  * does (vCPU thread started at process start), and prints `restore_ms N`: from the
  * `Vmm.restore()` call until the vCPUs run, process start not counted; and
  * `restore_phases V B A R`: how that time splits (ms): reading and checking the snapshot,
- * building the machine (KVM VM, memory mapped from the file, vCPUs, devices), applying the
- * saved state, and resuming.
+ * building the machine (KVM VM, memory mapped from the file, vCPUs, each with its saved state
+ * since 7158383, devices), applying the VM's and the devices' saved state, and resuming.
  */
 import { prewarmVcpuWorkers } from "../vstate/worker_pool.ts";
 

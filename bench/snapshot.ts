@@ -9,8 +9,9 @@
  *                                 restore's ioctls, recorded with DENOVM_KVM_TRACE), best of 3
  *   restore_vs_c_floor_<size> N   the ratio (goal: <= 2)
  *   restore_phase_<name>_ms_<size> N   the best restore's time by phase: validate (read and
- *                                 check the snapshot), build (VM, memory, vCPUs, devices),
- *                                 apply (the saved state), resume
+ *                                 check the snapshot), build (VM, memory, vCPUs with their
+ *                                 saved state, devices), apply (the VM's and the devices'
+ *                                 saved state), resume
  * The floor needs a C compiler (cc); without one its lines are left out.
  */
 

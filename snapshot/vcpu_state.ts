@@ -24,18 +24,29 @@ import {
 } from "@denovm/deno-kvm-ffi";
 import { SnapshotError } from "./format.ts";
 
-/** Everything KVM keeps for one vCPU. */
+/** Everything KVM keeps for one vCPU (what a snapshot saves and a restore sets). */
 export interface VcpuState {
+  /** The vCPU's index in its VM. */
   id: number;
+  /** `KVM_GET_MP_STATE` (runnable, halted, waiting for INIT/SIPI...). */
   mpState: number;
+  /** General registers. */
   regs: Regs;
+  /** Segment, control and descriptor-table registers. */
   sregs: Sregs;
+  /** `KVM_GET_XSAVE`: the FPU, SSE and AVX state, as KVM lays it out. */
   xsave: Uint8Array;
+  /** Extended control registers (XCR0). */
   xcrs: Xcrs;
+  /** The local APIC's registers (`kvm_lapic_state`). */
   lapic: Uint8Array;
+  /** The model-specific registers KVM lists and this vCPU could read. */
   msrs: MsrEntry[];
+  /** Debug registers. */
   debugRegs: DebugRegs;
+  /** The CPUID the vCPU was given. */
   cpuid: CpuidEntry[];
+  /** Pending exceptions, interrupts and NMIs (`kvm_vcpu_events`). */
   events: Uint8Array;
 }
 

@@ -312,3 +312,37 @@ Deno.test("closing a VM lets a disk write in flight finish before guest memory g
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "restore: a saved state KVM refuses on one of two vCPUs closes all the restore opened",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "denovm-snap-" });
+    try {
+      const image = { bytes: new Uint8Array([0xeb, 0xfe]), load: 0x1000 }; // jmp $
+      {
+        await using vm = await Vmm.create({ memMiB: 16, vcpus: 2, console: "none" }, { image });
+        vm.start();
+        await vm.pause();
+        await vm.snapshot(`${dir}/s`);
+      }
+      const { decodeState, encodeState } = await import("../snapshot/format.ts");
+      const s = (await decodeState(await Deno.readFile(`${dir}/s/state.bin`))) as {
+        vcpus: { sregs: { cr0: bigint } }[];
+      };
+      s.vcpus[1]!.sregs.cr0 = 0x8000_0000n; // paging without protected mode
+      await Deno.writeFile(`${dir}/s/state.bin`, await encodeState(s));
+      const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+      const before = fds();
+      const e = await assertRejects(
+        () => Vmm.restore(`${dir}/s`, { output: () => {} }),
+        SnapshotError,
+      );
+      assert(/^Cannot restore vCPU 1: .*SREGS/.test(e.message), e.message);
+      // vCPU 0 started and took its state: it, vCPU 1, the VM, KVM and the memory file are
+      // all closed again.
+      assertEquals(fds(), before);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -15,7 +15,7 @@ import { type LocalDeviceSpec, type LocalEffects, registerLocalDevices } from ".
 import { VirtioIsrTable } from "./virtio_isr.ts";
 import { ACCESS, CTL, Mailbox, MB, MB_STATE, REQ, SPIN_ITERATIONS, VSTATE } from "./mailbox.ts";
 
-/** The first message a vCPU worker receives. */
+/** The message that binds a vCPU worker to its vCPU (after at most a `warm` round trip). */
 export interface VcpuInit {
   type: "init";
   id: number;
@@ -46,7 +46,7 @@ export type StopReason =
   | { kind: "quit" }
   | { kind: "error"; message: string };
 
-/** Messages to a worker after init. */
+/** Messages to a worker: `warm` (echoed, as it spawns), `init`, then the rest. */
 export type ToWorker =
   | VcpuInit
   | { type: "warm"; cell: SharedArrayBuffer }
