@@ -1209,14 +1209,14 @@ var init_job_frames = __esm({
       async #fill(n) {
         while (this.#end - this.#start < n && !this.#done) {
           if (this.#buf.byteLength - this.#start < n || this.#end === this.#buf.byteLength) {
-            const kept = this.#end - this.#start;
+            const kept2 = this.#end - this.#start;
             let size = this.#buf.byteLength;
-            while (size < n || size - kept < 4096) size *= 2;
+            while (size < n || size - kept2 < 4096) size *= 2;
             const next = size === this.#buf.byteLength ? this.#buf : new Uint8Array(size);
             next.set(this.#buf.subarray(this.#start, this.#end), 0);
             this.#buf = next;
             this.#start = 0;
-            this.#end = kept;
+            this.#end = kept2;
           }
           const got = await this.read(this.#buf.subarray(this.#end)).catch(() => null);
           if (got === null || got === 0) {
@@ -12970,24 +12970,32 @@ var VirtioIsrTable = class _VirtioIsrTable {
 };
 
 // vstate/kick_signal.ts
+var DRAIN_MS = 50;
 var users = 0;
-var kicked = false;
+var kept = false;
+var lastKick = -Infinity;
 var ignoreKick = () => {
 };
-var DRAIN_MS = 10;
 function holdKickSignal() {
-  if (users++ === 0) {
-    Deno.addSignalListener("SIGUSR2", ignoreKick);
-    kicked = false;
-  }
+  if (users++ === 0 && !kept) Deno.addSignalListener("SIGUSR2", ignoreKick);
+}
+function keepKickSignal() {
+  if (kept) return;
+  if (users === 0) Deno.addSignalListener("SIGUSR2", ignoreKick);
+  kept = true;
 }
 function kickThread(tid) {
-  kicked = true;
+  lastKick = performance.now();
   tgkill(getpid(), tid, SIGUSR2);
 }
 async function releaseKickSignal() {
-  if (users === 1 && kicked) await new Promise((r) => setTimeout(r, DRAIN_MS));
-  if (--users === 0) Deno.removeSignalListener("SIGUSR2", ignoreKick);
+  if (users <= 0) return;
+  for (; ; ) {
+    const wait = lastKick + DRAIN_MS - performance.now();
+    if (users > 1 || kept || wait <= 0) break;
+    await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+  }
+  if (--users === 0 && !kept) Deno.removeSignalListener("SIGUSR2", ignoreKick);
 }
 
 // vstate/worker_pool.ts
@@ -13034,6 +13042,7 @@ var VcpuThread = class _VcpuThread {
   #lastStop;
   #onExit;
   #firstRunAt;
+  #closing;
   constructor(vcpu) {
     this.vcpu = vcpu;
   }
@@ -13215,7 +13224,10 @@ var VcpuThread = class _VcpuThread {
     this.run();
   }
   /** Stops the run loop (if running) and ends the worker thread. Idempotent. */
-  async close() {
+  close() {
+    return this.#closing ??= this.#close();
+  }
+  async #close() {
     const w = this.#worker;
     if (!w) return;
     await this.#kick(REQ.STOP);
@@ -16430,6 +16442,7 @@ function installLastDefence() {
 }
 async function run(args) {
   installLastDefence();
+  keepKickSignal();
   let code;
   try {
     code = await main(args);
