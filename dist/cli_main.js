@@ -13361,19 +13361,20 @@ var Machine = class _Machine {
     const starts = [];
     try {
       for (let id = 0; id < n; id++) {
+        const local = [
+          ...opts.local?.(id) ?? [],
+          ...m.virtioIsr ? [
+            {
+              kind: "virtio_isr",
+              base: m.virtioIsr.base,
+              slots: m.virtioIsr.slots,
+              words: m.virtioIsr.sab
+            }
+          ] : []
+        ];
         const vcpu = vm.createVcpu(id);
         const started = VcpuThread.start(vcpu, {
-          local: [
-            ...opts.local?.(id) ?? [],
-            ...m.virtioIsr ? [
-              {
-                kind: "virtio_isr",
-                base: m.virtioIsr.base,
-                slots: m.virtioIsr.slots,
-                words: m.virtioIsr.sab
-              }
-            ] : []
-          ],
+          local,
           doorbell: m.dispatcher.doorbell,
           onExit: (r) => m.#onExit({
             ...r,

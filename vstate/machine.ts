@@ -181,19 +181,21 @@ export class Machine {
     const starts: Promise<VcpuThread>[] = [];
     try {
       for (let id = 0; id < n; id++) {
+        // Before the vCPU exists, so a throwing `local` leaves no vCPU fd behind.
+        const local = [
+          ...(opts.local?.(id) ?? []),
+          ...(m.virtioIsr
+            ? [{
+              kind: "virtio_isr" as const,
+              base: m.virtioIsr.base,
+              slots: m.virtioIsr.slots,
+              words: m.virtioIsr.sab,
+            }]
+            : []),
+        ];
         const vcpu = vm.createVcpu(id);
         const started = VcpuThread.start(vcpu, {
-          local: [
-            ...(opts.local?.(id) ?? []),
-            ...(m.virtioIsr
-              ? [{
-                kind: "virtio_isr" as const,
-                base: m.virtioIsr.base,
-                slots: m.virtioIsr.slots,
-                words: m.virtioIsr.sab,
-              }]
-              : []),
-          ],
+          local,
           doorbell: m.dispatcher.doorbell,
           onExit: (r) => m.#onExit({ ...r, vcpu: id }),
           worker: workers[id]!,
@@ -207,7 +209,7 @@ export class Machine {
         starts.push(started);
       }
     } catch (e) {
-      // createVcpu failed: the workers already started are stopped below with the machine.
+      // `local` or createVcpu threw: the threads already starting stop with the machine.
       for (const w of workers.slice(starts.length)) w.terminate();
       await m.#adopt(starts);
       await m.close();
