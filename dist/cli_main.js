@@ -13324,6 +13324,9 @@ var Machine = class _Machine {
     if (!Number.isInteger(n) || n < 1 || n > 64) {
       throw new RangeError(`Cannot create machine: ${n} vCPUs is not between 1 and 64`);
     }
+    if (opts.vcpuStates && opts.vcpuStates.length !== n) {
+      throw new RangeError(`Cannot create machine: ${opts.vcpuStates.length} saved vCPU states for ${n} vCPUs`);
+    }
     const layout = opts.ram ?? ramLayout(opts.memMiB ?? 128);
     const workers = Array.from({
       length: n
