@@ -6,6 +6,7 @@
  * building the machine (KVM VM, memory mapped from the file, vCPUs, each with its saved state
  * since 7158383, devices), applying the VM's and the devices' saved state, and resuming.
  */
+import { sleep } from "@denovm/sys";
 import { prewarmVcpuWorkers } from "../vstate/worker_pool.ts";
 
 // The vCPU thread starts first, then the rest of the VMM loads (as cli.ts does).
@@ -14,8 +15,10 @@ const { Vmm } = await import("../vmm/vmm.ts");
 
 const dir = Deno.args[0];
 if (!dir) throw new Error("usage: restore_child.ts <snapshot dir>");
-// Let the prewarmed worker finish booting, as it does while a real restore reads its flags.
-await new Promise((r) => setTimeout(r, 100));
+// Let the prewarmed worker finish booting, as it does while a real restore reads its flags
+// (with the VMM's own timer: the global one would load Node's timers, which the CLI never
+// does, before the timed window).
+await sleep(100);
 const t = performance.now();
 const vm = await Vmm.restore(dir, { output: () => {} });
 const end = performance.now();

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { after, type Timer } from "@denovm/sys";
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
 import type { Persist } from "../bus/persist.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";
@@ -154,7 +155,7 @@ interface Conn {
   /** Control packets owed to the guest (CTL_* flags). */
   ctl: number;
   /** Host-initiated: settles when the guest answers (with our port, or null). */
-  opened?: { resolve: (port: number | null) => void; timer: ReturnType<typeof setTimeout> };
+  opened?: { resolve: (port: number | null) => void; timer: Timer };
   writeChain: Promise<void>;
 }
 
@@ -380,7 +381,7 @@ export class VsockDevice implements VirtioBackend, Persist<VsockState> {
       case OP.RESPONSE:
         if (c.state === "connecting" && c.opened) {
           c.state = "connected";
-          clearTimeout(c.opened.timer);
+          c.opened.timer.cancel();
           c.opened.resolve(c.hostPort);
           delete c.opened;
           this.#pump(c);
@@ -476,10 +477,10 @@ export class VsockDevice implements VirtioBackend, Persist<VsockState> {
     const c = newConn(hostPort, port, host);
     this.#conns.set(this.#key(hostPort, port), c);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = after(timeoutMs, () => {
         this.#log(`vsock: guest port ${port} did not answer a host connect in ${timeoutMs} ms`);
         this.#drop(c, true);
-      }, timeoutMs);
+      });
       c.opened = { resolve, timer };
       this.#queueCtl(c, CTL_REQUEST);
     });
@@ -616,7 +617,7 @@ export class VsockDevice implements VirtioBackend, Persist<VsockState> {
     c.ctl = 0;
     this.#ctlConns.delete(c);
     c.host?.close();
-    if (c.opened) clearTimeout(c.opened.timer);
+    c.opened?.timer.cancel();
     c.opened?.resolve(null);
     if (sendRst) this.#queueRst(c.hostPort, c.guestPort);
   }

@@ -223,6 +223,1302 @@ var init_config = __esm({
   }
 });
 
+// sys/errno.ts
+function errnoName(errno) {
+  return NAMES.get(errno) ?? `errno ${errno}`;
+}
+var NAMES;
+var init_errno = __esm({
+  "sys/errno.ts"() {
+    NAMES = /* @__PURE__ */ new Map([
+      [
+        1,
+        "EPERM"
+      ],
+      [
+        2,
+        "ENOENT"
+      ],
+      [
+        3,
+        "ESRCH"
+      ],
+      [
+        4,
+        "EINTR"
+      ],
+      [
+        5,
+        "EIO"
+      ],
+      [
+        6,
+        "ENXIO"
+      ],
+      [
+        7,
+        "E2BIG"
+      ],
+      [
+        8,
+        "ENOEXEC"
+      ],
+      [
+        9,
+        "EBADF"
+      ],
+      [
+        10,
+        "ECHILD"
+      ],
+      [
+        11,
+        "EAGAIN"
+      ],
+      [
+        12,
+        "ENOMEM"
+      ],
+      [
+        13,
+        "EACCES"
+      ],
+      [
+        14,
+        "EFAULT"
+      ],
+      [
+        15,
+        "ENOTBLK"
+      ],
+      [
+        16,
+        "EBUSY"
+      ],
+      [
+        17,
+        "EEXIST"
+      ],
+      [
+        18,
+        "EXDEV"
+      ],
+      [
+        19,
+        "ENODEV"
+      ],
+      [
+        20,
+        "ENOTDIR"
+      ],
+      [
+        21,
+        "EISDIR"
+      ],
+      [
+        22,
+        "EINVAL"
+      ],
+      [
+        23,
+        "ENFILE"
+      ],
+      [
+        24,
+        "EMFILE"
+      ],
+      [
+        25,
+        "ENOTTY"
+      ],
+      [
+        26,
+        "ETXTBSY"
+      ],
+      [
+        27,
+        "EFBIG"
+      ],
+      [
+        28,
+        "ENOSPC"
+      ],
+      [
+        29,
+        "ESPIPE"
+      ],
+      [
+        30,
+        "EROFS"
+      ],
+      [
+        31,
+        "EMLINK"
+      ],
+      [
+        32,
+        "EPIPE"
+      ],
+      [
+        33,
+        "EDOM"
+      ],
+      [
+        34,
+        "ERANGE"
+      ],
+      [
+        35,
+        "EDEADLOCK"
+      ],
+      [
+        36,
+        "ENAMETOOLONG"
+      ],
+      [
+        37,
+        "ENOLCK"
+      ],
+      [
+        38,
+        "ENOSYS"
+      ],
+      [
+        39,
+        "ENOTEMPTY"
+      ],
+      [
+        40,
+        "ELOOP"
+      ],
+      [
+        42,
+        "ENOMSG"
+      ],
+      [
+        43,
+        "EIDRM"
+      ],
+      [
+        44,
+        "ECHRNG"
+      ],
+      [
+        45,
+        "EL2NSYNC"
+      ],
+      [
+        46,
+        "EL3HLT"
+      ],
+      [
+        47,
+        "EL3RST"
+      ],
+      [
+        48,
+        "ELNRNG"
+      ],
+      [
+        49,
+        "EUNATCH"
+      ],
+      [
+        50,
+        "ENOCSI"
+      ],
+      [
+        51,
+        "EL2HLT"
+      ],
+      [
+        52,
+        "EBADE"
+      ],
+      [
+        53,
+        "EBADR"
+      ],
+      [
+        54,
+        "EXFULL"
+      ],
+      [
+        55,
+        "ENOANO"
+      ],
+      [
+        56,
+        "EBADRQC"
+      ],
+      [
+        57,
+        "EBADSLT"
+      ],
+      [
+        59,
+        "EBFONT"
+      ],
+      [
+        60,
+        "ENOSTR"
+      ],
+      [
+        61,
+        "ENODATA"
+      ],
+      [
+        62,
+        "ETIME"
+      ],
+      [
+        63,
+        "ENOSR"
+      ],
+      [
+        64,
+        "ENONET"
+      ],
+      [
+        65,
+        "ENOPKG"
+      ],
+      [
+        66,
+        "EREMOTE"
+      ],
+      [
+        67,
+        "ENOLINK"
+      ],
+      [
+        68,
+        "EADV"
+      ],
+      [
+        69,
+        "ESRMNT"
+      ],
+      [
+        70,
+        "ECOMM"
+      ],
+      [
+        71,
+        "EPROTO"
+      ],
+      [
+        72,
+        "EMULTIHOP"
+      ],
+      [
+        73,
+        "EDOTDOT"
+      ],
+      [
+        74,
+        "EBADMSG"
+      ],
+      [
+        75,
+        "EOVERFLOW"
+      ],
+      [
+        76,
+        "ENOTUNIQ"
+      ],
+      [
+        77,
+        "EBADFD"
+      ],
+      [
+        78,
+        "EREMCHG"
+      ],
+      [
+        79,
+        "ELIBACC"
+      ],
+      [
+        80,
+        "ELIBBAD"
+      ],
+      [
+        81,
+        "ELIBSCN"
+      ],
+      [
+        82,
+        "ELIBMAX"
+      ],
+      [
+        83,
+        "ELIBEXEC"
+      ],
+      [
+        84,
+        "EILSEQ"
+      ],
+      [
+        85,
+        "ERESTART"
+      ],
+      [
+        86,
+        "ESTRPIPE"
+      ],
+      [
+        87,
+        "EUSERS"
+      ],
+      [
+        88,
+        "ENOTSOCK"
+      ],
+      [
+        89,
+        "EDESTADDRREQ"
+      ],
+      [
+        90,
+        "EMSGSIZE"
+      ],
+      [
+        91,
+        "EPROTOTYPE"
+      ],
+      [
+        92,
+        "ENOPROTOOPT"
+      ],
+      [
+        93,
+        "EPROTONOSUPPORT"
+      ],
+      [
+        94,
+        "ESOCKTNOSUPPORT"
+      ],
+      [
+        95,
+        "ENOTSUP"
+      ],
+      [
+        96,
+        "EPFNOSUPPORT"
+      ],
+      [
+        97,
+        "EAFNOSUPPORT"
+      ],
+      [
+        98,
+        "EADDRINUSE"
+      ],
+      [
+        99,
+        "EADDRNOTAVAIL"
+      ],
+      [
+        100,
+        "ENETDOWN"
+      ],
+      [
+        101,
+        "ENETUNREACH"
+      ],
+      [
+        102,
+        "ENETRESET"
+      ],
+      [
+        103,
+        "ECONNABORTED"
+      ],
+      [
+        104,
+        "ECONNRESET"
+      ],
+      [
+        105,
+        "ENOBUFS"
+      ],
+      [
+        106,
+        "EISCONN"
+      ],
+      [
+        107,
+        "ENOTCONN"
+      ],
+      [
+        108,
+        "ESHUTDOWN"
+      ],
+      [
+        109,
+        "ETOOMANYREFS"
+      ],
+      [
+        110,
+        "ETIMEDOUT"
+      ],
+      [
+        111,
+        "ECONNREFUSED"
+      ],
+      [
+        112,
+        "EHOSTDOWN"
+      ],
+      [
+        113,
+        "EHOSTUNREACH"
+      ],
+      [
+        114,
+        "EALREADY"
+      ],
+      [
+        115,
+        "EINPROGRESS"
+      ],
+      [
+        116,
+        "ESTALE"
+      ],
+      [
+        117,
+        "EUCLEAN"
+      ],
+      [
+        118,
+        "ENOTNAM"
+      ],
+      [
+        119,
+        "ENAVAIL"
+      ],
+      [
+        120,
+        "EISNAM"
+      ],
+      [
+        121,
+        "EREMOTEIO"
+      ],
+      [
+        122,
+        "EDQUOT"
+      ],
+      [
+        123,
+        "ENOMEDIUM"
+      ],
+      [
+        124,
+        "EMEDIUMTYPE"
+      ],
+      [
+        125,
+        "ECANCELED"
+      ],
+      [
+        126,
+        "ENOKEY"
+      ],
+      [
+        127,
+        "EKEYEXPIRED"
+      ],
+      [
+        128,
+        "EKEYREVOKED"
+      ],
+      [
+        129,
+        "EKEYREJECTED"
+      ],
+      [
+        130,
+        "EOWNERDEAD"
+      ],
+      [
+        131,
+        "ENOTRECOVERABLE"
+      ],
+      [
+        132,
+        "ERFKILL"
+      ]
+    ]);
+  }
+});
+
+// sys/libc.ts
+function libc() {
+  return lib.symbols;
+}
+function lastErrno() {
+  const p = libc().errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32(0);
+}
+function check(op, ret) {
+  if (ret < 0) throw new SysError(op, lastErrno());
+  return ret;
+}
+function mmap(length, prot, flags, fd = -1, offset = 0) {
+  const p = libc().mmap(null, BigInt(length), prot, flags, fd, BigInt(offset));
+  if (p === null || Deno.UnsafePointer.value(p) === MAP_FAILED) {
+    throw new SysError("mmap", lastErrno(), `${length} bytes`);
+  }
+  return p;
+}
+function munmap(p, length) {
+  check("munmap", libc().munmap(p, BigInt(length)));
+}
+function openFile(path, flags, mode = 384) {
+  const c = new TextEncoder().encode(path + "\0");
+  const fd = libc().open(c, flags | O_CLOEXEC, mode);
+  if (fd < 0) throw new SysError("open", lastErrno(), path);
+  return fd;
+}
+function closeFd(fd) {
+  libc().close(fd);
+}
+function eventfd(initval = 0, blocking = false) {
+  return check("eventfd", libc().eventfd(initval, EFD_CLOEXEC | (blocking ? 0 : EFD_NONBLOCK)));
+}
+function eventfdWrite(fd, value = 1n) {
+  u64buf[0] = value;
+  const n = Number(libc().write(fd, u64buf, 8n));
+  if (n !== 8) throw new SysError("write(eventfd)", lastErrno());
+}
+function eventfdRead(fd) {
+  u64buf[0] = 0n;
+  const n = Number(libc().read(fd, u64buf, 8n));
+  if (n === 8) return u64buf[0];
+  const e = lastErrno();
+  if (e === 11) return 0n;
+  throw new SysError("read(eventfd)", e);
+}
+function readFd(fd, buf) {
+  const n = Number(libc().read(fd, buf, BigInt(buf.byteLength)));
+  if (n >= 0) return n;
+  const e = lastErrno();
+  if (e === 11) return -1;
+  throw new SysError("read", e);
+}
+function writeFd(fd, buf) {
+  const n = Number(libc().write(fd, buf, BigInt(buf.byteLength)));
+  if (n >= 0) return n;
+  const e = lastErrno();
+  if (e === 11) return -1;
+  throw new SysError("write", e);
+}
+function pwriteAll(fd, bytes2, offset) {
+  let done = 0;
+  while (done < bytes2.byteLength) {
+    const part = bytes2.subarray(done);
+    const n = Number(libc().pwrite(fd, part, BigInt(part.byteLength), BigInt(offset + done)));
+    if (n <= 0) throw new SysError("pwrite", lastErrno(), `at ${offset + done}`);
+    done += n;
+  }
+}
+function bufferBase(ab) {
+  let base = bufferBases.get(ab);
+  if (base === void 0) {
+    base = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(ab)));
+    bufferBases.set(ab, base);
+  }
+  return base;
+}
+function fillIovecs(iov, bufs, first = 0, skip = 0) {
+  if (first < 0 || first > bufs.length || first < bufs.length && (skip < 0 || skip > bufs[first].byteLength) || first === bufs.length && skip !== 0) {
+    throw new RangeError(`fillIovecs: skip ${skip} of buffer ${first} is out of range`);
+  }
+  const dv = new DataView(iov.buffer, iov.byteOffset, iov.byteLength);
+  const room = Math.min(IOV_MAX, Math.floor(iov.byteLength / IOVEC_SIZE));
+  let n = 0;
+  for (let i = first; i < bufs.length && n < room; i++) {
+    const b = bufs[i], off = i === first ? skip : 0;
+    setIovec(dv, n++, bufferBase(b.buffer) + b.byteOffset + off, b.byteLength - off);
+  }
+  return n;
+}
+function setIovec(view2, index, addr, len) {
+  const at = index * IOVEC_SIZE;
+  view2.setUint32(at, addr >>> 0, true);
+  view2.setUint32(at + 4, Math.floor(addr / 4294967296), true);
+  view2.setUint32(at + 8, len, true);
+  view2.setUint32(at + 12, 0, true);
+}
+function preadvOffThread(fd, iov, count, offset) {
+  return vectoredOffThread("preadv", fd, iov, count, offset);
+}
+function pwritevOffThread(fd, iov, count, offset) {
+  return vectoredOffThread("pwritev", fd, iov, count, offset);
+}
+async function vectoredOffThread(call, fd, iov, count, offset) {
+  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
+    throw new RangeError(`${call}: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+  }
+  const fn = call === "preadv" ? libc().preadvAsync : libc().pwritevAsync;
+  return Number(await fn(fd, Deno.UnsafePointer.of(iov), count, BigInt(offset)));
+}
+function preadvNowait(fd, iov, count, offset) {
+  return vectoredNowait("preadv2", fd, iov, count, offset);
+}
+function pwritevNowait(fd, iov, count, offset) {
+  return vectoredNowait("pwritev2", fd, iov, count, offset);
+}
+function vectoredNowait(call, fd, iov, count, offset) {
+  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
+    throw new RangeError(`${call}: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+  }
+  const fn = libc()[call];
+  if (fn === null) return -ENOSYS;
+  const n = Number(fn(fd, iov, count, BigInt(offset), RWF_NOWAIT));
+  return n < 0 ? -lastErrno() : n;
+}
+function preadvSync(fd, iov, count, offset) {
+  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
+    throw new RangeError(`preadv: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+  }
+  const n = Number(libc().preadvSync(fd, iov, count, BigInt(offset)));
+  return n < 0 ? -lastErrno() : n;
+}
+function mincore(addr, length, vec) {
+  const pages = Math.ceil(length / PAGE_SIZE);
+  if (addr % PAGE_SIZE !== 0 || length < 0 || pages > vec.byteLength) {
+    throw new RangeError(`mincore: ${length} bytes at ${addr} do not fit ${vec.byteLength} pages`);
+  }
+  const r = libc().mincore(BigInt(addr), BigInt(length), vec);
+  return r < 0 ? -lastErrno() : 0;
+}
+function fsType(fd) {
+  const buf = new BigInt64Array(15);
+  if (libc().fstatfs(fd, new Uint8Array(buf.buffer)) < 0) {
+    throw new SysError("fstatfs", lastErrno());
+  }
+  return Number(buf[0]);
+}
+async function fdatasyncOffThread(fd) {
+  return await libc().fdatasyncAsync(fd);
+}
+async function fallocateOffThread(fd, mode, offset, len) {
+  return await libc().fallocateAsync(fd, mode, BigInt(offset), BigInt(len));
+}
+function fdatasync(fd) {
+  check("fdatasync", libc().fdatasync(fd));
+}
+function getpid() {
+  return libc().getpid();
+}
+function tgkill(pid, tid, signal) {
+  check("tgkill", libc().tgkill(pid, tid, signal));
+}
+function decodeEvents(buf, n) {
+  const v = new DataView(buf.buffer);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const o = i * EPOLL_EVENT_SIZE;
+    out.push({
+      events: v.getUint32(o, true),
+      tag: Number(v.getBigUint64(o + 4, true) & 0xffffffffn)
+    });
+  }
+  return out;
+}
+var symbols, lib, SysError, MAP_FAILED, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE, O_RDONLY, O_RDWR, O_CLOEXEC, O_NONBLOCK, EFD_CLOEXEC, EFD_NONBLOCK, FdHandle, u64buf, IOV_MAX, IOVEC_SIZE, bufferBases, RWF_NOWAIT, EINVAL, ENOSYS, EOPNOTSUPP, PAGE_SIZE, OVERLAYFS_SUPER_MAGIC, TMPFS_MAGIC, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, SIGUSR2, EPOLLIN, EPOLLET, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_EVENT_SIZE, Epoll;
+var init_libc = __esm({
+  "sys/libc.ts"() {
+    init_errno();
+    symbols = {
+      ioctl: {
+        name: "ioctl",
+        parameters: [
+          "i32",
+          "u64",
+          "buffer"
+        ],
+        result: "i32"
+      },
+      ioctlInt: {
+        name: "ioctl",
+        parameters: [
+          "i32",
+          "u64",
+          "u64"
+        ],
+        result: "i32"
+      },
+      // KVM_RUN, on the hot path: numbers only (the kernel reads the request as 32 bits).
+      ioctlRun: {
+        name: "ioctl",
+        parameters: [
+          "i32",
+          "u32",
+          "pointer"
+        ],
+        result: "i32"
+      },
+      open: {
+        parameters: [
+          "buffer",
+          "i32",
+          "u32"
+        ],
+        result: "i32"
+      },
+      close: {
+        parameters: [
+          "i32"
+        ],
+        result: "i32"
+      },
+      read: {
+        parameters: [
+          "i32",
+          "buffer",
+          "usize"
+        ],
+        result: "isize"
+      },
+      write: {
+        parameters: [
+          "i32",
+          "buffer",
+          "usize"
+        ],
+        result: "isize"
+      },
+      pread: {
+        name: "pread64",
+        parameters: [
+          "i32",
+          "buffer",
+          "usize",
+          "i64"
+        ],
+        result: "isize"
+      },
+      pwrite: {
+        name: "pwrite64",
+        parameters: [
+          "i32",
+          "buffer",
+          "usize",
+          "i64"
+        ],
+        result: "isize"
+      },
+      fdatasync: {
+        parameters: [
+          "i32"
+        ],
+        result: "i32"
+      },
+      mmap: {
+        parameters: [
+          "pointer",
+          "usize",
+          "i32",
+          "i32",
+          "i32",
+          "i64"
+        ],
+        result: "pointer"
+      },
+      munmap: {
+        parameters: [
+          "pointer",
+          "usize"
+        ],
+        result: "i32"
+      },
+      madvise: {
+        parameters: [
+          "pointer",
+          "usize",
+          "i32"
+        ],
+        result: "i32"
+      },
+      eventfd: {
+        parameters: [
+          "u32",
+          "i32"
+        ],
+        result: "i32"
+      },
+      epoll_create1: {
+        parameters: [
+          "i32"
+        ],
+        result: "i32"
+      },
+      epoll_ctl: {
+        parameters: [
+          "i32",
+          "i32",
+          "i32",
+          "buffer"
+        ],
+        result: "i32"
+      },
+      epoll_wait: {
+        parameters: [
+          "i32",
+          "buffer",
+          "i32",
+          "i32"
+        ],
+        result: "i32"
+      },
+      gettid: {
+        parameters: [],
+        result: "i32"
+      },
+      getpid: {
+        parameters: [],
+        result: "i32"
+      },
+      tgkill: {
+        parameters: [
+          "i32",
+          "i32",
+          "i32"
+        ],
+        result: "i32"
+      },
+      errno_location: {
+        name: "__errno_location",
+        parameters: [],
+        result: "pointer"
+      },
+      setns: {
+        parameters: [
+          "i32",
+          "i32"
+        ],
+        result: "i32"
+      },
+      pipe2: {
+        parameters: [
+          "buffer",
+          "i32"
+        ],
+        result: "i32"
+      },
+      dup2: {
+        parameters: [
+          "i32",
+          "i32"
+        ],
+        result: "i32"
+      },
+      mount: {
+        parameters: [
+          "buffer",
+          "buffer",
+          "buffer",
+          "u64",
+          "pointer"
+        ],
+        result: "i32"
+      },
+      umount2: {
+        parameters: [
+          "buffer",
+          "i32"
+        ],
+        result: "i32"
+      },
+      setpriority: {
+        parameters: [
+          "i32",
+          "u32",
+          "i32"
+        ],
+        result: "i32"
+      },
+      // Disk I/O off the calling thread (Deno's blocking pool), so the device thread never
+      // blocks. These return errno themselves (see the *Async wrappers), because errno is
+      // per-thread and the call runs on another thread.
+      preadAsync: {
+        name: "pread64",
+        parameters: [
+          "i32",
+          "pointer",
+          "usize",
+          "i64"
+        ],
+        result: "isize",
+        nonblocking: true
+      },
+      pwriteAsync: {
+        name: "pwrite64",
+        parameters: [
+          "i32",
+          "pointer",
+          "usize",
+          "i64"
+        ],
+        result: "isize",
+        nonblocking: true
+      },
+      // Vectored: one call for a request whose data is spread over many guest pages.
+      preadvAsync: {
+        name: "preadv",
+        parameters: [
+          "i32",
+          "pointer",
+          "i32",
+          "i64"
+        ],
+        result: "isize",
+        nonblocking: true
+      },
+      pwritevAsync: {
+        name: "pwritev",
+        parameters: [
+          "i32",
+          "pointer",
+          "i32",
+          "i64"
+        ],
+        result: "isize",
+        nonblocking: true
+      },
+      // On this thread with RWF_NOWAIT: served from the page cache without waiting, or EAGAIN.
+      // Optional: a libc older than 2.26 has no preadv2 (the calls then report ENOSYS).
+      preadv2: {
+        name: "preadv2",
+        parameters: [
+          "i32",
+          "buffer",
+          "i32",
+          "i64",
+          "i32"
+        ],
+        result: "isize",
+        optional: true
+      },
+      pwritev2: {
+        name: "pwritev2",
+        parameters: [
+          "i32",
+          "buffer",
+          "i32",
+          "i64",
+          "i32"
+        ],
+        result: "isize",
+        optional: true
+      },
+      // On this thread without flags: for data a residency check found in the page cache.
+      preadvSync: {
+        name: "preadv",
+        parameters: [
+          "i32",
+          "buffer",
+          "i32",
+          "i64"
+        ],
+        result: "isize"
+      },
+      // Which pages of a mapping are in memory (for a file mapping: in the page cache).
+      mincore: {
+        parameters: [
+          "usize",
+          "usize",
+          "buffer"
+        ],
+        result: "i32"
+      },
+      fstatfs: {
+        parameters: [
+          "i32",
+          "buffer"
+        ],
+        result: "i32"
+      },
+      fdatasyncAsync: {
+        name: "fdatasync",
+        parameters: [
+          "i32"
+        ],
+        result: "i32",
+        nonblocking: true
+      },
+      epollWaitAsync: {
+        name: "epoll_wait",
+        parameters: [
+          "i32",
+          "pointer",
+          "i32",
+          "i32"
+        ],
+        result: "i32",
+        nonblocking: true
+      },
+      fallocateAsync: {
+        name: "fallocate64",
+        parameters: [
+          "i32",
+          "i32",
+          "i64",
+          "i64"
+        ],
+        result: "i32",
+        nonblocking: true
+      }
+    };
+    lib = Deno.dlopen("libc.so.6", symbols);
+    SysError = class extends Error {
+      /** The call that failed, e.g. `KVM_CREATE_VCPU` or `mmap`. */
+      op;
+      /** The numeric errno. */
+      errno;
+      /** The symbolic errno, e.g. `EEXIST`. */
+      code;
+      /**
+       * The error for `op` failing with `errno`; `detail` (e.g. a path) goes in the message.
+       *
+       * @example
+       * ```ts
+       * import { SysError } from "./libc.ts";
+       * const e = new SysError("open", 2, "/nope");
+       * console.assert(e.message === "open failed: ENOENT (/nope)");
+       * ```
+       */
+      constructor(op, errno, detail) {
+        const code = errnoName(errno);
+        super(`${op} failed: ${code}${detail ? ` (${detail})` : ""}`);
+        this.name = "SysError";
+        this.op = op;
+        this.errno = errno;
+        this.code = code;
+      }
+    };
+    MAP_FAILED = 0xffffffffffffffffn;
+    PROT_READ = 1;
+    PROT_WRITE = 2;
+    MAP_SHARED = 1;
+    MAP_PRIVATE = 2;
+    MAP_ANONYMOUS = 32;
+    MAP_NORESERVE = 16384;
+    O_RDONLY = 0;
+    O_RDWR = 2;
+    O_CLOEXEC = 524288;
+    O_NONBLOCK = 2048;
+    EFD_CLOEXEC = 524288;
+    EFD_NONBLOCK = 2048;
+    FdHandle = class {
+      /** The file descriptor. */
+      fd;
+      #closed = false;
+      /** Takes ownership of `fd`. */
+      constructor(fd) {
+        this.fd = fd;
+      }
+      /** Whether {@link close} ran. */
+      get closed() {
+        return this.#closed;
+      }
+      /** Closes the fd (idempotent). */
+      close() {
+        if (this.#closed) return;
+        this.#closed = true;
+        closeFd(this.fd);
+      }
+      /** {@link close}, for `using`. */
+      [Symbol.dispose]() {
+        this.close();
+      }
+    };
+    u64buf = new BigUint64Array(1);
+    IOV_MAX = 1024;
+    IOVEC_SIZE = 16;
+    bufferBases = /* @__PURE__ */ new WeakMap();
+    RWF_NOWAIT = 8;
+    EINVAL = 22;
+    ENOSYS = 38;
+    EOPNOTSUPP = 95;
+    PAGE_SIZE = 4096;
+    OVERLAYFS_SUPER_MAGIC = 2035054128;
+    TMPFS_MAGIC = 16914836;
+    FALLOC_FL_KEEP_SIZE = 1;
+    FALLOC_FL_PUNCH_HOLE = 2;
+    FALLOC_FL_ZERO_RANGE = 16;
+    SIGUSR2 = 12;
+    EPOLLIN = 1;
+    EPOLLET = 2147483648;
+    EPOLL_CLOEXEC = 524288;
+    EPOLL_CTL_ADD = 1;
+    EPOLL_CTL_DEL = 2;
+    EPOLL_EVENT_SIZE = 12;
+    Epoll = class _Epoll extends FdHandle {
+      maxEvents;
+      #ev;
+      #out;
+      #asyncOut;
+      #waiting;
+      /**
+       * A new epoll instance (or one wrapping `fd`) that reports up to `maxEvents` events a
+       * wait.
+       */
+      constructor(maxEvents = 64, fd) {
+        super(fd ?? check("epoll_create1", libc().epoll_create1(EPOLL_CLOEXEC))), this.maxEvents = maxEvents, this.#ev = new Uint8Array(EPOLL_EVENT_SIZE), this.#waiting = false;
+        this.#out = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
+        this.#asyncOut = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
+      }
+      /** Wraps an epoll fd created elsewhere (e.g. on another thread); close() closes it. */
+      static fromFd(fd, maxEvents = 64) {
+        return new _Epoll(maxEvents, fd);
+      }
+      /** Watches `fd` for `events`, reporting it with `tag`. */
+      add(fd, events, tag) {
+        const v = new DataView(this.#ev.buffer);
+        v.setUint32(0, events, true);
+        v.setBigUint64(4, BigInt(tag >>> 0), true);
+        check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_ADD, fd, this.#ev));
+      }
+      /** Stops watching `fd`. */
+      remove(fd) {
+        check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_DEL, fd, this.#ev));
+      }
+      /** Waits up to `timeoutMs` (-1: forever) and returns the ready tags; EINTR gives []. */
+      wait(timeoutMs) {
+        const n = libc().epoll_wait(this.fd, this.#out, this.maxEvents, timeoutMs);
+        if (n < 0) {
+          const e = lastErrno();
+          if (e === 4) return [];
+          throw new SysError("epoll_wait", e);
+        }
+        return decodeEvents(this.#out, n);
+      }
+      /**
+       * Like {@link wait}, but blocks a thread of Deno's blocking pool instead of this one.
+       * One at a time; it fills a buffer of its own, which nothing else touches meanwhile.
+       * Resolves null when the call failed (errno belongs to the other thread: usually EINTR).
+       */
+      async waitAsync(timeoutMs) {
+        if (this.#waiting) throw new Error("Cannot wait: a waitAsync() is already pending");
+        this.#waiting = true;
+        try {
+          const n = await libc().epollWaitAsync(this.fd, Deno.UnsafePointer.of(this.#asyncOut), this.maxEvents, timeoutMs);
+          return n < 0 ? null : decodeEvents(this.#asyncOut, n);
+        } finally {
+          this.#waiting = false;
+        }
+      }
+    };
+  }
+});
+
+// sys/tun.ts
+function tunSetIff(fd, name2, flags) {
+  const enc = new TextEncoder().encode(name2);
+  if (enc.byteLength === 0 || enc.byteLength > 15) {
+    throw new RangeError(`Cannot open TAP ${JSON.stringify(name2)}: a name has 1 to 15 bytes`);
+  }
+  const ifr = new Uint8Array(40);
+  ifr.set(enc);
+  new DataView(ifr.buffer).setUint16(16, flags, true);
+  if (libc().ioctl(fd, BigInt(TUNSETIFF), ifr) < 0) {
+    throw new SysError("TUNSETIFF", lastErrno(), name2);
+  }
+}
+function tunSetVnetHdrSize(fd, size) {
+  const sz = new Int32Array([
+    size
+  ]);
+  if (libc().ioctl(fd, BigInt(TUNSETVNETHDRSZ), sz) < 0) {
+    throw new SysError("TUNSETVNETHDRSZ", lastErrno());
+  }
+}
+function tunSetOffload(fd, flags) {
+  if (libc().ioctlInt(fd, BigInt(TUNSETOFFLOAD), BigInt(flags)) < 0) {
+    throw new SysError("TUNSETOFFLOAD", lastErrno());
+  }
+}
+var TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ, IFF_TAP, IFF_NO_PI, IFF_VNET_HDR;
+var init_tun = __esm({
+  "sys/tun.ts"() {
+    init_libc();
+    TUNSETIFF = 1074025674;
+    TUNSETOFFLOAD = 1074025680;
+    TUNSETVNETHDRSZ = 1074025688;
+    IFF_TAP = 2;
+    IFF_NO_PI = 4096;
+    IFF_VNET_HDR = 16384;
+  }
+});
+
+// sys/timer.ts
+function delayOf(ms) {
+  if (typeof ms !== "number" || Number.isNaN(ms) || ms === Infinity) {
+    throw new RangeError(`A timer's delay must be a finite number of ms, not ${ms}`);
+  }
+  return Math.max(0, Math.ceil(ms));
+}
+function after(ms, fn) {
+  const signal = AbortSignal.timeout(delayOf(ms));
+  let live = true;
+  const fire = () => {
+    if (!live) return;
+    live = false;
+    signal.removeEventListener("abort", fire);
+    fn();
+  };
+  signal.addEventListener("abort", fire);
+  return {
+    cancel() {
+      if (!live) return;
+      live = false;
+      signal.removeEventListener("abort", fire);
+    }
+  };
+}
+function every(ms, fn) {
+  const delay = delayOf(ms);
+  let live = true;
+  let current;
+  const arm = () => {
+    current = after(delay, () => {
+      if (!live) return;
+      arm();
+      fn();
+    });
+  };
+  arm();
+  return {
+    cancel() {
+      live = false;
+      current.cancel();
+    }
+  };
+}
+function sleep(ms) {
+  return new Promise((resolve) => after(ms, resolve));
+}
+var init_timer = __esm({
+  "sys/timer.ts"() {
+  }
+});
+
+// sys/mod.ts
+var init_mod = __esm({
+  "sys/mod.ts"() {
+    init_libc();
+    init_tun();
+    init_errno();
+    init_timer();
+  }
+});
+
 // host/unix_socket.ts
 async function removeStaleSocket(path, what) {
   let info;
@@ -408,7 +1704,7 @@ async function readLine(c) {
 async function readAck(c, ms) {
   const b = new Uint8Array(1);
   let timer;
-  const late = new Promise((r) => timer = setTimeout(() => r(null), ms));
+  const late = new Promise((r) => timer = after(ms, () => r(null)));
   try {
     const n = await Promise.race([
       c.read(b).catch(() => null),
@@ -416,7 +1712,7 @@ async function readAck(c, ms) {
     ]);
     return n === 1 && b[0] === ACK2;
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 function close(c) {
@@ -456,6 +1752,7 @@ function sameToken(a, b) {
 var BRIDGE_GUEST_PORT, BRIDGE_HOST_ALIAS, BRIDGE_ENV, INNER_SOCKETS, UP_WAIT_MS, ACK2, MAX_LINE, HostBridge, InnerBridge;
 var init_bridge = __esm({
   "portable/bridge.ts"() {
+    init_mod();
     init_unix_socket();
     BRIDGE_GUEST_PORT = 7e3;
     BRIDGE_HOST_ALIAS = "10.0.2.2";
@@ -563,7 +1860,7 @@ var init_bridge = __esm({
             close(tcp);
             this.#conns.delete(tcp);
           }
-          await new Promise((r) => setTimeout(r, 250));
+          await sleep(250);
         }
         close(client);
       }
@@ -671,7 +1968,7 @@ var init_bridge = __esm({
             transport: "unix",
             path
           }).catch(() => void 0);
-          if (!target) await new Promise((r) => setTimeout(r, 100));
+          if (!target) await sleep(100);
         }
         if (!target) return close(tcp);
         this.#conns.add(target);
@@ -1396,13 +2693,13 @@ async function runPortable(o) {
     let timer;
     let timedOut = false;
     if (o.timeoutS !== void 0) {
-      timer = setTimeout(() => {
+      timer = after(o.timeoutS * 1e3, () => {
         timedOut = true;
         try {
           child.kill("SIGKILL");
         } catch {
         }
-      }, o.timeoutS * 1e3);
+      });
     }
     let signalled;
     const stopOn = (sig) => () => {
@@ -1423,7 +2720,7 @@ async function runPortable(o) {
     } finally {
       for (const [sig, f] of listeners) Deno.removeSignalListener(sig, f);
     }
-    clearTimeout(timer);
+    timer?.cancel();
     const [stdout, stderr] = await Promise.all([
       out,
       err
@@ -1457,6 +2754,7 @@ async function runPortable(o) {
 var PORTABLE_CPUS, TCG_THREAD, KVM_AMD_PARAMS, FORWARDED_SIGNALS;
 var init_machine = __esm({
   "portable/machine.ts"() {
+    init_mod();
     init_assets();
     init_job_frames();
     PORTABLE_CPUS = 1;
@@ -1556,9 +2854,9 @@ var init_spare = __esm({
           await tell("idle");
           Deno.exit(0);
         }
-        idleTimer = setTimeout(checkIdle, Math.max(1e3, idleMs - quiet));
+        idleTimer = sys.after(Math.max(1e3, idleMs - quiet), checkIdle);
       };
-      if (idleMs > 0) idleTimer = setTimeout(checkIdle, idleMs);
+      if (idleMs > 0) idleTimer = sys.after(idleMs, checkIdle);
       const [inR, inW] = sys.pipe();
       const [outR, outW] = sys.pipe();
       const [errR, errW] = sys.pipe();
@@ -1643,7 +2941,7 @@ var init_spare = __esm({
       await slotState("ready");
       await tell("ready");
       const got = await jobOrStale;
-      clearTimeout(idleTimer);
+      idleTimer?.cancel();
       if (got.data.kind === "stale") {
         await slotState("stale");
         await tell("stale");
@@ -1753,7 +3051,7 @@ async function stopResident(root = CHECKOUT) {
     return false;
   }
   for (let i = 0; i < 100 && await qemuAlive(m.pid, dir); i++) {
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   if (await qemuAlive(m.pid, dir)) Deno.kill(m.pid, "SIGKILL");
   await Deno.remove(`${dir}/machine.json`).catch(() => {
@@ -1890,7 +3188,7 @@ async function runOnResident(job, io, root = CHECKOUT) {
   const fingerprint = await codeFingerprint(root);
   const t0 = Date.now();
   let startedHere = !(await residentStatus(root)).running;
-  const waiting = setTimeout(() => io.onWaiting?.(startedHere ? "starting" : "loading"), 1500);
+  const waiting = after(1500, () => io.onWaiting?.(startedHere ? "starting" : "loading"));
   const stale = /* @__PURE__ */ new Map();
   let conn;
   let reader;
@@ -1903,7 +3201,7 @@ async function runOnResident(job, io, root = CHECKOUT) {
         const dir = await residentDir(root);
         const state = (await Deno.readTextFile(`${dir}/ctl/state`).catch(() => "")).trim();
         if (state.endsWith("failed")) {
-          clearTimeout(waiting);
+          waiting.cancel();
           const log = (await Deno.readTextFile(`${dir}/ctl/spare.log`).catch(() => "")).trim().split("\n").slice(-3).join(" | ");
           throw new ResidentUnavailable(`its spares fail to start (${log || "no log"})`);
         }
@@ -1931,8 +3229,8 @@ async function runOnResident(job, io, root = CHECKOUT) {
         let timer;
         const first = await Promise.race([
           writeAll(c2, frame(F2.job, JSON.stringify(full))).then(() => r.next()),
-          new Promise((res) => timer = setTimeout(() => res("late"), ANSWER_MS))
-        ]).catch(() => void 0).finally(() => clearTimeout(timer));
+          new Promise((res) => timer = after(ANSWER_MS, () => res("late")))
+        ]).catch(() => void 0).finally(() => timer?.cancel());
         attempts.set(port, first === "late" ? "no answer" : first === void 0 ? "closed" : `frame ${first.type}`);
         if (first === "late") {
           try {
@@ -1952,7 +3250,7 @@ async function runOnResident(job, io, root = CHECKOUT) {
           const [, slot, n] = why.split(" ");
           const before = stale.get(slot ?? "");
           if (before !== void 0 && Number(n) > before) {
-            clearTimeout(waiting);
+            waiting.cancel();
             throw new ResidentUnavailable(`its spares refuse the job (${why})`);
           }
           if (before === void 0) stale.set(slot ?? "", Number(n));
@@ -1965,19 +3263,19 @@ async function runOnResident(job, io, root = CHECKOUT) {
       }
       if (conn) break;
       if (Date.now() - t0 > SPARE_WAIT_MS) {
-        clearTimeout(waiting);
+        waiting.cancel();
         throw new ResidentUnavailable(`no spare took the job within ${SPARE_WAIT_MS / 1e3} s (last tries: ${[
           ...attempts
         ].map(([p, what]) => `port ${p} ${what}`).join(", ")}; see ${m.dir}/ctl/spare.log)`);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   } catch (e) {
-    clearTimeout(waiting);
+    waiting.cancel();
     if (e instanceof ResidentUnavailable) throw e;
     throw new ResidentUnavailable(e instanceof Error ? e.message : String(e));
   }
-  clearTimeout(waiting);
+  waiting.cancel();
   io.onAccepted?.(spare);
   const c = conn;
   let sending = Promise.resolve();
@@ -2051,6 +3349,7 @@ async function runOnResident(job, io, root = CHECKOUT) {
 var DEFAULT_IDLE_S, RESIDENT_MEM_MIB, SPARE_WAIT_MS, ANSWER_MS, CHECKOUT, ResidentUnavailable;
 var init_resident = __esm({
   async "portable/resident.ts"() {
+    init_mod();
     init_assets();
     init_cache();
     init_job_frames();
@@ -3221,1224 +4520,8 @@ function decodeExit(run2, dv) {
   }
 }
 
-// sys/errno.ts
-var NAMES = /* @__PURE__ */ new Map([
-  [
-    1,
-    "EPERM"
-  ],
-  [
-    2,
-    "ENOENT"
-  ],
-  [
-    3,
-    "ESRCH"
-  ],
-  [
-    4,
-    "EINTR"
-  ],
-  [
-    5,
-    "EIO"
-  ],
-  [
-    6,
-    "ENXIO"
-  ],
-  [
-    7,
-    "E2BIG"
-  ],
-  [
-    8,
-    "ENOEXEC"
-  ],
-  [
-    9,
-    "EBADF"
-  ],
-  [
-    10,
-    "ECHILD"
-  ],
-  [
-    11,
-    "EAGAIN"
-  ],
-  [
-    12,
-    "ENOMEM"
-  ],
-  [
-    13,
-    "EACCES"
-  ],
-  [
-    14,
-    "EFAULT"
-  ],
-  [
-    15,
-    "ENOTBLK"
-  ],
-  [
-    16,
-    "EBUSY"
-  ],
-  [
-    17,
-    "EEXIST"
-  ],
-  [
-    18,
-    "EXDEV"
-  ],
-  [
-    19,
-    "ENODEV"
-  ],
-  [
-    20,
-    "ENOTDIR"
-  ],
-  [
-    21,
-    "EISDIR"
-  ],
-  [
-    22,
-    "EINVAL"
-  ],
-  [
-    23,
-    "ENFILE"
-  ],
-  [
-    24,
-    "EMFILE"
-  ],
-  [
-    25,
-    "ENOTTY"
-  ],
-  [
-    26,
-    "ETXTBSY"
-  ],
-  [
-    27,
-    "EFBIG"
-  ],
-  [
-    28,
-    "ENOSPC"
-  ],
-  [
-    29,
-    "ESPIPE"
-  ],
-  [
-    30,
-    "EROFS"
-  ],
-  [
-    31,
-    "EMLINK"
-  ],
-  [
-    32,
-    "EPIPE"
-  ],
-  [
-    33,
-    "EDOM"
-  ],
-  [
-    34,
-    "ERANGE"
-  ],
-  [
-    35,
-    "EDEADLOCK"
-  ],
-  [
-    36,
-    "ENAMETOOLONG"
-  ],
-  [
-    37,
-    "ENOLCK"
-  ],
-  [
-    38,
-    "ENOSYS"
-  ],
-  [
-    39,
-    "ENOTEMPTY"
-  ],
-  [
-    40,
-    "ELOOP"
-  ],
-  [
-    42,
-    "ENOMSG"
-  ],
-  [
-    43,
-    "EIDRM"
-  ],
-  [
-    44,
-    "ECHRNG"
-  ],
-  [
-    45,
-    "EL2NSYNC"
-  ],
-  [
-    46,
-    "EL3HLT"
-  ],
-  [
-    47,
-    "EL3RST"
-  ],
-  [
-    48,
-    "ELNRNG"
-  ],
-  [
-    49,
-    "EUNATCH"
-  ],
-  [
-    50,
-    "ENOCSI"
-  ],
-  [
-    51,
-    "EL2HLT"
-  ],
-  [
-    52,
-    "EBADE"
-  ],
-  [
-    53,
-    "EBADR"
-  ],
-  [
-    54,
-    "EXFULL"
-  ],
-  [
-    55,
-    "ENOANO"
-  ],
-  [
-    56,
-    "EBADRQC"
-  ],
-  [
-    57,
-    "EBADSLT"
-  ],
-  [
-    59,
-    "EBFONT"
-  ],
-  [
-    60,
-    "ENOSTR"
-  ],
-  [
-    61,
-    "ENODATA"
-  ],
-  [
-    62,
-    "ETIME"
-  ],
-  [
-    63,
-    "ENOSR"
-  ],
-  [
-    64,
-    "ENONET"
-  ],
-  [
-    65,
-    "ENOPKG"
-  ],
-  [
-    66,
-    "EREMOTE"
-  ],
-  [
-    67,
-    "ENOLINK"
-  ],
-  [
-    68,
-    "EADV"
-  ],
-  [
-    69,
-    "ESRMNT"
-  ],
-  [
-    70,
-    "ECOMM"
-  ],
-  [
-    71,
-    "EPROTO"
-  ],
-  [
-    72,
-    "EMULTIHOP"
-  ],
-  [
-    73,
-    "EDOTDOT"
-  ],
-  [
-    74,
-    "EBADMSG"
-  ],
-  [
-    75,
-    "EOVERFLOW"
-  ],
-  [
-    76,
-    "ENOTUNIQ"
-  ],
-  [
-    77,
-    "EBADFD"
-  ],
-  [
-    78,
-    "EREMCHG"
-  ],
-  [
-    79,
-    "ELIBACC"
-  ],
-  [
-    80,
-    "ELIBBAD"
-  ],
-  [
-    81,
-    "ELIBSCN"
-  ],
-  [
-    82,
-    "ELIBMAX"
-  ],
-  [
-    83,
-    "ELIBEXEC"
-  ],
-  [
-    84,
-    "EILSEQ"
-  ],
-  [
-    85,
-    "ERESTART"
-  ],
-  [
-    86,
-    "ESTRPIPE"
-  ],
-  [
-    87,
-    "EUSERS"
-  ],
-  [
-    88,
-    "ENOTSOCK"
-  ],
-  [
-    89,
-    "EDESTADDRREQ"
-  ],
-  [
-    90,
-    "EMSGSIZE"
-  ],
-  [
-    91,
-    "EPROTOTYPE"
-  ],
-  [
-    92,
-    "ENOPROTOOPT"
-  ],
-  [
-    93,
-    "EPROTONOSUPPORT"
-  ],
-  [
-    94,
-    "ESOCKTNOSUPPORT"
-  ],
-  [
-    95,
-    "ENOTSUP"
-  ],
-  [
-    96,
-    "EPFNOSUPPORT"
-  ],
-  [
-    97,
-    "EAFNOSUPPORT"
-  ],
-  [
-    98,
-    "EADDRINUSE"
-  ],
-  [
-    99,
-    "EADDRNOTAVAIL"
-  ],
-  [
-    100,
-    "ENETDOWN"
-  ],
-  [
-    101,
-    "ENETUNREACH"
-  ],
-  [
-    102,
-    "ENETRESET"
-  ],
-  [
-    103,
-    "ECONNABORTED"
-  ],
-  [
-    104,
-    "ECONNRESET"
-  ],
-  [
-    105,
-    "ENOBUFS"
-  ],
-  [
-    106,
-    "EISCONN"
-  ],
-  [
-    107,
-    "ENOTCONN"
-  ],
-  [
-    108,
-    "ESHUTDOWN"
-  ],
-  [
-    109,
-    "ETOOMANYREFS"
-  ],
-  [
-    110,
-    "ETIMEDOUT"
-  ],
-  [
-    111,
-    "ECONNREFUSED"
-  ],
-  [
-    112,
-    "EHOSTDOWN"
-  ],
-  [
-    113,
-    "EHOSTUNREACH"
-  ],
-  [
-    114,
-    "EALREADY"
-  ],
-  [
-    115,
-    "EINPROGRESS"
-  ],
-  [
-    116,
-    "ESTALE"
-  ],
-  [
-    117,
-    "EUCLEAN"
-  ],
-  [
-    118,
-    "ENOTNAM"
-  ],
-  [
-    119,
-    "ENAVAIL"
-  ],
-  [
-    120,
-    "EISNAM"
-  ],
-  [
-    121,
-    "EREMOTEIO"
-  ],
-  [
-    122,
-    "EDQUOT"
-  ],
-  [
-    123,
-    "ENOMEDIUM"
-  ],
-  [
-    124,
-    "EMEDIUMTYPE"
-  ],
-  [
-    125,
-    "ECANCELED"
-  ],
-  [
-    126,
-    "ENOKEY"
-  ],
-  [
-    127,
-    "EKEYEXPIRED"
-  ],
-  [
-    128,
-    "EKEYREVOKED"
-  ],
-  [
-    129,
-    "EKEYREJECTED"
-  ],
-  [
-    130,
-    "EOWNERDEAD"
-  ],
-  [
-    131,
-    "ENOTRECOVERABLE"
-  ],
-  [
-    132,
-    "ERFKILL"
-  ]
-]);
-function errnoName(errno) {
-  return NAMES.get(errno) ?? `errno ${errno}`;
-}
-
-// sys/libc.ts
-var symbols = {
-  ioctl: {
-    name: "ioctl",
-    parameters: [
-      "i32",
-      "u64",
-      "buffer"
-    ],
-    result: "i32"
-  },
-  ioctlInt: {
-    name: "ioctl",
-    parameters: [
-      "i32",
-      "u64",
-      "u64"
-    ],
-    result: "i32"
-  },
-  // KVM_RUN, on the hot path: numbers only (the kernel reads the request as 32 bits).
-  ioctlRun: {
-    name: "ioctl",
-    parameters: [
-      "i32",
-      "u32",
-      "pointer"
-    ],
-    result: "i32"
-  },
-  open: {
-    parameters: [
-      "buffer",
-      "i32",
-      "u32"
-    ],
-    result: "i32"
-  },
-  close: {
-    parameters: [
-      "i32"
-    ],
-    result: "i32"
-  },
-  read: {
-    parameters: [
-      "i32",
-      "buffer",
-      "usize"
-    ],
-    result: "isize"
-  },
-  write: {
-    parameters: [
-      "i32",
-      "buffer",
-      "usize"
-    ],
-    result: "isize"
-  },
-  pread: {
-    name: "pread64",
-    parameters: [
-      "i32",
-      "buffer",
-      "usize",
-      "i64"
-    ],
-    result: "isize"
-  },
-  pwrite: {
-    name: "pwrite64",
-    parameters: [
-      "i32",
-      "buffer",
-      "usize",
-      "i64"
-    ],
-    result: "isize"
-  },
-  fdatasync: {
-    parameters: [
-      "i32"
-    ],
-    result: "i32"
-  },
-  mmap: {
-    parameters: [
-      "pointer",
-      "usize",
-      "i32",
-      "i32",
-      "i32",
-      "i64"
-    ],
-    result: "pointer"
-  },
-  munmap: {
-    parameters: [
-      "pointer",
-      "usize"
-    ],
-    result: "i32"
-  },
-  madvise: {
-    parameters: [
-      "pointer",
-      "usize",
-      "i32"
-    ],
-    result: "i32"
-  },
-  eventfd: {
-    parameters: [
-      "u32",
-      "i32"
-    ],
-    result: "i32"
-  },
-  epoll_create1: {
-    parameters: [
-      "i32"
-    ],
-    result: "i32"
-  },
-  epoll_ctl: {
-    parameters: [
-      "i32",
-      "i32",
-      "i32",
-      "buffer"
-    ],
-    result: "i32"
-  },
-  epoll_wait: {
-    parameters: [
-      "i32",
-      "buffer",
-      "i32",
-      "i32"
-    ],
-    result: "i32"
-  },
-  gettid: {
-    parameters: [],
-    result: "i32"
-  },
-  getpid: {
-    parameters: [],
-    result: "i32"
-  },
-  tgkill: {
-    parameters: [
-      "i32",
-      "i32",
-      "i32"
-    ],
-    result: "i32"
-  },
-  errno_location: {
-    name: "__errno_location",
-    parameters: [],
-    result: "pointer"
-  },
-  setns: {
-    parameters: [
-      "i32",
-      "i32"
-    ],
-    result: "i32"
-  },
-  pipe2: {
-    parameters: [
-      "buffer",
-      "i32"
-    ],
-    result: "i32"
-  },
-  dup2: {
-    parameters: [
-      "i32",
-      "i32"
-    ],
-    result: "i32"
-  },
-  mount: {
-    parameters: [
-      "buffer",
-      "buffer",
-      "buffer",
-      "u64",
-      "pointer"
-    ],
-    result: "i32"
-  },
-  umount2: {
-    parameters: [
-      "buffer",
-      "i32"
-    ],
-    result: "i32"
-  },
-  setpriority: {
-    parameters: [
-      "i32",
-      "u32",
-      "i32"
-    ],
-    result: "i32"
-  },
-  // Disk I/O off the calling thread (Deno's blocking pool), so the device thread never
-  // blocks. These return errno themselves (see the *Async wrappers), because errno is
-  // per-thread and the call runs on another thread.
-  preadAsync: {
-    name: "pread64",
-    parameters: [
-      "i32",
-      "pointer",
-      "usize",
-      "i64"
-    ],
-    result: "isize",
-    nonblocking: true
-  },
-  pwriteAsync: {
-    name: "pwrite64",
-    parameters: [
-      "i32",
-      "pointer",
-      "usize",
-      "i64"
-    ],
-    result: "isize",
-    nonblocking: true
-  },
-  // Vectored: one call for a request whose data is spread over many guest pages.
-  preadvAsync: {
-    name: "preadv",
-    parameters: [
-      "i32",
-      "pointer",
-      "i32",
-      "i64"
-    ],
-    result: "isize",
-    nonblocking: true
-  },
-  pwritevAsync: {
-    name: "pwritev",
-    parameters: [
-      "i32",
-      "pointer",
-      "i32",
-      "i64"
-    ],
-    result: "isize",
-    nonblocking: true
-  },
-  // On this thread with RWF_NOWAIT: served from the page cache without waiting, or EAGAIN.
-  // Optional: a libc older than 2.26 has no preadv2 (the calls then report ENOSYS).
-  preadv2: {
-    name: "preadv2",
-    parameters: [
-      "i32",
-      "buffer",
-      "i32",
-      "i64",
-      "i32"
-    ],
-    result: "isize",
-    optional: true
-  },
-  pwritev2: {
-    name: "pwritev2",
-    parameters: [
-      "i32",
-      "buffer",
-      "i32",
-      "i64",
-      "i32"
-    ],
-    result: "isize",
-    optional: true
-  },
-  // On this thread without flags: for data a residency check found in the page cache.
-  preadvSync: {
-    name: "preadv",
-    parameters: [
-      "i32",
-      "buffer",
-      "i32",
-      "i64"
-    ],
-    result: "isize"
-  },
-  // Which pages of a mapping are in memory (for a file mapping: in the page cache).
-  mincore: {
-    parameters: [
-      "usize",
-      "usize",
-      "buffer"
-    ],
-    result: "i32"
-  },
-  fstatfs: {
-    parameters: [
-      "i32",
-      "buffer"
-    ],
-    result: "i32"
-  },
-  fdatasyncAsync: {
-    name: "fdatasync",
-    parameters: [
-      "i32"
-    ],
-    result: "i32",
-    nonblocking: true
-  },
-  epollWaitAsync: {
-    name: "epoll_wait",
-    parameters: [
-      "i32",
-      "pointer",
-      "i32",
-      "i32"
-    ],
-    result: "i32",
-    nonblocking: true
-  },
-  fallocateAsync: {
-    name: "fallocate64",
-    parameters: [
-      "i32",
-      "i32",
-      "i64",
-      "i64"
-    ],
-    result: "i32",
-    nonblocking: true
-  }
-};
-var lib = Deno.dlopen("libc.so.6", symbols);
-function libc() {
-  return lib.symbols;
-}
-function lastErrno() {
-  const p = libc().errno_location();
-  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32(0);
-}
-var SysError = class extends Error {
-  /** The call that failed, e.g. `KVM_CREATE_VCPU` or `mmap`. */
-  op;
-  /** The numeric errno. */
-  errno;
-  /** The symbolic errno, e.g. `EEXIST`. */
-  code;
-  /**
-   * The error for `op` failing with `errno`; `detail` (e.g. a path) goes in the message.
-   *
-   * @example
-   * ```ts
-   * import { SysError } from "./libc.ts";
-   * const e = new SysError("open", 2, "/nope");
-   * console.assert(e.message === "open failed: ENOENT (/nope)");
-   * ```
-   */
-  constructor(op, errno, detail) {
-    const code = errnoName(errno);
-    super(`${op} failed: ${code}${detail ? ` (${detail})` : ""}`);
-    this.name = "SysError";
-    this.op = op;
-    this.errno = errno;
-    this.code = code;
-  }
-};
-function check(op, ret) {
-  if (ret < 0) throw new SysError(op, lastErrno());
-  return ret;
-}
-var MAP_FAILED = 0xffffffffffffffffn;
-var PROT_READ = 1;
-var PROT_WRITE = 2;
-var MAP_SHARED = 1;
-var MAP_PRIVATE = 2;
-var MAP_ANONYMOUS = 32;
-var MAP_NORESERVE = 16384;
-var O_RDONLY = 0;
-var O_RDWR = 2;
-var O_CLOEXEC = 524288;
-var O_NONBLOCK = 2048;
-var EFD_CLOEXEC = 524288;
-var EFD_NONBLOCK = 2048;
-function mmap(length, prot, flags, fd = -1, offset = 0) {
-  const p = libc().mmap(null, BigInt(length), prot, flags, fd, BigInt(offset));
-  if (p === null || Deno.UnsafePointer.value(p) === MAP_FAILED) {
-    throw new SysError("mmap", lastErrno(), `${length} bytes`);
-  }
-  return p;
-}
-function munmap(p, length) {
-  check("munmap", libc().munmap(p, BigInt(length)));
-}
-function openFile(path, flags, mode = 384) {
-  const c = new TextEncoder().encode(path + "\0");
-  const fd = libc().open(c, flags | O_CLOEXEC, mode);
-  if (fd < 0) throw new SysError("open", lastErrno(), path);
-  return fd;
-}
-function closeFd(fd) {
-  libc().close(fd);
-}
-var FdHandle = class {
-  /** The file descriptor. */
-  fd;
-  #closed = false;
-  /** Takes ownership of `fd`. */
-  constructor(fd) {
-    this.fd = fd;
-  }
-  /** Whether {@link close} ran. */
-  get closed() {
-    return this.#closed;
-  }
-  /** Closes the fd (idempotent). */
-  close() {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeFd(this.fd);
-  }
-  /** {@link close}, for `using`. */
-  [Symbol.dispose]() {
-    this.close();
-  }
-};
-function eventfd(initval = 0, blocking = false) {
-  return check("eventfd", libc().eventfd(initval, EFD_CLOEXEC | (blocking ? 0 : EFD_NONBLOCK)));
-}
-var u64buf = new BigUint64Array(1);
-function eventfdWrite(fd, value = 1n) {
-  u64buf[0] = value;
-  const n = Number(libc().write(fd, u64buf, 8n));
-  if (n !== 8) throw new SysError("write(eventfd)", lastErrno());
-}
-function eventfdRead(fd) {
-  u64buf[0] = 0n;
-  const n = Number(libc().read(fd, u64buf, 8n));
-  if (n === 8) return u64buf[0];
-  const e = lastErrno();
-  if (e === 11) return 0n;
-  throw new SysError("read(eventfd)", e);
-}
-function readFd(fd, buf) {
-  const n = Number(libc().read(fd, buf, BigInt(buf.byteLength)));
-  if (n >= 0) return n;
-  const e = lastErrno();
-  if (e === 11) return -1;
-  throw new SysError("read", e);
-}
-function writeFd(fd, buf) {
-  const n = Number(libc().write(fd, buf, BigInt(buf.byteLength)));
-  if (n >= 0) return n;
-  const e = lastErrno();
-  if (e === 11) return -1;
-  throw new SysError("write", e);
-}
-function pwriteAll(fd, bytes2, offset) {
-  let done = 0;
-  while (done < bytes2.byteLength) {
-    const part = bytes2.subarray(done);
-    const n = Number(libc().pwrite(fd, part, BigInt(part.byteLength), BigInt(offset + done)));
-    if (n <= 0) throw new SysError("pwrite", lastErrno(), `at ${offset + done}`);
-    done += n;
-  }
-}
-var IOV_MAX = 1024;
-var IOVEC_SIZE = 16;
-var bufferBases = /* @__PURE__ */ new WeakMap();
-function bufferBase(ab) {
-  let base = bufferBases.get(ab);
-  if (base === void 0) {
-    base = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(ab)));
-    bufferBases.set(ab, base);
-  }
-  return base;
-}
-function fillIovecs(iov, bufs, first = 0, skip = 0) {
-  if (first < 0 || first > bufs.length || first < bufs.length && (skip < 0 || skip > bufs[first].byteLength) || first === bufs.length && skip !== 0) {
-    throw new RangeError(`fillIovecs: skip ${skip} of buffer ${first} is out of range`);
-  }
-  const dv = new DataView(iov.buffer, iov.byteOffset, iov.byteLength);
-  const room = Math.min(IOV_MAX, Math.floor(iov.byteLength / IOVEC_SIZE));
-  let n = 0;
-  for (let i = first; i < bufs.length && n < room; i++) {
-    const b = bufs[i], off = i === first ? skip : 0;
-    setIovec(dv, n++, bufferBase(b.buffer) + b.byteOffset + off, b.byteLength - off);
-  }
-  return n;
-}
-function setIovec(view2, index, addr, len) {
-  const at = index * IOVEC_SIZE;
-  view2.setUint32(at, addr >>> 0, true);
-  view2.setUint32(at + 4, Math.floor(addr / 4294967296), true);
-  view2.setUint32(at + 8, len, true);
-  view2.setUint32(at + 12, 0, true);
-}
-function preadvOffThread(fd, iov, count, offset) {
-  return vectoredOffThread("preadv", fd, iov, count, offset);
-}
-function pwritevOffThread(fd, iov, count, offset) {
-  return vectoredOffThread("pwritev", fd, iov, count, offset);
-}
-async function vectoredOffThread(call, fd, iov, count, offset) {
-  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
-    throw new RangeError(`${call}: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
-  }
-  const fn = call === "preadv" ? libc().preadvAsync : libc().pwritevAsync;
-  return Number(await fn(fd, Deno.UnsafePointer.of(iov), count, BigInt(offset)));
-}
-var RWF_NOWAIT = 8;
-var EINVAL = 22;
-var ENOSYS = 38;
-var EOPNOTSUPP = 95;
-function preadvNowait(fd, iov, count, offset) {
-  return vectoredNowait("preadv2", fd, iov, count, offset);
-}
-function pwritevNowait(fd, iov, count, offset) {
-  return vectoredNowait("pwritev2", fd, iov, count, offset);
-}
-function vectoredNowait(call, fd, iov, count, offset) {
-  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
-    throw new RangeError(`${call}: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
-  }
-  const fn = libc()[call];
-  if (fn === null) return -ENOSYS;
-  const n = Number(fn(fd, iov, count, BigInt(offset), RWF_NOWAIT));
-  return n < 0 ? -lastErrno() : n;
-}
-function preadvSync(fd, iov, count, offset) {
-  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
-    throw new RangeError(`preadv: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
-  }
-  const n = Number(libc().preadvSync(fd, iov, count, BigInt(offset)));
-  return n < 0 ? -lastErrno() : n;
-}
-var PAGE_SIZE = 4096;
-function mincore(addr, length, vec) {
-  const pages = Math.ceil(length / PAGE_SIZE);
-  if (addr % PAGE_SIZE !== 0 || length < 0 || pages > vec.byteLength) {
-    throw new RangeError(`mincore: ${length} bytes at ${addr} do not fit ${vec.byteLength} pages`);
-  }
-  const r = libc().mincore(BigInt(addr), BigInt(length), vec);
-  return r < 0 ? -lastErrno() : 0;
-}
-var OVERLAYFS_SUPER_MAGIC = 2035054128;
-var TMPFS_MAGIC = 16914836;
-function fsType(fd) {
-  const buf = new BigInt64Array(15);
-  if (libc().fstatfs(fd, new Uint8Array(buf.buffer)) < 0) {
-    throw new SysError("fstatfs", lastErrno());
-  }
-  return Number(buf[0]);
-}
-async function fdatasyncOffThread(fd) {
-  return await libc().fdatasyncAsync(fd);
-}
-async function fallocateOffThread(fd, mode, offset, len) {
-  return await libc().fallocateAsync(fd, mode, BigInt(offset), BigInt(len));
-}
-var FALLOC_FL_KEEP_SIZE = 1;
-var FALLOC_FL_PUNCH_HOLE = 2;
-var FALLOC_FL_ZERO_RANGE = 16;
-function fdatasync(fd) {
-  check("fdatasync", libc().fdatasync(fd));
-}
-function getpid() {
-  return libc().getpid();
-}
-function tgkill(pid, tid, signal) {
-  check("tgkill", libc().tgkill(pid, tid, signal));
-}
-var SIGUSR2 = 12;
-var EPOLLIN = 1;
-var EPOLLET = 2147483648;
-var EPOLL_CLOEXEC = 524288;
-var EPOLL_CTL_ADD = 1;
-var EPOLL_CTL_DEL = 2;
-var EPOLL_EVENT_SIZE = 12;
-var Epoll = class _Epoll extends FdHandle {
-  maxEvents;
-  #ev;
-  #out;
-  #asyncOut;
-  #waiting;
-  /**
-   * A new epoll instance (or one wrapping `fd`) that reports up to `maxEvents` events a
-   * wait.
-   */
-  constructor(maxEvents = 64, fd) {
-    super(fd ?? check("epoll_create1", libc().epoll_create1(EPOLL_CLOEXEC))), this.maxEvents = maxEvents, this.#ev = new Uint8Array(EPOLL_EVENT_SIZE), this.#waiting = false;
-    this.#out = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
-    this.#asyncOut = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
-  }
-  /** Wraps an epoll fd created elsewhere (e.g. on another thread); close() closes it. */
-  static fromFd(fd, maxEvents = 64) {
-    return new _Epoll(maxEvents, fd);
-  }
-  /** Watches `fd` for `events`, reporting it with `tag`. */
-  add(fd, events, tag) {
-    const v = new DataView(this.#ev.buffer);
-    v.setUint32(0, events, true);
-    v.setBigUint64(4, BigInt(tag >>> 0), true);
-    check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_ADD, fd, this.#ev));
-  }
-  /** Stops watching `fd`. */
-  remove(fd) {
-    check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_DEL, fd, this.#ev));
-  }
-  /** Waits up to `timeoutMs` (-1: forever) and returns the ready tags; EINTR gives []. */
-  wait(timeoutMs) {
-    const n = libc().epoll_wait(this.fd, this.#out, this.maxEvents, timeoutMs);
-    if (n < 0) {
-      const e = lastErrno();
-      if (e === 4) return [];
-      throw new SysError("epoll_wait", e);
-    }
-    return decodeEvents(this.#out, n);
-  }
-  /**
-   * Like {@link wait}, but blocks a thread of Deno's blocking pool instead of this one.
-   * One at a time; it fills a buffer of its own, which nothing else touches meanwhile.
-   * Resolves null when the call failed (errno belongs to the other thread: usually EINTR).
-   */
-  async waitAsync(timeoutMs) {
-    if (this.#waiting) throw new Error("Cannot wait: a waitAsync() is already pending");
-    this.#waiting = true;
-    try {
-      const n = await libc().epollWaitAsync(this.fd, Deno.UnsafePointer.of(this.#asyncOut), this.maxEvents, timeoutMs);
-      return n < 0 ? null : decodeEvents(this.#asyncOut, n);
-    } finally {
-      this.#waiting = false;
-    }
-  }
-};
-function decodeEvents(buf, n) {
-  const v = new DataView(buf.buffer);
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const o = i * EPOLL_EVENT_SIZE;
-    out.push({
-      events: v.getUint32(o, true),
-      tag: Number(v.getBigUint64(o + 4, true) & 0xffffffffn)
-    });
-  }
-  return out;
-}
-
-// sys/tun.ts
-var TUNSETIFF = 1074025674;
-var TUNSETOFFLOAD = 1074025680;
-var TUNSETVNETHDRSZ = 1074025688;
-var IFF_TAP = 2;
-var IFF_NO_PI = 4096;
-var IFF_VNET_HDR = 16384;
-function tunSetIff(fd, name2, flags) {
-  const enc = new TextEncoder().encode(name2);
-  if (enc.byteLength === 0 || enc.byteLength > 15) {
-    throw new RangeError(`Cannot open TAP ${JSON.stringify(name2)}: a name has 1 to 15 bytes`);
-  }
-  const ifr = new Uint8Array(40);
-  ifr.set(enc);
-  new DataView(ifr.buffer).setUint16(16, flags, true);
-  if (libc().ioctl(fd, BigInt(TUNSETIFF), ifr) < 0) {
-    throw new SysError("TUNSETIFF", lastErrno(), name2);
-  }
-}
-function tunSetVnetHdrSize(fd, size) {
-  const sz = new Int32Array([
-    size
-  ]);
-  if (libc().ioctl(fd, BigInt(TUNSETVNETHDRSZ), sz) < 0) {
-    throw new SysError("TUNSETVNETHDRSZ", lastErrno());
-  }
-}
-function tunSetOffload(fd, flags) {
-  if (libc().ioctlInt(fd, BigInt(TUNSETOFFLOAD), BigInt(flags)) < 0) {
-    throw new SysError("TUNSETOFFLOAD", lastErrno());
-  }
-}
-
 // kvm/kvm.ts
+init_mod();
 var KvmError = class extends SysError {
   /**
    * The error for ioctl `op` failing with `errno`.
@@ -5106,6 +5189,7 @@ init_unix_socket();
 init_format();
 
 // snapshot/memory_file.ts
+init_mod();
 init_format();
 var MEMORY_FILE = "memory.bin";
 var DIFF_FILE = "memory.diff";
@@ -6361,6 +6445,9 @@ function validateVcpuState(s, id) {
   return s;
 }
 
+// virtio/device.ts
+init_mod();
+
 // virtio/constants.ts
 var STATUS = {
   ACKNOWLEDGE: 1,
@@ -7053,10 +7140,10 @@ var VirtioDevice = class {
       fail: (r) => this.fail(r),
       guard: (what, fn) => this.guard(what, fn),
       requeue: (i) => {
-        const t = setTimeout(() => {
+        const t = after(0, () => {
           this.#requeues.delete(t);
           this.notify(i);
-        }, 0);
+        });
         this.#requeues.add(t);
       }
     };
@@ -7229,7 +7316,7 @@ var VirtioDevice = class {
     if (this.#disposed) return;
     this.#disposed = true;
     this.backend.dispose?.();
-    for (const t of this.#requeues) clearTimeout(t);
+    for (const t of this.#requeues) t.cancel();
     this.#requeues.clear();
   }
   /** The driver notified queue `index` (or the VMM re-kicks it). */
@@ -10638,6 +10725,7 @@ function virtualDeviceResource(type, attrs) {
 }
 
 // devices/vsock.ts
+init_mod();
 var HOST_CID = 2;
 var VSOCK_HDR = 44;
 var OP = {
@@ -10874,7 +10962,7 @@ var VsockDevice = class _VsockDevice {
       case OP.RESPONSE:
         if (c.state === "connecting" && c.opened) {
           c.state = "connected";
-          clearTimeout(c.opened.timer);
+          c.opened.timer.cancel();
           c.opened.resolve(c.hostPort);
           delete c.opened;
           this.#pump(c);
@@ -10957,10 +11045,10 @@ var VsockDevice = class _VsockDevice {
     const c = newConn(hostPort, port, host);
     this.#conns.set(this.#key(hostPort, port), c);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = after(timeoutMs, () => {
         this.#log(`vsock: guest port ${port} did not answer a host connect in ${timeoutMs} ms`);
         this.#drop(c, true);
-      }, timeoutMs);
+      });
       c.opened = {
         resolve,
         timer
@@ -11081,7 +11169,7 @@ var VsockDevice = class _VsockDevice {
     c.ctl = 0;
     this.#ctlConns.delete(c);
     c.host?.close();
-    if (c.opened) clearTimeout(c.opened.timer);
+    c.opened?.timer.cancel();
     c.opened?.resolve(null);
     if (sendRst) this.#queueRst(c.hostPort, c.guestPort);
   }
@@ -11140,6 +11228,7 @@ var VsockDevice = class _VsockDevice {
 };
 
 // host/disk_file.ts
+init_mod();
 var POOLED_IOVECS = 256;
 var MAX_POOLED = 64;
 var NOWAIT_MAX = 1 << 20;
@@ -11509,6 +11598,7 @@ var FileDisk = class _FileDisk {
 };
 
 // host/tap.ts
+init_mod();
 var Tap = class _Tap {
   fd;
   name;
@@ -11555,17 +11645,21 @@ var Tap = class _Tap {
   }
 };
 
+// vmm/virtio_mmio.ts
+init_mod();
+
 // vstate/timeout.ts
+init_mod();
 async function within(p, ms) {
   let timer;
-  const t = new Promise((r) => timer = setTimeout(() => r(void 0), ms));
+  const t = new Promise((r) => timer = after(ms, () => r(void 0)));
   try {
     return await Promise.race([
       p,
       t
     ]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 
@@ -11685,6 +11779,7 @@ function attachVirtioMmio(m, backend, o) {
 }
 
 // host/vsock_unix.ts
+init_mod();
 init_unix_socket();
 var MAX_CONNECT_LINE = 64;
 var CONNECT_LINE_TIMEOUT_MS = 1e4;
@@ -11790,7 +11885,7 @@ var UnixVsockHost = class {
     this.#open.add(conn);
     const buf = new Uint8Array(MAX_CONNECT_LINE);
     let n = 0, nl = -1;
-    const timer = setTimeout(() => this.#drop(conn), this.#lineTimeoutMs);
+    const timer = after(this.#lineTimeoutMs, () => this.#drop(conn));
     try {
       while (nl < 0 && n < buf.byteLength) {
         const r = await conn.read(buf.subarray(n));
@@ -11800,7 +11895,7 @@ var UnixVsockHost = class {
       }
     } catch {
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
     }
     const line = nl >= 0 ? new TextDecoder().decode(buf.subarray(0, nl)) : "";
     const m = /^CONNECT (\d{1,10})$/.exec(line.trim());
@@ -12453,6 +12548,7 @@ var DEMO_GUEST = new Uint8Array([
 ]);
 
 // memory/mmap.ts
+init_mod();
 var MmapGuestMemory = class _MmapGuestMemory extends GuestMemory {
   /** The mappings, for KVM memory slots and for workers. */
   hostRegions;
@@ -12582,6 +12678,7 @@ var Bus = class {
 };
 
 // vstate/event_poller.ts
+init_mod();
 var MAX_FD = 4096;
 var EventPoller = class {
   #ep = new Epoll();
@@ -12653,7 +12750,7 @@ var EventPoller = class {
       const ready = await this.#ep.waitAsync(-1);
       if (ready === null) {
         if (++failures > 100) return;
-        await new Promise((r) => setTimeout(r, failures > 3 ? 10 : 0));
+        await sleep(failures > 3 ? 10 : 0);
         continue;
       }
       failures = 0;
@@ -12671,6 +12768,9 @@ var EventPoller = class {
     this.#callbacks.clear();
   }
 };
+
+// vstate/exit_dispatcher.ts
+init_mod();
 
 // vstate/mailbox.ts
 var MB = {
@@ -12799,13 +12899,13 @@ var ExitDispatcher = class {
     this.#running = true;
     this.#ticker = new Ticker();
     this.#loop = this.#run();
-    this.#keepAlive = setInterval(() => this.serveAll(), 100);
+    this.#keepAlive = every(100, () => this.serveAll());
   }
   /** Stops serving after answering what is pending. */
   async stop() {
     if (!this.#running) return;
     this.#running = false;
-    clearInterval(this.#keepAlive);
+    this.#keepAlive?.cancel();
     this.#wakeStop?.();
     Atomics.add(this.#bell, 0, 1);
     Atomics.notify(this.#bell, 0);
@@ -12970,6 +13070,7 @@ var VirtioIsrTable = class _VirtioIsrTable {
 };
 
 // vstate/kick_signal.ts
+init_mod();
 var DRAIN_MS = 50;
 var users = 0;
 var kept = false;
@@ -12993,7 +13094,7 @@ async function releaseKickSignal() {
   for (; ; ) {
     const wait = lastKick + DRAIN_MS - performance.now();
     if (users > 1 || kept || wait <= 0) break;
-    await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+    await sleep(wait);
   }
   if (--users === 0 && !kept) Deno.removeSignalListener("SIGUSR2", ignoreKick);
 }
@@ -13968,6 +14069,9 @@ async function setupBootVcpus(m, k, layout) {
   }
 }
 
+// vmm/serial.ts
+init_mod();
+
 // vstate/byte_ring.ts
 var HEAD = 0;
 var TAIL = 1;
@@ -14130,7 +14234,7 @@ var SerialPort = class {
   }
   #lookLater() {
     if (this.#batchTimer !== void 0) return;
-    this.#batchTimer = setTimeout(() => {
+    this.#batchTimer = after(OUTPUT_BATCH_MS, () => {
       this.#batchTimer = void 0;
       if (this.#closed) return;
       const b = this.#ring.drain();
@@ -14138,7 +14242,7 @@ var SerialPort = class {
         this.#output(b);
         this.#lookLater();
       } else this.drain();
-    }, OUTPUT_BATCH_MS);
+    });
   }
   /** Bytes of input not yet in the UART's FIFO. */
   get pendingInput() {
@@ -14164,7 +14268,7 @@ var SerialPort = class {
   close(m) {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#batchTimer);
+    this.#batchTimer?.cancel();
     this.#batchTimer = void 0;
     this.drain();
     try {
@@ -14178,6 +14282,7 @@ var SerialPort = class {
 };
 
 // vmm/console_api.ts
+init_mod();
 var CONSOLE_KEEP = 1 << 20;
 var Console = class {
   input;
@@ -14260,17 +14365,17 @@ var Console = class {
       const check2 = () => {
         const m = find();
         if (m) {
-          clearTimeout(timer);
+          timer?.cancel();
           resolve(m);
         } else if (this.#closed) {
-          clearTimeout(timer);
+          timer?.cancel();
           reject(new Error(`The VM stopped before the console showed ${re}`));
         } else this.#waiters.push(check2);
       };
-      timer = setTimeout(() => {
+      timer = after(timeout, () => {
         this.#waiters = this.#waiters.filter((w) => w !== check2);
         reject(new Error(`Timed out after ${timeout} ms waiting for ${re} on the console`));
-      }, timeout);
+      });
       this.#waiters.push(check2);
     });
   }
@@ -14360,6 +14465,7 @@ var silentLogger = createLogger({
 });
 
 // host/exec.ts
+init_mod();
 var AGENT_PORT = 1024;
 var MAX_CMD = 64 * 1024;
 var MAX_STDIN = 64 * 1024 * 1024;
@@ -14436,10 +14542,10 @@ async function connectAgent(socketPath, waitMs) {
   }
   const r = new Reader(conn);
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = after(Math.max(0, waitMs), () => {
     timedOut = true;
     conn.close();
-  }, Math.max(0, waitMs));
+  });
   try {
     await conn.write(new TextEncoder().encode(`CONNECT ${AGENT_PORT}
 `));
@@ -14450,7 +14556,7 @@ async function connectAgent(socketPath, waitMs) {
     };
   } catch {
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
   }
   if (timedOut) {
     throw new ExecError(`Timed out after ${Math.round(waitMs)} ms: the guest neither accepted nor refused the connection to vsock port ${AGENT_PORT}`);
@@ -14475,15 +14581,15 @@ async function exec(socketPath, cmd, opts = {}) {
       if (performance.now() + delay > retryUntil) {
         throw new ExecError(`No guest agent answered on vsock port ${AGENT_PORT} (is the guest running denovm-agent?)`);
       }
-      await new Promise((res) => setTimeout(res, delay));
+      await sleep(delay);
     }
   }
   const { conn, r } = attempt;
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = after(Math.max(0, timeout - (performance.now() - start)), () => {
     timedOut = true;
     conn.close();
-  }, Math.max(0, timeout - (performance.now() - start)));
+  });
   try {
     const req = concat2([
       new TextEncoder().encode("DNX1"),
@@ -14528,7 +14634,7 @@ async function exec(socketPath, cmd, opts = {}) {
     if (e instanceof ExecError) throw e;
     throw new ExecError(`Lost the guest agent: ${e.message}`);
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
     try {
       conn.close();
     } catch {
@@ -15192,7 +15298,11 @@ function readInput(path, what) {
   return readBounded(path, what === "kernel" ? MAX_KERNEL_BYTES : MAX_INITRD_BYTES, what);
 }
 
+// frontend/run.ts
+init_mod();
+
 // host/terminal.ts
+init_mod();
 var ESCAPE = 1;
 var TERMINAL_BACKLOG = 64 * 1024;
 var EscapeFilter = class {
@@ -15241,7 +15351,7 @@ var Terminal = class {
     const buf = new Uint8Array(4096);
     while (!this.#stopped) {
       while (this.sink.pendingInput > TERMINAL_BACKLOG && !this.#stopped) {
-        await new Promise((r) => setTimeout(r, 10));
+        await sleep(10);
       }
       let n;
       try {
@@ -15339,7 +15449,7 @@ function watchTimings(vm, logger, codeLoaded) {
     const t0 = performance.now();
     const done = () => vm.bootMarkerMs !== void 0 || vm.timings.restoreStarted !== void 0 && vm.timings.firstInstruction !== void 0;
     while (!shown2 && vm.state !== "stopped" && !done()) {
-      await new Promise((r) => setTimeout(r, performance.now() - t0 < 1e4 ? 5 : 100));
+      await sleep(performance.now() - t0 < 1e4 ? 5 : 100);
     }
     if (!shown2 && vm.state !== "stopped") {
       shown2 = true;

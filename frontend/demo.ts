@@ -5,6 +5,7 @@
  * @module
  */
 
+import { after, type Timer } from "@denovm/sys";
 import { defaultConfig, type VmConfig } from "../vmm/config.ts";
 import { runVm } from "./run.ts";
 
@@ -33,11 +34,11 @@ export interface DemoOptions {
  */
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   const cfg = opts.config ?? defaultConfig();
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Timer | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error("Demo guest did not finish in time")),
+    timer = after(
       opts.timeoutMs ?? 10_000,
+      () => reject(new Error("Demo guest did not finish in time")),
     );
   });
   try {
@@ -50,6 +51,6 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
       timeout,
     ]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { sleep } from "@denovm/sys";
 import type { VmConfig } from "../vmm/config.ts";
 import { Terminal } from "../host/terminal.ts";
 import type { StopReason } from "../vstate/vcpu_worker.ts";
@@ -115,7 +116,7 @@ export function watchTimings(vm: Vmm, logger: Logger, codeLoaded?: number): () =
       vm.bootMarkerMs !== undefined ||
       (vm.timings.restoreStarted !== undefined && vm.timings.firstInstruction !== undefined);
     while (!shown && vm.state !== "stopped" && !done()) {
-      await new Promise((r) => setTimeout(r, performance.now() - t0 < 10_000 ? 5 : 100));
+      await sleep(performance.now() - t0 < 10_000 ? 5 : 100);
     }
     if (!shown && vm.state !== "stopped") {
       shown = true;

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { after, sleep } from "@denovm/sys";
+
 /** The vsock port the guest agent listens on. */
 export const AGENT_PORT = 1024;
 
@@ -119,10 +121,10 @@ async function connectAgent(
   }
   const r = new Reader(conn);
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = after(Math.max(0, waitMs), () => {
     timedOut = true;
     conn.close();
-  }, Math.max(0, waitMs));
+  });
   try {
     await conn.write(new TextEncoder().encode(`CONNECT ${AGENT_PORT}\n`));
     const ok = await r.line(64);
@@ -130,7 +132,7 @@ async function connectAgent(
   } catch {
     // reset by the device (refused), or closed by the timer
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
   }
   if (timedOut) {
     throw new ExecError(
@@ -174,15 +176,15 @@ export async function exec(
           `No guest agent answered on vsock port ${AGENT_PORT} (is the guest running denovm-agent?)`,
         );
       }
-      await new Promise((res) => setTimeout(res, delay));
+      await sleep(delay);
     }
   }
   const { conn, r } = attempt;
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = after(Math.max(0, timeout - (performance.now() - start)), () => {
     timedOut = true;
     conn.close();
-  }, Math.max(0, timeout - (performance.now() - start)));
+  });
   try {
     const req = concat([
       new TextEncoder().encode("DNX1"),
@@ -229,7 +231,7 @@ export async function exec(
     if (e instanceof ExecError) throw e;
     throw new ExecError(`Lost the guest agent: ${(e as Error).message}`);
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
     try {
       conn.close();
     } catch {

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { sleep } from "@denovm/sys";
+
 /** The escape key: Ctrl-A. */
 export const ESCAPE = 0x01;
 /** Bytes of input that may wait for the guest before stdin is no longer read. */
@@ -73,7 +75,7 @@ export class Terminal {
     const buf = new Uint8Array(4096);
     while (!this.#stopped) {
       while (this.sink.pendingInput > TERMINAL_BACKLOG && !this.#stopped) {
-        await new Promise((r) => setTimeout(r, 10));
+        await sleep(10);
       }
       let n: number | null;
       try {

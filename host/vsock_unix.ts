@@ -14,6 +14,7 @@ import {
   type VsockDevice,
   type VsockHost,
 } from "../devices/vsock.ts";
+import { after } from "@denovm/sys";
 import { removeStaleSocket } from "./unix_socket.ts";
 
 const MAX_CONNECT_LINE = 64;
@@ -136,7 +137,7 @@ export class UnixVsockHost implements VsockHost {
     this.#open.add(conn);
     const buf = new Uint8Array(MAX_CONNECT_LINE);
     let n = 0, nl = -1;
-    const timer = setTimeout(() => this.#drop(conn), this.#lineTimeoutMs);
+    const timer = after(this.#lineTimeoutMs, () => this.#drop(conn));
     try {
       while (nl < 0 && n < buf.byteLength) {
         const r = await conn.read(buf.subarray(n));
@@ -147,7 +148,7 @@ export class UnixVsockHost implements VsockHost {
     } catch {
       // the peer went away, or the line did not come in time
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
     }
     const line = nl >= 0 ? new TextDecoder().decode(buf.subarray(0, nl)) : "";
     const m = /^CONNECT (\d{1,10})$/.exec(line.trim());

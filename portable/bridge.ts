@@ -19,6 +19,7 @@
  * @module
  */
 
+import { after, sleep, type Timer } from "@denovm/sys";
 import { removeStaleSocket } from "../host/unix_socket.ts";
 
 /** The TCP port the inner side listens on inside the portable machine. */
@@ -56,13 +57,13 @@ async function readLine(c: Deno.Conn): Promise<string | undefined> {
 /** Reads the one-byte acknowledgement; false on EOF, error or anything else. */
 async function readAck(c: Deno.Conn, ms: number): Promise<boolean> {
   const b = new Uint8Array(1);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), ms)));
+  let timer: Timer | undefined;
+  const late = new Promise<null>((r) => (timer = after(ms, () => r(null))));
   try {
     const n = await Promise.race([c.read(b).catch(() => null), late]);
     return n === 1 && b[0] === ACK;
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 
@@ -198,7 +199,7 @@ export class HostBridge {
         close(tcp);
         this.#conns.delete(tcp);
       }
-      await new Promise((r) => setTimeout(r, 250)); // the machine is still booting
+      await sleep(250); // the machine is still booting
     }
     close(client);
   }
@@ -313,7 +314,7 @@ export class InnerBridge {
     let target: Deno.Conn | undefined;
     while (!target && Date.now() < until) {
       target = await Deno.connect({ transport: "unix", path }).catch(() => undefined);
-      if (!target) await new Promise((r) => setTimeout(r, 100)); // the VMM is starting
+      if (!target) await sleep(100); // the VMM is starting
     }
     if (!target) return close(tcp);
     this.#conns.add(target);

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { after, type Timer } from "@denovm/sys";
 import { ensurePortableAssets, type PortableAssets } from "./assets.ts";
 import { SIGNAL_NUMBERS } from "./job_frames.ts";
 
@@ -248,17 +249,17 @@ export async function runPortable(o: PortableOptions): Promise<PortableResult> {
     }).spawn();
     const out = piped ? concat(child.stdout, o.onStdout) : Promise.resolve(new Uint8Array());
     const err = piped ? concat(child.stderr, o.onStderr) : Promise.resolve(new Uint8Array());
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: Timer | undefined;
     let timedOut = false;
     if (o.timeoutS !== undefined) {
-      timer = setTimeout(() => {
+      timer = after(o.timeoutS * 1000, () => {
         timedOut = true;
         try {
           child.kill("SIGKILL");
         } catch {
           // already gone
         }
-      }, o.timeoutS * 1000);
+      });
     }
     // A signal to this process (the CLI stopped with SIGTERM, a Ctrl-C) stops the machine
     // too: without this QEMU would outlive its parent and go on running the command.
@@ -279,7 +280,7 @@ export async function runPortable(o: PortableOptions): Promise<PortableResult> {
     } finally {
       for (const [sig, f] of listeners) Deno.removeSignalListener(sig, f);
     }
-    clearTimeout(timer);
+    timer?.cancel();
     const [stdout, stderr] = await Promise.all([out, err]);
     const seconds = (performance.now() - t0) / 1000;
     const log = await Deno.readTextFile(`${ctl}/log`).catch(() => "");

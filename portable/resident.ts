@@ -21,6 +21,7 @@
  * @module
  */
 
+import { after, sleep, type Timer } from "@denovm/sys";
 import { ensurePortableAssets } from "./assets.ts";
 import { cacheDir, contentHash } from "./cache.ts";
 import { codeFingerprint, F, frame, FrameReader, type Job, SIGNAL_NUMBERS } from "./job_frames.ts";
@@ -135,7 +136,7 @@ export async function allSlotsReady(root = CHECKOUT, timeoutMs = 180_000): Promi
     if (Date.now() - t0 > timeoutMs) {
       throw new Error(`the resident machine's spares are not all ready: ${s.slots.join(", ")}`);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
@@ -150,7 +151,7 @@ export async function stopResident(root = CHECKOUT): Promise<boolean> {
     return false;
   }
   for (let i = 0; i < 100 && await qemuAlive(m.pid, dir); i++) {
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   if (await qemuAlive(m.pid, dir)) Deno.kill(m.pid, "SIGKILL");
   await Deno.remove(`${dir}/machine.json`).catch(() => {});
@@ -294,7 +295,7 @@ export async function runOnResident(
   const t0 = Date.now();
   // Whether this run finds no machine up (then it starts one, perhaps installing QEMU first).
   let startedHere = !(await residentStatus(root)).running;
-  const waiting = setTimeout(() => io.onWaiting?.(startedHere ? "starting" : "loading"), 1500);
+  const waiting = after(1500, () => io.onWaiting?.(startedHere ? "starting" : "loading"));
   // Per slot, the first spare that refused the job as stale.
   const stale = new Map<string, number>();
   let conn: Deno.Conn | undefined;
@@ -310,7 +311,7 @@ export async function runOnResident(
         const dir = await residentDir(root);
         const state = (await Deno.readTextFile(`${dir}/ctl/state`).catch(() => "")).trim();
         if (state.endsWith("failed")) {
-          clearTimeout(waiting);
+          waiting.cancel();
           const log = (await Deno.readTextFile(`${dir}/ctl/spare.log`).catch(() => ""))
             .trim().split("\n").slice(-3).join(" | ");
           throw new ResidentUnavailable(`its spares fail to start (${log || "no log"})`);
@@ -331,11 +332,11 @@ export async function runOnResident(
         const full: Job = { ...job, token: m.token, fingerprint };
         const r = new FrameReader((b) => c.read(b));
         // A spare answers at once; a port where nothing answers is given up after a while.
-        let timer: ReturnType<typeof setTimeout> | undefined;
+        let timer: Timer | undefined;
         const first = await Promise.race([
           writeAll(c, frame(F.job, JSON.stringify(full))).then(() => r.next()),
-          new Promise<"late">((res) => (timer = setTimeout(() => res("late"), ANSWER_MS))),
-        ]).catch(() => undefined).finally(() => clearTimeout(timer));
+          new Promise<"late">((res) => (timer = after(ANSWER_MS, () => res("late")))),
+        ]).catch(() => undefined).finally(() => timer?.cancel());
         attempts.set(
           port,
           first === "late" ? "no answer" : first === undefined ? "closed" : `frame ${first.type}`,
@@ -362,7 +363,7 @@ export async function runOnResident(
           const [, slot, n] = why.split(" ");
           const before = stale.get(slot ?? "");
           if (before !== undefined && Number(n) > before) {
-            clearTimeout(waiting);
+            waiting.cancel();
             throw new ResidentUnavailable(`its spares refuse the job (${why})`);
           }
           if (before === undefined) stale.set(slot ?? "", Number(n));
@@ -376,22 +377,22 @@ export async function runOnResident(
       }
       if (conn) break;
       if (Date.now() - t0 > SPARE_WAIT_MS) {
-        clearTimeout(waiting);
+        waiting.cancel();
         throw new ResidentUnavailable(
           `no spare took the job within ${SPARE_WAIT_MS / 1000} s (last tries: ${
             [...attempts].map(([p, what]) => `port ${p} ${what}`).join(", ")
           }; see ${m.dir}/ctl/spare.log)`,
         );
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   } catch (e) {
     // Whatever stopped the run before a spare took it, it can still run elsewhere.
-    clearTimeout(waiting);
+    waiting.cancel();
     if (e instanceof ResidentUnavailable) throw e;
     throw new ResidentUnavailable(e instanceof Error ? e.message : String(e));
   }
-  clearTimeout(waiting);
+  waiting.cancel();
   io.onAccepted?.(spare);
   const c = conn;
   let sending: Promise<unknown> = Promise.resolve();

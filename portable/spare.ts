@@ -17,6 +17,7 @@
  * @module
  */
 
+import type { Timer } from "@denovm/sys";
 import { codeFingerprint, type Job, SIGNAL_NUMBERS } from "./job_frames.ts";
 
 /** The TCP ports spares listen on inside the resident machine, one per slot. */
@@ -91,7 +92,7 @@ if (import.meta.main) {
   let job: Job | undefined;
   // Idle: when no job came for `idle` seconds and none runs, the machine powers off.
   const started = Date.now();
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  let idleTimer: Timer | undefined;
   const running = async () => {
     let n = 0;
     for await (const e of Deno.readDir(`${WARM}/jobs`)) {
@@ -107,9 +108,9 @@ if (import.meta.main) {
       await tell("idle");
       Deno.exit(0);
     }
-    idleTimer = setTimeout(checkIdle, Math.max(1000, idleMs - quiet));
+    idleTimer = sys.after(Math.max(1000, idleMs - quiet), checkIdle);
   };
-  if (idleMs > 0) idleTimer = setTimeout(checkIdle, idleMs);
+  if (idleMs > 0) idleTimer = sys.after(idleMs, checkIdle);
 
   // stdin, stdout and stderr will be pipes whose other ends the relay owns.
   const [inR, inW] = sys.pipe();
@@ -181,7 +182,7 @@ if (import.meta.main) {
   await slotState("ready");
   await tell("ready");
   const got = await jobOrStale;
-  clearTimeout(idleTimer);
+  idleTimer?.cancel();
   if (got.data.kind === "stale") {
     await slotState("stale");
     await tell("stale");

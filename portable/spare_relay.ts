@@ -16,6 +16,7 @@
  * @module
  */
 
+import { after, type Timer } from "@denovm/sys";
 import { F, frame, FrameReader, type Job, parseJob } from "./job_frames.ts";
 
 /** How long a new connection may take to send its job (ms). */
@@ -65,8 +66,8 @@ function sameToken(a: string, b: string): boolean {
 
 /** The first frame of `c`, if it is a job that comes in time. */
 async function readJob(r: FrameReader): Promise<Job | string> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((res) => (timer = setTimeout(() => res("late"), JOB_WAIT_MS)));
+  let timer: Timer | undefined;
+  const late = new Promise<"late">((res) => (timer = after(JOB_WAIT_MS, () => res("late"))));
   try {
     const f = await Promise.race([r.next(), late]);
     if (f === "late") return "no job in time";
@@ -76,7 +77,7 @@ async function readJob(r: FrameReader): Promise<Job | string> {
   } catch (e) {
     return e instanceof Error ? e.message : String(e);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 

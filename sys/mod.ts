@@ -1,7 +1,8 @@
 /**
  * `@denovm/sys`: the system calls denovm makes through Deno FFI (libc), with errors that
  * keep the errno name: files and positional I/O (also off the calling thread), memory maps,
- * eventfd, epoll, signals, namespaces and the TUN ioctls. The KVM package builds on it.
+ * eventfd, epoll, signals, namespaces and the TUN ioctls; and timers that leave Deno's Node
+ * timers unloaded (`timer.ts`). The KVM package builds on it.
  *
  * ```ts ignore
  * import { eventfd, eventfdRead, eventfdWrite } from "@denovm/sys";
@@ -16,3 +17,4 @@
 export * from "./libc.ts";
 export * from "./tun.ts";
 export { errnoName } from "./errno.ts";
+export { after, every, sleep, type Timer } from "./timer.ts";

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { after, type Timer } from "@denovm/sys";
 import type { DeviceMemory } from "../memory/guest_memory.ts";
 import type { Interrupt } from "../bus/interrupt.ts";
 import { bit, F, ISR, STATUS } from "./constants.ts";
@@ -255,7 +256,7 @@ export class VirtioDevice {
   /** Set by {@link dispose}: the machine is going away, no more queue or memory work. */
   #disposed = false;
   /** Pending {@link DeviceContext.requeue} timers (cleared by dispose). */
-  readonly #requeues = new Set<ReturnType<typeof setTimeout>>();
+  readonly #requeues = new Set<Timer>();
   #deferredInterrupt = false;
   #deferredConfig = false;
   #drained: (() => void)[] = [];
@@ -286,10 +287,10 @@ export class VirtioDevice {
       fail: (r) => this.fail(r),
       guard: (what, fn) => this.guard(what, fn),
       requeue: (i) => {
-        const t = setTimeout(() => {
+        const t = after(0, () => {
           this.#requeues.delete(t);
           this.notify(i);
-        }, 0);
+        });
         this.#requeues.add(t);
       },
     };
@@ -489,7 +490,7 @@ export class VirtioDevice {
     if (this.#disposed) return;
     this.#disposed = true;
     this.backend.dispose?.();
-    for (const t of this.#requeues) clearTimeout(t);
+    for (const t of this.#requeues) t.cancel();
     this.#requeues.clear();
   }
 

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { after, type Timer } from "@denovm/sys";
+
 /** Characters of console output kept for waitFor(). */
 export const CONSOLE_KEEP = 1 << 20;
 
@@ -87,21 +89,21 @@ export class Console {
     }
     const timeout = opts.timeout ?? 30_000;
     return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined = undefined;
+      let timer: Timer | undefined = undefined;
       const check = () => {
         const m = find();
         if (m) {
-          clearTimeout(timer);
+          timer?.cancel();
           resolve(m);
         } else if (this.#closed) {
-          clearTimeout(timer);
+          timer?.cancel();
           reject(new Error(`The VM stopped before the console showed ${re}`));
         } else this.#waiters.push(check);
       };
-      timer = setTimeout(() => {
+      timer = after(timeout, () => {
         this.#waiters = this.#waiters.filter((w) => w !== check);
         reject(new Error(`Timed out after ${timeout} ms waiting for ${re} on the console`));
-      }, timeout);
+      });
       this.#waiters.push(check);
     });
   }

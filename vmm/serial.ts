@@ -7,7 +7,7 @@
  */
 
 import { Uart } from "../devices/uart.ts";
-import { closeFd, eventfd, eventfdWrite } from "@denovm/sys";
+import { after, closeFd, eventfd, eventfdWrite, type Timer } from "@denovm/sys";
 import { ByteRing } from "../vstate/byte_ring.ts";
 import type { LocalDeviceSpec } from "../vstate/local_devices.ts";
 import type { Machine } from "../vstate/machine.ts";
@@ -35,7 +35,7 @@ export class SerialPort {
   readonly #output: (bytes: Uint8Array) => void;
   #pendingInput: Uint8Array = new Uint8Array(0);
   #closed = false;
-  #batchTimer: ReturnType<typeof setTimeout> | undefined;
+  #batchTimer: Timer | undefined;
 
   /** A UART at `port` and `irq` (default COM1) whose transmitted bytes go to `output`. */
   constructor(opts: { port?: number; irq?: number; output: (bytes: Uint8Array) => void }) {
@@ -93,7 +93,7 @@ export class SerialPort {
 
   #lookLater(): void {
     if (this.#batchTimer !== undefined) return;
-    this.#batchTimer = setTimeout(() => {
+    this.#batchTimer = after(OUTPUT_BATCH_MS, () => {
       this.#batchTimer = undefined;
       if (this.#closed) return;
       const b = this.#ring.drain();
@@ -101,7 +101,7 @@ export class SerialPort {
         this.#output(b);
         this.#lookLater(); // still coming: no wake needed for the next batch
       } else this.drain(); // quiet: the next byte wakes the device thread
-    }, OUTPUT_BATCH_MS);
+    });
   }
 
   /** Bytes of input not yet in the UART's FIFO. */
@@ -131,7 +131,7 @@ export class SerialPort {
   close(m?: Machine): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#batchTimer);
+    this.#batchTimer?.cancel();
     this.#batchTimer = undefined;
     this.drain();
     try {

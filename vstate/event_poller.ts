@@ -10,7 +10,16 @@
  * @module
  */
 
-import { closeFd, Epoll, EPOLLET, EPOLLIN, eventfd, eventfdRead, eventfdWrite } from "@denovm/sys";
+import {
+  closeFd,
+  Epoll,
+  EPOLLET,
+  EPOLLIN,
+  eventfd,
+  eventfdRead,
+  eventfdWrite,
+  sleep,
+} from "@denovm/sys";
 import { within } from "./timeout.ts";
 
 const MAX_FD = 4096;
@@ -90,7 +99,7 @@ export class EventPoller {
       if (ready === null) {
         // EINTR, or worse: never spin on a broken epoll fd.
         if (++failures > 100) return;
-        await new Promise((r) => setTimeout(r, failures > 3 ? 10 : 0));
+        await sleep(failures > 3 ? 10 : 0);
         continue;
       }
       failures = 0;

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { every, type Timer } from "@denovm/sys";
 import type { Bus } from "../bus/bus.ts";
 import { ACCESS, DOORBELL_BYTES, type Mailbox, MB, MB_STATE, SINGLE_CPU } from "./mailbox.ts";
 import { Ticker } from "./ticker.ts";
@@ -49,7 +50,7 @@ export class ExitDispatcher {
   #running = false;
   #wakeHandlers: (() => void)[] = [];
   #loop: Promise<void> | undefined;
-  #keepAlive: ReturnType<typeof setInterval> | undefined;
+  #keepAlive: Timer | undefined;
   #wakeStop: (() => void) | undefined;
   #ticker: Ticker | undefined;
   #stopped: Promise<void> = new Promise((r) => (this.#wakeStop = r));
@@ -77,14 +78,14 @@ export class ExitDispatcher {
     this.#loop = this.#run();
     // Atomics.waitAsync does not keep the event loop alive; this interval does, and serves
     // as a safety net should a wake ever be missed.
-    this.#keepAlive = setInterval(() => this.serveAll(), 100);
+    this.#keepAlive = every(100, () => this.serveAll());
   }
 
   /** Stops serving after answering what is pending. */
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
-    clearInterval(this.#keepAlive);
+    this.#keepAlive?.cancel();
     this.#wakeStop?.();
     Atomics.add(this.#bell, 0, 1);
     Atomics.notify(this.#bell, 0);

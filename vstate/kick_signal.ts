@@ -17,7 +17,7 @@
  * @module
  */
 
-import { getpid, SIGUSR2, tgkill } from "@denovm/sys";
+import { getpid, SIGUSR2, sleep, tgkill } from "@denovm/sys";
 
 /** How long after the last kick the last release waits before it removes the listener. */
 export const DRAIN_MS = 50;
@@ -58,7 +58,7 @@ export async function releaseKickSignal(): Promise<void> {
   for (;;) {
     const wait = lastKick + DRAIN_MS - performance.now();
     if (users > 1 || kept || wait <= 0) break;
-    await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+    await sleep(wait);
   }
   // A vCPU that started while this waited keeps the listener.
   if (--users === 0 && !kept) Deno.removeSignalListener("SIGUSR2", ignoreKick);

@@ -1,12 +1,14 @@
 /** Timer helpers that never leave a pending timer behind. @module */
 
-/** Resolves with `p`'s value, or with `undefined` after `ms`; clears its timer either way. */
+import { after, type Timer } from "@denovm/sys";
+
+/** Resolves with `p`'s value, or with `undefined` after `ms`; cancels its timer either way. */
 export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)));
+  let timer: Timer | undefined;
+  const t = new Promise<undefined>((r) => (timer = after(ms, () => r(undefined))));
   try {
     return await Promise.race([p, t]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

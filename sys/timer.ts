@@ -1,0 +1,90 @@
+/**
+ * Timers that leave Deno's Node-compatible timers unloaded.
+ *
+ * In Deno 2.9 the global `setTimeout` and `setInterval` are Node's: their first use in an
+ * isolate loads `node:timers` and ~20 modules of Node compatibility with it, 5-17 ms on a
+ * host and 260-370 ms in the portable machine (where every instruction is emulated). A VMM
+ * process set its first timer while it built the machine, so each boot and each restore
+ * paid that before the guest's first instruction. `AbortSignal.timeout` is Deno's own timer,
+ * part of the runtime every process starts with. Its timer keeps the event loop alive while
+ * the signal has an abort listener, and stops doing so when the last listener is removed
+ * (Deno refs and unrefs it in `addEventListener`/`removeEventListener`): a timer here is
+ * such a signal with one listener, and cancelling it removes the listener.
+ * `timer_test.ts` checks both behaviours, so a Deno that changes them fails there.
+ *
+ * ```ts
+ * import { after, every, sleep } from "./timer.ts";
+ * await sleep(1);
+ * const t = after(10_000, () => console.log("never"));
+ * t.cancel(); // the process does not wait for it
+ * let n = 0;
+ * const tick = every(1, () => {
+ *   if (++n === 3) tick.cancel();
+ * });
+ * ```
+ *
+ * @module
+ */
+
+/** A pending timer. */
+export interface Timer {
+  /** Stops it: its callback will not run (again), and it no longer keeps the process alive. */
+  cancel(): void;
+}
+
+/** The delay `AbortSignal.timeout` takes for `ms`: whole ms, never shorter than asked. */
+function delayOf(ms: number): number {
+  if (typeof ms !== "number" || Number.isNaN(ms) || ms === Infinity) {
+    throw new RangeError(`A timer's delay must be a finite number of ms, not ${ms}`);
+  }
+  return Math.max(0, Math.ceil(ms));
+}
+
+/** Runs `fn` once after `ms` milliseconds (like `setTimeout`), unless cancelled first. */
+export function after(ms: number, fn: () => void): Timer {
+  const signal = AbortSignal.timeout(delayOf(ms));
+  let live = true;
+  const fire = () => {
+    if (!live) return;
+    live = false;
+    signal.removeEventListener("abort", fire);
+    fn();
+  };
+  signal.addEventListener("abort", fire);
+  return {
+    cancel() {
+      if (!live) return;
+      live = false;
+      signal.removeEventListener("abort", fire);
+    },
+  };
+}
+
+/**
+ * Runs `fn` every `ms` milliseconds (like `setInterval`: the next run is armed before `fn`
+ * runs) until cancelled.
+ */
+export function every(ms: number, fn: () => void): Timer {
+  const delay = delayOf(ms);
+  let live = true;
+  let current: Timer;
+  const arm = () => {
+    current = after(delay, () => {
+      if (!live) return;
+      arm();
+      fn();
+    });
+  };
+  arm();
+  return {
+    cancel() {
+      live = false;
+      current.cancel();
+    },
+  };
+}
+
+/** Resolves after `ms` milliseconds; a pending sleep keeps the process alive. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => after(ms, resolve));
+}

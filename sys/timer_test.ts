@@ -1,0 +1,128 @@
+/** Timers on `AbortSignal.timeout`: order, cancelling, and what they do to the process. */
+
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { after, every, sleep } from "./timer.ts";
+import { TIMER_SPY } from "../testing/timer_spy.ts";
+
+Deno.test("timer: after() runs its callback once, not before its delay", async () => {
+  const t0 = performance.now();
+  let at = -1, runs = 0;
+  await new Promise<void>((r) =>
+    after(20, () => {
+      runs++;
+      at = performance.now() - t0;
+      r();
+    })
+  );
+  await sleep(30);
+  assertEquals(runs, 1);
+  // The timer's clock has whole ms; allow that rounding, never more.
+  assert(at >= 19, `fired after ${at} ms`);
+});
+
+Deno.test("timer: a cancelled after() never runs; cancel() twice and after firing is harmless", async () => {
+  let runs = 0;
+  const t = after(5, () => runs++);
+  t.cancel();
+  t.cancel();
+  await sleep(30);
+  assertEquals(runs, 0);
+  const u = after(0, () => runs++);
+  await sleep(10);
+  u.cancel();
+  assertEquals(runs, 1);
+});
+
+Deno.test("timer: every() repeats until cancelled, also from its own callback", async () => {
+  let n = 0;
+  await new Promise<void>((r) => {
+    const t = every(2, () => {
+      if (++n === 3) {
+        t.cancel();
+        r();
+      }
+    });
+  });
+  await sleep(20);
+  assertEquals(n, 3);
+  let m = 0;
+  const u = every(1, () => m++);
+  await sleep(15);
+  u.cancel();
+  const seen = m;
+  assert(seen >= 1, "every(1) ran in 15 ms");
+  await sleep(15);
+  assertEquals(m, seen);
+});
+
+Deno.test("timer: timers run in the order of their deadlines; a negative delay is 0", async () => {
+  const order: string[] = [];
+  after(15, () => order.push("15"));
+  after(-5, () => order.push("0"));
+  after(5, () => order.push("5"));
+  await sleep(40);
+  assertEquals(order, ["0", "5", "15"]);
+});
+
+Deno.test("timer: a delay that is not a finite number is refused", () => {
+  for (const bad of [NaN, Infinity, "5" as unknown as number]) {
+    assertThrows(() => after(bad, () => {}), RangeError);
+    assertThrows(() => every(bad, () => {}), RangeError);
+  }
+});
+
+/** Runs `body` in a fresh process with this module imported; returns its output. */
+async function child(body: string, prelude = ""): Promise<{ stdout: string; ms: number }> {
+  const mod = new URL("./timer.ts", import.meta.url).href;
+  const code = `${prelude}
+    const { after, every, sleep } = await import(${JSON.stringify(mod)});
+    ${body}`;
+  const t0 = performance.now();
+  const p = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=js", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // A process that a cancelled 60 s timer held would be stopped here, and fail below.
+  const guard = after(20_000, () => p.kill("SIGKILL"));
+  const out = await p.output();
+  guard.cancel();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 0, stderr);
+  return { stdout: new TextDecoder().decode(out.stdout), ms: performance.now() - t0 };
+}
+
+Deno.test("timer: a pending timer keeps the process alive until it fires", async () => {
+  const r = await child(`after(200, () => console.log("fired"));`);
+  assertEquals(r.stdout, "fired\n");
+});
+
+Deno.test("timer: a cancelled timer does not keep the process alive", async () => {
+  const r = await child(`
+    after(60_000, () => console.log("fired")).cancel();
+    const t = every(60_000, () => console.log("ticked"));
+    t.cancel();
+    console.log("done");`);
+  assertEquals(r.stdout, "done\n");
+  assert(r.ms < 20_000, `the child took ${r.ms} ms`);
+});
+
+Deno.test("timer: after, every and sleep leave the global (Node) timers untouched", async () => {
+  const r = await child(
+    `await sleep(1);
+    await new Promise((res) => { const t = every(1, () => { t.cancel(); res(); }); });
+    after(1, () => {}).cancel();
+    console.log(JSON.stringify(globalThis.globalTimers));`,
+    TIMER_SPY,
+  );
+  assertEquals(r.stdout, "[]\n");
+});
+
+Deno.test("timer: the spy sees a use of the global timers", async () => {
+  const r = await child(
+    `await new Promise((res) => setTimeout(res, 1));
+    console.log(JSON.stringify(globalThis.globalTimers));`,
+    TIMER_SPY,
+  );
+  assertEquals(r.stdout, '["setTimeout"]\n');
+});
