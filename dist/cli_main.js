@@ -1459,13 +1459,15 @@ var init_tun = __esm({
 
 // sys/timer.ts
 function delayOf(ms) {
-  if (typeof ms !== "number" || Number.isNaN(ms) || ms === Infinity) {
-    throw new RangeError(`A timer's delay must be a finite number of ms, not ${ms}`);
+  if (typeof ms !== "number" || Number.isNaN(ms)) {
+    throw new RangeError(`A timer's delay must be a number of ms, not ${ms}`);
   }
   return Math.max(0, Math.ceil(ms));
 }
 function after(ms, fn) {
-  const signal = AbortSignal.timeout(delayOf(ms));
+  const delay = delayOf(ms);
+  if (delay === Infinity) return NEVER;
+  const signal = AbortSignal.timeout(delay);
   let live = true;
   const fire = () => {
     if (!live) return;
@@ -1484,6 +1486,7 @@ function after(ms, fn) {
 }
 function every(ms, fn) {
   const delay = delayOf(ms);
+  if (delay === Infinity) return NEVER;
   let live = true;
   let current;
   const arm = () => {
@@ -1504,8 +1507,13 @@ function every(ms, fn) {
 function sleep(ms) {
   return new Promise((resolve) => after(ms, resolve));
 }
+var NEVER;
 var init_timer = __esm({
   "sys/timer.ts"() {
+    NEVER = {
+      cancel() {
+      }
+    };
   }
 });
 
@@ -12897,7 +12905,6 @@ var ExitDispatcher = class {
   start() {
     if (this.#running) return;
     this.#running = true;
-    this.#ticker = new Ticker();
     this.#loop = this.#run();
     this.#keepAlive = every(100, () => this.serveAll());
   }
@@ -12911,6 +12918,7 @@ var ExitDispatcher = class {
     Atomics.notify(this.#bell, 0);
     await this.#loop;
     this.#ticker?.close();
+    this.#ticker = void 0;
     this.serveAll();
   }
   async #run() {
@@ -12921,7 +12929,7 @@ var ExitDispatcher = class {
       if (this.serveAll() > 0) lastServed = now;
       if (now - lastServed < POLL_MS) {
         if (now - lastYield > YIELD_MS) {
-          await this.#ticker.tick();
+          await (this.#ticker ??= new Ticker()).tick();
           lastYield = performance.now();
         }
         continue;
@@ -14030,13 +14038,15 @@ async function setupBootVcpus(m, k, layout) {
   const pvh = layout.mode === "pvh";
   const supported = m.kvm.supportedCpuid();
   const tscDeadline = m.kvm.checkExtension(CAP.TSC_DEADLINE_TIMER) > 0;
-  for (const [id, t] of m.vcpus.entries()) {
+  await Promise.all(m.vcpus.map(async (t, id) => {
     const cpuid = cpuidFor(supported, id, m.vcpus.length, {
       tscDeadline
     });
-    await t.call("setCpuid2", cpuid);
+    const first = [
+      t.call("setCpuid2", cpuid)
+    ];
     if (cpuid.some((e) => e.function === 13)) {
-      await t.call("setXcrs", {
+      first.push(t.call("setXcrs", {
         flags: 0,
         xcrs: [
           {
@@ -14045,28 +14055,41 @@ async function setupBootVcpus(m, k, layout) {
           }
         ]
       }).catch(() => {
-      });
-    }
-    await t.call("setMsrs", bootMsrs());
-    await t.call("setFpu", bootFpu(await t.call("getFpu")));
-    await t.call("setLapic", lapicWithLints(await t.call("getLapic")));
-    if (id !== 0) continue;
-    const sregs = await t.call("getSregs");
-    const regs = await t.call("getRegs");
-    if (pvh) {
-      await t.call("setSregs", pvhSregs(sregs));
-      await t.call("setRegs", entryRegs(regs, {
-        rip: k.pvhEntry,
-        rbx: BOOT.PVH_INFO
-      }));
-    } else {
-      await t.call("setSregs", longModeSregs(sregs));
-      await t.call("setRegs", entryRegs(regs, {
-        rip: k.entry64,
-        rsi: BOOT.ZERO_PAGE
       }));
     }
-  }
+    first.push(t.call("setMsrs", bootMsrs()));
+    const fpu = t.call("getFpu");
+    const lapic = t.call("getLapic");
+    const sregs = id === 0 ? t.call("getSregs") : void 0;
+    const regs = id === 0 ? t.call("getRegs") : void 0;
+    const [f, l, s, r] = await Promise.all([
+      fpu,
+      lapic,
+      sregs,
+      regs,
+      ...first
+    ]);
+    const second = [
+      t.call("setFpu", bootFpu(f)),
+      t.call("setLapic", lapicWithLints(l))
+    ];
+    if (s && r) {
+      if (pvh) {
+        second.push(t.call("setSregs", pvhSregs(s)));
+        second.push(t.call("setRegs", entryRegs(r, {
+          rip: k.pvhEntry,
+          rbx: BOOT.PVH_INFO
+        })));
+      } else {
+        second.push(t.call("setSregs", longModeSregs(s)));
+        second.push(t.call("setRegs", entryRegs(r, {
+          rip: k.entry64,
+          rsi: BOOT.ZERO_PAGE
+        })));
+      }
+    }
+    await Promise.all(second);
+  }));
 }
 
 // vmm/serial.ts
@@ -15446,11 +15469,8 @@ function watchTimings(vm, logger, codeLoaded) {
   });
   let shown2 = false;
   void (async () => {
-    const t0 = performance.now();
     const done = () => vm.bootMarkerMs !== void 0 || vm.timings.restoreStarted !== void 0 && vm.timings.firstInstruction !== void 0;
-    while (!shown2 && vm.state !== "stopped" && !done()) {
-      await sleep(performance.now() - t0 < 1e4 ? 5 : 100);
-    }
+    while (!shown2 && vm.state !== "stopped" && !done()) await sleep(50);
     if (!shown2 && vm.state !== "stopped") {
       shown2 = true;
       reportTimings(logger, all());

@@ -34,15 +34,22 @@ export interface Timer {
 
 /** The delay `AbortSignal.timeout` takes for `ms`: whole ms, never shorter than asked. */
 function delayOf(ms: number): number {
-  if (typeof ms !== "number" || Number.isNaN(ms) || ms === Infinity) {
-    throw new RangeError(`A timer's delay must be a finite number of ms, not ${ms}`);
+  if (typeof ms !== "number" || Number.isNaN(ms)) {
+    throw new RangeError(`A timer's delay must be a number of ms, not ${ms}`);
   }
   return Math.max(0, Math.ceil(ms));
 }
 
-/** Runs `fn` once after `ms` milliseconds (like `setTimeout`), unless cancelled first. */
+const NEVER: Timer = { cancel() {} };
+
+/**
+ * Runs `fn` once after `ms` milliseconds (like `setTimeout`), unless cancelled first. An
+ * infinite delay never fires and does not keep the process alive.
+ */
 export function after(ms: number, fn: () => void): Timer {
-  const signal = AbortSignal.timeout(delayOf(ms));
+  const delay = delayOf(ms);
+  if (delay === Infinity) return NEVER;
+  const signal = AbortSignal.timeout(delay);
   let live = true;
   const fire = () => {
     if (!live) return;
@@ -62,10 +69,11 @@ export function after(ms: number, fn: () => void): Timer {
 
 /**
  * Runs `fn` every `ms` milliseconds (like `setInterval`: the next run is armed before `fn`
- * runs) until cancelled.
+ * runs) until cancelled; never, for an infinite `ms`.
  */
 export function every(ms: number, fn: () => void): Timer {
   const delay = delayOf(ms);
+  if (delay === Infinity) return NEVER;
   let live = true;
   let current: Timer;
   const arm = () => {

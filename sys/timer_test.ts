@@ -64,11 +64,17 @@ Deno.test("timer: timers run in the order of their deadlines; a negative delay i
   assertEquals(order, ["0", "5", "15"]);
 });
 
-Deno.test("timer: a delay that is not a finite number is refused", () => {
-  for (const bad of [NaN, Infinity, "5" as unknown as number]) {
+Deno.test("timer: a delay that is not a number is refused; an infinite one never fires", async () => {
+  for (const bad of [NaN, "5" as unknown as number, undefined as unknown as number]) {
     assertThrows(() => after(bad, () => {}), RangeError);
     assertThrows(() => every(bad, () => {}), RangeError);
   }
+  let runs = 0;
+  after(Infinity, () => runs++).cancel();
+  after(Infinity, () => runs++);
+  every(Infinity, () => runs++);
+  await sleep(10);
+  assertEquals(runs, 0);
 });
 
 /** Runs `body` in a fresh process with this module imported; returns its output. */
@@ -100,6 +106,7 @@ Deno.test("timer: a pending timer keeps the process alive until it fires", async
 Deno.test("timer: a cancelled timer does not keep the process alive", async () => {
   const r = await child(`
     after(60_000, () => console.log("fired")).cancel();
+    after(Infinity, () => console.log("never"));
     const t = every(60_000, () => console.log("ticked"));
     t.cancel();
     console.log("done");`);

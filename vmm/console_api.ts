@@ -13,7 +13,7 @@ export const CONSOLE_KEEP = 1 << 20;
 
 /** Options of {@link Console.waitFor}. */
 export interface WaitOptions {
-  /** Reject after this many ms (default 30000). */
+  /** Reject after this many ms (default 30000; `Infinity`: wait as long as the VM runs). */
   timeout?: number;
 }
 

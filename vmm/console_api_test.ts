@@ -37,11 +37,20 @@ Deno.test("console: lines() yields complete lines until the VM stops; waits then
   c.push(enc("o\nthree"));
   await new Promise((r) => setTimeout(r, 0));
   const pending = c.waitFor("never", { timeout: 60_000 });
+  const unbounded = c.waitFor("never either", { timeout: Infinity });
   c.close();
   await reading;
   assertEquals(got, ["one", "two"]);
   await assertRejects(() => pending, Error, "stopped before");
+  await assertRejects(() => unbounded, Error, "stopped before");
   await assertRejects(() => c.waitFor("never"), Error, "stopped before");
+});
+
+Deno.test("console: waitFor with an infinite timeout waits until the text comes", async () => {
+  const c = new Console(() => {});
+  const later = c.waitFor("late", { timeout: Infinity });
+  c.push(enc("too late"));
+  assertEquals((await later)[0], "late");
 });
 
 Deno.test("console: write() sends bytes to the guest input; the kept text is bounded", () => {
