@@ -8,6 +8,7 @@
  * Goal (issue 16): vmm_rss_mib <= 40.
  */
 
+import { sleep } from "@denovm/sys";
 import { Vmm } from "../vmm/vmm.ts";
 import { benchOnKvm } from "../portable/bench.ts";
 
@@ -52,10 +53,10 @@ try {
     console: "none",
   }, { image: { bytes: LOOP, load: 0x1000 } });
   vm.start();
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   await vm.pause();
   vm.resume();
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   const ranges = vm.machine.memory.hostRegions.map((r) => ({
     start: r.hostAddr,
     end: r.hostAddr + BigInt(r.size),

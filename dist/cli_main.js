@@ -1467,15 +1467,22 @@ function delayOf(ms) {
 function after(ms, fn) {
   const delay = delayOf(ms);
   if (delay === Infinity) return NEVER;
-  const signal = AbortSignal.timeout(delay);
   let live = true;
-  const fire = () => {
-    if (!live) return;
-    live = false;
-    signal.removeEventListener("abort", fire);
-    fn();
+  let signal;
+  let fire;
+  const arm = (left) => {
+    const step = Math.min(left, MAX_STEP);
+    const s = signal = AbortSignal.timeout(step);
+    fire = () => {
+      s.removeEventListener("abort", fire);
+      if (!live) return;
+      if (left > step) return arm(left - step);
+      live = false;
+      fn();
+    };
+    s.addEventListener("abort", fire);
   };
-  signal.addEventListener("abort", fire);
+  arm(delay);
   return {
     cancel() {
       if (!live) return;
@@ -1507,13 +1514,14 @@ function every(ms, fn) {
 function sleep(ms) {
   return new Promise((resolve) => after(ms, resolve));
 }
-var NEVER;
+var NEVER, MAX_STEP;
 var init_timer = __esm({
   "sys/timer.ts"() {
     NEVER = {
       cancel() {
       }
     };
+    MAX_STEP = 2147483647;
   }
 });
 
@@ -14595,6 +14603,20 @@ async function exec(socketPath, cmd, opts = {}) {
   const stdin = typeof opts.stdin === "string" ? new TextEncoder().encode(opts.stdin) : opts.stdin ?? new Uint8Array(0);
   if (stdin.byteLength > MAX_STDIN) throw new RangeError("Cannot exec: stdin over 64 MiB");
   const timeout = opts.timeout ?? 3e4;
+  for (const [name2, v] of [
+    [
+      "timeout",
+      timeout
+    ],
+    [
+      "agentWait",
+      opts.agentWait ?? 0
+    ]
+  ]) {
+    if (typeof v !== "number" || Number.isNaN(v) || v < 0) {
+      throw new RangeError(`Cannot exec: ${name2} must be a number of ms, not ${v}`);
+    }
+  }
   const start = performance.now();
   const retryUntil = start + Math.min(timeout, opts.agentWait ?? 3e3);
   let attempt = null;
@@ -15470,7 +15492,10 @@ function watchTimings(vm, logger, codeLoaded) {
   let shown2 = false;
   void (async () => {
     const done = () => vm.bootMarkerMs !== void 0 || vm.timings.restoreStarted !== void 0 && vm.timings.firstInstruction !== void 0;
-    while (!shown2 && vm.state !== "stopped" && !done()) await sleep(50);
+    const t0 = performance.now();
+    while (!shown2 && vm.state !== "stopped" && !done()) {
+      await sleep(performance.now() - t0 < 1e4 ? 50 : 200);
+    }
     if (!shown2 && vm.state !== "stopped") {
       shown2 = true;
       reportTimings(logger, all());

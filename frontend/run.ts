@@ -116,7 +116,10 @@ export function watchTimings(vm: Vmm, logger: Logger, codeLoaded?: number): () =
     const done = () =>
       vm.bootMarkerMs !== undefined ||
       (vm.timings.restoreStarted !== undefined && vm.timings.firstInstruction !== undefined);
-    while (!shown && vm.state !== "stopped" && !done()) await sleep(50);
+    const t0 = performance.now();
+    while (!shown && vm.state !== "stopped" && !done()) {
+      await sleep(performance.now() - t0 < 10_000 ? 50 : 200);
+    }
     if (!shown && vm.state !== "stopped") {
       shown = true;
       reportTimings(logger, all());

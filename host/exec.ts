@@ -163,6 +163,11 @@ export async function exec(
     : opts.stdin ?? new Uint8Array(0);
   if (stdin.byteLength > MAX_STDIN) throw new RangeError("Cannot exec: stdin over 64 MiB");
   const timeout = opts.timeout ?? 30_000;
+  for (const [name, v] of [["timeout", timeout], ["agentWait", opts.agentWait ?? 0]] as const) {
+    if (typeof v !== "number" || Number.isNaN(v) || v < 0) {
+      throw new RangeError(`Cannot exec: ${name} must be a number of ms, not ${v}`);
+    }
+  }
   const start = performance.now();
   // The agent may still be starting (it is launched just before the boot marker): retry a
   // refused CONNECT for a little while.

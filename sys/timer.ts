@@ -9,7 +9,9 @@
  * part of the runtime every process starts with. Its timer keeps the event loop alive while
  * the signal has an abort listener, and stops doing so when the last listener is removed
  * (Deno refs and unrefs it in `addEventListener`/`removeEventListener`): a timer here is
- * such a signal with one listener, and cancelling it removes the listener.
+ * such a signal with one listener, and cancelling it removes the listener. A cancelled
+ * timer stays in Deno's timer list until its deadline (~0.6 KiB each): nothing here sets and
+ * cancels timers per exit or per request, only per wait (console waits, connects, exec).
  * `timer_test.ts` checks both behaviours, so a Deno that changes them fails there.
  *
  * ```ts
@@ -43,21 +45,34 @@ function delayOf(ms: number): number {
 const NEVER: Timer = { cancel() {} };
 
 /**
+ * The longest delay one timer takes: Deno's timers (like Node's) fire a longer one at once,
+ * so a longer delay is waited out in steps of this.
+ */
+const MAX_STEP = 0x7fff_ffff;
+
+/**
  * Runs `fn` once after `ms` milliseconds (like `setTimeout`), unless cancelled first. An
  * infinite delay never fires and does not keep the process alive.
  */
 export function after(ms: number, fn: () => void): Timer {
   const delay = delayOf(ms);
   if (delay === Infinity) return NEVER;
-  const signal = AbortSignal.timeout(delay);
   let live = true;
-  const fire = () => {
-    if (!live) return;
-    live = false;
-    signal.removeEventListener("abort", fire);
-    fn();
+  let signal: AbortSignal;
+  let fire: () => void;
+  const arm = (left: number) => {
+    const step = Math.min(left, MAX_STEP);
+    const s = signal = AbortSignal.timeout(step);
+    fire = () => {
+      s.removeEventListener("abort", fire);
+      if (!live) return;
+      if (left > step) return arm(left - step);
+      live = false;
+      fn();
+    };
+    s.addEventListener("abort", fire);
   };
-  signal.addEventListener("abort", fire);
+  arm(delay);
   return {
     cancel() {
       if (!live) return;
@@ -92,7 +107,10 @@ export function every(ms: number, fn: () => void): Timer {
   };
 }
 
-/** Resolves after `ms` milliseconds; a pending sleep keeps the process alive. */
+/**
+ * Resolves after `ms` milliseconds; a pending sleep keeps the process alive (an infinite one
+ * never resolves, and does not).
+ */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => after(ms, resolve));
 }

@@ -2,7 +2,7 @@
 
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { after, every, sleep } from "./timer.ts";
-import { TIMER_SPY } from "../testing/timer_spy.ts";
+import { TIMER_SPY } from "./timer_spy.ts";
 
 Deno.test("timer: after() runs its callback once, not before its delay", async () => {
   const t0 = performance.now();
@@ -74,6 +74,14 @@ Deno.test("timer: a delay that is not a number is refused; an infinite one never
   after(Infinity, () => runs++);
   every(Infinity, () => runs++);
   await sleep(10);
+  assertEquals(runs, 0);
+});
+
+Deno.test("timer: a delay longer than one timer takes (2^31 ms and more) does not fire early", async () => {
+  let runs = 0;
+  const timers = [2 ** 31, 2 ** 32 + 5, 2 ** 60].map((ms) => after(ms, () => runs++));
+  await sleep(30);
+  for (const t of timers) t.cancel();
   assertEquals(runs, 0);
 });
 

@@ -127,6 +127,10 @@ Deno.test({
       }
       assert(!alive, "the timed-out command was killed");
       await assertRejects(() => exec(dev, ""), RangeError);
+      // Refused before any connection is made (a NaN timeout once failed after connecting).
+      await assertRejects(() => exec(dev, "true", { timeout: NaN }), RangeError, "timeout");
+      await assertRejects(() => exec(dev, "true", { timeout: -1 }), RangeError, "timeout");
+      await assertRejects(() => exec(dev, "true", { agentWait: NaN }), RangeError, "agentWait");
     } finally {
       await device.close();
       agent.kill();

@@ -7,7 +7,7 @@
  */
 
 import { assertEquals } from "@std/assert";
-import { TIMER_SPY } from "../testing/timer_spy.ts";
+import { TIMER_SPY } from "../sys/timer_spy.ts";
 import { after } from "@denovm/sys";
 
 /** Runs `body` (JavaScript) after the spy in a fresh process; returns its last line. */

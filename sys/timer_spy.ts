@@ -1,8 +1,8 @@
 /**
  * A prelude for child processes that records every use of the global timers: in Deno 2.9
  * those are Node's, and their first use loads ~20 modules of Node compatibility
- * (`sys/timer.ts` says why the VMM avoids them). After the prelude, `globalThis.globalTimers`
- * lists the names used, in order.
+ * (`timer.ts` says why the VMM avoids them). After the prelude, `globalThis.globalTimers`
+ * lists the names used, in order. A test helper: `mod.ts` does not export it.
  *
  * @module
  */
