@@ -7,6 +7,7 @@ import { FileDisk } from "../host/disk_file.ts";
 import type { DeviceMemory } from "../memory/guest_memory.ts";
 import { type Buffer, bufferViews } from "../virtio/queue.ts";
 import { BLK_F, BLK_S, BLK_T, BlockDevice, type DiskImage, MemoryDisk } from "./block.ts";
+import { sleep } from "@denovm/sys";
 
 const MiB = 1 << 20;
 
@@ -51,7 +52,7 @@ function live(disk: DiskImage, opts: ConstructorParameters<typeof BlockDevice>[1
         const data = new Uint8Array(ins.flatMap((b) => [...h.mem.read(b.addr, b.len)]));
         return { status: h.mem.readU8(status.addr), len: u.len, data };
       }
-      await new Promise((r) => setTimeout(r, 1));
+      await sleep(1);
     }
     throw new Error("request never completed");
   };
@@ -156,12 +157,12 @@ Deno.test("virtio-blk: malformed requests get IOERR or an empty used entry, neve
   const status = h.driver.inBuffer(1);
   const id = h.q.add([h.driver.outBuffer(new Uint8Array(8)), status]);
   h.driver.kick(h.q);
-  await new Promise((r) => setTimeout(r, 5));
+  await sleep(5);
   assertEquals(h.q.getUsed(), { id, len: 1 });
   assertEquals(h.mem.readU8(status.addr), BLK_S.IOERR, "header too short");
   const id2 = h.q.add([h.driver.outBuffer(new Uint8Array(16))]);
   h.driver.kick(h.q);
-  await new Promise((r) => setTimeout(r, 5));
+  await sleep(5);
   assertEquals(h.q.getUsed(), { id: id2, len: 0 }, "no status byte to write");
 });
 
@@ -176,12 +177,12 @@ Deno.test("virtio-blk keeps several requests in flight, and stop() waits for the
   const disk = new SlowDisk(MiB);
   const h = live(disk);
   const reqs = [0, 1, 2].map((s) => h.request(BLK_T.IN, s, { inLen: 512 }));
-  await new Promise((r) => setTimeout(r, 2));
+  await sleep(2);
   assertEquals(disk.pending.length, 3, "three reads at once");
   assertEquals(h.backend.inflight(), 3);
   let stopped = false;
   const stop = h.transport.stop().then(() => (stopped = true));
-  await new Promise((r) => setTimeout(r, 2));
+  await sleep(2);
   assertFalse(stopped);
   const irqs = h.irq.count;
   for (const p of disk.pending.splice(0)) p();
@@ -299,7 +300,7 @@ async function usedOf(q: { getUsed(): { id: number; len: number } | null }) {
   for (let i = 0; i < 1000; i++) {
     const u = q.getUsed();
     if (u) return u;
-    await new Promise((r) => setTimeout(r, 1));
+    await sleep(1);
   }
   throw new Error("the request never completed");
 }
@@ -364,7 +365,7 @@ Deno.test("virtio-blk: requests the disk finishes at once are used in the same p
           pos += b.byteLength;
         }
       };
-      if (this.waits.has(offset)) return new Promise<void>((r) => setTimeout(r, 5)).then(move);
+      if (this.waits.has(offset)) return sleep(5).then(move);
       move();
       return undefined;
     }
@@ -412,7 +413,7 @@ Deno.test("virtio-blk: requests the disk finishes at once are used in the same p
   assertEquals(h.backend.stats.requests, 3);
   // The one that waited comes back on its own, with its interrupt.
   for (let i = 0; i < 100 && h.backend.inflight() > 0; i++) {
-    await new Promise((r) => setTimeout(r, 2));
+    await sleep(2);
   }
   const late = q.drainUsed();
   assertEquals(late.map((u) => [u.id, u.len]), [[reqs[2]!.id, 513]]);
@@ -453,11 +454,11 @@ Deno.test("virtio-blk: a guest that keeps adding requests gets a queue's worth p
   for (let i = 0; i < SIZE - 1; i++) q.add([hdr, data, status], { indirect: true });
   h.driver.kick(q);
   assertEquals(served, SIZE, "one pass stops after the queue's size of chains");
-  for (let i = 0; i < 200 && served < TOTAL; i++) await new Promise((r) => setTimeout(r, 1));
+  for (let i = 0; i < 200 && served < TOTAL; i++) await sleep(1);
   assertEquals(served, TOTAL, "the rest comes from later passes");
   while (q.getUsed()) reaped++;
   assertEquals(reaped, TOTAL);
-  await new Promise((r) => setTimeout(r, 5)); // the last pass's own re-queue, if any
+  await sleep(5); // the last pass's own re-queue, if any
 });
 
 Deno.test("virtio-blk: after dispose (the machine closing) nothing touches the queue or memory", async () => {
@@ -468,19 +469,19 @@ Deno.test("virtio-blk: after dispose (the machine closing) nothing touches the q
   const hdr = h.driver.outBuffer(new Uint8Array(16));
   h.q.add([hdr, h.driver.inBuffer(512), status]);
   h.driver.kick(h.q);
-  await new Promise((r) => setTimeout(r, 2));
+  await sleep(2);
   assertEquals(disk.pending.length, 1, "one read in flight");
   const irqs = h.irq.count;
   h.device.dispose();
   for (const p of disk.pending.splice(0)) p();
-  await new Promise((r) => setTimeout(r, 5));
+  await sleep(5);
   assertEquals(h.q.getUsed(), null, "no used entry after dispose");
   assertEquals(h.mem.readU8(status.addr), 0xff, "no status byte written");
   assertEquals(h.irq.count, irqs, "no interrupt");
   // A notification after dispose is dropped too.
   h.q.add([hdr, h.driver.inBuffer(512), h.driver.inBuffer(1)]);
   h.driver.kick(h.q);
-  await new Promise((r) => setTimeout(r, 2));
+  await sleep(2);
   assertEquals(disk.pending.length, 0);
 });
 
@@ -584,7 +585,7 @@ Deno.test("virtio-blk merges the reads and writes of adjacent sectors a notifica
   ]);
   // The writes before the FLUSH were on the disk when it started.
   assertEquals(h.disk.events.slice(2, 4), ["write 5632+1536", "flush"]);
-  await new Promise((r) => setTimeout(r, 2)); // FLUSH completes from a promise
+  await sleep(2); // FLUSH completes from a promise
   const used = h.q.drainUsed();
   const all = [...reads, apart, ...writes, flush, after];
   assertEquals(used.length, all.length, "each returned once");
@@ -626,7 +627,7 @@ Deno.test("virtio-blk: what a merged call did not move is served request by requ
   h.driver.kick(h.q);
   assertEquals(h.disk.calls.length, 1);
   assertEquals(h.q.drainUsed().map((u) => u.id), [part[0]!.id], "the one moved whole, at once");
-  await new Promise((r) => setTimeout(r, 2)); // MemoryDisk's own reads settle as promises
+  await sleep(2); // MemoryDisk's own reads settle as promises
   assertEquals(h.q.drainUsed().map((u) => u.id), [part[1]!.id, part[2]!.id]);
   for (const r of part) {
     assertEquals(h.mem.readU8(r.at), BLK_S.OK);
@@ -639,7 +640,7 @@ Deno.test("virtio-blk: what a merged call did not move is served request by requ
   h.disk.failNext = true; // the first request's own read
   const failed = [h.send(BLK_T.IN, 4, [512]), h.send(BLK_T.IN, 5, [512])];
   h.driver.kick(h.q);
-  await new Promise((r) => setTimeout(r, 2));
+  await sleep(2);
   assertEquals(h.q.drainUsed().map((u) => [u.id, u.len]), [[failed[0]!.id, 1], [
     failed[1]!.id,
     513,
@@ -652,7 +653,7 @@ Deno.test("virtio-blk: what a merged call did not move is served request by requ
   h.disk.limit = 100;
   const w = h.send(BLK_T.OUT, 8, [512], { fill: 9 });
   h.driver.kick(h.q);
-  await new Promise((r) => setTimeout(r, 2));
+  await sleep(2);
   assertEquals(h.q.drainUsed().map((u) => u.id), [w.id]);
   assertEquals(h.disk.bytes.subarray(4096, 4608).every((b) => b === 9), true);
 });
@@ -672,7 +673,7 @@ Deno.test("virtio-blk: a merge covers at most 1 MiB and 256 buffers; a larger re
   );
   h.driver.kick(h.q);
   assertEquals(h.disk.calls.slice(2).map((c) => c.pieces), [200, 200]);
-  await new Promise((r) => setTimeout(r, 2)); // the large one through MemoryDisk's read
+  await sleep(2); // the large one through MemoryDisk's read
   const used = h.q.drainUsed();
   assertEquals(used.length, 6);
   for (const r of [...big, huge, ...many]) {

@@ -12,6 +12,7 @@ import {
   VsockDevice,
   type VsockHost,
 } from "./vsock.ts";
+import { sleep } from "@denovm/sys";
 
 /** One end of an in-memory duplex stream, as the device sees the host socket. */
 class MemConn implements VsockConn {
@@ -67,7 +68,7 @@ class MemHost implements VsockHost {
   }
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 2));
+const settle = () => sleep(2);
 const text = (b: Uint8Array | number[]) => new TextDecoder().decode(new Uint8Array(b));
 const bytes = (s: string) => new TextEncoder().encode(s);
 

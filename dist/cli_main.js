@@ -1465,29 +1465,35 @@ function delayOf(ms) {
   return Math.max(0, Math.ceil(ms));
 }
 function after(ms, fn) {
+  return afterInSteps(ms, fn, MAX_STEP);
+}
+function afterInSteps(ms, fn, maxStep) {
   const delay = delayOf(ms);
   if (delay === Infinity) return NEVER;
   let live = true;
-  let signal;
-  let fire;
+  let current;
   const arm = (left) => {
-    const step = Math.min(left, MAX_STEP);
-    const s = signal = AbortSignal.timeout(step);
-    fire = () => {
-      s.removeEventListener("abort", fire);
+    const step = Math.min(left, maxStep);
+    const signal = AbortSignal.timeout(step);
+    const fire = () => {
+      signal.removeEventListener("abort", fire);
       if (!live) return;
       if (left > step) return arm(left - step);
       live = false;
       fn();
     };
-    s.addEventListener("abort", fire);
+    current = {
+      signal,
+      fire
+    };
+    signal.addEventListener("abort", fire);
   };
   arm(delay);
   return {
     cancel() {
       if (!live) return;
       live = false;
-      signal.removeEventListener("abort", fire);
+      current.signal.removeEventListener("abort", current.fire);
     }
   };
 }
@@ -14613,7 +14619,7 @@ async function exec(socketPath, cmd, opts = {}) {
       opts.agentWait ?? 0
     ]
   ]) {
-    if (typeof v !== "number" || Number.isNaN(v) || v < 0) {
+    if (typeof v !== "number" || Number.isNaN(v)) {
       throw new RangeError(`Cannot exec: ${name2} must be a number of ms, not ${v}`);
     }
   }

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { bundleIsFresh, parseStamp, sourceDigest, STAMP_FILE } from "./bundle_stamp.ts";
 import { bundleSources, ENTRIES } from "../tools/bundle.ts";
+import { sleep } from "@denovm/sys";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -90,7 +91,7 @@ Deno.test("bundleIsFresh: an answer is remembered only while every file's stats 
     assertEquals([...Deno.readDirSync(dir)].some((e) => e.name === "memo"), false);
     const old = new Date(Date.now() - 60_000);
     for (const f of [...files, STAMP_FILE]) Deno.utimeSync(`${dir}/${f}`, old, old);
-    await new Promise((r) => setTimeout(r, 2100)); // the change times age too
+    await sleep(2100); // the change times age too
     assertEquals(await fresh(), true);
     const memo = `${memoDir}/${memoName(dir)}`;
     assertEquals(JSON.parse(await Deno.readTextFile(memo)).fresh, true);
@@ -100,7 +101,7 @@ Deno.test("bundleIsFresh: an answer is remembered only while every file's stats 
     assertEquals(await fresh(), false);
     // Once the change is 2 s old, "stale" is remembered too, and the memo is what answers
     // while no stat changes (shown by doctoring its answer).
-    await new Promise((r) => setTimeout(r, 2100));
+    await sleep(2100);
     assertEquals(await fresh(), false);
     const m = JSON.parse(await Deno.readTextFile(memo));
     assertEquals(m.fresh, false);

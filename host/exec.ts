@@ -163,8 +163,10 @@ export async function exec(
     : opts.stdin ?? new Uint8Array(0);
   if (stdin.byteLength > MAX_STDIN) throw new RangeError("Cannot exec: stdin over 64 MiB");
   const timeout = opts.timeout ?? 30_000;
+  // A negative time is none left (as it was); what is not a number would turn into a wait
+  // that never ends or a timer refused after connecting: refused before anything is opened.
   for (const [name, v] of [["timeout", timeout], ["agentWait", opts.agentWait ?? 0]] as const) {
-    if (typeof v !== "number" || Number.isNaN(v) || v < 0) {
+    if (typeof v !== "number" || Number.isNaN(v)) {
       throw new RangeError(`Cannot exec: ${name} must be a number of ms, not ${v}`);
     }
   }

@@ -1,5 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { EscapeFilter, Terminal, TERMINAL_BACKLOG } from "./terminal.ts";
+import { sleep } from "@denovm/sys";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 
@@ -36,7 +37,7 @@ Deno.test("Terminal: feeds the sink, quits on the escape, and stops reading whil
   };
   let quit = false;
   const t = new Terminal(sink, () => (quit = true), fakeStdin);
-  await new Promise((r) => setTimeout(r, 30));
+  await sleep(30);
   assertEquals(reads, 0, "no read while the backlog is full");
   pending = 0;
   await t.done;

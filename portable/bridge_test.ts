@@ -5,6 +5,7 @@
 
 import { assertEquals } from "@std/assert";
 import { BRIDGE_ENV, HostBridge, InnerBridge } from "./bridge.ts";
+import { sleep } from "@denovm/sys";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -63,7 +64,7 @@ Deno.test({
       assertEquals((await Deno.stat(`${dir}/api.sock`)).mode! & 0o777, 0o600);
       // A client that comes before the inner side is up: it waits, then gets through.
       const early = ask(`${dir}/api.sock`, "GET /");
-      await new Promise((r) => setTimeout(r, 400));
+      await sleep(400);
       inner.listen({ api: `${dir}/inner-api.sock`, vsock: `${dir}/inner-v.sock` }, innerPort);
       listeners.push(service(`${dir}/inner-api.sock`, "api:"));
       listeners.push(service(`${dir}/inner-v.sock`, "vsock:"));

@@ -55,29 +55,38 @@ const MAX_STEP = 0x7fff_ffff;
  * infinite delay never fires and does not keep the process alive.
  */
 export function after(ms: number, fn: () => void): Timer {
+  return afterInSteps(ms, fn, MAX_STEP);
+}
+
+/**
+ * {@link after} with a delay of more than `maxStep` ms waited out in steps of at most
+ * `maxStep` (exported for tests, which take short steps; not part of `mod.ts`).
+ */
+export function afterInSteps(ms: number, fn: () => void, maxStep: number): Timer {
   const delay = delayOf(ms);
   if (delay === Infinity) return NEVER;
   let live = true;
-  let signal: AbortSignal;
-  let fire: () => void;
+  // The step now waiting: its signal and listener, which cancel() removes.
+  let current: { signal: AbortSignal; fire: () => void };
   const arm = (left: number) => {
-    const step = Math.min(left, MAX_STEP);
-    const s = signal = AbortSignal.timeout(step);
-    fire = () => {
-      s.removeEventListener("abort", fire);
+    const step = Math.min(left, maxStep);
+    const signal = AbortSignal.timeout(step);
+    const fire = () => {
+      signal.removeEventListener("abort", fire);
       if (!live) return;
       if (left > step) return arm(left - step);
       live = false;
       fn();
     };
-    s.addEventListener("abort", fire);
+    current = { signal, fire };
+    signal.addEventListener("abort", fire);
   };
   arm(delay);
   return {
     cancel() {
       if (!live) return;
       live = false;
-      signal.removeEventListener("abort", fire);
+      current.signal.removeEventListener("abort", current.fire);
     },
   };
 }

@@ -1,8 +1,8 @@
 /** Timers on `AbortSignal.timeout`: order, cancelling, and what they do to the process. */
 
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { after, every, sleep } from "./timer.ts";
-import { TIMER_SPY } from "./timer_spy.ts";
+import { after, afterInSteps, every, sleep } from "./timer.ts";
+import { evalChild, TIMER_SPY } from "./timer_spy.ts";
 
 Deno.test("timer: after() runs its callback once, not before its delay", async () => {
   const t0 = performance.now();
@@ -85,25 +85,39 @@ Deno.test("timer: a delay longer than one timer takes (2^31 ms and more) does no
   assertEquals(runs, 0);
 });
 
+Deno.test("timer: a delay waited out in steps fires once, after all of them; a cancel between steps holds", async () => {
+  const t0 = performance.now();
+  let at = -1, runs = 0;
+  await new Promise<void>((r) =>
+    afterInSteps(35, () => {
+      runs++;
+      at = performance.now() - t0;
+      r();
+    }, 10)
+  );
+  await sleep(20);
+  assertEquals(runs, 1);
+  assert(at >= 34, `fired after ${at} ms`);
+  let later = 0;
+  const t = afterInSteps(40, () => later++, 10);
+  await sleep(25); // two steps gone, the third waiting
+  t.cancel();
+  await sleep(40);
+  assertEquals(later, 0);
+});
+
 /** Runs `body` in a fresh process with this module imported; returns its output. */
 async function child(body: string, prelude = ""): Promise<{ stdout: string; ms: number }> {
   const mod = new URL("./timer.ts", import.meta.url).href;
-  const code = `${prelude}
+  // A process that a cancelled 60 s timer held would be stopped after 20 s, and fail below.
+  const r = await evalChild(
+    `${prelude}
     const { after, every, sleep } = await import(${JSON.stringify(mod)});
-    ${body}`;
-  const t0 = performance.now();
-  const p = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=js", code],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // A process that a cancelled 60 s timer held would be stopped here, and fail below.
-  const guard = after(20_000, () => p.kill("SIGKILL"));
-  const out = await p.output();
-  guard.cancel();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assertEquals(out.code, 0, stderr);
-  return { stdout: new TextDecoder().decode(out.stdout), ms: performance.now() - t0 };
+    ${body}`,
+    20_000,
+  );
+  assertEquals(r.code, 0, r.stderr);
+  return r;
 }
 
 Deno.test("timer: a pending timer keeps the process alive until it fires", async () => {
@@ -113,6 +127,12 @@ Deno.test("timer: a pending timer keeps the process alive until it fires", async
 
 Deno.test("timer: a cancelled timer does not keep the process alive", async () => {
   const r = await child(`
+    const { afterInSteps } = await import(${
+    JSON.stringify(new URL("./timer.ts", import.meta.url).href)
+  });
+    const stepped = afterInSteps(60_000, () => console.log("stepped"), 5);
+    await sleep(12); // cancelled while its third step waits
+    stepped.cancel();
     after(60_000, () => console.log("fired")).cancel();
     after(Infinity, () => console.log("never"));
     const t = every(60_000, () => console.log("ticked"));

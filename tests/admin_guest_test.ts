@@ -10,6 +10,7 @@ import { assert, assertEquals } from "@std/assert";
 import { Vmm } from "../mod.ts";
 import { buildGuest } from "../testing/guest_build.ts";
 import { deadline, guestProgress, LOW_RAM } from "../testing/kvm_guests.ts";
+import { sleep } from "@denovm/sys";
 
 const STAGE = 0x5100, GO = 0x5104;
 
@@ -24,7 +25,7 @@ async function boot() {
 async function until(vm: Vmm, what: string, ok: () => boolean) {
   await deadline(
     (async () => {
-      while (!ok()) await new Promise((r) => setTimeout(r, 5));
+      while (!ok()) await sleep(5);
     })(),
     60_000,
     () => `${what}${guestProgress(vm.machine)}`,

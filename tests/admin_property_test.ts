@@ -17,6 +17,7 @@ import { harness } from "../testing/setup.ts";
 import { MemoryDisk } from "../devices/block.ts";
 import { ADMIN_CLASS, ADMIN_ERR, AdminTransport } from "../transports/admin_vq.ts";
 import { STATUS } from "../virtio/constants.ts";
+import { sleep } from "@denovm/sys";
 
 const CASES = Math.max(50, Math.floor(Number(Deno.env.get("PROPERTY_CASES") ?? 50_000) / 20));
 const SEED = Number(Deno.env.get("PROPERTY_SEED") ?? 20261127);
@@ -101,7 +102,7 @@ Deno.test(`property: ${CASES} random admin command sequences never throw, hang o
         const p = a.post(id, cls, cmd, out.subarray(0, 4096), rng.pick([0, 1, 8, 64, 600]));
         for (let t = 0; t < 1000 && !answer; t++) {
           answer = a.answer(p);
-          if (!answer) await new Promise((r) => setTimeout(r, 0));
+          if (!answer) await sleep(0);
         }
       } catch (e) {
         if (e instanceof RangeError && /out of memory|Queue full/.test(e.message)) break;

@@ -5,6 +5,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { ApiServer } from "../frontend/api.ts";
 import { buildGuest } from "../testing/guest_build.ts";
 import { apiCall } from "../testing/api_client.ts";
+import { sleep } from "@denovm/sys";
 
 const call = apiCall;
 
@@ -125,7 +126,7 @@ async function waitForSocket(path: string, p: Deno.ChildProcess): Promise<void> 
       return;
     } catch {
       if (exited) throw new Error("the CLI exited before listening");
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25);
     }
   }
   throw new Error(`no socket at ${path} after 10 s`);

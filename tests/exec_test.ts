@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { exec, ExecError } from "../host/exec.ts";
 import { buildAgent } from "../guest/build.ts";
+import { sleep } from "@denovm/sys";
 
 const hasGcc = (() => {
   try {
@@ -98,7 +99,7 @@ Deno.test({
     try {
       for (let i = 0; i < 200; i++) {
         if (await Deno.stat(agentSock).then(() => true, () => false)) break;
-        await new Promise((r) => setTimeout(r, 10));
+        await sleep(10);
       }
       const a = await exec(dev, "echo hello; echo oops >&2; exit 3");
       assertEquals([a.code, a.stdout, a.stderr], [3, "hello\n", "oops\n"]);
@@ -123,14 +124,10 @@ Deno.test({
       let alive = true;
       for (let i = 0; i < 100 && alive; i++) {
         alive = await Deno.stat(`/proc/${pid}`).then(() => true, () => false);
-        if (alive) await new Promise((r) => setTimeout(r, 20));
+        if (alive) await sleep(20);
       }
       assert(!alive, "the timed-out command was killed");
       await assertRejects(() => exec(dev, ""), RangeError);
-      // Refused before any connection is made (a NaN timeout once failed after connecting).
-      await assertRejects(() => exec(dev, "true", { timeout: NaN }), RangeError, "timeout");
-      await assertRejects(() => exec(dev, "true", { timeout: -1 }), RangeError, "timeout");
-      await assertRejects(() => exec(dev, "true", { agentWait: NaN }), RangeError, "agentWait");
     } finally {
       await device.close();
       agent.kill();
@@ -183,10 +180,18 @@ Deno.test("exec() turns a misbehaving agent into an ExecError, never a hang", as
     await loop.catch(() => {});
     // No device at all.
     await assertRejects(() => exec(`${dir}/none`, "true"), ExecError, "Cannot reach");
+    // Times that are not numbers are refused before any connection is tried (the missing
+    // socket would say "Cannot reach"); a NaN timeout once failed only after connecting.
+    await assertRejects(() => exec(`${dir}/none`, "true", { timeout: NaN }), RangeError, "timeout");
+    await assertRejects(
+      () => exec(`${dir}/none`, "true", { agentWait: "1" as unknown as number }),
+      RangeError,
+      "agentWait",
+    );
     // A silent agent: the timeout ends it.
     const silent = fakeDevice(`${dir}/silent`, async (c) => {
       await c.read(new Uint8Array(4096));
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     });
     await assertRejects(
       () => exec(`${dir}/silent`, "true", { timeout: 100 }),

@@ -8,6 +8,7 @@ import { assert, assertEquals } from "@std/assert";
 import { closeFd, eventfd, eventfdRead, eventfdWrite } from "@denovm/sys";
 import type { Regs } from "@denovm/deno-kvm-ffi";
 import { bootGuest, deadline, TEST_PORT } from "../testing/kvm_guests.ts";
+import { sleep } from "@denovm/sys";
 
 const opts = { sanitizeResources: true, sanitizeOps: true };
 
@@ -150,7 +151,7 @@ Deno.test({
     const count = () => m.memory.readU32(0x800);
     await deadline(
       (async () => {
-        while (count() < 1000) await new Promise((r) => setTimeout(r, 5));
+        while (count() < 1000) await sleep(5);
       })(),
       10_000,
       "loop guest to start counting",
@@ -167,14 +168,14 @@ Deno.test({
     const atPause = count();
     // ECX and the memory counter move together; the loop may be between the two increments.
     assert(atPause === ecx || atPause === ecx - 1, `ecx ${ecx} memory ${atPause}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     assertEquals(count(), atPause, "a paused guest does not run");
     // Registers survive a set/get round trip on the vCPU thread.
     await t.call("setRegs", regs);
     m.resume();
     await deadline(
       (async () => {
-        while (count() < atPause + 1000) await new Promise((r) => setTimeout(r, 5));
+        while (count() < atPause + 1000) await sleep(5);
       })(),
       10_000,
       "loop guest to continue after resume",
@@ -211,7 +212,7 @@ Deno.test({
     m.run();
     await deadline(
       (async () => {
-        while (!paused) await new Promise((r) => setTimeout(r, 1));
+        while (!paused) await sleep(1);
         await paused;
       })(),
       10_000,
@@ -270,14 +271,14 @@ Deno.test({
       }).length;
     const threads = () => [...Deno.readDirSync("/proc/self/task")].map((e) => e.name);
     const settle = async (f: () => boolean) => {
-      for (let i = 0; i < 100 && !f(); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 100 && !f(); i++) await sleep(20);
     };
     assertEquals(kvmFds(), 0, "no KVM fd open before");
     const tids: number[] = [];
     for (let i = 0; i < 3; i++) {
       const m = await bootGuest("loop", { vcpus: 2 });
       m.run();
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
       assert(kvmFds() >= 4, "/dev/kvm, the VM and two vCPUs are open while it runs");
       tids.push(...m.vcpus.map((t) => t.tid));
       await m.close();
@@ -300,7 +301,7 @@ Deno.test({
     const counted = (n: number) =>
       deadline(
         (async () => {
-          while (m.memory.readU32(0x800) < n) await new Promise((r) => setTimeout(r, 2));
+          while (m.memory.readU32(0x800) < n) await sleep(2);
         })(),
         10_000,
         `loop guest to count to ${n}`,

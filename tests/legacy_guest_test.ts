@@ -8,6 +8,7 @@ import { SerialPort } from "../vmm/serial.ts";
 import { deadline, LOW_RAM, standardLocal } from "../testing/kvm_guests.ts";
 import { Machine } from "../vstate/machine.ts";
 import { buildGuest, GUEST_LOAD } from "../testing/guest_build.ts";
+import { sleep } from "@denovm/sys";
 
 Deno.test({
   name: "real-mode guest: UART output, interrupt-driven input with echo, and i8042 reset",
@@ -30,7 +31,7 @@ Deno.test({
     m.run();
     await deadline(
       (async () => {
-        while (!text.includes("ready")) await new Promise((r) => setTimeout(r, 5));
+        while (!text.includes("ready")) await sleep(5);
       })(),
       20_000,
       "the guest's ready line",

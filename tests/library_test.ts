@@ -4,6 +4,7 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { Vmm } from "../mod.ts";
 import { buildGuest } from "../testing/guest_build.ts";
+import { sleep } from "@denovm/sys";
 
 Deno.test({
   name: "library: boot the demo, wait for its greeting, stop — in five lines",
@@ -39,7 +40,7 @@ Deno.test({
     assertEquals(r.kind, "reset");
     await reading; // the iterator ends when the VM stops
     assertEquals(lines, ["ready", "SCRIPTEDbye"]);
-    await new Promise((r) => setTimeout(r, 0));
+    await sleep(0);
     assertEquals(events, ["exit", "reset"]);
     await assertRejects(() => vm.console.waitFor("never"), Error, "stopped before");
     assertStringIncludes(vm.console.text, "SCRIPTEDbye");
@@ -85,7 +86,7 @@ Deno.test({
       const mem = vm.machine.memory;
       await deadline(
         (async () => {
-          while (mem.readU32(0x6000) < 2) await new Promise((r) => setTimeout(r, 5));
+          while (mem.readU32(0x6000) < 2) await sleep(5);
         })(),
         60_000,
         "two iterations",
@@ -98,7 +99,7 @@ Deno.test({
       vm.resume(); // the resume re-kicks the queue and finds the broken ring
       await deadline(
         (async () => {
-          while (errors.length === 0) await new Promise((r) => setTimeout(r, 5));
+          while (errors.length === 0) await sleep(5);
         })(),
         60_000,
         "device-error",

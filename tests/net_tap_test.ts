@@ -9,6 +9,7 @@ import { assertEquals } from "@std/assert";
 import { NET_HDR, NetDevice } from "../devices/net.ts";
 import { TEST_ETHERTYPE, TestNetns } from "../testing/netns.ts";
 import { harness } from "../testing/setup.ts";
+import { sleep } from "@denovm/sys";
 
 const ignore = Deno.env.get("DENOVM_SKIP_NET") === "1";
 
@@ -52,7 +53,7 @@ Deno.test({
             got.push(new TextDecoder().decode(f.subarray(NET_HDR + 14)));
           }
         }
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
       }
       assertEquals(got, ["host-0", "host-1", "host-2"]);
       for (const p of ["guest-0", "guest-1", "guest-2"]) tx.add([h.driver.outBuffer(testFrame(p))]);

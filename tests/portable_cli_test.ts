@@ -10,6 +10,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { buildGuest } from "../testing/guest_build.ts";
 import { apiCall } from "../testing/api_client.ts";
+import { sleep } from "@denovm/sys";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 /** No resident machine: each run boots its own (and a SIGTERM stops that QEMU too). */
@@ -120,7 +121,7 @@ Deno.test({
     const out = child.output();
     try {
       for (let i = 0; i < 600 && !(await Deno.lstat(sock).then(() => true, () => false)); i++) {
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
       assertEquals((await Deno.stat(sock)).mode! & 0o777, 0o600, "owner-only, on this host");
       // The first request waits for the machine to boot, then reaches the VMM inside.
@@ -166,11 +167,11 @@ Deno.test("cli --portable on: a SIGTERM to the CLI stops its portable machine to
     };
     let qemu: string[] = [];
     for (let i = 0; i < 600 && qemu.length === 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       qemu = await mine();
     }
     assert(qemu.length > 0, "the CLI started QEMU");
-    await new Promise((r) => setTimeout(r, 2000)); // well into its boot
+    await sleep(2000); // well into its boot
     child.kill("SIGTERM");
     const status = await child.status;
     // Checked before reading stderr: an orphaned QEMU would hold that pipe open forever.

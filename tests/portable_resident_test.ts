@@ -11,6 +11,7 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { buildGuest } from "../testing/guest_build.ts";
+import { sleep } from "@denovm/sys";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const INSTANCE = `test-${Deno.pid}`;
@@ -166,7 +167,7 @@ Deno.test({
             const w = child.stdin.getWriter();
             const feeding = w.write(new Uint8Array(4 << 20).fill(0x61)).catch(() => {});
             // A spare waits: the job runs within a second or two (the loop guest never ends).
-            await new Promise((res) => setTimeout(res, 6000));
+            await sleep(6000);
             child.kill("SIGTERM");
             const status = await child.status;
             await w.abort().catch(() => {});
@@ -218,7 +219,7 @@ Deno.test({
         await t.step(`idle for ${IDLE_S} s, the machine powers itself off`, async () => {
           const deadline = Date.now() + (IDLE_S + 90) * 1000;
           while (Date.now() < deadline && await machinePid() !== undefined) {
-            await new Promise((res) => setTimeout(res, 1000));
+            await sleep(1000);
           }
           assertEquals(await machinePid(), undefined, "still running after the idle time");
           assertStringIncludes(

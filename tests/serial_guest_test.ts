@@ -10,6 +10,7 @@ import { CAP, Kvm } from "@denovm/deno-kvm-ffi";
 import { Vmm } from "../mod.ts";
 import { buildGuest } from "../testing/guest_build.ts";
 import { deadline, LOW_RAM } from "../testing/kvm_guests.ts";
+import { sleep } from "@denovm/sys";
 
 const EXPECTED = "x".repeat(200) + "\n";
 
@@ -34,7 +35,7 @@ async function run(coalescedSerial: boolean, exit: boolean) {
     }
     await deadline(
       (async () => {
-        while (out.length < EXPECTED.length) await new Promise((r) => setTimeout(r, 10));
+        while (out.length < EXPECTED.length) await sleep(10);
       })(),
       60_000,
       () => `the guest's output (${out.length} bytes so far)`,

@@ -37,7 +37,7 @@ class SlowDisk implements DiskImage {
   }
   async write(s: Uint8Array, o: number) {
     this.inFlight++;
-    await new Promise((r) => setTimeout(r, this.ms));
+    await sleep(this.ms);
     await this.inner.write(s, o);
     this.inFlight--;
     if (this.pausing) this.completedWhilePausing++;
@@ -111,13 +111,13 @@ Deno.test({
         await deadline(
           (async () => {
             while (b.machine.memory.readU32(0x6000) < N / 3) {
-              await new Promise((r) => setTimeout(r, 5));
+              await sleep(5);
             }
           })(),
           60_000,
           "a third of the run",
         );
-        while (slow.inFlight === 0) await new Promise((r) => setTimeout(r, 1));
+        while (slow.inFlight === 0) await sleep(1);
         slow.pausing = true;
         await b.pause();
         assertEquals(slow.inFlight, 0, "pause drained the in-flight write");
@@ -154,7 +154,7 @@ Deno.test({
       {
         await using vm = await boot(`${dir}/d.img`);
         vm.start();
-        while (vm.machine.memory.readU32(0x6000) < 3) await new Promise((r) => setTimeout(r, 5));
+        while (vm.machine.memory.readU32(0x6000) < 3) await sleep(5);
         await vm.pause();
         await vm.snapshot(`${dir}/s`);
       }
@@ -248,7 +248,7 @@ Deno.test({
         await using b = await boot(`${dir}/b.img`, [disk], true);
         b.start();
         const until = async (n: number) => {
-          while (b.machine.memory.readU32(0x6000) < n) await new Promise((r) => setTimeout(r, 2));
+          while (b.machine.memory.readU32(0x6000) < n) await sleep(2);
         };
         await deadline(until(5), 60_000, "5 iterations");
         await b.pause();
@@ -295,7 +295,7 @@ Deno.test("closing a VM lets a disk write in flight finish before guest memory g
     vm.start();
     await deadline(
       (async () => {
-        while (slow.inFlight === 0) await new Promise((r) => setTimeout(r, 1));
+        while (slow.inFlight === 0) await sleep(1);
       })(),
       60_000,
       () => `a disk write in flight${guestProgress(vm.machine)}`,

@@ -7,23 +7,13 @@
  */
 
 import { assertEquals } from "@std/assert";
-import { TIMER_SPY } from "../sys/timer_spy.ts";
-import { after } from "@denovm/sys";
+import { evalChild, TIMER_SPY } from "../sys/timer_spy.ts";
 
 /** Runs `body` (JavaScript) after the spy in a fresh process; returns its last line. */
 async function child(body: string): Promise<string> {
-  const p = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=js", `${TIMER_SPY}\n${body}`],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const guard = after(120_000, () => p.kill("SIGKILL"));
-  const out = await p.output();
-  guard.cancel();
-  const stdout = new TextDecoder().decode(out.stdout);
-  const stderr = new TextDecoder().decode(out.stderr);
-  assertEquals(out.code, 0, `${stdout}\n${stderr}`);
-  return stdout.trimEnd().split("\n").at(-1) ?? "";
+  const r = await evalChild(`${TIMER_SPY}\n${body}`, 120_000);
+  assertEquals(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  return r.stdout.trimEnd().split("\n").at(-1) ?? "";
 }
 
 const url = (p: string) => JSON.stringify(new URL(p, import.meta.url).href);

@@ -5,8 +5,9 @@ import { OP, VsockDevice } from "../devices/vsock.ts";
 import { harness } from "../testing/setup.ts";
 import { VsockGuest } from "../testing/vsock_guest.ts";
 import { UnixVsockHost } from "../host/vsock_unix.ts";
+import { sleep } from "@denovm/sys";
 
-const settle = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+const settle = (ms = 5) => sleep(ms);
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 

@@ -16,6 +16,7 @@ import {
 } from "./admin_vq.ts";
 import { ManagementDevice } from "../devices/management.ts";
 import { harness } from "../testing/setup.ts";
+import { sleep } from "@denovm/sys";
 
 const MiB = 1 << 20;
 const u16 = (n: number) => Uint8Array.of(n & 0xff, n >> 8);
@@ -281,7 +282,7 @@ Deno.test("admin vq: virtual blk writes and reads back through the device MMU; c
     for (let i = 0; i < 1000; i++) {
       const u = q.getUsed();
       if (u) return a.mem.readU8(status.addr);
-      await new Promise((r) => setTimeout(r, 1));
+      await sleep(1);
     }
     throw new Error("no completion");
   };
@@ -383,13 +384,13 @@ Deno.test("admin vq: host-side create and destroy are announced; destroy complet
   assertEquals(dev.device.backend.inflight?.(), 1);
   // The driver destroys it with the read in flight: no answer until the read completed.
   const p = a.post(v.id, ADMIN_CLASS.VDEV, ADMIN_CMD.VDEV_DESTROY);
-  await new Promise((r) => setTimeout(r, 5));
+  await sleep(5);
   assertEquals(a.answer(p), undefined);
   assertEquals(q.getUsed(), null);
   release!();
   let answer;
   for (let i = 0; i < 100 && !answer; i++) {
-    await new Promise((r) => setTimeout(r, 1));
+    await sleep(1);
     answer = a.answer(p);
   }
   assertEquals(answer?.ack, 0);
@@ -509,7 +510,7 @@ function blkWithRead(a: AdminDriver) {
   return { v, q, status };
 }
 
-const tick = () => new Promise((r) => setTimeout(r, 2));
+const tick = () => sleep(2);
 
 Deno.test("admin vq: a management reset while a destroy waits completes the destroy and frees the disk", async () => {
   const { disk } = slowDisk();

@@ -36,7 +36,7 @@ Deno.test("console: lines() yields complete lines until the VM stops; waits then
   })();
   c.push(enc("one\r\ntw"));
   c.push(enc("o\nthree"));
-  await new Promise((r) => setTimeout(r, 0));
+  await sleep(0);
   const pending = c.waitFor("never", { timeout: 60_000 });
   const unbounded = c.waitFor("never either", { timeout: Infinity });
   c.close();

@@ -1,4 +1,7 @@
 import { assertEquals } from "@std/assert";
+// The port's own timers: deadlines in one queue fire in order even when the host is slow
+// (a global setTimeout here raced the port's timed looks under load in CI once).
+import { sleep } from "@denovm/sys";
 import { ByteRing } from "../vstate/byte_ring.ts";
 import type { Machine } from "../vstate/machine.ts";
 import { OUTPUT_BATCH_MS, SerialPort } from "./serial.ts";
@@ -21,7 +24,6 @@ function workerRing(port: SerialPort): ByteRing {
   return new ByteRing(spec.ring);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const text = (chunks: Uint8Array[]) => chunks.map((c) => new TextDecoder().decode(c));
 
 Deno.test("SerialPort: output goes out on a wake, then on timed looks while it flows; a quiet look re-arms the wake", async () => {

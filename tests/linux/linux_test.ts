@@ -9,6 +9,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { checkHost } from "../../vstate/host.ts";
 import { Vmm, type Vmm as VmmT } from "../../vmm/vmm.ts";
 import type { VmConfig } from "../../vmm/config.ts";
+import { sleep } from "@denovm/sys";
 
 const kernel = Deno.env.get("DENOVM_KERNEL");
 const initrd = Deno.env.get("DENOVM_INITRD");
@@ -402,7 +403,7 @@ Deno.test({
       try {
         vm.start();
         for (let t = 0; t < 1200 && !/tick 40\b/.test(out); t++) {
-          await new Promise((r) => setTimeout(r, 100));
+          await sleep(100);
         }
         assertStringIncludes(out, "tick 40");
         await vm.pause();
@@ -553,7 +554,7 @@ Deno.test({
       void reading.finally(() => (got = true));
       for (let i = 0; i < 100 && !got; i++) {
         vm.console.write("line-from-host\n");
-        await new Promise((r) => setTimeout(r, 300));
+        await sleep(300);
       }
       const r = await reading;
       assertEquals([r.code, r.stdout.trim()], [0, "line-from-host"]);
