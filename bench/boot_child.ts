@@ -20,7 +20,7 @@ console.log(`marker_ms ${vm.bootMarkerMs?.toFixed(1) ?? "none"}`);
 await vm.stop();
 const warm = Number(Deno.env.get("DENOVM_BENCH_WARM") ?? 0);
 // Loaded with the VMM already (imported here, not above, so the vCPU thread starts first).
-const { sleep } = await import("@denovm/sys");
+const { sleep } = await import("@denovm/sys/timer");
 for (let i = 0; i < warm; i++) {
   prewarmVcpuWorkers(config.vcpus);
   await sleep(200); // the rig's threads are ready before a request

@@ -6,7 +6,7 @@
  * building the machine (KVM VM, memory mapped from the file, vCPUs, each with its saved state
  * since 7158383, devices), applying the VM's and the devices' saved state, and resuming.
  */
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 import { prewarmVcpuWorkers } from "../vstate/worker_pool.ts";
 
 // The vCPU thread starts first, then the rest of the VMM loads (as cli.ts does).

@@ -8,7 +8,7 @@
  * Goal (issue 16): vmm_rss_mib <= 40.
  */
 
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 import { Vmm } from "../vmm/vmm.ts";
 import { benchOnKvm } from "../portable/bench.ts";
 

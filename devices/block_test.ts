@@ -7,7 +7,7 @@ import { FileDisk } from "../host/disk_file.ts";
 import type { DeviceMemory } from "../memory/guest_memory.ts";
 import { type Buffer, bufferViews } from "../virtio/queue.ts";
 import { BLK_F, BLK_S, BLK_T, BlockDevice, type DiskImage, MemoryDisk } from "./block.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const MiB = 1 << 20;
 

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { after, type Timer } from "@denovm/sys";
+import { after, type Timer } from "@denovm/sys/timer";
 import { bit, DEVICE_ID, F } from "../virtio/constants.ts";
 import type { Persist } from "../bus/persist.ts";
 import type { DeviceContext, VirtioBackend } from "../virtio/device.ts";

@@ -12,7 +12,7 @@ import {
   VsockDevice,
   type VsockHost,
 } from "./vsock.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 /** One end of an in-memory duplex stream, as the device sees the host socket. */
 class MemConn implements VsockConn {

@@ -223,1240 +223,6 @@ var init_config = __esm({
   }
 });
 
-// sys/errno.ts
-function errnoName(errno) {
-  return NAMES.get(errno) ?? `errno ${errno}`;
-}
-var NAMES;
-var init_errno = __esm({
-  "sys/errno.ts"() {
-    NAMES = /* @__PURE__ */ new Map([
-      [
-        1,
-        "EPERM"
-      ],
-      [
-        2,
-        "ENOENT"
-      ],
-      [
-        3,
-        "ESRCH"
-      ],
-      [
-        4,
-        "EINTR"
-      ],
-      [
-        5,
-        "EIO"
-      ],
-      [
-        6,
-        "ENXIO"
-      ],
-      [
-        7,
-        "E2BIG"
-      ],
-      [
-        8,
-        "ENOEXEC"
-      ],
-      [
-        9,
-        "EBADF"
-      ],
-      [
-        10,
-        "ECHILD"
-      ],
-      [
-        11,
-        "EAGAIN"
-      ],
-      [
-        12,
-        "ENOMEM"
-      ],
-      [
-        13,
-        "EACCES"
-      ],
-      [
-        14,
-        "EFAULT"
-      ],
-      [
-        15,
-        "ENOTBLK"
-      ],
-      [
-        16,
-        "EBUSY"
-      ],
-      [
-        17,
-        "EEXIST"
-      ],
-      [
-        18,
-        "EXDEV"
-      ],
-      [
-        19,
-        "ENODEV"
-      ],
-      [
-        20,
-        "ENOTDIR"
-      ],
-      [
-        21,
-        "EISDIR"
-      ],
-      [
-        22,
-        "EINVAL"
-      ],
-      [
-        23,
-        "ENFILE"
-      ],
-      [
-        24,
-        "EMFILE"
-      ],
-      [
-        25,
-        "ENOTTY"
-      ],
-      [
-        26,
-        "ETXTBSY"
-      ],
-      [
-        27,
-        "EFBIG"
-      ],
-      [
-        28,
-        "ENOSPC"
-      ],
-      [
-        29,
-        "ESPIPE"
-      ],
-      [
-        30,
-        "EROFS"
-      ],
-      [
-        31,
-        "EMLINK"
-      ],
-      [
-        32,
-        "EPIPE"
-      ],
-      [
-        33,
-        "EDOM"
-      ],
-      [
-        34,
-        "ERANGE"
-      ],
-      [
-        35,
-        "EDEADLOCK"
-      ],
-      [
-        36,
-        "ENAMETOOLONG"
-      ],
-      [
-        37,
-        "ENOLCK"
-      ],
-      [
-        38,
-        "ENOSYS"
-      ],
-      [
-        39,
-        "ENOTEMPTY"
-      ],
-      [
-        40,
-        "ELOOP"
-      ],
-      [
-        42,
-        "ENOMSG"
-      ],
-      [
-        43,
-        "EIDRM"
-      ],
-      [
-        44,
-        "ECHRNG"
-      ],
-      [
-        45,
-        "EL2NSYNC"
-      ],
-      [
-        46,
-        "EL3HLT"
-      ],
-      [
-        47,
-        "EL3RST"
-      ],
-      [
-        48,
-        "ELNRNG"
-      ],
-      [
-        49,
-        "EUNATCH"
-      ],
-      [
-        50,
-        "ENOCSI"
-      ],
-      [
-        51,
-        "EL2HLT"
-      ],
-      [
-        52,
-        "EBADE"
-      ],
-      [
-        53,
-        "EBADR"
-      ],
-      [
-        54,
-        "EXFULL"
-      ],
-      [
-        55,
-        "ENOANO"
-      ],
-      [
-        56,
-        "EBADRQC"
-      ],
-      [
-        57,
-        "EBADSLT"
-      ],
-      [
-        59,
-        "EBFONT"
-      ],
-      [
-        60,
-        "ENOSTR"
-      ],
-      [
-        61,
-        "ENODATA"
-      ],
-      [
-        62,
-        "ETIME"
-      ],
-      [
-        63,
-        "ENOSR"
-      ],
-      [
-        64,
-        "ENONET"
-      ],
-      [
-        65,
-        "ENOPKG"
-      ],
-      [
-        66,
-        "EREMOTE"
-      ],
-      [
-        67,
-        "ENOLINK"
-      ],
-      [
-        68,
-        "EADV"
-      ],
-      [
-        69,
-        "ESRMNT"
-      ],
-      [
-        70,
-        "ECOMM"
-      ],
-      [
-        71,
-        "EPROTO"
-      ],
-      [
-        72,
-        "EMULTIHOP"
-      ],
-      [
-        73,
-        "EDOTDOT"
-      ],
-      [
-        74,
-        "EBADMSG"
-      ],
-      [
-        75,
-        "EOVERFLOW"
-      ],
-      [
-        76,
-        "ENOTUNIQ"
-      ],
-      [
-        77,
-        "EBADFD"
-      ],
-      [
-        78,
-        "EREMCHG"
-      ],
-      [
-        79,
-        "ELIBACC"
-      ],
-      [
-        80,
-        "ELIBBAD"
-      ],
-      [
-        81,
-        "ELIBSCN"
-      ],
-      [
-        82,
-        "ELIBMAX"
-      ],
-      [
-        83,
-        "ELIBEXEC"
-      ],
-      [
-        84,
-        "EILSEQ"
-      ],
-      [
-        85,
-        "ERESTART"
-      ],
-      [
-        86,
-        "ESTRPIPE"
-      ],
-      [
-        87,
-        "EUSERS"
-      ],
-      [
-        88,
-        "ENOTSOCK"
-      ],
-      [
-        89,
-        "EDESTADDRREQ"
-      ],
-      [
-        90,
-        "EMSGSIZE"
-      ],
-      [
-        91,
-        "EPROTOTYPE"
-      ],
-      [
-        92,
-        "ENOPROTOOPT"
-      ],
-      [
-        93,
-        "EPROTONOSUPPORT"
-      ],
-      [
-        94,
-        "ESOCKTNOSUPPORT"
-      ],
-      [
-        95,
-        "ENOTSUP"
-      ],
-      [
-        96,
-        "EPFNOSUPPORT"
-      ],
-      [
-        97,
-        "EAFNOSUPPORT"
-      ],
-      [
-        98,
-        "EADDRINUSE"
-      ],
-      [
-        99,
-        "EADDRNOTAVAIL"
-      ],
-      [
-        100,
-        "ENETDOWN"
-      ],
-      [
-        101,
-        "ENETUNREACH"
-      ],
-      [
-        102,
-        "ENETRESET"
-      ],
-      [
-        103,
-        "ECONNABORTED"
-      ],
-      [
-        104,
-        "ECONNRESET"
-      ],
-      [
-        105,
-        "ENOBUFS"
-      ],
-      [
-        106,
-        "EISCONN"
-      ],
-      [
-        107,
-        "ENOTCONN"
-      ],
-      [
-        108,
-        "ESHUTDOWN"
-      ],
-      [
-        109,
-        "ETOOMANYREFS"
-      ],
-      [
-        110,
-        "ETIMEDOUT"
-      ],
-      [
-        111,
-        "ECONNREFUSED"
-      ],
-      [
-        112,
-        "EHOSTDOWN"
-      ],
-      [
-        113,
-        "EHOSTUNREACH"
-      ],
-      [
-        114,
-        "EALREADY"
-      ],
-      [
-        115,
-        "EINPROGRESS"
-      ],
-      [
-        116,
-        "ESTALE"
-      ],
-      [
-        117,
-        "EUCLEAN"
-      ],
-      [
-        118,
-        "ENOTNAM"
-      ],
-      [
-        119,
-        "ENAVAIL"
-      ],
-      [
-        120,
-        "EISNAM"
-      ],
-      [
-        121,
-        "EREMOTEIO"
-      ],
-      [
-        122,
-        "EDQUOT"
-      ],
-      [
-        123,
-        "ENOMEDIUM"
-      ],
-      [
-        124,
-        "EMEDIUMTYPE"
-      ],
-      [
-        125,
-        "ECANCELED"
-      ],
-      [
-        126,
-        "ENOKEY"
-      ],
-      [
-        127,
-        "EKEYEXPIRED"
-      ],
-      [
-        128,
-        "EKEYREVOKED"
-      ],
-      [
-        129,
-        "EKEYREJECTED"
-      ],
-      [
-        130,
-        "EOWNERDEAD"
-      ],
-      [
-        131,
-        "ENOTRECOVERABLE"
-      ],
-      [
-        132,
-        "ERFKILL"
-      ]
-    ]);
-  }
-});
-
-// sys/libc.ts
-function libc() {
-  return lib.symbols;
-}
-function lastErrno() {
-  const p = libc().errno_location();
-  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32(0);
-}
-function check(op, ret) {
-  if (ret < 0) throw new SysError(op, lastErrno());
-  return ret;
-}
-function mmap(length, prot, flags, fd = -1, offset = 0) {
-  const p = libc().mmap(null, BigInt(length), prot, flags, fd, BigInt(offset));
-  if (p === null || Deno.UnsafePointer.value(p) === MAP_FAILED) {
-    throw new SysError("mmap", lastErrno(), `${length} bytes`);
-  }
-  return p;
-}
-function munmap(p, length) {
-  check("munmap", libc().munmap(p, BigInt(length)));
-}
-function openFile(path, flags, mode = 384) {
-  const c = new TextEncoder().encode(path + "\0");
-  const fd = libc().open(c, flags | O_CLOEXEC, mode);
-  if (fd < 0) throw new SysError("open", lastErrno(), path);
-  return fd;
-}
-function closeFd(fd) {
-  libc().close(fd);
-}
-function eventfd(initval = 0, blocking = false) {
-  return check("eventfd", libc().eventfd(initval, EFD_CLOEXEC | (blocking ? 0 : EFD_NONBLOCK)));
-}
-function eventfdWrite(fd, value = 1n) {
-  u64buf[0] = value;
-  const n = Number(libc().write(fd, u64buf, 8n));
-  if (n !== 8) throw new SysError("write(eventfd)", lastErrno());
-}
-function eventfdRead(fd) {
-  u64buf[0] = 0n;
-  const n = Number(libc().read(fd, u64buf, 8n));
-  if (n === 8) return u64buf[0];
-  const e = lastErrno();
-  if (e === 11) return 0n;
-  throw new SysError("read(eventfd)", e);
-}
-function readFd(fd, buf) {
-  const n = Number(libc().read(fd, buf, BigInt(buf.byteLength)));
-  if (n >= 0) return n;
-  const e = lastErrno();
-  if (e === 11) return -1;
-  throw new SysError("read", e);
-}
-function writeFd(fd, buf) {
-  const n = Number(libc().write(fd, buf, BigInt(buf.byteLength)));
-  if (n >= 0) return n;
-  const e = lastErrno();
-  if (e === 11) return -1;
-  throw new SysError("write", e);
-}
-function pwriteAll(fd, bytes2, offset) {
-  let done = 0;
-  while (done < bytes2.byteLength) {
-    const part = bytes2.subarray(done);
-    const n = Number(libc().pwrite(fd, part, BigInt(part.byteLength), BigInt(offset + done)));
-    if (n <= 0) throw new SysError("pwrite", lastErrno(), `at ${offset + done}`);
-    done += n;
-  }
-}
-function bufferBase(ab) {
-  let base = bufferBases.get(ab);
-  if (base === void 0) {
-    base = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(ab)));
-    bufferBases.set(ab, base);
-  }
-  return base;
-}
-function fillIovecs(iov, bufs, first = 0, skip = 0) {
-  if (first < 0 || first > bufs.length || first < bufs.length && (skip < 0 || skip > bufs[first].byteLength) || first === bufs.length && skip !== 0) {
-    throw new RangeError(`fillIovecs: skip ${skip} of buffer ${first} is out of range`);
-  }
-  const dv = new DataView(iov.buffer, iov.byteOffset, iov.byteLength);
-  const room = Math.min(IOV_MAX, Math.floor(iov.byteLength / IOVEC_SIZE));
-  let n = 0;
-  for (let i = first; i < bufs.length && n < room; i++) {
-    const b = bufs[i], off = i === first ? skip : 0;
-    setIovec(dv, n++, bufferBase(b.buffer) + b.byteOffset + off, b.byteLength - off);
-  }
-  return n;
-}
-function setIovec(view2, index, addr, len) {
-  const at = index * IOVEC_SIZE;
-  view2.setUint32(at, addr >>> 0, true);
-  view2.setUint32(at + 4, Math.floor(addr / 4294967296), true);
-  view2.setUint32(at + 8, len, true);
-  view2.setUint32(at + 12, 0, true);
-}
-function preadvOffThread(fd, iov, count, offset) {
-  return vectoredOffThread("preadv", fd, iov, count, offset);
-}
-function pwritevOffThread(fd, iov, count, offset) {
-  return vectoredOffThread("pwritev", fd, iov, count, offset);
-}
-async function vectoredOffThread(call, fd, iov, count, offset) {
-  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
-    throw new RangeError(`${call}: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
-  }
-  const fn = call === "preadv" ? libc().preadvAsync : libc().pwritevAsync;
-  return Number(await fn(fd, Deno.UnsafePointer.of(iov), count, BigInt(offset)));
-}
-function preadvNowait(fd, iov, count, offset) {
-  return vectoredNowait("preadv2", fd, iov, count, offset);
-}
-function pwritevNowait(fd, iov, count, offset) {
-  return vectoredNowait("pwritev2", fd, iov, count, offset);
-}
-function vectoredNowait(call, fd, iov, count, offset) {
-  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
-    throw new RangeError(`${call}: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
-  }
-  const fn = libc()[call];
-  if (fn === null) return -ENOSYS;
-  const n = Number(fn(fd, iov, count, BigInt(offset), RWF_NOWAIT));
-  return n < 0 ? -lastErrno() : n;
-}
-function preadvSync(fd, iov, count, offset) {
-  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
-    throw new RangeError(`preadv: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
-  }
-  const n = Number(libc().preadvSync(fd, iov, count, BigInt(offset)));
-  return n < 0 ? -lastErrno() : n;
-}
-function mincore(addr, length, vec) {
-  const pages = Math.ceil(length / PAGE_SIZE);
-  if (addr % PAGE_SIZE !== 0 || length < 0 || pages > vec.byteLength) {
-    throw new RangeError(`mincore: ${length} bytes at ${addr} do not fit ${vec.byteLength} pages`);
-  }
-  const r = libc().mincore(BigInt(addr), BigInt(length), vec);
-  return r < 0 ? -lastErrno() : 0;
-}
-function fsType(fd) {
-  const buf = new BigInt64Array(15);
-  if (libc().fstatfs(fd, new Uint8Array(buf.buffer)) < 0) {
-    throw new SysError("fstatfs", lastErrno());
-  }
-  return Number(buf[0]);
-}
-async function fdatasyncOffThread(fd) {
-  return await libc().fdatasyncAsync(fd);
-}
-async function fallocateOffThread(fd, mode, offset, len) {
-  return await libc().fallocateAsync(fd, mode, BigInt(offset), BigInt(len));
-}
-function fdatasync(fd) {
-  check("fdatasync", libc().fdatasync(fd));
-}
-function getpid() {
-  return libc().getpid();
-}
-function tgkill(pid, tid, signal) {
-  check("tgkill", libc().tgkill(pid, tid, signal));
-}
-function decodeEvents(buf, n) {
-  const v = new DataView(buf.buffer);
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const o = i * EPOLL_EVENT_SIZE;
-    out.push({
-      events: v.getUint32(o, true),
-      tag: Number(v.getBigUint64(o + 4, true) & 0xffffffffn)
-    });
-  }
-  return out;
-}
-var symbols, lib, SysError, MAP_FAILED, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE, O_RDONLY, O_RDWR, O_CLOEXEC, O_NONBLOCK, EFD_CLOEXEC, EFD_NONBLOCK, FdHandle, u64buf, IOV_MAX, IOVEC_SIZE, bufferBases, RWF_NOWAIT, EINVAL, ENOSYS, EOPNOTSUPP, PAGE_SIZE, OVERLAYFS_SUPER_MAGIC, TMPFS_MAGIC, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, SIGUSR2, EPOLLIN, EPOLLET, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_EVENT_SIZE, Epoll;
-var init_libc = __esm({
-  "sys/libc.ts"() {
-    init_errno();
-    symbols = {
-      ioctl: {
-        name: "ioctl",
-        parameters: [
-          "i32",
-          "u64",
-          "buffer"
-        ],
-        result: "i32"
-      },
-      ioctlInt: {
-        name: "ioctl",
-        parameters: [
-          "i32",
-          "u64",
-          "u64"
-        ],
-        result: "i32"
-      },
-      // KVM_RUN, on the hot path: numbers only (the kernel reads the request as 32 bits).
-      ioctlRun: {
-        name: "ioctl",
-        parameters: [
-          "i32",
-          "u32",
-          "pointer"
-        ],
-        result: "i32"
-      },
-      open: {
-        parameters: [
-          "buffer",
-          "i32",
-          "u32"
-        ],
-        result: "i32"
-      },
-      close: {
-        parameters: [
-          "i32"
-        ],
-        result: "i32"
-      },
-      read: {
-        parameters: [
-          "i32",
-          "buffer",
-          "usize"
-        ],
-        result: "isize"
-      },
-      write: {
-        parameters: [
-          "i32",
-          "buffer",
-          "usize"
-        ],
-        result: "isize"
-      },
-      pread: {
-        name: "pread64",
-        parameters: [
-          "i32",
-          "buffer",
-          "usize",
-          "i64"
-        ],
-        result: "isize"
-      },
-      pwrite: {
-        name: "pwrite64",
-        parameters: [
-          "i32",
-          "buffer",
-          "usize",
-          "i64"
-        ],
-        result: "isize"
-      },
-      fdatasync: {
-        parameters: [
-          "i32"
-        ],
-        result: "i32"
-      },
-      mmap: {
-        parameters: [
-          "pointer",
-          "usize",
-          "i32",
-          "i32",
-          "i32",
-          "i64"
-        ],
-        result: "pointer"
-      },
-      munmap: {
-        parameters: [
-          "pointer",
-          "usize"
-        ],
-        result: "i32"
-      },
-      madvise: {
-        parameters: [
-          "pointer",
-          "usize",
-          "i32"
-        ],
-        result: "i32"
-      },
-      eventfd: {
-        parameters: [
-          "u32",
-          "i32"
-        ],
-        result: "i32"
-      },
-      epoll_create1: {
-        parameters: [
-          "i32"
-        ],
-        result: "i32"
-      },
-      epoll_ctl: {
-        parameters: [
-          "i32",
-          "i32",
-          "i32",
-          "buffer"
-        ],
-        result: "i32"
-      },
-      epoll_wait: {
-        parameters: [
-          "i32",
-          "buffer",
-          "i32",
-          "i32"
-        ],
-        result: "i32"
-      },
-      gettid: {
-        parameters: [],
-        result: "i32"
-      },
-      getpid: {
-        parameters: [],
-        result: "i32"
-      },
-      tgkill: {
-        parameters: [
-          "i32",
-          "i32",
-          "i32"
-        ],
-        result: "i32"
-      },
-      errno_location: {
-        name: "__errno_location",
-        parameters: [],
-        result: "pointer"
-      },
-      setns: {
-        parameters: [
-          "i32",
-          "i32"
-        ],
-        result: "i32"
-      },
-      pipe2: {
-        parameters: [
-          "buffer",
-          "i32"
-        ],
-        result: "i32"
-      },
-      dup2: {
-        parameters: [
-          "i32",
-          "i32"
-        ],
-        result: "i32"
-      },
-      mount: {
-        parameters: [
-          "buffer",
-          "buffer",
-          "buffer",
-          "u64",
-          "pointer"
-        ],
-        result: "i32"
-      },
-      umount2: {
-        parameters: [
-          "buffer",
-          "i32"
-        ],
-        result: "i32"
-      },
-      setpriority: {
-        parameters: [
-          "i32",
-          "u32",
-          "i32"
-        ],
-        result: "i32"
-      },
-      // Disk I/O off the calling thread (Deno's blocking pool), so the device thread never
-      // blocks. These return errno themselves (see the *Async wrappers), because errno is
-      // per-thread and the call runs on another thread.
-      preadAsync: {
-        name: "pread64",
-        parameters: [
-          "i32",
-          "pointer",
-          "usize",
-          "i64"
-        ],
-        result: "isize",
-        nonblocking: true
-      },
-      pwriteAsync: {
-        name: "pwrite64",
-        parameters: [
-          "i32",
-          "pointer",
-          "usize",
-          "i64"
-        ],
-        result: "isize",
-        nonblocking: true
-      },
-      // Vectored: one call for a request whose data is spread over many guest pages.
-      preadvAsync: {
-        name: "preadv",
-        parameters: [
-          "i32",
-          "pointer",
-          "i32",
-          "i64"
-        ],
-        result: "isize",
-        nonblocking: true
-      },
-      pwritevAsync: {
-        name: "pwritev",
-        parameters: [
-          "i32",
-          "pointer",
-          "i32",
-          "i64"
-        ],
-        result: "isize",
-        nonblocking: true
-      },
-      // On this thread with RWF_NOWAIT: served from the page cache without waiting, or EAGAIN.
-      // Optional: a libc older than 2.26 has no preadv2 (the calls then report ENOSYS).
-      preadv2: {
-        name: "preadv2",
-        parameters: [
-          "i32",
-          "buffer",
-          "i32",
-          "i64",
-          "i32"
-        ],
-        result: "isize",
-        optional: true
-      },
-      pwritev2: {
-        name: "pwritev2",
-        parameters: [
-          "i32",
-          "buffer",
-          "i32",
-          "i64",
-          "i32"
-        ],
-        result: "isize",
-        optional: true
-      },
-      // On this thread without flags: for data a residency check found in the page cache.
-      preadvSync: {
-        name: "preadv",
-        parameters: [
-          "i32",
-          "buffer",
-          "i32",
-          "i64"
-        ],
-        result: "isize"
-      },
-      // Which pages of a mapping are in memory (for a file mapping: in the page cache).
-      mincore: {
-        parameters: [
-          "usize",
-          "usize",
-          "buffer"
-        ],
-        result: "i32"
-      },
-      fstatfs: {
-        parameters: [
-          "i32",
-          "buffer"
-        ],
-        result: "i32"
-      },
-      fdatasyncAsync: {
-        name: "fdatasync",
-        parameters: [
-          "i32"
-        ],
-        result: "i32",
-        nonblocking: true
-      },
-      epollWaitAsync: {
-        name: "epoll_wait",
-        parameters: [
-          "i32",
-          "pointer",
-          "i32",
-          "i32"
-        ],
-        result: "i32",
-        nonblocking: true
-      },
-      fallocateAsync: {
-        name: "fallocate64",
-        parameters: [
-          "i32",
-          "i32",
-          "i64",
-          "i64"
-        ],
-        result: "i32",
-        nonblocking: true
-      }
-    };
-    lib = Deno.dlopen("libc.so.6", symbols);
-    SysError = class extends Error {
-      /** The call that failed, e.g. `KVM_CREATE_VCPU` or `mmap`. */
-      op;
-      /** The numeric errno. */
-      errno;
-      /** The symbolic errno, e.g. `EEXIST`. */
-      code;
-      /**
-       * The error for `op` failing with `errno`; `detail` (e.g. a path) goes in the message.
-       *
-       * @example
-       * ```ts
-       * import { SysError } from "./libc.ts";
-       * const e = new SysError("open", 2, "/nope");
-       * console.assert(e.message === "open failed: ENOENT (/nope)");
-       * ```
-       */
-      constructor(op, errno, detail) {
-        const code = errnoName(errno);
-        super(`${op} failed: ${code}${detail ? ` (${detail})` : ""}`);
-        this.name = "SysError";
-        this.op = op;
-        this.errno = errno;
-        this.code = code;
-      }
-    };
-    MAP_FAILED = 0xffffffffffffffffn;
-    PROT_READ = 1;
-    PROT_WRITE = 2;
-    MAP_SHARED = 1;
-    MAP_PRIVATE = 2;
-    MAP_ANONYMOUS = 32;
-    MAP_NORESERVE = 16384;
-    O_RDONLY = 0;
-    O_RDWR = 2;
-    O_CLOEXEC = 524288;
-    O_NONBLOCK = 2048;
-    EFD_CLOEXEC = 524288;
-    EFD_NONBLOCK = 2048;
-    FdHandle = class {
-      /** The file descriptor. */
-      fd;
-      #closed = false;
-      /** Takes ownership of `fd`. */
-      constructor(fd) {
-        this.fd = fd;
-      }
-      /** Whether {@link close} ran. */
-      get closed() {
-        return this.#closed;
-      }
-      /** Closes the fd (idempotent). */
-      close() {
-        if (this.#closed) return;
-        this.#closed = true;
-        closeFd(this.fd);
-      }
-      /** {@link close}, for `using`. */
-      [Symbol.dispose]() {
-        this.close();
-      }
-    };
-    u64buf = new BigUint64Array(1);
-    IOV_MAX = 1024;
-    IOVEC_SIZE = 16;
-    bufferBases = /* @__PURE__ */ new WeakMap();
-    RWF_NOWAIT = 8;
-    EINVAL = 22;
-    ENOSYS = 38;
-    EOPNOTSUPP = 95;
-    PAGE_SIZE = 4096;
-    OVERLAYFS_SUPER_MAGIC = 2035054128;
-    TMPFS_MAGIC = 16914836;
-    FALLOC_FL_KEEP_SIZE = 1;
-    FALLOC_FL_PUNCH_HOLE = 2;
-    FALLOC_FL_ZERO_RANGE = 16;
-    SIGUSR2 = 12;
-    EPOLLIN = 1;
-    EPOLLET = 2147483648;
-    EPOLL_CLOEXEC = 524288;
-    EPOLL_CTL_ADD = 1;
-    EPOLL_CTL_DEL = 2;
-    EPOLL_EVENT_SIZE = 12;
-    Epoll = class _Epoll extends FdHandle {
-      maxEvents;
-      #ev;
-      #out;
-      #asyncOut;
-      #waiting;
-      /**
-       * A new epoll instance (or one wrapping `fd`) that reports up to `maxEvents` events a
-       * wait.
-       */
-      constructor(maxEvents = 64, fd) {
-        super(fd ?? check("epoll_create1", libc().epoll_create1(EPOLL_CLOEXEC))), this.maxEvents = maxEvents, this.#ev = new Uint8Array(EPOLL_EVENT_SIZE), this.#waiting = false;
-        this.#out = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
-        this.#asyncOut = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
-      }
-      /** Wraps an epoll fd created elsewhere (e.g. on another thread); close() closes it. */
-      static fromFd(fd, maxEvents = 64) {
-        return new _Epoll(maxEvents, fd);
-      }
-      /** Watches `fd` for `events`, reporting it with `tag`. */
-      add(fd, events, tag) {
-        const v = new DataView(this.#ev.buffer);
-        v.setUint32(0, events, true);
-        v.setBigUint64(4, BigInt(tag >>> 0), true);
-        check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_ADD, fd, this.#ev));
-      }
-      /** Stops watching `fd`. */
-      remove(fd) {
-        check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_DEL, fd, this.#ev));
-      }
-      /** Waits up to `timeoutMs` (-1: forever) and returns the ready tags; EINTR gives []. */
-      wait(timeoutMs) {
-        const n = libc().epoll_wait(this.fd, this.#out, this.maxEvents, timeoutMs);
-        if (n < 0) {
-          const e = lastErrno();
-          if (e === 4) return [];
-          throw new SysError("epoll_wait", e);
-        }
-        return decodeEvents(this.#out, n);
-      }
-      /**
-       * Like {@link wait}, but blocks a thread of Deno's blocking pool instead of this one.
-       * One at a time; it fills a buffer of its own, which nothing else touches meanwhile.
-       * Resolves null when the call failed (errno belongs to the other thread: usually EINTR).
-       */
-      async waitAsync(timeoutMs) {
-        if (this.#waiting) throw new Error("Cannot wait: a waitAsync() is already pending");
-        this.#waiting = true;
-        try {
-          const n = await libc().epollWaitAsync(this.fd, Deno.UnsafePointer.of(this.#asyncOut), this.maxEvents, timeoutMs);
-          return n < 0 ? null : decodeEvents(this.#asyncOut, n);
-        } finally {
-          this.#waiting = false;
-        }
-      }
-    };
-  }
-});
-
-// sys/tun.ts
-function tunSetIff(fd, name2, flags) {
-  const enc = new TextEncoder().encode(name2);
-  if (enc.byteLength === 0 || enc.byteLength > 15) {
-    throw new RangeError(`Cannot open TAP ${JSON.stringify(name2)}: a name has 1 to 15 bytes`);
-  }
-  const ifr = new Uint8Array(40);
-  ifr.set(enc);
-  new DataView(ifr.buffer).setUint16(16, flags, true);
-  if (libc().ioctl(fd, BigInt(TUNSETIFF), ifr) < 0) {
-    throw new SysError("TUNSETIFF", lastErrno(), name2);
-  }
-}
-function tunSetVnetHdrSize(fd, size) {
-  const sz = new Int32Array([
-    size
-  ]);
-  if (libc().ioctl(fd, BigInt(TUNSETVNETHDRSZ), sz) < 0) {
-    throw new SysError("TUNSETVNETHDRSZ", lastErrno());
-  }
-}
-function tunSetOffload(fd, flags) {
-  if (libc().ioctlInt(fd, BigInt(TUNSETOFFLOAD), BigInt(flags)) < 0) {
-    throw new SysError("TUNSETOFFLOAD", lastErrno());
-  }
-}
-var TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ, IFF_TAP, IFF_NO_PI, IFF_VNET_HDR;
-var init_tun = __esm({
-  "sys/tun.ts"() {
-    init_libc();
-    TUNSETIFF = 1074025674;
-    TUNSETOFFLOAD = 1074025680;
-    TUNSETVNETHDRSZ = 1074025688;
-    IFF_TAP = 2;
-    IFF_NO_PI = 4096;
-    IFF_VNET_HDR = 16384;
-  }
-});
-
 // sys/timer.ts
 function delayOf(ms) {
   if (typeof ms !== "number" || Number.isNaN(ms)) {
@@ -1528,16 +294,6 @@ var init_timer = __esm({
       }
     };
     MAX_STEP = 2147483647;
-  }
-});
-
-// sys/mod.ts
-var init_mod = __esm({
-  "sys/mod.ts"() {
-    init_libc();
-    init_tun();
-    init_errno();
-    init_timer();
   }
 });
 
@@ -1774,7 +530,7 @@ function sameToken(a, b) {
 var BRIDGE_GUEST_PORT, BRIDGE_HOST_ALIAS, BRIDGE_ENV, INNER_SOCKETS, UP_WAIT_MS, ACK2, MAX_LINE, HostBridge, InnerBridge;
 var init_bridge = __esm({
   "portable/bridge.ts"() {
-    init_mod();
+    init_timer();
     init_unix_socket();
     BRIDGE_GUEST_PORT = 7e3;
     BRIDGE_HOST_ALIAS = "10.0.2.2";
@@ -2776,7 +1532,7 @@ async function runPortable(o) {
 var PORTABLE_CPUS, TCG_THREAD, KVM_AMD_PARAMS, FORWARDED_SIGNALS;
 var init_machine = __esm({
   "portable/machine.ts"() {
-    init_mod();
+    init_timer();
     init_assets();
     init_job_frames();
     PORTABLE_CPUS = 1;
@@ -3371,7 +2127,7 @@ async function runOnResident(job, io, root = CHECKOUT) {
 var DEFAULT_IDLE_S, RESIDENT_MEM_MIB, SPARE_WAIT_MS, ANSWER_MS, CHECKOUT, ResidentUnavailable;
 var init_resident = __esm({
   async "portable/resident.ts"() {
-    init_mod();
+    init_timer();
     init_assets();
     init_cache();
     init_job_frames();
@@ -4542,8 +3298,1227 @@ function decodeExit(run2, dv) {
   }
 }
 
+// sys/errno.ts
+var NAMES = /* @__PURE__ */ new Map([
+  [
+    1,
+    "EPERM"
+  ],
+  [
+    2,
+    "ENOENT"
+  ],
+  [
+    3,
+    "ESRCH"
+  ],
+  [
+    4,
+    "EINTR"
+  ],
+  [
+    5,
+    "EIO"
+  ],
+  [
+    6,
+    "ENXIO"
+  ],
+  [
+    7,
+    "E2BIG"
+  ],
+  [
+    8,
+    "ENOEXEC"
+  ],
+  [
+    9,
+    "EBADF"
+  ],
+  [
+    10,
+    "ECHILD"
+  ],
+  [
+    11,
+    "EAGAIN"
+  ],
+  [
+    12,
+    "ENOMEM"
+  ],
+  [
+    13,
+    "EACCES"
+  ],
+  [
+    14,
+    "EFAULT"
+  ],
+  [
+    15,
+    "ENOTBLK"
+  ],
+  [
+    16,
+    "EBUSY"
+  ],
+  [
+    17,
+    "EEXIST"
+  ],
+  [
+    18,
+    "EXDEV"
+  ],
+  [
+    19,
+    "ENODEV"
+  ],
+  [
+    20,
+    "ENOTDIR"
+  ],
+  [
+    21,
+    "EISDIR"
+  ],
+  [
+    22,
+    "EINVAL"
+  ],
+  [
+    23,
+    "ENFILE"
+  ],
+  [
+    24,
+    "EMFILE"
+  ],
+  [
+    25,
+    "ENOTTY"
+  ],
+  [
+    26,
+    "ETXTBSY"
+  ],
+  [
+    27,
+    "EFBIG"
+  ],
+  [
+    28,
+    "ENOSPC"
+  ],
+  [
+    29,
+    "ESPIPE"
+  ],
+  [
+    30,
+    "EROFS"
+  ],
+  [
+    31,
+    "EMLINK"
+  ],
+  [
+    32,
+    "EPIPE"
+  ],
+  [
+    33,
+    "EDOM"
+  ],
+  [
+    34,
+    "ERANGE"
+  ],
+  [
+    35,
+    "EDEADLOCK"
+  ],
+  [
+    36,
+    "ENAMETOOLONG"
+  ],
+  [
+    37,
+    "ENOLCK"
+  ],
+  [
+    38,
+    "ENOSYS"
+  ],
+  [
+    39,
+    "ENOTEMPTY"
+  ],
+  [
+    40,
+    "ELOOP"
+  ],
+  [
+    42,
+    "ENOMSG"
+  ],
+  [
+    43,
+    "EIDRM"
+  ],
+  [
+    44,
+    "ECHRNG"
+  ],
+  [
+    45,
+    "EL2NSYNC"
+  ],
+  [
+    46,
+    "EL3HLT"
+  ],
+  [
+    47,
+    "EL3RST"
+  ],
+  [
+    48,
+    "ELNRNG"
+  ],
+  [
+    49,
+    "EUNATCH"
+  ],
+  [
+    50,
+    "ENOCSI"
+  ],
+  [
+    51,
+    "EL2HLT"
+  ],
+  [
+    52,
+    "EBADE"
+  ],
+  [
+    53,
+    "EBADR"
+  ],
+  [
+    54,
+    "EXFULL"
+  ],
+  [
+    55,
+    "ENOANO"
+  ],
+  [
+    56,
+    "EBADRQC"
+  ],
+  [
+    57,
+    "EBADSLT"
+  ],
+  [
+    59,
+    "EBFONT"
+  ],
+  [
+    60,
+    "ENOSTR"
+  ],
+  [
+    61,
+    "ENODATA"
+  ],
+  [
+    62,
+    "ETIME"
+  ],
+  [
+    63,
+    "ENOSR"
+  ],
+  [
+    64,
+    "ENONET"
+  ],
+  [
+    65,
+    "ENOPKG"
+  ],
+  [
+    66,
+    "EREMOTE"
+  ],
+  [
+    67,
+    "ENOLINK"
+  ],
+  [
+    68,
+    "EADV"
+  ],
+  [
+    69,
+    "ESRMNT"
+  ],
+  [
+    70,
+    "ECOMM"
+  ],
+  [
+    71,
+    "EPROTO"
+  ],
+  [
+    72,
+    "EMULTIHOP"
+  ],
+  [
+    73,
+    "EDOTDOT"
+  ],
+  [
+    74,
+    "EBADMSG"
+  ],
+  [
+    75,
+    "EOVERFLOW"
+  ],
+  [
+    76,
+    "ENOTUNIQ"
+  ],
+  [
+    77,
+    "EBADFD"
+  ],
+  [
+    78,
+    "EREMCHG"
+  ],
+  [
+    79,
+    "ELIBACC"
+  ],
+  [
+    80,
+    "ELIBBAD"
+  ],
+  [
+    81,
+    "ELIBSCN"
+  ],
+  [
+    82,
+    "ELIBMAX"
+  ],
+  [
+    83,
+    "ELIBEXEC"
+  ],
+  [
+    84,
+    "EILSEQ"
+  ],
+  [
+    85,
+    "ERESTART"
+  ],
+  [
+    86,
+    "ESTRPIPE"
+  ],
+  [
+    87,
+    "EUSERS"
+  ],
+  [
+    88,
+    "ENOTSOCK"
+  ],
+  [
+    89,
+    "EDESTADDRREQ"
+  ],
+  [
+    90,
+    "EMSGSIZE"
+  ],
+  [
+    91,
+    "EPROTOTYPE"
+  ],
+  [
+    92,
+    "ENOPROTOOPT"
+  ],
+  [
+    93,
+    "EPROTONOSUPPORT"
+  ],
+  [
+    94,
+    "ESOCKTNOSUPPORT"
+  ],
+  [
+    95,
+    "ENOTSUP"
+  ],
+  [
+    96,
+    "EPFNOSUPPORT"
+  ],
+  [
+    97,
+    "EAFNOSUPPORT"
+  ],
+  [
+    98,
+    "EADDRINUSE"
+  ],
+  [
+    99,
+    "EADDRNOTAVAIL"
+  ],
+  [
+    100,
+    "ENETDOWN"
+  ],
+  [
+    101,
+    "ENETUNREACH"
+  ],
+  [
+    102,
+    "ENETRESET"
+  ],
+  [
+    103,
+    "ECONNABORTED"
+  ],
+  [
+    104,
+    "ECONNRESET"
+  ],
+  [
+    105,
+    "ENOBUFS"
+  ],
+  [
+    106,
+    "EISCONN"
+  ],
+  [
+    107,
+    "ENOTCONN"
+  ],
+  [
+    108,
+    "ESHUTDOWN"
+  ],
+  [
+    109,
+    "ETOOMANYREFS"
+  ],
+  [
+    110,
+    "ETIMEDOUT"
+  ],
+  [
+    111,
+    "ECONNREFUSED"
+  ],
+  [
+    112,
+    "EHOSTDOWN"
+  ],
+  [
+    113,
+    "EHOSTUNREACH"
+  ],
+  [
+    114,
+    "EALREADY"
+  ],
+  [
+    115,
+    "EINPROGRESS"
+  ],
+  [
+    116,
+    "ESTALE"
+  ],
+  [
+    117,
+    "EUCLEAN"
+  ],
+  [
+    118,
+    "ENOTNAM"
+  ],
+  [
+    119,
+    "ENAVAIL"
+  ],
+  [
+    120,
+    "EISNAM"
+  ],
+  [
+    121,
+    "EREMOTEIO"
+  ],
+  [
+    122,
+    "EDQUOT"
+  ],
+  [
+    123,
+    "ENOMEDIUM"
+  ],
+  [
+    124,
+    "EMEDIUMTYPE"
+  ],
+  [
+    125,
+    "ECANCELED"
+  ],
+  [
+    126,
+    "ENOKEY"
+  ],
+  [
+    127,
+    "EKEYEXPIRED"
+  ],
+  [
+    128,
+    "EKEYREVOKED"
+  ],
+  [
+    129,
+    "EKEYREJECTED"
+  ],
+  [
+    130,
+    "EOWNERDEAD"
+  ],
+  [
+    131,
+    "ENOTRECOVERABLE"
+  ],
+  [
+    132,
+    "ERFKILL"
+  ]
+]);
+function errnoName(errno) {
+  return NAMES.get(errno) ?? `errno ${errno}`;
+}
+
+// sys/libc.ts
+var symbols = {
+  ioctl: {
+    name: "ioctl",
+    parameters: [
+      "i32",
+      "u64",
+      "buffer"
+    ],
+    result: "i32"
+  },
+  ioctlInt: {
+    name: "ioctl",
+    parameters: [
+      "i32",
+      "u64",
+      "u64"
+    ],
+    result: "i32"
+  },
+  // KVM_RUN, on the hot path: numbers only (the kernel reads the request as 32 bits).
+  ioctlRun: {
+    name: "ioctl",
+    parameters: [
+      "i32",
+      "u32",
+      "pointer"
+    ],
+    result: "i32"
+  },
+  open: {
+    parameters: [
+      "buffer",
+      "i32",
+      "u32"
+    ],
+    result: "i32"
+  },
+  close: {
+    parameters: [
+      "i32"
+    ],
+    result: "i32"
+  },
+  read: {
+    parameters: [
+      "i32",
+      "buffer",
+      "usize"
+    ],
+    result: "isize"
+  },
+  write: {
+    parameters: [
+      "i32",
+      "buffer",
+      "usize"
+    ],
+    result: "isize"
+  },
+  pread: {
+    name: "pread64",
+    parameters: [
+      "i32",
+      "buffer",
+      "usize",
+      "i64"
+    ],
+    result: "isize"
+  },
+  pwrite: {
+    name: "pwrite64",
+    parameters: [
+      "i32",
+      "buffer",
+      "usize",
+      "i64"
+    ],
+    result: "isize"
+  },
+  fdatasync: {
+    parameters: [
+      "i32"
+    ],
+    result: "i32"
+  },
+  mmap: {
+    parameters: [
+      "pointer",
+      "usize",
+      "i32",
+      "i32",
+      "i32",
+      "i64"
+    ],
+    result: "pointer"
+  },
+  munmap: {
+    parameters: [
+      "pointer",
+      "usize"
+    ],
+    result: "i32"
+  },
+  madvise: {
+    parameters: [
+      "pointer",
+      "usize",
+      "i32"
+    ],
+    result: "i32"
+  },
+  eventfd: {
+    parameters: [
+      "u32",
+      "i32"
+    ],
+    result: "i32"
+  },
+  epoll_create1: {
+    parameters: [
+      "i32"
+    ],
+    result: "i32"
+  },
+  epoll_ctl: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "buffer"
+    ],
+    result: "i32"
+  },
+  epoll_wait: {
+    parameters: [
+      "i32",
+      "buffer",
+      "i32",
+      "i32"
+    ],
+    result: "i32"
+  },
+  gettid: {
+    parameters: [],
+    result: "i32"
+  },
+  getpid: {
+    parameters: [],
+    result: "i32"
+  },
+  tgkill: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32"
+    ],
+    result: "i32"
+  },
+  errno_location: {
+    name: "__errno_location",
+    parameters: [],
+    result: "pointer"
+  },
+  setns: {
+    parameters: [
+      "i32",
+      "i32"
+    ],
+    result: "i32"
+  },
+  pipe2: {
+    parameters: [
+      "buffer",
+      "i32"
+    ],
+    result: "i32"
+  },
+  dup2: {
+    parameters: [
+      "i32",
+      "i32"
+    ],
+    result: "i32"
+  },
+  mount: {
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "u64",
+      "pointer"
+    ],
+    result: "i32"
+  },
+  umount2: {
+    parameters: [
+      "buffer",
+      "i32"
+    ],
+    result: "i32"
+  },
+  setpriority: {
+    parameters: [
+      "i32",
+      "u32",
+      "i32"
+    ],
+    result: "i32"
+  },
+  // Disk I/O off the calling thread (Deno's blocking pool), so the device thread never
+  // blocks. These return errno themselves (see the *Async wrappers), because errno is
+  // per-thread and the call runs on another thread.
+  preadAsync: {
+    name: "pread64",
+    parameters: [
+      "i32",
+      "pointer",
+      "usize",
+      "i64"
+    ],
+    result: "isize",
+    nonblocking: true
+  },
+  pwriteAsync: {
+    name: "pwrite64",
+    parameters: [
+      "i32",
+      "pointer",
+      "usize",
+      "i64"
+    ],
+    result: "isize",
+    nonblocking: true
+  },
+  // Vectored: one call for a request whose data is spread over many guest pages.
+  preadvAsync: {
+    name: "preadv",
+    parameters: [
+      "i32",
+      "pointer",
+      "i32",
+      "i64"
+    ],
+    result: "isize",
+    nonblocking: true
+  },
+  pwritevAsync: {
+    name: "pwritev",
+    parameters: [
+      "i32",
+      "pointer",
+      "i32",
+      "i64"
+    ],
+    result: "isize",
+    nonblocking: true
+  },
+  // On this thread with RWF_NOWAIT: served from the page cache without waiting, or EAGAIN.
+  // Optional: a libc older than 2.26 has no preadv2 (the calls then report ENOSYS).
+  preadv2: {
+    name: "preadv2",
+    parameters: [
+      "i32",
+      "buffer",
+      "i32",
+      "i64",
+      "i32"
+    ],
+    result: "isize",
+    optional: true
+  },
+  pwritev2: {
+    name: "pwritev2",
+    parameters: [
+      "i32",
+      "buffer",
+      "i32",
+      "i64",
+      "i32"
+    ],
+    result: "isize",
+    optional: true
+  },
+  // On this thread without flags: for data a residency check found in the page cache.
+  preadvSync: {
+    name: "preadv",
+    parameters: [
+      "i32",
+      "buffer",
+      "i32",
+      "i64"
+    ],
+    result: "isize"
+  },
+  // Which pages of a mapping are in memory (for a file mapping: in the page cache).
+  mincore: {
+    parameters: [
+      "usize",
+      "usize",
+      "buffer"
+    ],
+    result: "i32"
+  },
+  fstatfs: {
+    parameters: [
+      "i32",
+      "buffer"
+    ],
+    result: "i32"
+  },
+  fdatasyncAsync: {
+    name: "fdatasync",
+    parameters: [
+      "i32"
+    ],
+    result: "i32",
+    nonblocking: true
+  },
+  epollWaitAsync: {
+    name: "epoll_wait",
+    parameters: [
+      "i32",
+      "pointer",
+      "i32",
+      "i32"
+    ],
+    result: "i32",
+    nonblocking: true
+  },
+  fallocateAsync: {
+    name: "fallocate64",
+    parameters: [
+      "i32",
+      "i32",
+      "i64",
+      "i64"
+    ],
+    result: "i32",
+    nonblocking: true
+  }
+};
+var lib = Deno.dlopen("libc.so.6", symbols);
+function libc() {
+  return lib.symbols;
+}
+function lastErrno() {
+  const p = libc().errno_location();
+  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32(0);
+}
+var SysError = class extends Error {
+  /** The call that failed, e.g. `KVM_CREATE_VCPU` or `mmap`. */
+  op;
+  /** The numeric errno. */
+  errno;
+  /** The symbolic errno, e.g. `EEXIST`. */
+  code;
+  /**
+   * The error for `op` failing with `errno`; `detail` (e.g. a path) goes in the message.
+   *
+   * @example
+   * ```ts
+   * import { SysError } from "./libc.ts";
+   * const e = new SysError("open", 2, "/nope");
+   * console.assert(e.message === "open failed: ENOENT (/nope)");
+   * ```
+   */
+  constructor(op, errno, detail) {
+    const code = errnoName(errno);
+    super(`${op} failed: ${code}${detail ? ` (${detail})` : ""}`);
+    this.name = "SysError";
+    this.op = op;
+    this.errno = errno;
+    this.code = code;
+  }
+};
+function check(op, ret) {
+  if (ret < 0) throw new SysError(op, lastErrno());
+  return ret;
+}
+var MAP_FAILED = 0xffffffffffffffffn;
+var PROT_READ = 1;
+var PROT_WRITE = 2;
+var MAP_SHARED = 1;
+var MAP_PRIVATE = 2;
+var MAP_ANONYMOUS = 32;
+var MAP_NORESERVE = 16384;
+var O_RDONLY = 0;
+var O_RDWR = 2;
+var O_CLOEXEC = 524288;
+var O_NONBLOCK = 2048;
+var EFD_CLOEXEC = 524288;
+var EFD_NONBLOCK = 2048;
+function mmap(length, prot, flags, fd = -1, offset = 0) {
+  const p = libc().mmap(null, BigInt(length), prot, flags, fd, BigInt(offset));
+  if (p === null || Deno.UnsafePointer.value(p) === MAP_FAILED) {
+    throw new SysError("mmap", lastErrno(), `${length} bytes`);
+  }
+  return p;
+}
+function munmap(p, length) {
+  check("munmap", libc().munmap(p, BigInt(length)));
+}
+function openFile(path, flags, mode = 384) {
+  const c = new TextEncoder().encode(path + "\0");
+  const fd = libc().open(c, flags | O_CLOEXEC, mode);
+  if (fd < 0) throw new SysError("open", lastErrno(), path);
+  return fd;
+}
+function closeFd(fd) {
+  libc().close(fd);
+}
+var FdHandle = class {
+  /** The file descriptor. */
+  fd;
+  #closed = false;
+  /** Takes ownership of `fd`. */
+  constructor(fd) {
+    this.fd = fd;
+  }
+  /** Whether {@link close} ran. */
+  get closed() {
+    return this.#closed;
+  }
+  /** Closes the fd (idempotent). */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeFd(this.fd);
+  }
+  /** {@link close}, for `using`. */
+  [Symbol.dispose]() {
+    this.close();
+  }
+};
+function eventfd(initval = 0, blocking = false) {
+  return check("eventfd", libc().eventfd(initval, EFD_CLOEXEC | (blocking ? 0 : EFD_NONBLOCK)));
+}
+var u64buf = new BigUint64Array(1);
+function eventfdWrite(fd, value = 1n) {
+  u64buf[0] = value;
+  const n = Number(libc().write(fd, u64buf, 8n));
+  if (n !== 8) throw new SysError("write(eventfd)", lastErrno());
+}
+function eventfdRead(fd) {
+  u64buf[0] = 0n;
+  const n = Number(libc().read(fd, u64buf, 8n));
+  if (n === 8) return u64buf[0];
+  const e = lastErrno();
+  if (e === 11) return 0n;
+  throw new SysError("read(eventfd)", e);
+}
+function readFd(fd, buf) {
+  const n = Number(libc().read(fd, buf, BigInt(buf.byteLength)));
+  if (n >= 0) return n;
+  const e = lastErrno();
+  if (e === 11) return -1;
+  throw new SysError("read", e);
+}
+function writeFd(fd, buf) {
+  const n = Number(libc().write(fd, buf, BigInt(buf.byteLength)));
+  if (n >= 0) return n;
+  const e = lastErrno();
+  if (e === 11) return -1;
+  throw new SysError("write", e);
+}
+function pwriteAll(fd, bytes2, offset) {
+  let done = 0;
+  while (done < bytes2.byteLength) {
+    const part = bytes2.subarray(done);
+    const n = Number(libc().pwrite(fd, part, BigInt(part.byteLength), BigInt(offset + done)));
+    if (n <= 0) throw new SysError("pwrite", lastErrno(), `at ${offset + done}`);
+    done += n;
+  }
+}
+var IOV_MAX = 1024;
+var IOVEC_SIZE = 16;
+var bufferBases = /* @__PURE__ */ new WeakMap();
+function bufferBase(ab) {
+  let base = bufferBases.get(ab);
+  if (base === void 0) {
+    base = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(ab)));
+    bufferBases.set(ab, base);
+  }
+  return base;
+}
+function fillIovecs(iov, bufs, first = 0, skip = 0) {
+  if (first < 0 || first > bufs.length || first < bufs.length && (skip < 0 || skip > bufs[first].byteLength) || first === bufs.length && skip !== 0) {
+    throw new RangeError(`fillIovecs: skip ${skip} of buffer ${first} is out of range`);
+  }
+  const dv = new DataView(iov.buffer, iov.byteOffset, iov.byteLength);
+  const room = Math.min(IOV_MAX, Math.floor(iov.byteLength / IOVEC_SIZE));
+  let n = 0;
+  for (let i = first; i < bufs.length && n < room; i++) {
+    const b = bufs[i], off = i === first ? skip : 0;
+    setIovec(dv, n++, bufferBase(b.buffer) + b.byteOffset + off, b.byteLength - off);
+  }
+  return n;
+}
+function setIovec(view2, index, addr, len) {
+  const at = index * IOVEC_SIZE;
+  view2.setUint32(at, addr >>> 0, true);
+  view2.setUint32(at + 4, Math.floor(addr / 4294967296), true);
+  view2.setUint32(at + 8, len, true);
+  view2.setUint32(at + 12, 0, true);
+}
+function preadvOffThread(fd, iov, count, offset) {
+  return vectoredOffThread("preadv", fd, iov, count, offset);
+}
+function pwritevOffThread(fd, iov, count, offset) {
+  return vectoredOffThread("pwritev", fd, iov, count, offset);
+}
+async function vectoredOffThread(call, fd, iov, count, offset) {
+  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
+    throw new RangeError(`${call}: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+  }
+  const fn = call === "preadv" ? libc().preadvAsync : libc().pwritevAsync;
+  return Number(await fn(fd, Deno.UnsafePointer.of(iov), count, BigInt(offset)));
+}
+var RWF_NOWAIT = 8;
+var EINVAL = 22;
+var ENOSYS = 38;
+var EOPNOTSUPP = 95;
+function preadvNowait(fd, iov, count, offset) {
+  return vectoredNowait("preadv2", fd, iov, count, offset);
+}
+function pwritevNowait(fd, iov, count, offset) {
+  return vectoredNowait("pwritev2", fd, iov, count, offset);
+}
+function vectoredNowait(call, fd, iov, count, offset) {
+  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
+    throw new RangeError(`${call}: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+  }
+  const fn = libc()[call];
+  if (fn === null) return -ENOSYS;
+  const n = Number(fn(fd, iov, count, BigInt(offset), RWF_NOWAIT));
+  return n < 0 ? -lastErrno() : n;
+}
+function preadvSync(fd, iov, count, offset) {
+  if (count < 1 || count > IOV_MAX || count * IOVEC_SIZE > iov.byteLength) {
+    throw new RangeError(`preadv: ${count} iovecs do not fit the ${iov.byteLength}-byte array`);
+  }
+  const n = Number(libc().preadvSync(fd, iov, count, BigInt(offset)));
+  return n < 0 ? -lastErrno() : n;
+}
+var PAGE_SIZE = 4096;
+function mincore(addr, length, vec) {
+  const pages = Math.ceil(length / PAGE_SIZE);
+  if (addr % PAGE_SIZE !== 0 || length < 0 || pages > vec.byteLength) {
+    throw new RangeError(`mincore: ${length} bytes at ${addr} do not fit ${vec.byteLength} pages`);
+  }
+  const r = libc().mincore(BigInt(addr), BigInt(length), vec);
+  return r < 0 ? -lastErrno() : 0;
+}
+var OVERLAYFS_SUPER_MAGIC = 2035054128;
+var TMPFS_MAGIC = 16914836;
+function fsType(fd) {
+  const buf = new BigInt64Array(15);
+  if (libc().fstatfs(fd, new Uint8Array(buf.buffer)) < 0) {
+    throw new SysError("fstatfs", lastErrno());
+  }
+  return Number(buf[0]);
+}
+async function fdatasyncOffThread(fd) {
+  return await libc().fdatasyncAsync(fd);
+}
+async function fallocateOffThread(fd, mode, offset, len) {
+  return await libc().fallocateAsync(fd, mode, BigInt(offset), BigInt(len));
+}
+var FALLOC_FL_KEEP_SIZE = 1;
+var FALLOC_FL_PUNCH_HOLE = 2;
+var FALLOC_FL_ZERO_RANGE = 16;
+function fdatasync(fd) {
+  check("fdatasync", libc().fdatasync(fd));
+}
+function getpid() {
+  return libc().getpid();
+}
+function tgkill(pid, tid, signal) {
+  check("tgkill", libc().tgkill(pid, tid, signal));
+}
+var SIGUSR2 = 12;
+var EPOLLIN = 1;
+var EPOLLET = 2147483648;
+var EPOLL_CLOEXEC = 524288;
+var EPOLL_CTL_ADD = 1;
+var EPOLL_CTL_DEL = 2;
+var EPOLL_EVENT_SIZE = 12;
+var Epoll = class _Epoll extends FdHandle {
+  maxEvents;
+  #ev;
+  #out;
+  #asyncOut;
+  #waiting;
+  /**
+   * A new epoll instance (or one wrapping `fd`) that reports up to `maxEvents` events a
+   * wait.
+   */
+  constructor(maxEvents = 64, fd) {
+    super(fd ?? check("epoll_create1", libc().epoll_create1(EPOLL_CLOEXEC))), this.maxEvents = maxEvents, this.#ev = new Uint8Array(EPOLL_EVENT_SIZE), this.#waiting = false;
+    this.#out = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
+    this.#asyncOut = new Uint8Array(EPOLL_EVENT_SIZE * maxEvents);
+  }
+  /** Wraps an epoll fd created elsewhere (e.g. on another thread); close() closes it. */
+  static fromFd(fd, maxEvents = 64) {
+    return new _Epoll(maxEvents, fd);
+  }
+  /** Watches `fd` for `events`, reporting it with `tag`. */
+  add(fd, events, tag) {
+    const v = new DataView(this.#ev.buffer);
+    v.setUint32(0, events, true);
+    v.setBigUint64(4, BigInt(tag >>> 0), true);
+    check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_ADD, fd, this.#ev));
+  }
+  /** Stops watching `fd`. */
+  remove(fd) {
+    check("epoll_ctl", libc().epoll_ctl(this.fd, EPOLL_CTL_DEL, fd, this.#ev));
+  }
+  /** Waits up to `timeoutMs` (-1: forever) and returns the ready tags; EINTR gives []. */
+  wait(timeoutMs) {
+    const n = libc().epoll_wait(this.fd, this.#out, this.maxEvents, timeoutMs);
+    if (n < 0) {
+      const e = lastErrno();
+      if (e === 4) return [];
+      throw new SysError("epoll_wait", e);
+    }
+    return decodeEvents(this.#out, n);
+  }
+  /**
+   * Like {@link wait}, but blocks a thread of Deno's blocking pool instead of this one.
+   * One at a time; it fills a buffer of its own, which nothing else touches meanwhile.
+   * Resolves null when the call failed (errno belongs to the other thread: usually EINTR).
+   */
+  async waitAsync(timeoutMs) {
+    if (this.#waiting) throw new Error("Cannot wait: a waitAsync() is already pending");
+    this.#waiting = true;
+    try {
+      const n = await libc().epollWaitAsync(this.fd, Deno.UnsafePointer.of(this.#asyncOut), this.maxEvents, timeoutMs);
+      return n < 0 ? null : decodeEvents(this.#asyncOut, n);
+    } finally {
+      this.#waiting = false;
+    }
+  }
+};
+function decodeEvents(buf, n) {
+  const v = new DataView(buf.buffer);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const o = i * EPOLL_EVENT_SIZE;
+    out.push({
+      events: v.getUint32(o, true),
+      tag: Number(v.getBigUint64(o + 4, true) & 0xffffffffn)
+    });
+  }
+  return out;
+}
+
+// sys/tun.ts
+var TUNSETIFF = 1074025674;
+var TUNSETOFFLOAD = 1074025680;
+var TUNSETVNETHDRSZ = 1074025688;
+var IFF_TAP = 2;
+var IFF_NO_PI = 4096;
+var IFF_VNET_HDR = 16384;
+function tunSetIff(fd, name2, flags) {
+  const enc = new TextEncoder().encode(name2);
+  if (enc.byteLength === 0 || enc.byteLength > 15) {
+    throw new RangeError(`Cannot open TAP ${JSON.stringify(name2)}: a name has 1 to 15 bytes`);
+  }
+  const ifr = new Uint8Array(40);
+  ifr.set(enc);
+  new DataView(ifr.buffer).setUint16(16, flags, true);
+  if (libc().ioctl(fd, BigInt(TUNSETIFF), ifr) < 0) {
+    throw new SysError("TUNSETIFF", lastErrno(), name2);
+  }
+}
+function tunSetVnetHdrSize(fd, size) {
+  const sz = new Int32Array([
+    size
+  ]);
+  if (libc().ioctl(fd, BigInt(TUNSETVNETHDRSZ), sz) < 0) {
+    throw new SysError("TUNSETVNETHDRSZ", lastErrno());
+  }
+}
+function tunSetOffload(fd, flags) {
+  if (libc().ioctlInt(fd, BigInt(TUNSETOFFLOAD), BigInt(flags)) < 0) {
+    throw new SysError("TUNSETOFFLOAD", lastErrno());
+  }
+}
+
+// sys/mod.ts
+init_timer();
+
 // kvm/kvm.ts
-init_mod();
 var KvmError = class extends SysError {
   /**
    * The error for ioctl `op` failing with `errno`.
@@ -5211,7 +5186,6 @@ init_unix_socket();
 init_format();
 
 // snapshot/memory_file.ts
-init_mod();
 init_format();
 var MEMORY_FILE = "memory.bin";
 var DIFF_FILE = "memory.diff";
@@ -6468,7 +6442,7 @@ function validateVcpuState(s, id) {
 }
 
 // virtio/device.ts
-init_mod();
+init_timer();
 
 // virtio/constants.ts
 var STATUS = {
@@ -10747,7 +10721,7 @@ function virtualDeviceResource(type, attrs) {
 }
 
 // devices/vsock.ts
-init_mod();
+init_timer();
 var HOST_CID = 2;
 var VSOCK_HDR = 44;
 var OP = {
@@ -11250,7 +11224,6 @@ var VsockDevice = class _VsockDevice {
 };
 
 // host/disk_file.ts
-init_mod();
 var POOLED_IOVECS = 256;
 var MAX_POOLED = 64;
 var NOWAIT_MAX = 1 << 20;
@@ -11620,7 +11593,6 @@ var FileDisk = class _FileDisk {
 };
 
 // host/tap.ts
-init_mod();
 var Tap = class _Tap {
   fd;
   name;
@@ -11667,11 +11639,8 @@ var Tap = class _Tap {
   }
 };
 
-// vmm/virtio_mmio.ts
-init_mod();
-
 // vstate/timeout.ts
-init_mod();
+init_timer();
 async function within(p, ms) {
   let timer;
   const t = new Promise((r) => timer = after(ms, () => r(void 0)));
@@ -11801,7 +11770,7 @@ function attachVirtioMmio(m, backend, o) {
 }
 
 // host/vsock_unix.ts
-init_mod();
+init_timer();
 init_unix_socket();
 var MAX_CONNECT_LINE = 64;
 var CONNECT_LINE_TIMEOUT_MS = 1e4;
@@ -12570,7 +12539,6 @@ var DEMO_GUEST = new Uint8Array([
 ]);
 
 // memory/mmap.ts
-init_mod();
 var MmapGuestMemory = class _MmapGuestMemory extends GuestMemory {
   /** The mappings, for KVM memory slots and for workers. */
   hostRegions;
@@ -12700,7 +12668,7 @@ var Bus = class {
 };
 
 // vstate/event_poller.ts
-init_mod();
+init_timer();
 var MAX_FD = 4096;
 var EventPoller = class {
   #ep = new Epoll();
@@ -12792,7 +12760,7 @@ var EventPoller = class {
 };
 
 // vstate/exit_dispatcher.ts
-init_mod();
+init_timer();
 
 // vstate/mailbox.ts
 var MB = {
@@ -13092,7 +13060,7 @@ var VirtioIsrTable = class _VirtioIsrTable {
 };
 
 // vstate/kick_signal.ts
-init_mod();
+init_timer();
 var DRAIN_MS = 50;
 var users = 0;
 var kept = false;
@@ -14107,7 +14075,7 @@ async function setupBootVcpus(m, k, layout) {
 }
 
 // vmm/serial.ts
-init_mod();
+init_timer();
 
 // vstate/byte_ring.ts
 var HEAD = 0;
@@ -14319,7 +14287,7 @@ var SerialPort = class {
 };
 
 // vmm/console_api.ts
-init_mod();
+init_timer();
 var CONSOLE_KEEP = 1 << 20;
 var Console = class {
   input;
@@ -14502,7 +14470,7 @@ var silentLogger = createLogger({
 });
 
 // host/exec.ts
-init_mod();
+init_timer();
 var AGENT_PORT = 1024;
 var MAX_CMD = 64 * 1024;
 var MAX_STDIN = 64 * 1024 * 1024;
@@ -15350,10 +15318,10 @@ function readInput(path, what) {
 }
 
 // frontend/run.ts
-init_mod();
+init_timer();
 
 // host/terminal.ts
-init_mod();
+init_timer();
 var ESCAPE = 1;
 var TERMINAL_BACKLOG = 64 * 1024;
 var EscapeFilter = class {

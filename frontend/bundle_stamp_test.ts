@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { bundleIsFresh, parseStamp, sourceDigest, STAMP_FILE } from "./bundle_stamp.ts";
 import { bundleSources, ENTRIES } from "../tools/bundle.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const ROOT = new URL("../", import.meta.url);
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { after, type Timer } from "@denovm/sys";
+import { after, type Timer } from "@denovm/sys/timer";
 import { defaultConfig, type VmConfig } from "../vmm/config.ts";
 import { runVm } from "./run.ts";
 

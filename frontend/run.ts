@@ -6,7 +6,7 @@
  * @module
  */
 
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 import type { VmConfig } from "../vmm/config.ts";
 import { Terminal } from "../host/terminal.ts";
 import type { StopReason } from "../vstate/vcpu_worker.ts";

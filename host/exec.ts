@@ -10,7 +10,7 @@
  * @module
  */
 
-import { after, sleep } from "@denovm/sys";
+import { after, sleep } from "@denovm/sys/timer";
 
 /** The vsock port the guest agent listens on. */
 export const AGENT_PORT = 1024;

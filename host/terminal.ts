@@ -7,7 +7,7 @@
  * @module
  */
 
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 /** The escape key: Ctrl-A. */
 export const ESCAPE = 0x01;

@@ -1,6 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { EscapeFilter, Terminal, TERMINAL_BACKLOG } from "./terminal.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 

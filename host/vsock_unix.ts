@@ -14,7 +14,7 @@ import {
   type VsockDevice,
   type VsockHost,
 } from "../devices/vsock.ts";
-import { after } from "@denovm/sys";
+import { after } from "@denovm/sys/timer";
 import { removeStaleSocket } from "./unix_socket.ts";
 
 const MAX_CONNECT_LINE = 64;

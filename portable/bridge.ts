@@ -19,7 +19,7 @@
  * @module
  */
 
-import { after, sleep, type Timer } from "@denovm/sys";
+import { after, sleep, type Timer } from "@denovm/sys/timer";
 import { removeStaleSocket } from "../host/unix_socket.ts";
 
 /** The TCP port the inner side listens on inside the portable machine. */

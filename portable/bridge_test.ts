@@ -5,7 +5,7 @@
 
 import { assertEquals } from "@std/assert";
 import { BRIDGE_ENV, HostBridge, InnerBridge } from "./bridge.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { after, type Timer } from "@denovm/sys";
+import { after, type Timer } from "@denovm/sys/timer";
 import { ensurePortableAssets, type PortableAssets } from "./assets.ts";
 import { SIGNAL_NUMBERS } from "./job_frames.ts";
 

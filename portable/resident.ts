@@ -21,7 +21,7 @@
  * @module
  */
 
-import { after, sleep, type Timer } from "@denovm/sys";
+import { after, sleep, type Timer } from "@denovm/sys/timer";
 import { ensurePortableAssets } from "./assets.ts";
 import { cacheDir, contentHash } from "./cache.ts";
 import { codeFingerprint, F, frame, FrameReader, type Job, SIGNAL_NUMBERS } from "./job_frames.ts";

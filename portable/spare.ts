@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { Timer } from "@denovm/sys";
+import type { Timer } from "@denovm/sys/timer";
 import { codeFingerprint, type Job, SIGNAL_NUMBERS } from "./job_frames.ts";
 
 /** The TCP ports spares listen on inside the resident machine, one per slot. */

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { after, type Timer } from "@denovm/sys";
+import { after, type Timer } from "@denovm/sys/timer";
 import { F, frame, FrameReader, type Job, parseJob } from "./job_frames.ts";
 
 /** How long a new connection may take to send its job (ms). */

@@ -10,7 +10,7 @@ import { assert, assertEquals } from "@std/assert";
 import { Vmm } from "../mod.ts";
 import { buildGuest } from "../testing/guest_build.ts";
 import { deadline, guestProgress, LOW_RAM } from "../testing/kvm_guests.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const STAGE = 0x5100, GO = 0x5104;
 

@@ -17,7 +17,7 @@ import { harness } from "../testing/setup.ts";
 import { MemoryDisk } from "../devices/block.ts";
 import { ADMIN_CLASS, ADMIN_ERR, AdminTransport } from "../transports/admin_vq.ts";
 import { STATUS } from "../virtio/constants.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const CASES = Math.max(50, Math.floor(Number(Deno.env.get("PROPERTY_CASES") ?? 50_000) / 20));
 const SEED = Number(Deno.env.get("PROPERTY_SEED") ?? 20261127);

@@ -5,7 +5,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { ApiServer } from "../frontend/api.ts";
 import { buildGuest } from "../testing/guest_build.ts";
 import { apiCall } from "../testing/api_client.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const call = apiCall;
 

@@ -7,7 +7,7 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { exec, ExecError } from "../host/exec.ts";
 import { buildAgent } from "../guest/build.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const hasGcc = (() => {
   try {

@@ -8,7 +8,7 @@ import { assert, assertEquals } from "@std/assert";
 import { closeFd, eventfd, eventfdRead, eventfdWrite } from "@denovm/sys";
 import type { Regs } from "@denovm/deno-kvm-ffi";
 import { bootGuest, deadline, TEST_PORT } from "../testing/kvm_guests.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const opts = { sanitizeResources: true, sanitizeOps: true };
 

@@ -8,7 +8,7 @@ import { SerialPort } from "../vmm/serial.ts";
 import { deadline, LOW_RAM, standardLocal } from "../testing/kvm_guests.ts";
 import { Machine } from "../vstate/machine.ts";
 import { buildGuest, GUEST_LOAD } from "../testing/guest_build.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 Deno.test({
   name: "real-mode guest: UART output, interrupt-driven input with echo, and i8042 reset",

@@ -4,7 +4,7 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { Vmm } from "../mod.ts";
 import { buildGuest } from "../testing/guest_build.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 Deno.test({
   name: "library: boot the demo, wait for its greeting, stop — in five lines",

@@ -9,7 +9,7 @@ import { assertEquals } from "@std/assert";
 import { NET_HDR, NetDevice } from "../devices/net.ts";
 import { TEST_ETHERTYPE, TestNetns } from "../testing/netns.ts";
 import { harness } from "../testing/setup.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const ignore = Deno.env.get("DENOVM_SKIP_NET") === "1";
 

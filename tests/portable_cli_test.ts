@@ -10,7 +10,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { buildGuest } from "../testing/guest_build.ts";
 import { apiCall } from "../testing/api_client.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 /** No resident machine: each run boots its own (and a SIGTERM stops that QEMU too). */

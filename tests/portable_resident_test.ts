@@ -11,7 +11,7 @@
 
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { buildGuest } from "../testing/guest_build.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const INSTANCE = `test-${Deno.pid}`;

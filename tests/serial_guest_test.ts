@@ -10,7 +10,7 @@ import { CAP, Kvm } from "@denovm/deno-kvm-ffi";
 import { Vmm } from "../mod.ts";
 import { buildGuest } from "../testing/guest_build.ts";
 import { deadline, LOW_RAM } from "../testing/kvm_guests.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const EXPECTED = "x".repeat(200) + "\n";
 

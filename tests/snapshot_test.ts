@@ -14,7 +14,7 @@ import type { RngDevice } from "../devices/rng.ts";
 import { SnapshotError } from "../snapshot/format.ts";
 import { FileDisk } from "../host/disk_file.ts";
 import { Vmm } from "../vmm/vmm.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 import { buildGuest } from "../testing/guest_build.ts";
 import { deadline, guestProgress, LOW_RAM } from "../testing/kvm_guests.ts";
 

@@ -5,7 +5,7 @@ import { OP, VsockDevice } from "../devices/vsock.ts";
 import { harness } from "../testing/setup.ts";
 import { VsockGuest } from "../testing/vsock_guest.ts";
 import { UnixVsockHost } from "../host/vsock_unix.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const settle = (ms = 5) => sleep(ms);
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -16,7 +16,7 @@ import {
 } from "./admin_vq.ts";
 import { ManagementDevice } from "../devices/management.ts";
 import { harness } from "../testing/setup.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const MiB = 1 << 20;
 const u16 = (n: number) => Uint8Array.of(n & 0xff, n >> 8);

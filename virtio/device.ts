@@ -11,7 +11,7 @@
  * @module
  */
 
-import { after, type Timer } from "@denovm/sys";
+import { after, type Timer } from "@denovm/sys/timer";
 import type { DeviceMemory } from "../memory/guest_memory.ts";
 import type { Interrupt } from "../bus/interrupt.ts";
 import { bit, F, ISR, STATUS } from "./constants.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { after, type Timer } from "@denovm/sys";
+import { after, type Timer } from "@denovm/sys/timer";
 
 /** Characters of console output kept for waitFor(). */
 export const CONSOLE_KEEP = 1 << 20;

@@ -2,7 +2,7 @@
 
 import { assertEquals, assertRejects } from "@std/assert";
 import { Console, CONSOLE_KEEP } from "./console_api.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 

@@ -7,7 +7,8 @@
  */
 
 import { Uart } from "../devices/uart.ts";
-import { after, closeFd, eventfd, eventfdWrite, type Timer } from "@denovm/sys";
+import { closeFd, eventfd, eventfdWrite } from "@denovm/sys";
+import { after, type Timer } from "@denovm/sys/timer";
 import { ByteRing } from "../vstate/byte_ring.ts";
 import type { LocalDeviceSpec } from "../vstate/local_devices.ts";
 import type { Machine } from "../vstate/machine.ts";

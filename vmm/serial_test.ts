@@ -1,7 +1,7 @@
 import { assertEquals } from "@std/assert";
 // The port's own timers: deadlines in one queue fire in order even when the host is slow
 // (a global setTimeout here raced the port's timed looks under load in CI once).
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 import { ByteRing } from "../vstate/byte_ring.ts";
 import type { Machine } from "../vstate/machine.ts";
 import { OUTPUT_BATCH_MS, SerialPort } from "./serial.ts";

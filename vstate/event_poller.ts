@@ -10,16 +10,8 @@
  * @module
  */
 
-import {
-  closeFd,
-  Epoll,
-  EPOLLET,
-  EPOLLIN,
-  eventfd,
-  eventfdRead,
-  eventfdWrite,
-  sleep,
-} from "@denovm/sys";
+import { closeFd, Epoll, EPOLLET, EPOLLIN, eventfd, eventfdRead, eventfdWrite } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 import { within } from "./timeout.ts";
 
 const MAX_FD = 4096;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { every, type Timer } from "@denovm/sys";
+import { every, type Timer } from "@denovm/sys/timer";
 import type { Bus } from "../bus/bus.ts";
 import { ACCESS, DOORBELL_BYTES, type Mailbox, MB, MB_STATE, SINGLE_CPU } from "./mailbox.ts";
 import { Ticker } from "./ticker.ts";

@@ -17,7 +17,8 @@
  * @module
  */
 
-import { getpid, SIGUSR2, sleep, tgkill } from "@denovm/sys";
+import { getpid, SIGUSR2, tgkill } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 /** How long after the last kick the last release waits before it removes the listener. */
 export const DRAIN_MS = 50;

@@ -1,6 +1,6 @@
 /** Timer helpers that never leave a pending timer behind. @module */
 
-import { after, type Timer } from "@denovm/sys";
+import { after, type Timer } from "@denovm/sys/timer";
 
 /** Resolves with `p`'s value, or with `undefined` after `ms`; cancels its timer either way. */
 export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {

@@ -9,7 +9,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { checkHost } from "../../vstate/host.ts";
 import { Vmm, type Vmm as VmmT } from "../../vmm/vmm.ts";
 import type { VmConfig } from "../../vmm/config.ts";
-import { sleep } from "@denovm/sys";
+import { sleep } from "@denovm/sys/timer";
 
 const kernel = Deno.env.get("DENOVM_KERNEL");
 const initrd = Deno.env.get("DENOVM_INITRD");
