@@ -286,6 +286,18 @@ function every(ms, fn) {
 function sleep(ms) {
   return new Promise((resolve) => after(ms, resolve));
 }
+async function within(p, ms) {
+  let timer;
+  const late = new Promise((r) => timer = after(ms, () => r(void 0)));
+  try {
+    return await Promise.race([
+      p,
+      late
+    ]);
+  } finally {
+    timer?.cancel();
+  }
+}
 var NEVER, MAX_STEP;
 var init_timer = __esm({
   "sys/timer.ts"() {
@@ -481,17 +493,8 @@ async function readLine(c) {
 }
 async function readAck(c, ms) {
   const b = new Uint8Array(1);
-  let timer;
-  const late = new Promise((r) => timer = after(ms, () => r(null)));
-  try {
-    const n = await Promise.race([
-      c.read(b).catch(() => null),
-      late
-    ]);
-    return n === 1 && b[0] === ACK2;
-  } finally {
-    timer?.cancel();
-  }
+  const n = await within(c.read(b).catch(() => null), ms);
+  return n === 1 && b[0] === ACK2;
 }
 function close(c) {
   try {
@@ -11639,22 +11642,8 @@ var Tap = class _Tap {
   }
 };
 
-// vstate/timeout.ts
-init_timer();
-async function within(p, ms) {
-  let timer;
-  const t = new Promise((r) => timer = after(ms, () => r(void 0)));
-  try {
-    return await Promise.race([
-      p,
-      t
-    ]);
-  } finally {
-    timer?.cancel();
-  }
-}
-
 // vmm/virtio_mmio.ts
+init_timer();
 var CLOSE_DRAIN_MS = 2e3;
 var IrqfdInterrupt = class {
   vm;
@@ -13058,6 +13047,9 @@ var VirtioIsrTable = class _VirtioIsrTable {
     return false;
   }
 };
+
+// vstate/vcpu_thread.ts
+init_timer();
 
 // vstate/kick_signal.ts
 init_timer();

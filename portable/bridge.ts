@@ -19,7 +19,7 @@
  * @module
  */
 
-import { after, sleep, type Timer } from "@denovm/sys/timer";
+import { sleep, within } from "@denovm/sys/timer";
 import { removeStaleSocket } from "../host/unix_socket.ts";
 
 /** The TCP port the inner side listens on inside the portable machine. */
@@ -57,14 +57,8 @@ async function readLine(c: Deno.Conn): Promise<string | undefined> {
 /** Reads the one-byte acknowledgement; false on EOF, error or anything else. */
 async function readAck(c: Deno.Conn, ms: number): Promise<boolean> {
   const b = new Uint8Array(1);
-  let timer: Timer | undefined;
-  const late = new Promise<null>((r) => (timer = after(ms, () => r(null))));
-  try {
-    const n = await Promise.race([c.read(b).catch(() => null), late]);
-    return n === 1 && b[0] === ACK;
-  } finally {
-    timer?.cancel();
-  }
+  const n = await within(c.read(b).catch(() => null), ms);
+  return n === 1 && b[0] === ACK;
 }
 
 function close(c: Deno.Conn | undefined): void {

@@ -18,4 +18,4 @@
 export * from "./libc.ts";
 export * from "./tun.ts";
 export { errnoName } from "./errno.ts";
-export { after, every, sleep, type Timer } from "./timer.ts";
+export { after, every, sleep, type Timer, within } from "./timer.ts";

@@ -11,7 +11,8 @@
  * (Deno refs and unrefs it in `addEventListener`/`removeEventListener`): a timer here is
  * such a signal with one listener, and cancelling it removes the listener. A cancelled
  * timer stays in Deno's timer list until its deadline (~0.6 KiB each): nothing here sets and
- * cancels timers per exit or per request, only per wait (console waits, connects, exec).
+ * cancels timers per exit or per request, only per wait (console waits, connects, exec,
+ * {@link within} on the stop paths).
  * `timer_test.ts` checks both behaviours, so a Deno that changes them fails there.
  *
  * ```ts
@@ -122,4 +123,18 @@ export function every(ms: number, fn: () => void): Timer {
  */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => after(ms, resolve));
+}
+
+/**
+ * Resolves with `p`'s value, or with `undefined` after `ms` (leaving `p` alone); its timer is
+ * cancelled either way, so a promise that settles in time leaves nothing holding the process.
+ */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: Timer | undefined;
+  const late = new Promise<undefined>((r) => (timer = after(ms, () => r(undefined))));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    timer?.cancel();
+  }
 }

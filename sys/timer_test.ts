@@ -1,20 +1,31 @@
 /** Timers on `AbortSignal.timeout`: order, cancelling, and what they do to the process. */
 
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { after, afterInSteps, every, sleep } from "./timer.ts";
+import { after, afterInSteps, every, sleep, within } from "./timer.ts";
 import { evalChild, TIMER_SPY } from "./timer_spy.ts";
 
-Deno.test("timer: after() runs its callback once, not before its delay", async () => {
+/**
+ * Arms a timer with `arm` and waits for it, then `settle` ms more; returns how often its
+ * callback ran and when it first did (ms after arming).
+ */
+async function fired(
+  arm: (fn: () => void) => void,
+  settle: number,
+): Promise<{ runs: number; at: number }> {
   const t0 = performance.now();
   let at = -1, runs = 0;
   await new Promise<void>((r) =>
-    after(20, () => {
-      runs++;
-      at = performance.now() - t0;
+    arm(() => {
+      if (runs++ === 0) at = performance.now() - t0;
       r();
     })
   );
-  await sleep(30);
+  await sleep(settle);
+  return { runs, at };
+}
+
+Deno.test("timer: after() runs its callback once, not before its delay", async () => {
+  const { runs, at } = await fired((fn) => after(20, fn), 30);
   assertEquals(runs, 1);
   // The timer's clock has whole ms; allow that rounding, never more.
   assert(at >= 19, `fired after ${at} ms`);
@@ -86,16 +97,7 @@ Deno.test("timer: a delay longer than one timer takes (2^31 ms and more) does no
 });
 
 Deno.test("timer: a delay waited out in steps fires once, after all of them; a cancel between steps holds", async () => {
-  const t0 = performance.now();
-  let at = -1, runs = 0;
-  await new Promise<void>((r) =>
-    afterInSteps(35, () => {
-      runs++;
-      at = performance.now() - t0;
-      r();
-    }, 10)
-  );
-  await sleep(20);
+  const { runs, at } = await fired((fn) => afterInSteps(35, fn, 10), 20);
   assertEquals(runs, 1);
   assert(at >= 34, `fired after ${at} ms`);
   let later = 0;
@@ -104,6 +106,11 @@ Deno.test("timer: a delay waited out in steps fires once, after all of them; a c
   t.cancel();
   await sleep(40);
   assertEquals(later, 0);
+});
+
+Deno.test("within: the promise's value when it settles first, else undefined after the time", async () => {
+  assertEquals(await within(Promise.resolve(5), 10_000), 5);
+  assertEquals(await within(new Promise<number>(() => {}), 10), undefined);
 });
 
 /** Runs `body` in a fresh process with this module imported; returns its output. */
@@ -137,8 +144,10 @@ Deno.test("timer: a cancelled timer does not keep the process alive", async () =
     after(Infinity, () => console.log("never"));
     const t = every(60_000, () => console.log("ticked"));
     t.cancel();
+    const { within } = await import(${JSON.stringify(new URL("./timer.ts", import.meta.url).href)});
+    console.log(await within(Promise.resolve("in time"), 60_000));
     console.log("done");`);
-  assertEquals(r.stdout, "done\n");
+  assertEquals(r.stdout, "in time\ndone\n");
   assert(r.ms < 20_000, `the child took ${r.ms} ms`);
 });
 

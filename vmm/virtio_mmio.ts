@@ -12,7 +12,7 @@ import { MMIO_WINDOW, MmioTransport, type NotifyBinder, REG } from "../transport
 import type { Interrupt } from "../bus/interrupt.ts";
 import { type VirtioBackend, VirtioDevice } from "../virtio/device.ts";
 import type { EventPoller } from "../vstate/event_poller.ts";
-import { within } from "../vstate/timeout.ts";
+import { within } from "@denovm/sys/timer";
 import type { Machine } from "../vstate/machine.ts";
 
 /**

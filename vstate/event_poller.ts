@@ -11,8 +11,7 @@
  */
 
 import { closeFd, Epoll, EPOLLET, EPOLLIN, eventfd, eventfdRead, eventfdWrite } from "@denovm/sys";
-import { sleep } from "@denovm/sys/timer";
-import { within } from "./timeout.ts";
+import { sleep, within } from "@denovm/sys/timer";
 
 const MAX_FD = 4096;
 

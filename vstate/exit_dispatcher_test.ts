@@ -9,7 +9,7 @@ import { assert, assertEquals } from "@std/assert";
 import { Bus } from "../bus/bus.ts";
 import { ExitDispatcher } from "./exit_dispatcher.ts";
 import { ACCESS, Mailbox, MB, MB_STATE } from "./mailbox.ts";
-import { within } from "./timeout.ts";
+import { within } from "@denovm/sys/timer";
 
 function post(mb: Mailbox, kind: number, addr: number, data: number[]) {
   mb.i32[MB.KIND] = kind;

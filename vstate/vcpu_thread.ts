@@ -9,7 +9,7 @@
 import { type Vcpu } from "@denovm/deno-kvm-ffi";
 import type { LocalDeviceSpec } from "./local_devices.ts";
 import { CTL, Mailbox, REQ, VSTATE } from "./mailbox.ts";
-import { within } from "./timeout.ts";
+import { within } from "@denovm/sys/timer";
 import { holdKickSignal, kickThread, releaseKickSignal } from "./kick_signal.ts";
 import { takeVcpuWorker } from "./worker_pool.ts";
 import type { VcpuState } from "../snapshot/vcpu_state.ts";
